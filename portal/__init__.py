@@ -1,0 +1,62 @@
+"""The patient portal of the Haringey and Islington community pain management service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the web application: load config, init extensions, register blueprints, errors, CLI."""
+    app = Flask(__name__, static_folder=None)
+    _load_config(app, config or {})
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_error_handlers(app)
+    return app
+
+
+def _load_config(app: Flask, overrides: dict[str, Any]) -> None:
+    from portal.settings import load_domain_config, settings_from_environment
+
+    app.config.from_mapping(settings_from_environment())
+    app.config.from_mapping(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    app.config.from_mapping(overrides)
+    if app.config["PRODUCTION"]:
+        app.config["SESSION_COOKIE_NAME"] = "__Host-session"
+    app.extensions["domain"] = load_domain_config(app.config["PORTAL_CONFIG_DIR"])
+
+
+def _init_extensions(app: Flask) -> None:
+    from portal import extensions, templating
+
+    # Templating first: other extensions touch app.jinja_env, which freezes the Jinja options.
+    templating.init_templating(app)
+    extensions.init_database(app)
+    extensions.init_login(app)
+    extensions.init_security(app)
+    extensions.init_static(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal.auth.routes import bp as auth_bp
+    from portal.booking.routes import bp as booking_bp
+    from portal.messaging.routes import bp as messaging_bp
+    from portal.patients.routes import bp as patients_bp
+    from portal.site import bp as site_bp
+    from portal.staff.routes import bp as staff_bp
+
+    for blueprint in (site_bp, auth_bp, patients_bp, booking_bp, staff_bp, messaging_bp):
+        app.register_blueprint(blueprint)
+
+
+def _register_error_handlers(app: Flask) -> None:
+    from portal.errors import register
+
+    register(app)

@@ -1,0 +1,43 @@
+"""Who may see a page: decorators for views, by role."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from flask import abort
+from flask_login import current_user, login_required
+
+from portal.auth.models import Role
+from portal.patients.models import Patient
+
+
+def roles_required(*roles: Role) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Anonymous visitors go to sign-in; signed-in users of another role get 403."""
+    allowed = {role.value for role in roles}
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        @login_required
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if current_user.role not in allowed:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+patient_required = roles_required(Role.PATIENT)
+staff_required = roles_required(Role.FACILITATOR, Role.RECEPTION, Role.ADMIN)
+registration_staff_required = roles_required(Role.RECEPTION, Role.ADMIN)
+
+
+def current_patient() -> Patient:
+    """The signed-in patient's own record: patient-owned data is always reached through it."""
+    patient = current_user.patient
+    if patient is None:
+        abort(403)
+    return patient

@@ -1,0 +1,127 @@
+"""The `portal` command: serve, scheduler, migrations, demo data and asset building."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+
+from portal import create_app
+
+
+def _app(*_args):
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_app, add_default_commands=False, add_version_option=False)
+def main() -> None:
+    """Haringey and Islington pain management portal."""
+
+
+def _alembic_config(url: str):
+    from alembic.config import Config
+
+    root = Path(__file__).resolve().parent.parent
+    config = Config(str(root / "alembic.ini"))
+    config.set_main_option("script_location", str(root / "migrations"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade_database(url: str) -> None:
+    from alembic import command
+
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(_alembic_config(url), "head")
+
+
+@main.command("db-upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema."""
+    upgrade_database(current_app.config["DATABASE_URL"])
+    click.echo("Database is at the newest schema.")
+
+
+@main.command("demo-data")
+def demo_data() -> None:
+    """Load demo data if the database is empty, and print the demo sign-ins."""
+    from portal import demo_data as demo
+    from portal.db import utcnow
+
+    db = current_app.extensions["db"]
+    with db.transaction() as session:
+        if demo.has_data(session):
+            click.echo("The database already has data: demo data not loaded again.")
+            logins = None
+        else:
+            now = utcnow()
+            logins = demo.load(session, current_app.extensions["domain"], today=now.date(), now=now,
+                               base_url=current_app.config["PUBLIC_BASE_URL"])
+    _print_logins()
+    if logins:
+        click.echo(f"Loaded demo data ({len(logins)} sign-ins).")
+
+
+def _print_logins() -> None:
+    from portal.demo_data import DEMO_PASSWORD
+
+    click.echo(f"\nDemo sign-ins (password for all: {DEMO_PASSWORD})")
+    for who, login in (
+        ("Patient, Tier 1", "07700 900001"),
+        ("Patient, Tier 2, Whittington team", "07700 900002"),
+        ("Patient, Tier 2, Haringey team", "07700 900003"),
+        ("Reception", "reception@demo.portal.nhs.uk"),
+        ("Facilitator", "facilitator@demo.portal.nhs.uk"),
+        ("Admin", "admin@demo.portal.nhs.uk"),
+    ):
+        click.echo(f"  {who:<36} {login}")
+    click.echo("Texts the portal sends appear at http://127.0.0.1:5000/dev/texts\n")
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+@click.option("--no-scheduler", is_flag=True, help="Do not run the scheduler inside the server.")
+def serve(host: str, port: int, no_scheduler: bool) -> None:
+    """Development server, with the scheduler in-process (under the same lease as `portal scheduler`)."""
+    from werkzeug.serving import run_simple
+
+    from portal.scheduler import start_in_process
+
+    app = current_app._get_current_object()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    leased = None if no_scheduler else start_in_process(dict(app.config), app.extensions["domain"])
+    try:
+        click.echo(f"Serving the portal on http://{host}:{port}")
+        run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+    finally:
+        if leased:
+            leased.shutdown()
+
+
+@main.command("scheduler")
+def scheduler() -> None:
+    """Run the scheduled jobs (SMS dispatch and the rest) in this process until stopped."""
+    from portal.scheduler import run_blocking
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    run_blocking(dict(current_app.config), current_app.extensions["domain"])
+
+
+@click.command("build-assets")
+def build_assets() -> None:
+    """Fingerprint and precompress the built stylesheet (run after Sass)."""
+    from portal.assets import build
+
+    manifest = build()
+    click.echo(f"Built assets: {manifest}")
+
+
+main.add_command(build_assets)

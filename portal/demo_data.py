@@ -1,0 +1,138 @@
+"""Demo data for `make run`: staff of each role, patients of each tier and team, and open cohorts.
+
+NHS numbers come from the 999 range (never issued to real people) and mobiles from Ofcom's drama
+range 07700 900000-900999, so the demo can never text or identify a real person.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import nhs_number
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal.auth.models import Role, User
+from portal.auth.passwords import hash_password
+from portal.auth.services import create_staff_user, invite_patient
+from portal.booking.models import Booking, Venue
+from portal.booking.services import create_cohort
+from portal.patients.models import Patient
+from portal.settings import DomainConfig
+
+DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - printed for demo sign-ins
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    who: str
+    sign_in_as: str
+    password: str
+
+
+def demo_nhs_numbers(start: int = 0):
+    """Valid (modulus 11) NHS numbers from the 999 test range, in order."""
+    candidate = 9_990_000_000 + start
+    while candidate < 10_000_000_000:
+        text = str(candidate)
+        if nhs_number.is_valid(text):
+            yield text
+        candidate += 1
+
+
+def demo_mobile(n: int) -> str:
+    return f"+447700900{n:03d}"
+
+
+def has_data(session: Session) -> bool:
+    return bool(session.scalar(select(func.count()).select_from(User)))
+
+
+def _next_weekday(day: dt.date, weekday: int, weeks_ahead: int) -> dt.date:
+    return day + dt.timedelta(days=(weekday - day.weekday()) % 7 + 7 * weeks_ahead)
+
+
+def load(session: Session, domain: DomainConfig, *, today: dt.date, now: dt.datetime, base_url: str) -> list[DemoLogin]:
+    """Fill an empty database. Returns the demo sign-ins to print."""
+    logins: list[DemoLogin] = []
+    for role, name in ((Role.RECEPTION, "Rita Reception"), (Role.FACILITATOR, "Femi Facilitator"),
+                       (Role.ADMIN, "Ada Admin")):
+        email = f"{role.value}@demo.portal.nhs.uk"
+        create_staff_user(session, email=email, display_name=name, role=role, password=DEMO_PASSWORD)
+        logins.append(DemoLogin(f"{role.value.title()} ({name})", email, DEMO_PASSWORD))
+
+    numbers = demo_nhs_numbers()
+    people = [
+        ("Tess", "Tierone", 1, None, "N7 6PA", "Patient, Tier 1"),
+        ("Wynne", "Whittington", 2, "whittington", "N19 5NF", "Patient, Tier 2, Whittington team"),
+        ("Harry", "Haringey", 2, "haringey", "N8 8JD", "Patient, Tier 2, Haringey team"),
+    ]
+    for i, (given, family, tier, team, postcode, label) in enumerate(people, start=1):
+        patient = Patient(nhs_number=next(numbers), given_name=given, family_name=family,
+                          date_of_birth=dt.date(1970 + i, i, 10 + i), mobile=demo_mobile(i),
+                          postcode=postcode, tier=tier, team=team)
+        session.add(patient)
+        session.flush()
+        session.add(User(role=Role.PATIENT.value, patient=patient, display_name=patient.full_name,
+                         password_hash=hash_password(DEMO_PASSWORD)))
+        logins.append(DemoLogin(label, f"07700 900{i:03d}", DEMO_PASSWORD))
+
+    # One Tier 2 patient whose postcode is in no catchment (the 'needs a team' queue), and one who has
+    # been invited but not yet set up an account: their link is in the dev inbox.
+    session.add(Patient(nhs_number=next(numbers), given_name="Nadia", family_name="Noteam",
+                        date_of_birth=dt.date(1981, 2, 3), mobile=demo_mobile(4), postcode="N4 3LS",
+                        tier=2, team=None))
+    invited = Patient(nhs_number=next(numbers), given_name="Ivan", family_name="Invited",
+                      date_of_birth=dt.date(1962, 7, 21), mobile=demo_mobile(5), postcode="N15 5AZ",
+                      tier=2, team="haringey")
+    session.add(invited)
+    session.flush()
+    invite_patient(session, domain, invited, base_url=base_url, now=now)
+
+    venues = {
+        "finsbury": Venue(name="Finsbury Health Centre", short_name="Finsbury HC",
+                          address="Pine Street, London EC1R 0LP",
+                          access_notes="Step-free entrance on Pine Street. Lift to all floors."),
+        "hornsey": Venue(name="Hornsey Central Neighbourhood Health Centre", short_name="Hornsey Central",
+                         address="151 Park Road, London N8 8JD",
+                         access_notes="Step-free. Accessible toilet on the ground floor."),
+        "whittington": Venue(name="Whittington Hospital, Jenner Building", short_name="Whittington",
+                             address="Magdala Avenue, London N19 5NF",
+                             access_notes="Blue badge parking by the main entrance."),
+        "laurels": Venue(name="The Laurels Healthy Living Centre", short_name="The Laurels",
+                         address="256 St Ann's Road, London N15 5AZ",
+                         access_notes="Step-free. Hearing loop in the group room."),
+    }
+    session.add_all(venues.values())
+    session.flush()
+
+    plan = [
+        ("t1-group", None, "finsbury", 1, dt.time(18, 0), 1, 12, 11),
+        ("t1-group", None, "hornsey", 3, dt.time(10, 0), 3, 12, 4),
+        ("t1-group", None, "finsbury", 1, dt.time(18, 0), 10, 12, 0),
+        ("t2-programme", "whittington", "whittington", 2, dt.time(14, 0), 2, 10, 9),
+        ("t2-programme", "whittington", "whittington", 2, dt.time(14, 0), 8, 10, 2),
+        ("t2-programme", "whittington", "whittington", 4, dt.time(10, 30), 14, 10, 0),
+        ("t2-programme", "haringey", "laurels", 0, dt.time(13, 0), 2, 10, 10),
+        ("t2-programme", "haringey", "hornsey", 2, dt.time(18, 0), 5, 10, 8),
+        ("t2-programme", "haringey", "laurels", 0, dt.time(13, 0), 12, 10, 1),
+    ]
+    filler = 100
+    for service_key, team, venue_key, weekday, start, weeks_ahead, capacity, taken in plan:
+        cohort = create_cohort(session, domain, service_key=service_key, team=team, venue=venues[venue_key],
+                               first_date=_next_weekday(today, weekday, weeks_ahead), start_time=start,
+                               session_minutes=120 if service_key == "t1-group" else 150, capacity=capacity)
+        # Other patients already booked, so some cohorts are nearly full.
+        for _ in range(taken):
+            filler += 1
+            other = Patient(nhs_number=next(numbers), given_name="Demo", family_name=f"Patient {filler}",
+                            date_of_birth=dt.date(1960, 1, 1) + dt.timedelta(days=filler * 97),
+                            mobile=demo_mobile(filler % 1000), postcode="N7 0AA",
+                            tier=1 if service_key == "t1-group" else 2, team=team)
+            session.add(other)
+            session.flush()
+            session.add(Booking(patient_id=other.id, service_key=service_key, cohort_id=cohort.id, created_at=now))
+        cohort.seats_taken = taken
+    session.flush()
+    return logins

@@ -1,0 +1,38 @@
+"""Styled error pages. No stack trace ever reaches a browser."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+PAGES = {
+    400: ("errors/400.html", "Something went wrong with that request"),
+    403: ("errors/403.html", "You cannot see this page"),
+    404: ("errors/404.html", "Page not found"),
+    405: ("errors/404.html", "Page not found"),
+    410: ("errors/404.html", "Page not found"),
+    429: ("errors/429.html", "Too many attempts"),
+    500: ("errors/500.html", "Sorry, there is a problem with the service"),
+}
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(_error: CSRFError):
+        return render_template("errors/csrf.html"), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        code = error.code or 500
+        template, _ = PAGES.get(code, PAGES[400] if code < 500 else PAGES[500])
+        return render_template(template), code
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path, exc_info=error)
+        return render_template("errors/500.html"), 500

@@ -1,0 +1,111 @@
+"""SMS provider clients behind one small interface.
+
+The base class times and logs every send; each provider implements ``_send``. Only the dispatcher
+uses these.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    sid: str
+    status: str
+
+
+class SendFailed(Exception):
+    """The provider did not take the message.
+
+    ``retryable``: safe to try again later (429, 5xx, connection refused).
+    ``outcome_unknown``: the request may have reached the provider (a read timeout); sending again
+    could text the patient twice, so it is not retried blindly.
+    """
+
+    def __init__(self, detail: str, *, code: str | None, retryable: bool, outcome_unknown: bool = False):
+        super().__init__(detail)
+        self.code = code
+        self.retryable = retryable
+        self.outcome_unknown = outcome_unknown
+
+
+class SmsClient:
+    name = "base"
+
+    def send(self, *, to: str, body: str, validity_period: int, status_callback: str | None) -> SendResult:
+        started = time.perf_counter()
+        try:
+            result = self._send(to=to, body=body, validity_period=validity_period, status_callback=status_callback)
+        except SendFailed as exc:
+            log.warning("sms via %s failed in %.0f ms: code=%s retryable=%s unknown=%s", self.name,
+                        (time.perf_counter() - started) * 1000, exc.code, exc.retryable, exc.outcome_unknown)
+            raise
+        log.info("sms via %s accepted in %.0f ms as %s", self.name, (time.perf_counter() - started) * 1000,
+                 result.sid)
+        return result
+
+    def _send(self, *, to: str, body: str, validity_period: int, status_callback: str | None) -> SendResult:
+        raise NotImplementedError
+
+
+class ConsoleSmsClient(SmsClient):
+    """Prints texts instead of sending them (development); the dev inbox page lists them too."""
+
+    name = "console"
+
+    def _send(self, *, to: str, body: str, validity_period: int, status_callback: str | None) -> SendResult:
+        print(f"[SMS to {to}] {body}", flush=True)
+        return SendResult(sid=f"console-{uuid.uuid4().hex}", status="delivered")
+
+
+class TwilioSmsClient(SmsClient):
+    name = "twilio"
+
+    def __init__(self, *, account_sid: str, auth_token: str, sender: str, api_base: str, timeout: float = 10):
+        self._client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
+        # Tests and the local demo point this at the fake Twilio server on 127.0.0.1.
+        self._client.api.base_url = api_base.rstrip("/")
+        self._sender = sender
+
+    def _send(self, *, to: str, body: str, validity_period: int, status_callback: str | None) -> SendResult:
+        kwargs = {"to": to, "from_": self._sender, "body": body, "validity_period": validity_period}
+        if status_callback:
+            kwargs["status_callback"] = status_callback
+        try:
+            message = self._client.messages.create(**kwargs)
+        except TwilioRestException as exc:
+            retryable = exc.status == 429 or exc.status >= 500
+            raise SendFailed(str(exc.msg), code=str(exc.code or exc.status), retryable=retryable) from None
+        except requests.exceptions.ConnectTimeout:
+            raise SendFailed("connect timeout", code="connect-timeout", retryable=True) from None
+        except requests.exceptions.ReadTimeout:
+            # The request went out; Twilio may have queued it. Do not send again blindly.
+            raise SendFailed("read timeout", code="timeout", retryable=False, outcome_unknown=True) from None
+        except requests.exceptions.ConnectionError:
+            raise SendFailed("connection failed", code="connection", retryable=True) from None
+        return SendResult(sid=message.sid, status=message.status or "queued")
+
+
+def client_from_config(config: dict) -> SmsClient:
+    backend = config["SMS_BACKEND"]
+    if backend == "console":
+        return ConsoleSmsClient()
+    if backend == "twilio":
+        return TwilioSmsClient(
+            account_sid=config["TWILIO_ACCOUNT_SID"],
+            auth_token=config["TWILIO_AUTH_TOKEN"],
+            sender=config["TWILIO_FROM"],
+            api_base=config["TWILIO_API_BASE"],
+        )
+    raise ValueError(f"unknown SMS_BACKEND {backend!r}: use 'console' or 'twilio'")

@@ -1,0 +1,68 @@
+"""Writing texts to the outbox, in the caller's transaction.
+
+A state change and the text it causes are written together: a rolled-back booking sends nothing.
+The dispatcher (messaging.dispatch) sends the rows after the commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from portal.messaging.models import SmsMessage
+from portal.patients.models import Patient
+
+
+def enqueue_sms(
+    session: Session,
+    *,
+    key: str,
+    patient: Patient,
+    kind: str,
+    body: str,
+    now: dt.datetime,
+    due_at: dt.datetime | None = None,
+    booking_id: int | None = None,
+    expires_at: dt.datetime | None = None,
+) -> bool:
+    """Insert one outbox row unless a row with this idempotency key exists. True if inserted.
+
+    Patients who have not agreed to texts get no row: the caller's state change still stands.
+    """
+    if not patient.sms_consent:
+        return False
+    due = due_at or now
+    values = {
+        "idempotency_key": key,
+        "patient_id": patient.id,
+        "booking_id": booking_id,
+        "kind": kind,
+        "to_number": patient.mobile,
+        "body": body,
+        "status": "pending",
+        "attempts": 0,
+        "due_at": due,
+        "next_attempt_at": due,
+        "expires_at": expires_at,
+        "created_at": now,
+        "updated_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(SmsMessage).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    return session.execute(statement).rowcount == 1
+
+
+def messages_for_patient(session: Session, patient_id: int) -> list[SmsMessage]:
+    return list(
+        session.scalars(
+            select(SmsMessage).where(SmsMessage.patient_id == patient_id).order_by(SmsMessage.created_at.desc())
+        )
+    )
+
+
+def recent_messages(session: Session, *, limit: int = 100) -> list[SmsMessage]:
+    return list(session.scalars(select(SmsMessage).order_by(SmsMessage.id.desc()).limit(limit)))

@@ -1,0 +1,66 @@
+"""The words of every text the portal sends.
+
+Texts go to the patient's own phone and may be read by others: no clinical words, a neutral sender,
+and each fits one 160-character GSM-7 segment (a second segment doubles the cost).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+LONDON = ZoneInfo("Europe/London")
+SEGMENT = 160
+_GSM7_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENDED = "^{}\\[~]|€\f"
+# Words that would tell a reader something about the patient's health.
+CLINICAL_WORDS = ("pain", "acupuncture", "medication", "medicine", "physio", "psycholog", "clinic", "therapy")
+
+
+class TextTooLong(ValueError):
+    pass
+
+
+def gsm7_length(text: str) -> int:
+    """Septets the text needs in GSM-7; ValueError if a character is outside the GSM-7 alphabet."""
+    length = 0
+    for char in text:
+        if char in _GSM7_BASIC:
+            length += 1
+        elif char in _GSM7_EXTENDED:
+            length += 2
+        else:
+            raise ValueError(f"character {char!r} is not in the GSM-7 alphabet")
+    return length
+
+
+def check_single_segment(text: str) -> str:
+    if gsm7_length(text) > SEGMENT:
+        raise TextTooLong(f"text is {gsm7_length(text)} GSM-7 characters, over one segment: {text!r}")
+    return text
+
+
+def short_datetime(value: dt.datetime) -> str:
+    """'Tue 6 Jan at 6pm' in London time: the UK format, short enough for a text."""
+    local = value.astimezone(LONDON)
+    hour = local.hour % 12 or 12
+    time = f"{hour}{'am' if local.hour < 12 else 'pm'}" if local.minute == 0 else (
+        f"{hour}:{local.minute:02d}{'am' if local.hour < 12 else 'pm'}"
+    )
+    return f"{local:%a} {local.day} {local:%b} at {time}"
+
+
+def invitation(*, link: str, valid_days: int) -> str:
+    return check_single_segment(
+        f"NHS: set up your account to book appointments online. The link works for {valid_days} days: {link}"
+    )
+
+
+def seat_booked(*, first_session: dt.datetime, venue_short_name: str, phone: str) -> str:
+    return check_single_segment(
+        f"NHS: you are booked on a weekly group starting {short_datetime(first_session)}, "
+        f"{venue_short_name}. To change, sign in or call {phone}"
+    )

@@ -1,0 +1,12 @@
+"""Imports every feature's models so that the metadata is complete (for Alembic and tests)."""
+
+from portal import scheduler_lease  # noqa: I001
+from portal.auth import models as auth_models
+from portal.booking import models as booking_models
+from portal.db import Base
+from portal.messaging import models as messaging_models
+from portal.patients import models as patients_models
+
+metadata = Base.metadata
+
+__all__ = ["auth_models", "booking_models", "messaging_models", "patients_models", "scheduler_lease", "metadata"]

@@ -1,0 +1,79 @@
+"""Parsing and checking what identifies a patient: NHS number, UK mobile, postcode and catchment."""
+
+from __future__ import annotations
+
+import re
+
+import nhs_number
+import phonenumbers
+
+from portal.settings import Teams
+
+# Ofcom reserves 07700 900000 to 900999 for drama and testing. phonenumbers (rightly) calls them
+# invalid; outside production we accept them so that demo data and tests never text a real person.
+DRAMA_MOBILE = re.compile(r"^\+447700900\d{3}$")
+POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][0-9A-Z]?)([0-9][A-Z]{2})$")
+
+
+class InvalidIdentifier(ValueError):
+    """The value is not acceptable; the message is fit to show next to the field."""
+
+
+def parse_nhs_number(raw: str) -> str:
+    digits = re.sub(r"[\s-]", "", raw or "")
+    if not digits:
+        raise InvalidIdentifier("Enter the NHS number")
+    if not digits.isdigit() or len(digits) != 10:
+        raise InvalidIdentifier("NHS number must be 10 digits, like 943 476 5919")
+    if not nhs_number.is_valid(digits):
+        raise InvalidIdentifier("This is not a valid NHS number. Check it and try again")
+    return digits
+
+
+def format_nhs_number(digits: str) -> str:
+    return f"{digits[:3]} {digits[3:6]} {digits[6:]}"
+
+
+def parse_uk_mobile(raw: str, *, allow_drama_range: bool) -> str:
+    """Return the mobile in E.164 form (+447...)."""
+    text = (raw or "").strip()
+    if not text:
+        raise InvalidIdentifier("Enter a mobile phone number")
+    try:
+        number = phonenumbers.parse(text, "GB")
+    except phonenumbers.NumberParseException:
+        raise InvalidIdentifier("Enter a UK mobile number, like 07700 900 982") from None
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if allow_drama_range and DRAMA_MOBILE.match(e164):
+        return e164
+    if number.country_code != 44 or not phonenumbers.is_valid_number(number):
+        raise InvalidIdentifier("Enter a UK mobile number, like 07700 900 982")
+    if phonenumbers.number_type(number) != phonenumbers.PhoneNumberType.MOBILE:
+        raise InvalidIdentifier("This is not a mobile number. Enter a UK mobile number, like 07700 900 982")
+    return e164
+
+
+def format_uk_mobile(e164: str) -> str:
+    """'07700 900 982' from '+447700900982'."""
+    national = "0" + e164.removeprefix("+44")
+    return f"{national[:5]} {national[5:8]} {national[8:]}"
+
+
+def parse_postcode(raw: str) -> str:
+    compact = re.sub(r"\s", "", (raw or "").upper())
+    if not compact:
+        raise InvalidIdentifier("Enter a postcode")
+    match = POSTCODE.match(compact)
+    if not match:
+        raise InvalidIdentifier("Enter a full UK postcode, like N19 5NF")
+    return f"{match.group(1)} {match.group(2)}"
+
+
+def postcode_district(postcode: str) -> str:
+    return postcode.split(" ")[0]
+
+
+def team_for_postcode(teams: Teams, postcode: str) -> str | None:
+    """The Tier 2 team whose catchment holds this postcode, or None for staff to decide."""
+    team = teams.team_for_district(postcode_district(postcode))
+    return team.key if team else None

@@ -1,0 +1,130 @@
+"""The one table of scheduled jobs, and the scheduler process that runs them.
+
+``portal scheduler`` runs this in its own process. All durable state is in our tables (the outbox), never
+in APScheduler's in-memory job store, so a restart loses nothing. Only the holder of the lease runs jobs;
+a second copy waits and takes over within a minute of the first dying.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from portal import scheduler_lease
+from portal.db import Database, utcnow
+from portal.messaging.clients import SmsClient, client_from_config
+from portal.messaging.dispatch import dispatch_due
+from portal.settings import DomainConfig
+
+log = logging.getLogger(__name__)
+LEASE_NAME = "scheduler"
+
+
+@dataclass
+class JobContext:
+    db: Database
+    domain: DomainConfig
+    sms: SmsClient
+    config: dict[str, Any]
+
+
+def dispatch_outbox(ctx: JobContext) -> None:
+    dispatch_due(
+        ctx.db,
+        ctx.sms,
+        validity_period=ctx.domain.policy.sms.validity_period_seconds,
+        max_attempts=ctx.domain.policy.sms.max_attempts,
+        status_callback=ctx.config.get("SMS_STATUS_CALLBACK_URL") or None,
+    )
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    func: Callable[[JobContext], None]
+    seconds: int
+
+
+# The whole schedule. Stable names; every body is idempotent, so a rerun after a crash is harmless.
+JOBS: tuple[Job, ...] = (
+    Job("dispatch_outbox", dispatch_outbox, seconds=5),
+)
+
+
+class LeasedScheduler:
+    """Runs JOBS only while this process holds the lease; renews it every 15 seconds."""
+
+    def __init__(self, ctx: JobContext, scheduler: BaseScheduler, *, holder: str | None = None) -> None:
+        self.ctx = ctx
+        self.scheduler = scheduler
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.leading = threading.Event()
+
+    def _renew(self) -> None:
+        try:
+            with self.ctx.db.transaction() as session:
+                held = scheduler_lease.acquire_or_renew(session, name=LEASE_NAME, holder=self.holder, now=utcnow())
+        except Exception:
+            log.exception("could not renew the scheduler lease")
+            held = False
+        if held and not self.leading.is_set():
+            log.info("scheduler %s holds the lease: running jobs", self.holder)
+            self.leading.set()
+        elif not held and self.leading.is_set():
+            log.warning("scheduler %s lost the lease: idle", self.holder)
+            self.leading.clear()
+
+    def _run(self, job: Job) -> None:
+        if not self.leading.is_set():
+            return
+        try:
+            job.func(self.ctx)
+        except Exception:
+            log.exception("job %s failed", job.name)
+
+    def start(self) -> None:
+        self._renew()
+        self.scheduler.add_job(self._renew, "interval", seconds=15, id="lease", coalesce=True, max_instances=1)
+        for job in JOBS:
+            self.scheduler.add_job(self._run, "interval", args=[job], seconds=job.seconds, id=job.name,
+                                   coalesce=True, max_instances=1)
+        self.scheduler.start()
+
+    def shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        with self.ctx.db.transaction() as session:
+            scheduler_lease.release(session, name=LEASE_NAME, holder=self.holder)
+
+
+def make_context(config: dict[str, Any], domain: DomainConfig) -> JobContext:
+    return JobContext(db=Database(config["DATABASE_URL"]), domain=domain, sms=client_from_config(config),
+                      config=config)
+
+
+def run_blocking(config: dict[str, Any], domain: DomainConfig) -> None:
+    """``portal scheduler``: run until interrupted."""
+    leased = LeasedScheduler(make_context(config, domain), BlockingScheduler(timezone="UTC"))
+    try:
+        leased.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        leased.shutdown()
+
+
+def start_in_process(config: dict[str, Any], domain: DomainConfig) -> LeasedScheduler:
+    """The development server's scheduler: a background thread, under the same lease."""
+    leased = LeasedScheduler(make_context(config, domain), BackgroundScheduler(timezone="UTC"))
+    leased.start()
+    return leased

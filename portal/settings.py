@@ -1,0 +1,239 @@
+"""Configuration: secrets from the environment, domain data from ``config/*.toml``.
+
+Every TOML file is validated at start-up. An unknown key or a bad value stops the portal with a
+message naming the file and the key, so a typo in a catchment never silently routes patients.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_DIR = REPO_ROOT / "config"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says where and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+Key = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")]
+District = Annotated[str, Field(pattern=r"^[A-Z]{1,2}[0-9][0-9A-Z]?$")]
+
+
+class Service(_Strict):
+    key: Key
+    tier: Literal[1, 2]
+    name: Annotated[str, Field(min_length=3, max_length=80)]
+    summary: Annotated[str, Field(min_length=3, max_length=300)]
+    kind: Literal["course", "appointment"]
+    weeks: Annotated[int, Field(ge=1, le=26)] | None = None
+    self_bookable: bool
+    team_scoped: bool
+    sms_label: Annotated[str, Field(min_length=3, max_length=20)]
+
+    @model_validator(mode="after")
+    def _weeks_for_courses(self) -> Service:
+        if self.kind == "course" and self.weeks is None:
+            raise ValueError("a course needs 'weeks'")
+        if self.kind == "appointment" and self.weeks is not None:
+            raise ValueError("'weeks' is only for courses")
+        if self.team_scoped and self.tier != 2:
+            raise ValueError("only Tier 2 services are team-scoped")
+        return self
+
+
+class Catalogue(_Strict):
+    services: Annotated[list[Service], Field(min_length=1)]
+
+    @field_validator("services")
+    @classmethod
+    def _unique_keys(cls, services: list[Service]) -> list[Service]:
+        keys = [s.key for s in services]
+        if len(keys) != len(set(keys)):
+            raise ValueError("service keys must be unique")
+        return services
+
+    def get(self, key: str) -> Service | None:
+        return next((s for s in self.services if s.key == key), None)
+
+    def for_tier(self, tier: int) -> list[Service]:
+        return [s for s in self.services if s.tier == tier]
+
+    def course_for_tier(self, tier: int) -> Service | None:
+        return next((s for s in self.for_tier(tier) if s.kind == "course"), None)
+
+
+class Team(_Strict):
+    key: Key
+    name: Annotated[str, Field(min_length=3, max_length=80)]
+    short_name: Annotated[str, Field(min_length=2, max_length=20)]
+    catchment: str
+    postcode_districts: list[District]
+
+
+class ServiceArea(_Strict):
+    postcode_districts: list[District]
+
+
+class Teams(_Strict):
+    teams: Annotated[list[Team], Field(min_length=1)]
+    service_area: ServiceArea
+
+    @model_validator(mode="after")
+    def _no_district_in_two_catchments(self) -> Teams:
+        seen: dict[str, str] = {}
+        for team in self.teams:
+            for district in team.postcode_districts:
+                if district in seen:
+                    raise ValueError(f"district {district} is in both {seen[district]} and {team.key}")
+                seen[district] = team.key
+        return self
+
+    def get(self, key: str | None) -> Team | None:
+        return next((t for t in self.teams if t.key == key), None)
+
+    def team_for_district(self, district: str) -> Team | None:
+        return next((t for t in self.teams if district in t.postcode_districts), None)
+
+
+def _parse_hhmm(value: str) -> dt.time:
+    if not re.fullmatch(r"[0-2][0-9]:[0-5][0-9]", value):
+        raise ValueError("use 24-hour HH:MM")
+    return dt.time.fromisoformat(value)
+
+
+class ServiceInfo(_Strict):
+    name: str
+    phone: Annotated[str, Field(pattern=r"^0[0-9 ]{9,13}$")]
+    timezone: Literal["Europe/London"]
+    sms_sender_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9 ]{3,11}$")]
+
+
+class BookingPolicy(_Strict):
+    cancel_cutoff_hours: Annotated[int, Field(ge=0, le=336)]
+    max_future_appointments_per_service: Annotated[int, Field(ge=1, le=10)]
+    course_booking_closes_hours: Annotated[int, Field(ge=0, le=336)]
+
+
+class InvitationPolicy(_Strict):
+    link_valid_days: Annotated[int, Field(ge=1, le=30)]
+
+
+class ReminderPolicy(_Strict):
+    send_window_start: str
+    send_window_end: str
+    appointment_days_before: list[Annotated[int, Field(ge=1, le=28)]]
+    course_first_session_days_before: Annotated[int, Field(ge=1, le=28)]
+    course_each_session_days_before: Annotated[int, Field(ge=1, le=28)]
+
+    @field_validator("send_window_start", "send_window_end")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        _parse_hhmm(value)
+        return value
+
+    @property
+    def window(self) -> tuple[dt.time, dt.time]:
+        return _parse_hhmm(self.send_window_start), _parse_hhmm(self.send_window_end)
+
+
+class SmsPolicy(_Strict):
+    validity_period_seconds: Annotated[int, Field(ge=60, le=36000)]
+    max_attempts: Annotated[int, Field(ge=1, le=20)]
+
+
+class Policy(_Strict):
+    service: ServiceInfo
+    booking: BookingPolicy
+    invitations: InvitationPolicy
+    reminders: ReminderPolicy
+    sms: SmsPolicy
+
+
+class DomainConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    catalogue: Catalogue
+    teams: Teams
+    policy: Policy
+
+
+_FILES: dict[str, type[_Strict]] = {"catalogue": Catalogue, "teams": Teams, "policy": Policy}
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def load_domain_config(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> DomainConfig:
+    """Read and validate every file in ``config/``; raise ConfigError naming the file and key."""
+    config_dir = Path(config_dir)
+    parts = {}
+    for name, model in _FILES.items():
+        path = config_dir / f"{name}.toml"
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: file is missing") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        try:
+            parts[name] = model.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{_location(err['loc'])}: "
+                + ("unknown key" if err["type"] == "extra_forbidden" else err["msg"])
+                for err in exc.errors()
+            )
+            raise ConfigError(f"{path}: {problems}") from None
+    return DomainConfig(**parts)
+
+
+def settings_from_environment(environ: dict[str, str] | None = None) -> dict[str, object]:
+    """Flask settings from the environment. Production refuses to start without its secrets."""
+    env = dict(os.environ if environ is None else environ)
+    production = env.get("PORTAL_ENV", "development") == "production"
+    missing = [name for name in ("SECRET_KEY", "DATABASE_URL") if production and not env.get(name)]
+    if production and env.get("SMS_BACKEND", "twilio") == "twilio":
+        missing += [n for n in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM") if not env.get(n)]
+    if missing:
+        raise ConfigError("production start refused: set " + ", ".join(missing) + " in the environment")
+    instance = Path(env.get("PORTAL_INSTANCE_DIR", REPO_ROOT / "instance"))
+    return {
+        "PRODUCTION": production,
+        "SECRET_KEY": env.get("SECRET_KEY") or _development_secret(instance),
+        "DATABASE_URL": env.get("DATABASE_URL") or f"sqlite:///{instance / 'portal.db'}",
+        "PORTAL_CONFIG_DIR": env.get("PORTAL_CONFIG_DIR", str(DEFAULT_CONFIG_DIR)),
+        "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        "SMS_BACKEND": env.get("SMS_BACKEND", "twilio" if production else "console"),
+        "TWILIO_ACCOUNT_SID": env.get("TWILIO_ACCOUNT_SID", ""),
+        "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN", ""),
+        "TWILIO_FROM": env.get("TWILIO_FROM", ""),
+        "TWILIO_API_BASE": env.get("TWILIO_API_BASE", "https://api.twilio.com"),
+        "REDIS_URL": env.get("REDIS_URL", ""),
+        "DEV_INBOX": not production,
+        "SESSION_COOKIE_SECURE": production,
+    }
+
+
+def _development_secret(instance: Path) -> str:
+    # A development secret that survives restarts, so `make run` twice keeps people signed in.
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32), encoding="utf-8")
+    return path.read_text(encoding="utf-8").strip()

@@ -1,0 +1,93 @@
+"""Jinja set-up: NHS.UK frontend macros, fingerprinted asset URLs, and the cached layout.
+
+Rendering the NHS.UK header and footer macros costs more than the rest of a typical page. They only
+change with the signed-in role, so each variant is rendered once per process and reused; the one
+per-request value inside them (the CSRF token of the sign-out button) is filled in afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader
+from markupsafe import Markup
+
+from portal.assets import load_manifest
+
+CSRF_PLACEHOLDER = "__PORTAL_CSRF_TOKEN__"
+LONDON = ZoneInfo("Europe/London")
+
+
+def init_templating(app: Flask) -> None:
+    app.jinja_options = {
+        "undefined": ChainableUndefined,
+        "loader": ChoiceLoader(
+            [FileSystemLoader(app.root_path + "/templates"), PackageLoader("nhsuk_frontend_jinja")]
+        ),
+        "autoescape": True,
+        "trim_blocks": True,
+        "lstrip_blocks": True,
+        "extensions": ["jinja2.ext.do"],
+    }
+    manifest = load_manifest()
+    fragments: dict[tuple[str, str], Markup] = {}
+
+    def static_url(name: str) -> str:
+        return "/static/dist/" + manifest.get(name, name)
+
+    def layout_fragment(name: str) -> Markup:
+        role = current_user.role if current_user.is_authenticated else "anonymous"
+        key = (name, role)
+        if key not in fragments:
+            template = current_app.jinja_env.get_template(f"layout/{name}.html")
+            # Our own template, autoescaped by Jinja: already safe HTML.
+            fragments[key] = Markup(template.render(role=role, csrf_placeholder=CSRF_PLACEHOLDER))  # noqa: S704
+        html = fragments[key]
+        if CSRF_PLACEHOLDER in html:
+            return Markup(html.replace(CSRF_PLACEHOLDER, generate_csrf()))  # noqa: S704 - token is URL-safe
+        return html
+
+    app.jinja_env.globals.update(
+        static_url=static_url,
+        layout_fragment=layout_fragment,
+        domain=app.extensions["domain"],
+    )
+    app.jinja_env.filters.update(
+        local_date=local_date,
+        local_time=local_time,
+        local_datetime=local_datetime,
+        local_weekday=local_weekday,
+    )
+
+
+def _local(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(LONDON)
+
+
+def local_date(value: dt.datetime | dt.date) -> str:
+    """'Tuesday 6 January 2026', in London time."""
+    if isinstance(value, dt.datetime):
+        value = _local(value).date()
+    return f"{value:%A} {value.day} {value:%B %Y}"
+
+
+def local_time(value: dt.datetime) -> str:
+    """'6pm' or '6:30pm', in London time, as NHS.UK style writes times."""
+    local = _local(value)
+    hour = local.hour % 12 or 12
+    suffix = "am" if local.hour < 12 else "pm"
+    if local.hour == 12 and local.minute == 0:
+        return "midday"
+    return f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"
+
+
+def local_weekday(value: dt.datetime) -> str:
+    return f"{_local(value):%A}"
+
+
+def local_datetime(value: dt.datetime) -> str:
+    return f"{local_date(value)} at {local_time(value)}"

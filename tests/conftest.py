@@ -1,0 +1,108 @@
+"""Shared fixtures: one migrated database per test run, emptied after every test."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from portal import create_app
+from portal.cli import upgrade_database
+from portal.models import metadata
+from tests import factories
+from tests.fixtures.databases import test_database_url
+from tests.pages import csrf_token, get_page
+
+# Any test that forgets the fake Twilio server fails loudly: nothing listens on port 9.
+UNUSABLE_TWILIO = "http://127.0.0.1:9"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    with test_database_url(tmp_path_factory.mktemp("db")) as url:
+        upgrade_database(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def app(database_url, tmp_path_factory):
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "test-secret-key",
+            "PUBLIC_BASE_URL": "https://portal.test",
+            "SMS_BACKEND": "twilio",
+            "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+            "TWILIO_AUTH_TOKEN": "test-token",
+            "TWILIO_FROM": "NHS Appts",
+            "TWILIO_API_BASE": UNUSABLE_TWILIO,
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    yield app
+    app.extensions["db"].dispose()
+
+
+@pytest.fixture
+def db(app):
+    return app.extensions["db"]
+
+
+@pytest.fixture
+def session(db):
+    s = db.sessionmaker()
+    yield s
+    s.close()
+
+
+@pytest.fixture(autouse=True)
+def _empty_tables(request):
+    """After each test, delete every row, so tests can commit, use threads and run real processes."""
+    yield
+    if "app" not in request.fixturenames and "database_url" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    with app.extensions["db"].transaction() as s:
+        for table in reversed(metadata.sorted_tables):
+            s.execute(table.delete())
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(text("SELECT 1"))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def domain(app):
+    return app.extensions["domain"]
+
+
+def sign_in(client, identifier: str, password: str = factories.PASSWORD):
+    page = get_page(client, "/sign-in")
+    return client.post(
+        "/sign-in", data={"identifier": identifier, "password": password, "csrf_token": csrf_token(page)}
+    )
+
+
+@pytest.fixture
+def patient_client(app, session):
+    """A test client signed in as a fresh Tier 1 patient; the user is on ``client.user``."""
+    user = factories.create_patient_user(session, tier=1)
+    c = app.test_client()
+    response = sign_in(c, user.patient.mobile)
+    assert response.status_code == 302, "sign-in failed"
+    c.user = user
+    return c
+
+
+@pytest.fixture
+def reception_client(app, session):
+    from portal.auth.models import Role
+
+    user = factories.create_staff(session, role=Role.RECEPTION)
+    c = app.test_client()
+    assert sign_in(c, user.email).status_code == 302
+    c.user = user
+    return c

@@ -1,0 +1,43 @@
+"""Fetching pages as a browser would, with the checks every page must pass."""
+
+from __future__ import annotations
+
+from bs4 import BeautifulSoup
+
+
+def parse(response) -> BeautifulSoup:
+    return BeautifulSoup(response.get_data(as_text=True), "html.parser")
+
+
+def check_page(soup: BeautifulSoup) -> None:
+    """Every page has a title, exactly one h1, a skip link, and a CSRF token in every POST form."""
+    assert soup.title and soup.title.string and soup.title.string.strip(), "page has no <title>"
+    assert len(soup.find_all("h1")) == 1, f"expected one <h1>, found {len(soup.find_all('h1'))}"
+    assert soup.select_one("a.nhsuk-skip-link[href='#maincontent']"), "no skip link"
+    for form in soup.find_all("form"):
+        if (form.get("method") or "get").lower() == "post":
+            assert form.find("input", attrs={"name": "csrf_token"}), f"POST form without CSRF token: {form}"
+
+
+def get_page(client, url: str, *, status: int = 200) -> BeautifulSoup:
+    response = client.get(url)
+    assert response.status_code == status, f"GET {url}: {response.status_code}, expected {status}"
+    soup = parse(response)
+    check_page(soup)
+    return soup
+
+
+def csrf_token(soup: BeautifulSoup) -> str:
+    field = soup.find("input", attrs={"name": "csrf_token"})
+    assert field is not None, "no CSRF token on the page"
+    return field["value"]
+
+
+def error_for(soup: BeautifulSoup, field_id: str) -> str | None:
+    """The error message shown next to a field (inside its form group), or None."""
+    anchor = soup.find(id=field_id) or soup.find(id=f"{field_id}-day")
+    if anchor is None:
+        return None
+    group = anchor.find_parent(class_="nhsuk-form-group")
+    message = group.find(class_="nhsuk-error-message") if group else None
+    return message.get_text(" ", strip=True).removeprefix("Error:").strip() if message else None
