@@ -64,8 +64,10 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 def _configure_sqlite(engine: Engine) -> None:
     # pysqlite's own transaction handling would BEGIN lazily and DEFERRED; we turn it off and begin
-    # every transaction IMMEDIATE, so two writers queue on busy_timeout instead of one failing with
-    # "database is locked" when it upgrades its read lock.
+    # transactions IMMEDIATE, so two writers queue on busy_timeout instead of one failing with
+    # "database is locked" when it upgrades its read lock. A connection that will only read can ask
+    # for a plain BEGIN with the execution option sqlite_begin="DEFERRED" (see Database.reader()),
+    # so a long read never holds the write lock.
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -78,7 +80,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        connection.exec_driver_sql("BEGIN" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -113,6 +116,10 @@ class Database:
             raise
         finally:
             session.close()
+
+    def reader(self) -> Session:
+        """A session for reading only: on SQLite it never takes the write lock."""
+        return Session(self.engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False)
 
     def dispose(self) -> None:
         self.engine.dispose()

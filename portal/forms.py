@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from wtforms import Field
+from wtforms.validators import StopValidation
 
 
 class DateParts(Field):
@@ -33,6 +34,12 @@ class DateParts(Field):
             self.data = None
 
     def pre_validate(self, form: Any) -> None:
+        try:
+            self._check()
+        except ValueError as problem:
+            raise StopValidation(str(problem)) from None
+
+    def _check(self) -> None:
         label = self.label.text
         if self.data is not None and not self.raw:
             return
@@ -47,9 +54,12 @@ class DateParts(Field):
             self.bad_parts = {p for p in self.PARTS if not self.raw[p].isdigit()}
             raise ValueError(f"{label} must be a real date, in numbers")
         day, month, year = (int(self.raw[part]) for part in self.PARTS)
-        if year < 1900 or year > 2200:
+        if len(self.raw["year"]) != 4:
             self.bad_parts = {"year"}
             raise ValueError(f"{label} must have a 4-digit year, like 1970")
+        if year < 1900:
+            self.bad_parts = {"year"}
+            raise ValueError(f"{label} must be after 1900")
         try:
             self.data = dt.date(year, month, day)
         except ValueError:

@@ -50,7 +50,9 @@ def db(app):
 
 @pytest.fixture
 def session(db):
-    s = db.sessionmaker()
+    """The test's own session. It begins DEFERRED on SQLite, so reading between requests never
+    holds the write lock the app needs; it may still write (tests run one statement at a time)."""
+    s = db.reader()
     yield s
     s.close()
 

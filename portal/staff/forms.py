@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, RadioField, SelectField, StringField, ValidationError
+from wtforms import EmailField, RadioField, SelectChoice, SelectField, StringField, ValidationError
 from wtforms.validators import Email, InputRequired, Length, Optional
 
 from portal.forms import DateParts
@@ -29,7 +29,7 @@ class RegisterPatientForm(FlaskForm):
     postcode = StringField("Postcode", validators=[Length(max=10, message="Enter a full UK postcode")])
     tier = RadioField(
         "Tier",
-        choices=[("1", "Tier 1"), ("2", "Tier 2")],
+        choices=[SelectChoice("1", "Tier 1"), SelectChoice("2", "Tier 2")],
         validators=[InputRequired("Select the tier the patient was triaged to")],
     )
     team = SelectField("Tier 2 team", validate_choice=False)
@@ -37,8 +37,8 @@ class RegisterPatientForm(FlaskForm):
     def __init__(self, *args, domain: DomainConfig, allow_drama_range: bool, **kwargs):
         super().__init__(*args, **kwargs)
         self._allow_drama_range = allow_drama_range
-        self.team.choices = [(FROM_POSTCODE, "Work it out from the postcode")] + [
-            (team.key, team.name) for team in domain.teams.teams
+        self.team.choices = [SelectChoice(FROM_POSTCODE, "Work it out from the postcode")] + [
+            SelectChoice(team.key, team.name) for team in domain.teams.teams
         ]
         self._team_keys = {team.key for team in domain.teams.teams}
 

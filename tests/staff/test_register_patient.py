@@ -1,0 +1,135 @@
+import pytest
+from sqlalchemy import func, select
+
+from portal.auth.models import Invitation, Role
+from portal.messaging.models import SmsMessage
+from portal.patients.models import Patient
+from tests import factories
+from tests.pages import csrf_token, error_for, get_page, parse
+
+VALID = {
+    "given_name": "Ada",
+    "family_name": "Lovelace",
+    "nhs_number": "943 476 5919",
+    "date_of_birth[day]": "10",
+    "date_of_birth[month]": "12",
+    "date_of_birth[year]": "1975",
+    "mobile": "07700 900 456",
+    "email": "",
+    "postcode": "n19 5nf",
+    "tier": "2",
+    "team": "postcode",
+}
+
+
+def _post(client, **changes):
+    page = get_page(client, "/staff/patients/new")
+    data = {**VALID, **changes, "csrf_token": csrf_token(page)}
+    return client.post("/staff/patients/new", data=data)
+
+
+def _count(session, model):
+    return session.scalar(select(func.count()).select_from(model))
+
+
+def test_reception_registers_a_patient_and_the_invitation_is_queued(reception_client, session):
+    response = _post(reception_client)
+    assert response.status_code == 302
+    patient = session.scalars(select(Patient)).one()
+    assert (patient.nhs_number, patient.postcode, patient.mobile) == ("9434765919", "N19 5NF", "+447700900456")
+    assert patient.tier == 2 and patient.team == "whittington"
+    assert response.headers["Location"] == f"/staff/patients/{patient.id}"
+    invitation = session.scalars(select(Invitation)).one()
+    message = session.scalars(select(SmsMessage)).one()
+    assert message.kind == "invitation" and message.patient_id == patient.id
+    assert message.to_number == "+447700900456"
+    assert "https://portal.test/activate/" in message.body
+    # Only a hash of the token is stored; the token itself is only in the text.
+    token = message.body.rsplit("/", 1)[1]
+    assert token not in invitation.token_hash
+    record = get_page(reception_client, response.headers["Location"])
+    assert "943 476 5919" in record.get_text()
+    assert "invitation" in record.get_text()
+
+
+def test_tier_2_postcode_outside_every_catchment_needs_a_team(reception_client, session):
+    assert _post(reception_client, postcode="N4 3LS").status_code == 302
+    patient = session.scalars(select(Patient)).one()
+    assert patient.team is None and patient.needs_team
+    page = get_page(reception_client, f"/staff/patients/{patient.id}")
+    assert "Needs a team" in page.get_text()
+
+
+def test_staff_can_override_the_computed_team(reception_client, session):
+    assert _post(reception_client, team="haringey").status_code == 302
+    assert session.scalars(select(Patient)).one().team == "haringey"
+
+
+def test_tier_1_patients_have_no_team(reception_client, session):
+    assert _post(reception_client, tier="1").status_code == 302
+    assert session.scalars(select(Patient)).one().team is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"nhs_number": "943 476 5918"}, "nhs_number", "not a valid NHS number"),
+        ({"nhs_number": ""}, "nhs_number", "Enter the NHS number"),
+        ({"nhs_number": "12345"}, "nhs_number", "must be 10 digits"),
+        ({"mobile": "020 7946 0000"}, "mobile", "not a mobile"),
+        ({"mobile": ""}, "mobile", "Enter a mobile phone number"),
+        ({"postcode": "nowhere"}, "postcode", "full UK postcode"),
+        ({"date_of_birth[year]": "2999"}, "date_of_birth", "must be in the past"),
+        ({"date_of_birth[day]": "31", "date_of_birth[month]": "2"}, "date_of_birth", "real date"),
+        ({"date_of_birth[year]": ""}, "date_of_birth", "must include a year"),
+        ({"date_of_birth[day]": "x"}, "date_of_birth", "in numbers"),
+        ({"given_name": ""}, "given_name", "first name"),
+        ({"given_name": "A" * 101}, "given_name", "100"),
+        ({"email": "not-an-email"}, "email", "email address"),
+        ({"tier": "3"}, "tier", "Not a valid choice"),
+        ({"tier": "1", "team": "haringey"}, "team", "Only Tier 2 patients have a team"),
+        ({"team": "made-up-team"}, "team", "Select a team"),
+    ],
+)
+def test_bad_input_is_shown_next_to_the_field_and_nothing_is_written(reception_client, session, changes, field, message):
+    response = _post(reception_client, **changes)
+    assert response.status_code == 200
+    page = parse(response)
+    shown = error_for(page, field)
+    assert shown is not None and message.lower() in shown.lower(), f"{field}: {shown!r}"
+    assert page.select_one(".nhsuk-error-summary"), "no error summary"
+    assert page.title.string.startswith("Error:")
+    assert _count(session, Patient) == 0
+    assert _count(session, SmsMessage) == 0
+
+
+def test_the_same_nhs_number_twice_links_to_the_existing_record(reception_client, session):
+    existing = factories.create_patient(session, nhs_number="9434765919")
+    response = _post(reception_client)
+    assert response.status_code == 200
+    page = parse(response)
+    assert "already registered" in error_for(page, "nhs_number")
+    assert page.find("a", href=f"/staff/patients/{existing.id}")
+    assert _count(session, Patient) == 1
+
+
+def test_entered_values_are_kept_after_an_error(reception_client):
+    page = parse(_post(reception_client, mobile="bad"))
+    assert page.find("input", attrs={"name": "given_name"})["value"] == "Ada"
+    assert page.find("input", attrs={"name": "date_of_birth[year]"})["value"] == "1975"
+
+
+def test_facilitators_cannot_register_patients(app, session):
+    from tests.conftest import sign_in
+
+    user = factories.create_staff(session, role=Role.FACILITATOR)
+    client = app.test_client()
+    sign_in(client, user.email)
+    assert client.get("/staff/patients/new").status_code == 403
+
+
+def test_post_without_csrf_token_is_refused(reception_client, session):
+    response = reception_client.post("/staff/patients/new", data=VALID)
+    assert response.status_code == 400
+    assert "This form has expired" in response.get_data(as_text=True)
+    assert _count(session, Patient) == 0

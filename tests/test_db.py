@@ -1,0 +1,64 @@
+import datetime as dt
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, StatementError
+
+from portal.booking.models import Cohort
+from portal.models import metadata
+from tests import factories
+
+
+def test_migrations_match_the_models(db):
+    """An empty database migrated to head has exactly the schema the models describe."""
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, metadata)
+    assert differences == []
+
+
+def test_naive_datetimes_are_refused(session):
+    patient = factories.create_patient(session)
+    patient.created_at = dt.datetime(2026, 3, 29, 1, 30)  # naive: refused, not silently stored
+    with pytest.raises(StatementError, match="naive datetime"):
+        session.flush()
+    session.rollback()
+
+
+def test_datetimes_come_back_in_utc(session):
+    london = dt.timezone(dt.timedelta(hours=1))
+    patient = factories.create_patient(session, created_at=dt.datetime(2026, 7, 1, 18, 0, tzinfo=london))
+    session.expire_all()
+    loaded = session.get(type(patient), patient.id)
+    assert loaded.created_at == dt.datetime(2026, 7, 1, 17, 0, tzinfo=dt.UTC)
+    assert loaded.created_at.utcoffset() == dt.timedelta(0)
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys(db):
+    if not db.is_sqlite:
+        pytest.skip("SQLite pragmas: this run is on PostgreSQL")
+    with db.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+
+
+def test_seat_count_can_never_exceed_capacity(session):
+    cohort = factories.create_cohort(session, capacity=2, seats_taken=2)
+    cohort.seats_taken = 3
+    with pytest.raises(IntegrityError):
+        session.flush()
+    session.rollback()
+    assert session.get(Cohort, cohort.id).seats_taken == 2
+
+
+def test_foreign_keys_are_enforced(session):
+    session.execute(text("INSERT INTO venue (name, short_name, address, access_notes) VALUES ('a','b','c','d')"))
+    with pytest.raises(IntegrityError):
+        session.execute(text(
+            "INSERT INTO booking (patient_id, service_key, cohort_id, status, booked_by_staff, created_at)"
+            " VALUES (999999, 't1-group', 999999, 'active', false, CURRENT_TIMESTAMP)"
+        ))
+    session.rollback()

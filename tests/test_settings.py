@@ -1,0 +1,93 @@
+import shutil
+
+import pytest
+
+from portal.settings import DEFAULT_CONFIG_DIR, ConfigError, load_domain_config, settings_from_environment
+
+
+@pytest.fixture
+def config_dir(tmp_path):
+    target = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, target)
+    return target
+
+
+def _edit(path, old, new):
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_shipped_config_is_valid_and_complete():
+    config = load_domain_config()
+    keys = {s.key for s in config.catalogue.services}
+    self_bookable = {s.key for s in config.catalogue.services if s.self_bookable}
+    assert len(self_bookable) == 7
+    assert {"t2-psychology", "t2-interventional"} <= keys - self_bookable
+    assert config.catalogue.course_for_tier(1).weeks == 8
+    assert config.catalogue.course_for_tier(2).weeks == 12
+
+
+def test_unknown_key_names_the_file_and_key(config_dir):
+    _edit(config_dir / "policy.toml", "cancel_cutoff_hours = 24", "cancel_cutoff_hours = 24\ncancel_cutof_hours = 2")
+    with pytest.raises(ConfigError) as error:
+        load_domain_config(config_dir)
+    assert "policy.toml" in str(error.value)
+    assert "booking.cancel_cutof_hours: unknown key" in str(error.value)
+
+
+def test_bad_value_names_the_file_and_key(config_dir):
+    _edit(config_dir / "catalogue.toml", "tier = 1", 'tier = "one"')
+    with pytest.raises(ConfigError) as error:
+        load_domain_config(config_dir)
+    assert "catalogue.toml" in str(error.value) and "services[0].tier" in str(error.value)
+
+
+def test_a_district_in_two_catchments_is_refused(config_dir):
+    _edit(config_dir / "teams.toml", '["N8", "N10"', '["N19", "N8", "N10"')
+    with pytest.raises(ConfigError, match="district N19 is in both whittington and haringey"):
+        load_domain_config(config_dir)
+
+
+def test_broken_toml_is_reported_with_the_file(config_dir):
+    (config_dir / "teams.toml").write_text("[[teams]\n")
+    with pytest.raises(ConfigError, match="teams.toml: not valid TOML"):
+        load_domain_config(config_dir)
+
+
+def test_missing_file_is_reported(config_dir):
+    (config_dir / "policy.toml").unlink()
+    with pytest.raises(ConfigError, match="policy.toml: file is missing"):
+        load_domain_config(config_dir)
+
+
+def test_a_course_without_weeks_is_refused(config_dir):
+    _edit(config_dir / "catalogue.toml", "weeks = 8\n", "")
+    with pytest.raises(ConfigError, match="a course needs 'weeks'"):
+        load_domain_config(config_dir)
+
+
+def test_production_refuses_to_start_without_secrets():
+    with pytest.raises(ConfigError) as error:
+        settings_from_environment({"PORTAL_ENV": "production"})
+    for name in ("SECRET_KEY", "DATABASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"):
+        assert name in str(error.value)
+
+
+def test_production_settings_are_secure(tmp_path):
+    settings = settings_from_environment({
+        "PORTAL_ENV": "production", "SECRET_KEY": "k" * 40, "DATABASE_URL": "postgresql+psycopg://db/portal",
+        "TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t", "TWILIO_FROM": "NHS Appts",
+        "PORTAL_INSTANCE_DIR": str(tmp_path),
+    })
+    assert settings["SESSION_COOKIE_SECURE"] is True
+    assert settings["DEV_INBOX"] is False
+    assert settings["SMS_BACKEND"] == "twilio"
+
+
+def test_development_defaults_to_sqlite_and_console(tmp_path):
+    settings = settings_from_environment({"PORTAL_INSTANCE_DIR": str(tmp_path)})
+    assert settings["DATABASE_URL"] == f"sqlite:///{tmp_path / 'portal.db'}"
+    assert settings["SMS_BACKEND"] == "console"
+    # The generated development secret survives a restart.
+    assert settings_from_environment({"PORTAL_INSTANCE_DIR": str(tmp_path)})["SECRET_KEY"] == settings["SECRET_KEY"]
