@@ -50,9 +50,14 @@ def db(app):
 
 @pytest.fixture
 def session(db):
-    """The test's own session. It begins DEFERRED on SQLite, so reading between requests never
-    holds the write lock the app needs; it may still write (tests run one statement at a time)."""
-    s = db.reader()
+    """The test's own session, for arranging data and checking results between requests.
+
+    On SQLite it runs each statement in its own transaction, as READ COMMITTED does on PostgreSQL: it
+    never holds the write lock the app needs, nor an old snapshot that hides what the app wrote.
+    Objects it loaded earlier still need ``session.expire_all()`` (or a commit) to be re-read."""
+    from sqlalchemy.orm import Session
+
+    s = Session(db.engine.execution_options(sqlite_begin="NONE"))
     yield s
     s.close()
 

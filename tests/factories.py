@@ -29,10 +29,14 @@ def domain() -> DomainConfig:
     return _domain
 
 
-def create_patient(session: Session, *, tier: int = 1, team: str | None = None, **kw) -> Patient:
+_DEFAULT_TEAM = object()
+
+
+def create_patient(session: Session, *, tier: int = 1, team: str | None | object = _DEFAULT_TEAM, **kw) -> Patient:
+    """A patient; Tier 2 patients get the Whittington team unless ``team`` is given (None: needs a team)."""
     n = next(_counter)
-    if tier == 2 and "team" not in kw and team is None:
-        team = "whittington"
+    if team is _DEFAULT_TEAM:
+        team = "whittington" if tier == 2 else None
     values = {
         "nhs_number": next(_numbers),
         "given_name": f"Pat{n}",

@@ -1,0 +1,100 @@
+import pytest
+
+from portal.auth.models import Role
+from tests import factories
+from tests.conftest import sign_in
+from tests.pages import csrf_token, error_for, get_page, parse
+
+
+def test_patient_signs_in_with_mobile_in_any_format(app, session):
+    user = factories.create_patient_user(session, mobile="+447700900321")
+    for typed in ("07700 900321", "+44 7700 900 321", "07700900321"):
+        client = app.test_client()
+        response = sign_in(client, typed)
+        assert response.status_code == 302, typed
+        assert get_page(client, "/").h1.get_text(strip=True) == f"Hello {user.patient.given_name}"
+
+
+def test_staff_sign_in_with_email_case_insensitively(app, session):
+    staff = factories.create_staff(session, role=Role.RECEPTION, email="rita@test.nhs.uk")
+    client = app.test_client()
+    assert sign_in(client, "Rita@Test.NHS.uk").status_code == 302
+    assert client.get("/").headers["Location"] == "/staff"
+    assert staff.display_name in get_page(client, "/staff").get_text()
+
+
+def test_unknown_account_and_wrong_password_get_the_same_answer(app, session):
+    user = factories.create_staff(session, email="known@test.nhs.uk")
+    wrong_password = parse(sign_in(app.test_client(), user.email, "not the password"))
+    unknown = parse(sign_in(app.test_client(), "nobody@test.nhs.uk", "not the password"))
+    unknown_mobile = parse(sign_in(app.test_client(), "07700 900999", "not the password"))
+    messages = {error_for(page, "password") for page in (wrong_password, unknown, unknown_mobile)}
+    assert messages == {"Your email address, mobile number or password is not right"}
+
+
+def test_deactivated_accounts_cannot_sign_in(app, session):
+    user = factories.create_staff(session)
+    user.is_active = False
+    session.commit()
+    assert sign_in(app.test_client(), user.email).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [("/bookings", "/bookings"), ("https://evil.example/", "/"), ("//evil.example/x", "/"), ("javascript:alert(1)", "/")],
+)
+def test_next_only_redirects_within_the_site(app, session, target, expected):
+    user = factories.create_patient_user(session)
+    client = app.test_client()
+    page = get_page(client, "/sign-in")
+    response = client.post(f"/sign-in?next={target}", data={
+        "identifier": user.patient.mobile, "password": factories.PASSWORD, "csrf_token": csrf_token(page)})
+    assert response.headers["Location"] == expected
+
+
+def test_sign_out_ends_the_session(patient_client):
+    page = get_page(patient_client, "/")
+    response = patient_client.post("/sign-out", data={"csrf_token": csrf_token(page)})
+    assert response.status_code == 302
+    assert patient_client.get("/bookings").status_code == 302  # back to sign-in
+
+
+def test_a_new_session_version_ends_other_sessions(app, session):
+    user = factories.create_patient_user(session)
+    phone, laptop = app.test_client(), app.test_client()
+    sign_in(phone, user.patient.mobile)
+    sign_in(laptop, user.patient.mobile)
+    user.end_all_sessions()
+    session.commit()
+    for client in (phone, laptop):
+        response = client.get("/bookings")
+        assert response.status_code == 302 and response.headers["Location"].startswith("/sign-in")
+
+
+def test_a_session_cookie_from_before_sign_in_is_not_reused(app, session):
+    user = factories.create_patient_user(session)
+    client = app.test_client()
+    with client.session_transaction() as before:
+        before["planted"] = "by an attacker"
+    sign_in(client, user.patient.mobile)
+    with client.session_transaction() as after:
+        assert "planted" not in after
+
+
+def test_signed_in_pages_are_not_cached(patient_client):
+    assert patient_client.get("/").headers["Cache-Control"] == "no-store"
+
+
+def test_security_headers(client):
+    response = client.get("/sign-in")
+    csp = response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+def test_session_cookie_is_httponly_and_lax(app, session):
+    user = factories.create_patient_user(session)
+    response = sign_in(app.test_client(), user.patient.mobile)
+    cookie = response.headers.get("Set-Cookie")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
