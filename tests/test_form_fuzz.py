@@ -1,0 +1,75 @@
+"""Forms fed arbitrary text never answer 500 and never write half a record."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from portal.auth.models import Invitation, User
+from portal.messaging.models import SmsMessage
+from portal.patients.models import Patient
+from tests.pages import csrf_token, get_page
+
+# Text of every kind: empty, unicode (including surrogate-free astral), control characters, very long.
+TEXT = st.one_of(
+    st.just(""),
+    st.text(max_size=40),
+    st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=120),
+    st.integers(min_value=1000, max_value=6000).map(lambda n: "\u00e9\U0001f600" * n),
+)
+FUZZ = settings(max_examples=40, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
+REGISTRATION_FIELDS = ["given_name", "family_name", "nhs_number", "date_of_birth[day]", "date_of_birth[month]",
+                       "date_of_birth[year]", "mobile", "email", "postcode", "tier", "team"]
+
+
+def _counts(session):
+    return tuple(session.scalar(select(func.count()).select_from(m)) for m in (Patient, User, Invitation, SmsMessage))
+
+
+@FUZZ
+@given(values=st.fixed_dictionaries({name: TEXT for name in REGISTRATION_FIELDS}))
+def test_registration_form(reception_client, session, values):
+    before = _counts(session)
+    token = csrf_token(get_page(reception_client, "/staff/patients/new"))
+    response = reception_client.post("/staff/patients/new", data={**values, "csrf_token": token})
+    assert response.status_code in (200, 302)
+    after = _counts(session)
+    # Either nothing was written, or a whole patient with their invitation and its text.
+    assert after == before or (response.status_code == 302 and after[0] == before[0] + 1 and after[2] == before[2] + 1)
+
+
+@FUZZ
+@given(identifier=TEXT, password=TEXT)
+def test_sign_in_form(client, identifier, password):
+    token = csrf_token(get_page(client, "/sign-in"))
+    response = client.post("/sign-in", data={"identifier": identifier, "password": password, "csrf_token": token})
+    assert response.status_code == 200  # never signed in, never an error
+
+
+@pytest.fixture
+def activation_token(session, domain):
+    from portal.auth.services import invite_patient
+    from portal.db import utcnow
+    from tests import factories
+
+    patient = factories.create_patient(session)
+    invite_patient(session, domain, patient, base_url="https://portal.test", now=utcnow())
+    session.commit()
+    return session.scalars(select(SmsMessage.body)).one().rsplit("/", 1)[1]
+
+
+@FUZZ
+@given(values=st.fixed_dictionaries({name: TEXT for name in
+                                      ["date_of_birth[day]", "date_of_birth[month]", "date_of_birth[year]",
+                                       "password", "confirm_password"]}))
+def test_activation_form(app, session, activation_token, values):
+    client = app.test_client()
+    page = client.get(f"/activate/{activation_token}")
+    if page.status_code == 410:  # three wrong dates of birth locked it: that is correct behaviour
+        assert session.scalar(select(func.count()).select_from(User)) == 0
+        return
+    token = csrf_token(get_page(client, f"/activate/{activation_token}"))
+    response = client.post(f"/activate/{activation_token}", data={**values, "csrf_token": token})
+    assert response.status_code in (200, 410)
+    assert session.scalar(select(func.count()).select_from(User)) == 0
