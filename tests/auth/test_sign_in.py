@@ -41,7 +41,12 @@ def test_deactivated_accounts_cannot_sign_in(app, session):
 
 @pytest.mark.parametrize(
     ("target", "expected"),
-    [("/bookings", "/bookings"), ("https://evil.example/", "/"), ("//evil.example/x", "/"), ("javascript:alert(1)", "/")],
+    [
+        ("/bookings", "/bookings"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/x", "/"),
+        ("javascript:alert(1)", "/"),
+    ],
 )
 def test_next_only_redirects_within_the_site(app, session, target, expected):
     user = factories.create_patient_user(session)

@@ -91,7 +91,9 @@ def test_tier_1_patients_have_no_team(reception_client, session):
         ({"team": "made-up-team"}, "team", "Select a team"),
     ],
 )
-def test_bad_input_is_shown_next_to_the_field_and_nothing_is_written(reception_client, session, changes, field, message):
+def test_bad_input_is_shown_next_to_the_field_and_nothing_is_written(
+    reception_client, session, changes, field, message
+):
     response = _post(reception_client, **changes)
     assert response.status_code == 200
     page = parse(response)
