@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 ASSETS := portal/static/dist/manifest.json
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-postgres test-e2e bench lint assets clean
+.PHONY: run test test-postgres bench lint assets clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
