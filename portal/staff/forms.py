@@ -36,6 +36,7 @@ class RegisterPatientForm(FlaskForm):
 
     def __init__(self, *args, domain: DomainConfig, allow_drama_range: bool, **kwargs):
         super().__init__(*args, **kwargs)
+        self.parsed: dict[str, str] = {}
         self._allow_drama_range = allow_drama_range
         self.team.choices = [SelectChoice(FROM_POSTCODE, "Work it out from the postcode")] + [
             SelectChoice(team.key, team.name) for team in domain.teams.teams
@@ -43,8 +44,9 @@ class RegisterPatientForm(FlaskForm):
         self._team_keys = {team.key for team in domain.teams.teams}
 
     def _parse(self, field, parser) -> None:
+        # The typed value stays in field.data, so a form shown again with errors keeps what was typed.
         try:
-            field.data = parser(field.data or "")
+            self.parsed[field.name] = parser(field.data or "")
         except InvalidIdentifier as exc:
             raise ValidationError(str(exc)) from None
 
@@ -68,13 +70,13 @@ class RegisterPatientForm(FlaskForm):
 
     def registration(self) -> Registration:
         return Registration(
-            nhs_number=self.nhs_number.data,
+            nhs_number=self.parsed["nhs_number"],
             given_name=self.given_name.data.strip(),
             family_name=self.family_name.data.strip(),
             date_of_birth=self.date_of_birth.data,
-            mobile=self.mobile.data,
+            mobile=self.parsed["mobile"],
             email=(self.email.data or "").strip().lower() or None,
-            postcode=self.postcode.data,
+            postcode=self.parsed["postcode"],
             tier=int(self.tier.data),
             team=None if self.team.data == FROM_POSTCODE else self.team.data,
         )

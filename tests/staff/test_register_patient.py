@@ -119,6 +119,8 @@ def test_entered_values_are_kept_after_an_error(reception_client):
     page = parse(_post(reception_client, mobile="bad"))
     assert page.find("input", attrs={"name": "given_name"})["value"] == "Ada"
     assert page.find("input", attrs={"name": "date_of_birth[year]"})["value"] == "1975"
+    assert page.find("input", attrs={"name": "postcode"})["value"] == "n19 5nf"  # as typed
+    assert page.find("input", attrs={"name": "mobile"})["value"] == "bad"
 
 
 def test_facilitators_cannot_register_patients(app, session):
