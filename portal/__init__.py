@@ -35,6 +35,7 @@ def _load_config(app: Flask, overrides: dict[str, Any]) -> None:
 
 def _init_extensions(app: Flask) -> None:
     from portal import extensions, templating
+    from portal.audit.web import init_request_ids
 
     # Templating first: other extensions touch app.jinja_env, which freezes the Jinja options.
     templating.init_templating(app)
@@ -42,9 +43,11 @@ def _init_extensions(app: Flask) -> None:
     extensions.init_login(app)
     extensions.init_security(app)
     extensions.init_static(app)
+    init_request_ids(app)
 
 
 def _register_blueprints(app: Flask) -> None:
+    from portal.audit.routes import bp as audit_bp
     from portal.auth.routes import bp as auth_bp
     from portal.booking.routes import bp as booking_bp
     from portal.messaging.routes import bp as messaging_bp
@@ -52,7 +55,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.site import bp as site_bp
     from portal.staff.routes import bp as staff_bp
 
-    for blueprint in (site_bp, auth_bp, patients_bp, booking_bp, staff_bp, messaging_bp):
+    for blueprint in (site_bp, auth_bp, patients_bp, booking_bp, staff_bp, messaging_bp, audit_bp):
         app.register_blueprint(blueprint)
 
 

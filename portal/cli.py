@@ -38,7 +38,8 @@ def upgrade_database(url: str) -> None:
 
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(_alembic_config(url), "head")
+    # "heads": branches written in parallel are all applied; they are merged into one line later.
+    command.upgrade(_alembic_config(url), "heads")
 
 
 @main.command("db-upgrade")

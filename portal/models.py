@@ -1,6 +1,7 @@
 """Imports every feature's models so that the metadata is complete (for Alembic and tests)."""
 
 from portal import scheduler_lease  # noqa: I001
+from portal.audit import models as audit_models
 from portal.auth import models as auth_models
 from portal.booking import models as booking_models
 from portal.db import Base
@@ -9,4 +10,7 @@ from portal.patients import models as patients_models
 
 metadata = Base.metadata
 
-__all__ = ["auth_models", "booking_models", "messaging_models", "patients_models", "scheduler_lease", "metadata"]
+__all__ = [
+    "audit_models", "auth_models", "booking_models", "messaging_models", "patients_models", "scheduler_lease",
+    "metadata",
+]

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
+from portal.audit.web import audit
 from portal.auth import services
 from portal.auth.forms import ActivateForm, SignInForm, SignOutForm
 from portal.db import utcnow
@@ -47,7 +48,10 @@ def sign_in():
         )
         if user is not None:
             _start_session(user)
+            audit("sign_in", patient_id=user.patient_id)
             return redirect(_safe_next(request.args.get("next")))
+        # The form answers 200, so the request's transaction commits and this event stands.
+        audit("sign_in_failed")
         # The same words whether the account exists or not.
         form.password.errors.append("Your email address, mobile number or password is not right")
     return render_template("auth/sign_in.html", form=form)
@@ -56,6 +60,7 @@ def sign_in():
 @bp.route("/sign-out", methods=["POST"])
 def sign_out():
     if SignOutForm().validate_on_submit() and current_user.is_authenticated:
+        audit("sign_out", patient_id=current_user.patient_id)
         logout_user()
         session.clear()
     flash("You have signed out.", "success")
@@ -80,7 +85,8 @@ def activate(token: str):
                 user = services.activate(
                     s, token, form.date_of_birth.data, form.password.data, now=utcnow()
                 )
-            except services.WrongDateOfBirth:
+            except services.WrongDateOfBirth as wrong:
+                audit("activation_failed", patient_id=wrong.patient_id, detail="date of birth did not match")
                 form.date_of_birth.errors.append(
                     "The date of birth does not match our records. Check it and try again"
                 )
@@ -89,6 +95,7 @@ def activate(token: str):
                 return render_template("auth/activation_unusable.html"), 410
             else:
                 _start_session(user)
+                audit("account_activated", patient_id=user.patient_id)
                 flash("Your account is ready. You are signed in.", "success")
                 return redirect(url_for("patients.home"))
     return render_template("auth/activate.html", form=form)

@@ -26,7 +26,9 @@ class InvitationUnusable(Exception):
 
 
 class WrongDateOfBirth(Exception):
-    pass
+    def __init__(self, patient_id: int) -> None:
+        super().__init__("date of birth does not match")
+        self.patient_id = patient_id
 
 
 def _token_hash(token: str) -> str:
@@ -80,7 +82,7 @@ def check_date_of_birth(
     invitation = find_usable_invitation(session, token, now=now)
     if invitation.patient.date_of_birth != date_of_birth:
         invitation.failed_attempts += 1
-        raise WrongDateOfBirth()
+        raise WrongDateOfBirth(invitation.patient_id)
     return invitation
 
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
+from portal.audit.web import audit
 from portal.auth.access import current_patient, patient_required
 from portal.booking import services
 from portal.booking.forms import BookSeatForm
 from portal.db import utcnow
-from portal.extensions import db_session, domain
+from portal.extensions import db_session, domain, read_only
 
 bp = Blueprint("booking", __name__)
 
 
 @bp.route("/services")
+@read_only
 @patient_required
 def service_list():
     patient = current_patient()
@@ -25,6 +27,7 @@ def service_list():
 
 
 @bp.route("/services/<service_key>")
+@read_only
 @patient_required
 def cohorts(service_key: str):
     patient = current_patient()
@@ -55,7 +58,7 @@ def book(cohort_id: int):
     problem = None
     if form.validate_on_submit():
         try:
-            services.book_seat(s, domain(), patient, cohort_id, now=utcnow())
+            booking = services.book_seat(s, domain(), patient, cohort_id, now=utcnow())
         except services.CohortFull:
             problem = "full"
         except services.AlreadyBooked:
@@ -64,6 +67,7 @@ def book(cohort_id: int):
         except services.CohortNotFound:
             abort(404)
         else:
+            audit("seat_booked", patient_id=patient.id, detail=f"booking {booking.id}, cohort {cohort_id}")
             flash(f"You are booked on the {service.name}. We have sent you a text to confirm.", "success")
             return redirect(url_for("booking.my_bookings"))
     if problem == "full":
@@ -79,6 +83,7 @@ def book(cohort_id: int):
 
 
 @bp.route("/bookings")
+@read_only
 @patient_required
 def my_bookings():
     patient = current_patient()

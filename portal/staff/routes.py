@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
+from portal.audit.web import audit
 from portal.auth import services as auth
 from portal.auth.access import registration_staff_required, staff_required
 from portal.db import utcnow
@@ -26,6 +27,7 @@ def dashboard():
 @bp.route("/patients")
 @staff_required
 def patient_list():
+    audit("patient_list_viewed")
     return render_template("staff/patients.html", patients=patients.list_patients(db_session()))
 
 
@@ -47,6 +49,8 @@ def register_patient():
             auth.invite_patient(
                 s, domain(), patient, base_url=current_app.config["PUBLIC_BASE_URL"], now=utcnow()
             )
+            audit("patient_registered", patient_id=patient.id)
+            audit("invitation_sent", patient_id=patient.id)
             flash(f"{patient.full_name} is registered. We have texted them a link to set up their account.",
                   "success")
             return redirect(url_for("staff.patient_record", patient_id=patient.id))
@@ -60,6 +64,7 @@ def patient_record(patient_id: int):
     patient = s.get(Patient, patient_id)
     if patient is None:
         abort(404)
+    audit("patient_record_viewed", patient_id=patient.id)
     return render_template(
         "staff/patient_record.html",
         patient=patient,

@@ -1,0 +1,65 @@
+"""Writing and searching the audit trail."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.audit.models import AuditEvent
+from portal.db import utcnow
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it, and from where. ``user_id`` is None for an anonymous visitor."""
+
+    user_id: int | None
+    role: str
+    ip: str | None = None
+    request_id: str | None = None
+
+
+SYSTEM = Actor(user_id=None, role="system")
+
+
+def record(
+    session: Session, actor: Actor, action: str, *, patient_id: int | None = None, detail: str = ""
+) -> AuditEvent:
+    """Append one event in the caller's transaction (so a rolled-back change leaves no event)."""
+    event = AuditEvent(
+        occurred_at=utcnow(),
+        actor_user_id=actor.user_id,
+        actor_role=actor.role,
+        action=action,
+        patient_id=patient_id,
+        detail=detail[:300],
+        ip=actor.ip,
+        request_id=actor.request_id,
+    )
+    session.add(event)
+    return event
+
+
+def search(
+    session: Session,
+    *,
+    patient_id: int | None = None,
+    user_id: int | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    limit: int = 200,
+) -> list[AuditEvent]:
+    query = select(AuditEvent)
+    if patient_id is not None:
+        query = query.where(AuditEvent.patient_id == patient_id)
+    if user_id is not None:
+        query = query.where(AuditEvent.actor_user_id == user_id)
+    if since is not None:
+        query = query.where(AuditEvent.occurred_at >= dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC))
+    if until is not None:
+        end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        query = query.where(AuditEvent.occurred_at < end)
+    return list(session.scalars(query.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(limit)))
