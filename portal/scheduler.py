@@ -7,6 +7,7 @@ a second copy waits and takes over within a minute of the first dying.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import socket
@@ -69,23 +70,39 @@ class LeasedScheduler:
         self.scheduler = scheduler
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.leading = threading.Event()
+        self._standing_by = False
+        # Our own view of when the lease runs out: a process that could not renew in time (paused,
+        # starved, cut off from the database) stops running jobs before a standby may take over.
+        self._held_until: dt.datetime | None = None
 
     def _renew(self) -> None:
+        now = utcnow()
         try:
             with self.ctx.db.transaction() as session:
-                held = scheduler_lease.acquire_or_renew(session, name=LEASE_NAME, holder=self.holder, now=utcnow())
+                held = scheduler_lease.acquire_or_renew(session, name=LEASE_NAME, holder=self.holder, now=now)
         except Exception:
             log.exception("could not renew the scheduler lease")
             held = False
-        if held and not self.leading.is_set():
-            log.info("scheduler %s holds the lease: running jobs", self.holder)
-            self.leading.set()
-        elif not held and self.leading.is_set():
+        if held:
+            self._held_until = now + dt.timedelta(seconds=scheduler_lease.LEASE_SECONDS)
+            self._standing_by = False
+            if not self.leading.is_set():
+                log.info("scheduler %s holds the lease: running jobs", self.holder)
+                self.leading.set()
+            return
+        self._held_until = None
+        if self.leading.is_set():
             log.warning("scheduler %s lost the lease: idle", self.holder)
             self.leading.clear()
+        elif not self._standing_by:
+            log.info("scheduler %s: another process holds the lease: idle, standing by", self.holder)
+        self._standing_by = True
+
+    def holds_lease(self) -> bool:
+        return self.leading.is_set() and self._held_until is not None and utcnow() < self._held_until
 
     def _run(self, job: Job) -> None:
-        if not self.leading.is_set():
+        if not self.holds_lease():
             return
         try:
             job.func(self.ctx)

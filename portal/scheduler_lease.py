@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import String, insert, update
+from sqlalchemy import String, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -36,6 +36,8 @@ def acquire_or_renew(session: Session, *, name: str, holder: str, now: dt.dateti
     )
     if result.rowcount == 1:
         return True
+    if session.scalar(select(SchedulerLease.name).where(SchedulerLease.name == name)) is not None:
+        return False  # held by another and not expired: no doomed INSERT (PostgreSQL would log an error)
     try:
         with session.begin_nested():
             session.execute(insert(SchedulerLease).values(name=name, holder=holder, expires_at=expires))

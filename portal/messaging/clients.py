@@ -12,9 +12,10 @@ import uuid
 from dataclasses import dataclass
 
 import requests
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from urllib3.exceptions import NewConnectionError
 
 log = logging.getLogger(__name__)
 
@@ -84,17 +85,42 @@ class TwilioSmsClient(SmsClient):
             kwargs["status_callback"] = status_callback
         try:
             message = self._client.messages.create(**kwargs)
-        except TwilioRestException as exc:
-            retryable = exc.status == 429 or exc.status >= 500
-            raise SendFailed(str(exc.msg), code=str(exc.code or exc.status), retryable=retryable) from None
+        except (TwilioRestException, TwilioServiceException) as exc:
+            # 429 and 5xx are Twilio's trouble; 401 and 403 are ours (a rotated token, a suspended
+            # account): none of them says anything about this text, so it waits and tries again.
+            retryable = exc.status in (401, 403, 429) or exc.status >= 500
+            detail = exc.msg if isinstance(exc, TwilioRestException) else (exc.detail or exc.title)
+            raise SendFailed(str(detail), code=str(exc.code or exc.status), retryable=retryable) from None
         except requests.exceptions.ConnectTimeout:
             raise SendFailed("connect timeout", code="connect-timeout", retryable=True) from None
         except requests.exceptions.ReadTimeout:
             # The request went out; Twilio may have queued it. Do not send again blindly.
             raise SendFailed("read timeout", code="timeout", retryable=False, outcome_unknown=True) from None
-        except requests.exceptions.ConnectionError:
-            raise SendFailed("connection failed", code="connection", retryable=True) from None
+        except requests.exceptions.ConnectionError as exc:
+            if _never_connected(exc):
+                raise SendFailed("connection failed", code="connection", retryable=True) from None
+            # The connection dropped after the request was written: Twilio may have queued it.
+            raise SendFailed("connection dropped", code="dropped", retryable=False, outcome_unknown=True) from None
+        except requests.exceptions.RequestException as exc:
+            raise SendFailed(f"transport error: {type(exc).__name__}", code="transport", retryable=False,
+                             outcome_unknown=True) from None
         return SendResult(sid=message.sid, status=message.status or "queued")
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """True if the error chain shows no connection was made, so the request cannot have arrived."""
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, NewConnectionError):
+            return True
+        pending.extend(current.args)
+        pending.extend([getattr(current, "reason", None), current.__cause__, current.__context__])
+    return False
 
 
 def client_from_config(config: dict) -> SmsClient:

@@ -52,8 +52,14 @@ def enqueue_sms(
     }
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(SmsMessage).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    return session.execute(statement).rowcount == 1
+    statement = (
+        insert(SmsMessage)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        # RETURNING, not rowcount: through the ORM, PostgreSQL reports a rowcount of -1 here.
+        .returning(SmsMessage.id)
+    )
+    return session.execute(statement).first() is not None
 
 
 def messages_for_patient(session: Session, patient_id: int) -> list[SmsMessage]:

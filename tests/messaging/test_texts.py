@@ -1,0 +1,132 @@
+"""Every text fits one GSM-7 segment with worst-case data, and says nothing clinical."""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import re
+
+import pytest
+
+from portal.booking.models import Venue
+from portal.messaging import texts
+from portal.settings import InvitationPolicy
+from tests.fixtures.fake_twilio import segments as twilio_segments
+
+HELPERS = {"gsm7_length", "check_single_segment", "short_datetime"}
+VENUE_SHORT_NAME_MAX = Venue.__table__.c.short_name.type.length
+LONGEST_VALID_DAYS = next(m.le for m in InvitationPolicy.model_fields["link_valid_days"].metadata if hasattr(m, "le"))
+# secrets.token_urlsafe(16), as auth.services makes it, is always 22 URL-safe characters.
+WORST_TOKEN = "-_" * 11
+LONGEST_PHONE_ALLOWED = "0" + "1" * 13  # policy.toml's pattern: ^0[0-9 ]{9,13}$
+
+
+def _longest_short_datetime() -> dt.datetime:
+    """The start time whose short form is longest, over a whole year at quarter-hour steps."""
+    start = dt.datetime(2026, 1, 1, tzinfo=texts.LONDON)
+    candidates = (start + dt.timedelta(minutes=15 * n) for n in range(366 * 24 * 4))
+    # Among equally long ones, prefer the latest in the week (Sunday).
+    return max(candidates, key=lambda t: (len(texts.short_datetime(t)), t.isoweekday(), t))
+
+
+LONGEST_START = _longest_short_datetime()
+
+
+def _worst_case_texts(base_url: str, phone: str) -> dict[str, str]:
+    venue_name = "Whittington Education Centre 2"
+    assert len(venue_name) == VENUE_SHORT_NAME_MAX
+    return {
+        "invitation": texts.invitation(link=f"{base_url.rstrip('/')}/activate/{WORST_TOKEN}",
+                                       valid_days=LONGEST_VALID_DAYS),
+        "seat_booked": texts.seat_booked(first_session=LONGEST_START, venue_short_name=venue_name, phone=phone),
+    }
+
+
+def test_every_text_template_is_covered_here():
+    templates = {
+        name for name, func in inspect.getmembers(texts, inspect.isfunction)
+        if func.__module__ == texts.__name__ and not name.startswith("_") and name not in HELPERS
+    }
+    assert templates == set(_worst_case_texts("https://portal.test", "020 3316 8888"))
+
+
+def test_the_worst_case_data_is_really_the_worst():
+    assert VENUE_SHORT_NAME_MAX == 30
+    assert LONGEST_VALID_DAYS == 30
+    longest = texts.short_datetime(LONGEST_START)
+    assert re.fullmatch(r"Sun [123][0-9] [A-Z][a-z]{2} at 1[0-2]:[0-5][0-9][ap]m", longest), longest
+    assert len(longest) == 21
+
+
+@pytest.fixture(params=["config", "longest allowed"])
+def phone(request, domain):
+    return domain.policy.service.phone if request.param == "config" else LONGEST_PHONE_ALLOWED
+
+
+@pytest.fixture(params=["app", "production-length"])
+def base_url(request, app):
+    return app.config["PUBLIC_BASE_URL"] if request.param == "app" else "https://appointments.whittington.nhs.uk"
+
+
+def test_every_text_fits_one_gsm7_segment(base_url, phone):
+    for name, text in _worst_case_texts(base_url, phone).items():
+        assert texts.gsm7_length(text) <= texts.SEGMENT, f"{name} is {texts.gsm7_length(text)} septets: {text!r}"
+
+
+def test_every_text_uses_only_gsm7_characters(base_url, phone):
+    for name, text in _worst_case_texts(base_url, phone).items():
+        texts.gsm7_length(text)  # raises on a character outside the alphabet
+        # And by the fake Twilio's own reckoning (its alphabet is written out separately): one segment.
+        assert twilio_segments(text) == 1, f"{name}: {text!r}"
+
+
+def test_no_text_says_anything_clinical(base_url, phone):
+    for name, text in _worst_case_texts(base_url, phone).items():
+        lowered = text.lower()
+        assert [w for w in texts.CLINICAL_WORDS if w in lowered] == [], f"{name}: {text!r}"
+
+
+def test_the_seat_booked_text_reads_in_london_time():
+    summer = dt.datetime(2026, 7, 7, 17, 0, tzinfo=dt.UTC)  # 6pm BST
+    text = texts.seat_booked(first_session=summer, venue_short_name="Archway Centre", phone="020 3316 8888")
+    assert text == ("NHS: you are booked on a weekly group starting Tue 7 Jul at 6pm, Archway Centre. "
+                    "To change, sign in or call 020 3316 8888")
+
+
+def test_short_datetime_formats():
+    assert texts.short_datetime(dt.datetime(2026, 1, 6, 18, 0, tzinfo=dt.UTC)) == "Tue 6 Jan at 6pm"
+    assert texts.short_datetime(dt.datetime(2026, 1, 6, 9, 30, tzinfo=dt.UTC)) == "Tue 6 Jan at 9:30am"
+    assert texts.short_datetime(dt.datetime(2026, 1, 6, 0, 5, tzinfo=dt.UTC)) == "Tue 6 Jan at 12:05am"
+    assert texts.short_datetime(dt.datetime(2026, 1, 6, 12, 0, tzinfo=dt.UTC)) == "Tue 6 Jan at 12pm"
+
+
+@pytest.mark.parametrize(
+    ("text", "septets"),
+    [
+        ("", 0),
+        ("Hello", 5),
+        ("£5 @ café, Ñ", 12),  # basic-alphabet accents and symbols are one septet each
+        ("€", 2),
+        ("[x]", 5),
+        ("{}^~|\\", 12),  # every extension-table character costs two
+        ("a\fb", 4),
+        ("line\nbreak", 10),
+    ],
+)
+def test_gsm7_length_counts_extended_characters_twice(text, septets):
+    assert texts.gsm7_length(text) == septets
+
+
+@pytest.mark.parametrize("char", ["’", "“", "—", "ç", "á", "😀", "\t", "`"])
+def test_gsm7_length_refuses_characters_outside_the_alphabet(char):
+    with pytest.raises(ValueError, match="not in the GSM-7 alphabet"):
+        texts.gsm7_length(f"ok {char} ok")
+
+
+def test_one_segment_is_160_septets():
+    assert texts.check_single_segment("a" * 160) == "a" * 160
+    assert texts.check_single_segment("€" * 80) == "€" * 80
+    with pytest.raises(texts.TextTooLong):
+        texts.check_single_segment("a" * 161)
+    with pytest.raises(texts.TextTooLong):
+        texts.check_single_segment("€" * 80 + "a")
