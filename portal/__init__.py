@@ -31,6 +31,19 @@ def _load_config(app: Flask, overrides: dict[str, Any]) -> None:
     if app.config["PRODUCTION"]:
         app.config["SESSION_COOKIE_NAME"] = "__Host-session"
     app.extensions["domain"] = load_domain_config(app.config["PORTAL_CONFIG_DIR"])
+    _check_texts_fit(app)
+
+
+def _check_texts_fit(app: Flask) -> None:
+    """The invitation text carries the portal's address: refuse to start if it would not fit one SMS."""
+    from portal.messaging import texts
+    from portal.settings import ConfigError
+
+    sample_link = app.config["PUBLIC_BASE_URL"].rstrip("/") + "/activate/" + "x" * 22
+    try:
+        texts.invitation(link=sample_link, valid_days=app.extensions["domain"].policy.invitations.link_valid_days)
+    except (texts.TextTooLong, ValueError) as problem:
+        raise ConfigError(f"PUBLIC_BASE_URL is too long, or not plain, for the invitation text: {problem}") from None
 
 
 def _init_extensions(app: Flask) -> None:

@@ -43,6 +43,26 @@ def check_single_segment(text: str) -> str:
     return text
 
 
+_LOOKALIKES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-",
+                             "\u2014": "-", "\u2026": "...", "\u00a0": " "})
+
+
+def plain(value: str) -> str:
+    """A name typed by staff, made safe for GSM-7: curly quotes and dashes become plain ones, accents
+    GSM-7 lacks are dropped (Zoë -> Zoe), anything else left over becomes '?'. A text never fails to
+    send, nor doubles its cost, because of one character in a venue name."""
+    import unicodedata
+
+    out = []
+    for char in value.translate(_LOOKALIKES):
+        if char in _GSM7_BASIC and char not in "\n\r\x1b":
+            out.append(char)
+            continue
+        base = unicodedata.normalize("NFKD", char)[0]
+        out.append(base if base in _GSM7_BASIC else "?")
+    return "".join(out)
+
+
 def short_datetime(value: dt.datetime) -> str:
     """'Tue 6 Jan at 6pm' in London time: the UK format, short enough for a text."""
     local = value.astimezone(LONDON)
@@ -62,5 +82,5 @@ def invitation(*, link: str, valid_days: int) -> str:
 def seat_booked(*, first_session: dt.datetime, venue_short_name: str, phone: str) -> str:
     return check_single_segment(
         f"NHS: you are booked on a weekly group starting {short_datetime(first_session)}, "
-        f"{venue_short_name}. To change, sign in or call {phone}"
+        f"{plain(venue_short_name)}. To change, sign in or call {phone}"
     )

@@ -13,7 +13,7 @@ from portal.messaging import texts
 from portal.settings import InvitationPolicy
 from tests.fixtures.fake_twilio import segments as twilio_segments
 
-HELPERS = {"gsm7_length", "check_single_segment", "short_datetime"}
+HELPERS = {"plain", "gsm7_length", "check_single_segment", "short_datetime"}
 VENUE_SHORT_NAME_MAX = Venue.__table__.c.short_name.type.length
 LONGEST_VALID_DAYS = next(m.le for m in InvitationPolicy.model_fields["link_valid_days"].metadata if hasattr(m, "le"))
 # secrets.token_urlsafe(16), as auth.services makes it, is always 22 URL-safe characters.
@@ -130,3 +130,31 @@ def test_one_segment_is_160_septets():
         texts.check_single_segment("a" * 161)
     with pytest.raises(texts.TextTooLong):
         texts.check_single_segment("€" * 80 + "a")
+
+
+def test_staff_typed_names_are_made_gsm7_safe():
+    from portal.messaging.texts import gsm7_length, plain
+
+    assert plain("St Ann\u2019s \u2013 Zo\u00eb\u2019s room") == "St Ann's - Zoe's room"
+    assert plain("Caf\u00e9 \u4e2d") == "Café ?"
+    gsm7_length(plain("\u2603 \U0001f600 \u00e7"))  # raises if anything outside GSM-7 survived
+
+
+def test_a_venue_name_with_a_curly_apostrophe_still_makes_a_one_segment_text():
+    import datetime as dt
+
+    from portal.messaging.texts import seat_booked
+
+    text = seat_booked(first_session=dt.datetime(2026, 12, 30, 18, tzinfo=dt.UTC),
+                       venue_short_name="St Ann\u2019s Centre", phone="020 3316 8888")
+    assert "St Ann's Centre" in text
+
+
+def test_the_portal_refuses_to_start_when_invitation_links_cannot_fit(tmp_path):
+    import pytest
+
+    from portal import create_app
+    from portal.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
+        create_app({"PUBLIC_BASE_URL": "https://" + "very-long-subdomain." * 4 + "nhs.uk", "DATABASE_URL": "sqlite://"})
