@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base, UTCDateTime, utcnow
@@ -89,3 +89,29 @@ class Invitation(Base):
             and now < self.expires_at
             and self.failed_attempts < self.MAX_FAILED_ATTEMPTS
         )
+
+
+class OneTimeCode(Base):
+    """A 6-digit code sent by SMS to prove the person holds a phone (password reset, new mobile).
+
+    Only a hash is stored. A code is single-use, expires, and allows a few tries.
+    """
+
+    __tablename__ = "one_time_code"
+    __table_args__ = (Index("ix_one_time_code_lookup", "user_id", "purpose", "used_at"),)
+
+    MAX_TRIES = 5
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    purpose: Mapped[str] = mapped_column(String(30))
+    # Where the code was sent (E.164): for a new mobile, the number being proved.
+    sent_to: Mapped[str] = mapped_column(String(16))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    def usable(self, now: dt.datetime) -> bool:
+        return self.used_at is None and now < self.expires_at and self.tries < self.MAX_TRIES

@@ -27,10 +27,12 @@ def enqueue_sms(
     due_at: dt.datetime | None = None,
     booking_id: int | None = None,
     expires_at: dt.datetime | None = None,
+    to_number: str | None = None,
 ) -> bool:
     """Insert one outbox row unless a row with this idempotency key exists. True if inserted.
 
     Patients who have not agreed to texts get no row: the caller's state change still stands.
+    ``to_number`` overrides the patient's stored mobile (to prove a new number before saving it).
     """
     if not patient.sms_consent:
         return False
@@ -40,7 +42,7 @@ def enqueue_sms(
         "patient_id": patient.id,
         "booking_id": booking_id,
         "kind": kind,
-        "to_number": patient.mobile,
+        "to_number": to_number or patient.mobile,
         "body": body,
         "status": "pending",
         "attempts": 0,
