@@ -85,6 +85,39 @@ def _print_logins() -> None:
     click.echo("Texts the portal sends appear at http://127.0.0.1:5000/dev/texts\n")
 
 
+@main.command("import-triage")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--no-invite", is_flag=True,
+              help="Do not text new patients a link to set up their account (staff can send it from the record).")
+def import_triage(file: Path, no_invite: bool) -> None:
+    """Import triaged patients from the SPOA export FILE (CSV; columns in README.md).
+
+    Each row is checked as the registration form checks it and saved in its own transaction. Rows are
+    matched by NHS number, so importing the same file again changes nothing.
+    """
+    from portal.dates import london_today
+    from portal.db import utcnow
+    from portal.patients.triage_import import ExportUnusable, import_rows, read_export
+
+    try:
+        rows = read_export(file)
+    except ExportUnusable as problem:
+        raise click.ClickException(str(problem)) from None
+    now = utcnow()
+    with click.progressbar(rows, label=f"Importing {len(rows)} rows", show_pos=True) as bar:
+        report = import_rows(
+            current_app.extensions["db"], current_app.extensions["domain"], bar,
+            base_url=current_app.config["PUBLIC_BASE_URL"], now=now, today=london_today(now),
+            allow_drama_range=not current_app.config["PRODUCTION"], invite=not no_invite,
+        )
+    for rejection in report.rejected:
+        for reason in rejection.reasons:
+            click.echo(f"Line {rejection.line}: {reason}", err=True)
+    click.echo(f"Summary: {report.summary()}.")
+    if report.invited:
+        click.echo(f"{report.invited} invitation texts queued; the scheduler sends them.")
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)

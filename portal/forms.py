@@ -8,6 +8,8 @@ from typing import Any
 from wtforms import Field
 from wtforms.validators import StopValidation
 
+from portal.dates import InvalidDate, parse_date_parts
+
 
 class DateParts(Field):
     """A date typed as day, month and year boxes (the NHS.UK date input), named ``name[day]`` etc."""
@@ -40,35 +42,14 @@ class DateParts(Field):
             raise StopValidation(str(problem)) from None
 
     def _check(self) -> None:
-        label = self.label.text
         if self.data is not None and not self.raw:
             return
-        missing = [part for part in self.PARTS if not self.raw.get(part)]
-        if len(missing) == 3:
-            self.bad_parts = set(self.PARTS)
-            raise ValueError(f"Enter {label.lower()}")
-        if missing:
-            self.bad_parts = set(missing)
-            raise ValueError(f"{label} must include a {' and a '.join(missing)}")
-        if not all(self.raw[part].isdigit() for part in self.PARTS):
-            self.bad_parts = {p for p in self.PARTS if not self.raw[p].isdigit()}
-            raise ValueError(f"{label} must be a real date, in numbers")
-        day, month, year = (int(self.raw[part]) for part in self.PARTS)
-        if len(self.raw["year"]) != 4:
-            self.bad_parts = {"year"}
-            raise ValueError(f"{label} must have a 4-digit year, like 1970")
-        if year < 1900:
-            self.bad_parts = {"year"}
-            raise ValueError(f"{label} must be after 1900")
         try:
-            self.data = dt.date(year, month, day)
-        except ValueError:
-            self.bad_parts = set(self.PARTS)
-            raise ValueError(f"{label} must be a real date") from None
-        if self.past_only and self.data >= dt.datetime.now(dt.UTC).date():
-            self.bad_parts = set(self.PARTS)
+            self.data = parse_date_parts(self.raw, label=self.label.text, past_only=self.past_only)
+        except InvalidDate as problem:
+            self.bad_parts = set(problem.bad_parts)
             self.data = None
-            raise ValueError(f"{label} must be in the past")
+            raise ValueError(str(problem)) from None
 
     def _value(self) -> str:
         return ""

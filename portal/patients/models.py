@@ -4,10 +4,38 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, CheckConstraint, Date, Integer, SmallInteger, String
+from sqlalchemy import Boolean, CheckConstraint, Date, Integer, SmallInteger, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import Base, UTCDateTime, utcnow
+
+# How long the patient has had pain, as a receptionist reads it from the referral ("a 3-year history").
+# The service is for pain of more than six months, so only the first band raises a warning.
+PAIN_DURATIONS = {
+    "under-6-months": "Less than 6 months",
+    "6-12-months": "6 months to 1 year",
+    "1-5-years": "1 to 5 years",
+    "over-5-years": "More than 5 years",
+}
+
+# Eligibility warnings that staff may override with a reason, by the code stored on the patient.
+ELIGIBILITY_WARNINGS = {
+    "under-18": "Under 18",
+    "pain-under-6-months": "Pain for less than 6 months",
+    "outside-area": "Postcode outside Haringey and Islington",
+}
+
+# The referral checklist: what a useful referral records, by column name.
+REFERRAL_CHECKLIST = {
+    "diagnosis_recorded": "Diagnosis recorded",
+    "investigations_recorded": "Relevant investigations",
+    "treatment_recorded": "Treatment to date",
+    "letters_received": "Secondary care letters received",
+}
+
+
+def _one_of(column: str, values: dict[str, str]) -> str:
+    return f"{column} IN (" + ", ".join(f"'{value}'" for value in values) + ")"
 
 
 class Patient(Base):
@@ -32,6 +60,26 @@ class Patient(Base):
     sms_consent: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    # Triage, as recorded by SPOA. Patients registered before these columns existed have none.
+    triage_date: Mapped[dt.date | None] = mapped_column(Date)
+    # The checks are column constraints (not table ones) so that SQLite can add them with ADD COLUMN,
+    # without rebuilding a table that other tables point at.
+    pain_duration: Mapped[str | None] = mapped_column(
+        String(20), CheckConstraint(_one_of("pain_duration", PAIN_DURATIONS), name="pain_duration_known")
+    )
+    diagnosis_recorded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    investigations_recorded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    treatment_recorded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    letters_received: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Codes of the ELIGIBILITY_WARNINGS that staff overrode at registration, comma-separated, and why.
+    eligibility_warnings: Mapped[str] = mapped_column(
+        String(100),
+        CheckConstraint("eligibility_warnings = '' OR override_reason IS NOT NULL", name="override_has_a_reason"),
+        default="",
+        server_default="",
+    )
+    override_reason: Mapped[str | None] = mapped_column(String(500))
+
     @property
     def full_name(self) -> str:
         return f"{self.given_name} {self.family_name}"
@@ -39,6 +87,38 @@ class Patient(Base):
     @property
     def needs_team(self) -> bool:
         return self.tier == 2 and self.team is None
+
+    @property
+    def warning_codes(self) -> list[str]:
+        return [code for code in self.eligibility_warnings.split(",") if code]
+
+    @property
+    def warning_labels(self) -> list[str]:
+        return [ELIGIBILITY_WARNINGS.get(code, code) for code in self.warning_codes]
+
+    @property
+    def pain_duration_label(self) -> str | None:
+        return PAIN_DURATIONS.get(self.pain_duration or "")
+
+    @property
+    def referral_checklist(self) -> list[tuple[str, bool]]:
+        return [(label, bool(getattr(self, column))) for column, label in REFERRAL_CHECKLIST.items()]
+
+    def record_override(self, warnings: tuple[str, ...], reason: str | None) -> None:
+        """Record the eligibility warnings staff overrode, and why. Nothing overridden: nothing changes,
+        so the record of an earlier override (say, when the patient was 17) stays."""
+        if not warnings:
+            return
+        if not reason:
+            raise ValueError("overriding an eligibility warning needs a reason")
+        self.eligibility_warnings = ",".join(warnings)
+        self.override_reason = reason
+
+    def assign_team(self, team: str) -> None:
+        """Put a Tier 2 patient with a team (staff decide when the postcode matches no catchment)."""
+        if self.tier != 2:
+            raise ValueError("only Tier 2 patients have a team")
+        self.team = team
 
     @property
     def nhs_number_display(self) -> str:

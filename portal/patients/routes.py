@@ -8,13 +8,14 @@ from flask_login import current_user
 from portal.auth.access import current_patient, patient_required
 from portal.booking import services as booking
 from portal.db import utcnow
-from portal.extensions import db_session, domain
+from portal.extensions import db_session, domain, read_only
 from portal.selfcare.services import current_reading
 
 bp = Blueprint("patients", __name__)
 
 
 @bp.route("/")
+@read_only
 def home():
     if not current_user.is_authenticated:
         return redirect(url_for("auth.sign_in"))
@@ -42,6 +43,7 @@ def _patient_home():
 
 
 @bp.route("/reading/<slug>")
+@read_only
 @patient_required
 def reading(slug: str):
     patient = current_patient()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,8 @@ class DuplicateNhsNumber(Exception):
 
 @dataclass(frozen=True)
 class Registration:
-    """Already-validated details of a triaged patient (see staff.forms.RegisterPatientForm)."""
+    """Already-validated details of a triaged patient: made by ``patients.intake.check_registration``,
+    for the registration form and the triage import alike."""
 
     nhs_number: str
     given_name: str
@@ -34,6 +35,22 @@ class Registration:
     # None: work it out from the postcode (Tier 2 only).
     team: str | None
     email: str | None = None
+    triage_date: dt.date | None = None
+    pain_duration: str | None = None
+    diagnosis_recorded: bool = False
+    investigations_recorded: bool = False
+    treatment_recorded: bool = False
+    letters_received: bool = False
+    # Codes of the eligibility warnings that applied, which staff overrode with this reason.
+    eligibility_warnings: tuple[str, ...] = ()
+    override_reason: str | None = None
+
+
+# The details a later import may change, compared one by one to count a row as updated or unchanged.
+UPDATABLE = (
+    "given_name", "family_name", "date_of_birth", "mobile", "email", "postcode", "tier", "triage_date",
+    "pain_duration", "diagnosis_recorded", "investigations_recorded", "treatment_recorded", "letters_received",
+)
 
 
 def find_by_nhs_number(session: Session, nhs_number: str) -> Patient | None:
@@ -58,7 +75,14 @@ def register_patient(session: Session, domain: DomainConfig, details: Registrati
         postcode=details.postcode,
         tier=details.tier,
         team=team,
+        triage_date=details.triage_date,
+        pain_duration=details.pain_duration,
+        diagnosis_recorded=details.diagnosis_recorded,
+        investigations_recorded=details.investigations_recorded,
+        treatment_recorded=details.treatment_recorded,
+        letters_received=details.letters_received,
     )
+    patient.record_override(details.eligibility_warnings, details.override_reason)
     try:
         with session.begin_nested():
             session.add(patient)
@@ -69,6 +93,59 @@ def register_patient(session: Session, domain: DomainConfig, details: Registrati
             raise
         raise DuplicateNhsNumber(existing.id) from None
     return patient
+
+
+def update_patient(session: Session, domain: DomainConfig, patient: Patient, details: Registration) -> list[str]:
+    """Bring a patient's record in line with newer triage details; return the names of what changed.
+
+    The team follows the details only when they name one, or when the tier or postcode changed: a team
+    staff assigned by hand is never undone by importing the same details again. An override is recorded
+    only when warnings apply now; an earlier one (say, when the patient was 17) stays on the record.
+    """
+    changed = [name for name in UPDATABLE if getattr(patient, name) != getattr(details, name)]
+    for name in changed:
+        setattr(patient, name, getattr(details, name))
+    if details.tier == 1:
+        team = None
+    elif details.team is not None:
+        team = details.team
+    elif "tier" in changed or "postcode" in changed:
+        team = team_for_postcode(domain.teams, details.postcode)
+    else:
+        team = patient.team
+    if team != patient.team:
+        # Tier and team change together: flush the new team with the new tier, never a Tier 1 team.
+        patient.team = team
+        changed.append("team")
+    override = (",".join(details.eligibility_warnings), details.override_reason)
+    if details.eligibility_warnings and override != (patient.eligibility_warnings, patient.override_reason):
+        patient.record_override(details.eligibility_warnings, details.override_reason)
+        changed.append("eligibility_warnings")
+    session.flush()
+    return changed
+
+
+def assign_team(session: Session, domain: DomainConfig, patient: Patient, team_key: str) -> str | None:
+    """Staff put a Tier 2 patient with a team. Returns the team they had before (None: none)."""
+    if domain.teams.get(team_key) is None:
+        raise ValueError(f"unknown team {team_key!r}")
+    previous = patient.team
+    patient.assign_team(team_key)
+    session.flush()
+    return previous
+
+
+def patients_needing_a_team(session: Session) -> list[Patient]:
+    """Tier 2 patients whose postcode matched no catchment, oldest first: staff decide, never the portal."""
+    return list(session.scalars(
+        select(Patient).where(Patient.tier == 2, Patient.team.is_(None)).order_by(Patient.created_at, Patient.id)
+    ))
+
+
+def count_needing_a_team(session: Session) -> int:
+    return session.scalar(
+        select(func.count()).select_from(Patient).where(Patient.tier == 2, Patient.team.is_(None))
+    ) or 0
 
 
 def list_patients(session: Session, *, limit: int = 50) -> list[Patient]:

@@ -1,82 +1,125 @@
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from flask_wtf import FlaskForm
-from wtforms import EmailField, RadioField, SelectChoice, SelectField, StringField, ValidationError
-from wtforms.validators import Email, InputRequired, Length, Optional
+from wtforms import (
+    BooleanField,
+    EmailField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+    ValidationError,
+)
+from wtforms.validators import InputRequired
 
 from portal.forms import DateParts
-from portal.patients.identifiers import InvalidIdentifier, parse_nhs_number, parse_postcode, parse_uk_mobile
+from portal.patients.identifiers import InvalidIdentifier, parse_nhs_number
+from portal.patients.intake import FROM_POSTCODE, Problems, check_registration
+from portal.patients.models import PAIN_DURATIONS, REFERRAL_CHECKLIST
 from portal.patients.services import Registration
 from portal.settings import DomainConfig
 
-FROM_POSTCODE = "postcode"
-
 
 class RegisterPatientForm(FlaskForm):
-    given_name = StringField(
-        "First name", validators=[InputRequired("Enter the patient's first name"), Length(max=100)]
-    )
-    family_name = StringField(
-        "Last name", validators=[InputRequired("Enter the patient's last name"), Length(max=100)]
-    )
-    nhs_number = StringField("NHS number", validators=[Length(max=20, message="NHS number must be 10 digits")])
-    date_of_birth = DateParts("Date of birth", past_only=True)
-    mobile = StringField("Mobile number", validators=[Length(max=20, message="Enter a UK mobile number")])
-    email = EmailField(
-        "Email address (optional)",
-        validators=[Optional(), Email("Enter an email address like name@example.com"), Length(max=254)],
-    )
-    postcode = StringField("Postcode", validators=[Length(max=10, message="Enter a full UK postcode")])
-    tier = RadioField(
-        "Tier",
-        choices=[SelectChoice("1", "Tier 1"), SelectChoice("2", "Tier 2")],
-        validators=[InputRequired("Select the tier the patient was triaged to")],
-    )
-    team = SelectField("Tier 2 team", validate_choice=False)
+    """The reception form. Its fields only carry and show values: every check is made by
+    patients.intake.check_registration, the same code the triage import uses."""
 
-    def __init__(self, *args, domain: DomainConfig, allow_drama_range: bool, **kwargs):
+    nhs_number = StringField("NHS number")
+    given_name = StringField("First name")
+    family_name = StringField("Last name")
+    date_of_birth = DateParts("Date of birth")
+    mobile = StringField("Mobile number")
+    email = EmailField("Email address (optional)")
+    postcode = StringField("Postcode")
+    tier = RadioField("Tier", choices=[SelectChoice("1", "Tier 1"), SelectChoice("2", "Tier 2")])
+    team = SelectField("Tier 2 team")
+    triage_date = DateParts("Triage date")
+    pain_duration = RadioField(
+        "How long has the patient had pain?", choices=[SelectChoice(k, v) for k, v in PAIN_DURATIONS.items()]
+    )
+    diagnosis_recorded = BooleanField(REFERRAL_CHECKLIST["diagnosis_recorded"])
+    investigations_recorded = BooleanField(REFERRAL_CHECKLIST["investigations_recorded"])
+    treatment_recorded = BooleanField(REFERRAL_CHECKLIST["treatment_recorded"])
+    letters_received = BooleanField(REFERRAL_CHECKLIST["letters_received"])
+    override_reason = TextAreaField("Reason for overriding the warning")
+
+    CHECKLIST = tuple(REFERRAL_CHECKLIST)
+
+    def __init__(self, *args: Any, domain: DomainConfig, allow_drama_range: bool, today: dt.date, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.parsed: dict[str, str] = {}
+        self._domain = domain
         self._allow_drama_range = allow_drama_range
+        self._today = today
         self.team.choices = [SelectChoice(FROM_POSTCODE, "Work it out from the postcode")] + [
             SelectChoice(team.key, team.name) for team in domain.teams.teams
         ]
-        self._team_keys = {team.key for team in domain.teams.teams}
+        self.registration: Registration | None = None
+        # Eligibility warnings not yet overridden, by field name: shown next to their fields.
+        self.warnings: dict[str, str] = {}
 
-    def _parse(self, field, parser) -> None:
-        # The typed value stays in field.data, so a form shown again with errors keeps what was typed.
-        try:
-            self.parsed[field.name] = parser(field.data or "")
-        except InvalidIdentifier as exc:
-            raise ValidationError(str(exc)) from None
+    def raw_values(self) -> dict[str, str]:
+        """What was typed, under the same names as the triage export's columns."""
+        raw: dict[str, str] = {}
+        for field in self:
+            if field.type == "DateParts":
+                raw.update({f"{field.name}[{part}]": value for part, value in field.raw.items()})
+            elif field.type == "BooleanField":
+                raw[field.name] = "yes" if field.data else "no"
+            elif field.name == "override_reason":
+                # Only once the box was on the page: a blank reason is then an answer, not an omission.
+                if field.raw_data:
+                    raw[field.name] = field.data or ""
+            elif field.type != "CSRFTokenField":
+                raw[field.name] = field.data if isinstance(field.data, str) else ""
+        return raw
 
-    def validate_nhs_number(self, field) -> None:
-        self._parse(field, parse_nhs_number)
-
-    def validate_mobile(self, field) -> None:
-        self._parse(field, lambda raw: parse_uk_mobile(raw, allow_drama_range=self._allow_drama_range))
-
-    def validate_postcode(self, field) -> None:
-        self._parse(field, parse_postcode)
-
-    def validate_team(self, field) -> None:
-        if field.data in (None, "", FROM_POSTCODE):
-            field.data = FROM_POSTCODE
-            return
-        if field.data not in self._team_keys:
-            raise ValidationError("Select a team from the list")
-        if self.tier.data != "2":
-            raise ValidationError("Only Tier 2 patients have a team. Choose 'Work it out from the postcode'")
-
-    def registration(self) -> Registration:
-        return Registration(
-            nhs_number=self.parsed["nhs_number"],
-            given_name=self.given_name.data.strip(),
-            family_name=self.family_name.data.strip(),
-            date_of_birth=self.date_of_birth.data,
-            mobile=self.parsed["mobile"],
-            email=(self.email.data or "").strip().lower() or None,
-            postcode=self.parsed["postcode"],
-            tier=int(self.tier.data),
-            team=None if self.team.data == FROM_POSTCODE else self.team.data,
+    def validate(self, extra_validators: Any = None) -> bool:
+        csrf_ok = self.csrf_token.validate(self) if self.meta.csrf else True
+        result = check_registration(
+            self.raw_values(), domain=self._domain, today=self._today, allow_drama_range=self._allow_drama_range
         )
+        if isinstance(result, Problems):
+            for name, message in result.errors.items():
+                self[name].errors = [message]
+            for name, parts in result.bad_date_parts.items():
+                self[name].bad_parts = set(parts)
+            self.warnings = {name: message for name, message in result.warnings.items() if name not in result.errors}
+            return False
+        self.registration = result
+        return csrf_ok
+
+    @property
+    def needs_override(self) -> bool:
+        """Show the reason box: warnings apply, or a reason was typed or asked for already."""
+        return bool(self.warnings or self.override_reason.errors or (self.override_reason.data or "").strip())
+
+    @property
+    def nhs_number_digits(self) -> str | None:
+        """The typed NHS number if it is valid, to look for a patient already registered with it."""
+        try:
+            return parse_nhs_number((self.nhs_number.data or "")[:30])
+        except InvalidIdentifier:
+            return None
+
+
+class AssignTeamForm(FlaskForm):
+    team = SelectField("Team", validators=[InputRequired("Select a team")], validate_choice=False)
+
+    def __init__(self, *args: Any, domain: DomainConfig, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._keys = {team.key for team in domain.teams.teams}
+        self.team.choices = [SelectChoice("", "Select a team")] + [
+            SelectChoice(team.key, f"{team.name} ({team.catchment})") for team in domain.teams.teams
+        ]
+
+    def validate_team(self, field: SelectField) -> None:
+        if field.data not in self._keys:
+            raise ValidationError("Select a team from the list")
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: only its CSRF token is checked."""

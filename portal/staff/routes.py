@@ -8,20 +8,29 @@ from flask_login import current_user
 from portal.audit.web import audit
 from portal.auth import services as auth
 from portal.auth.access import registration_staff_required, staff_required
+from portal.auth.models import Role
+from portal.dates import london_today
 from portal.db import utcnow
 from portal.extensions import db_session, domain
 from portal.messaging.services import messages_for_patient
+from portal.patients import onboarding
 from portal.patients import services as patients
+from portal.patients.identifiers import postcode_district
 from portal.patients.models import Patient
-from portal.staff.forms import RegisterPatientForm
+from portal.staff.forms import ActionForm, AssignTeamForm, RegisterPatientForm
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+# Who may register patients, assign teams and resend invitations. Facilitators may read records only.
+REGISTRATION_ROLES = (Role.RECEPTION.value, Role.ADMIN.value)
 
 
 @bp.route("")
 @staff_required
 def dashboard():
-    return render_template("staff/dashboard.html", role=current_user.role)
+    can_register = current_user.role in REGISTRATION_ROLES
+    waiting = patients.count_needing_a_team(db_session()) if can_register else 0
+    return render_template("staff/dashboard.html", role=current_user.role, needs_a_team=waiting)
 
 
 @bp.route("/patients")
@@ -34,22 +43,34 @@ def patient_list():
 @bp.route("/patients/new", methods=["GET", "POST"])
 @registration_staff_required
 def register_patient():
+    now = utcnow()
     form = RegisterPatientForm(
-        domain=domain(), allow_drama_range=not current_app.config["PRODUCTION"]
+        domain=domain(), allow_drama_range=not current_app.config["PRODUCTION"], today=london_today(now)
     )
+    s = db_session()
     duplicate_id = None
-    if form.validate_on_submit():
-        s = db_session()
+    submitted = form.validate_on_submit()
+    # Look for the NHS number first, so nobody is asked to justify a warning for a patient already here.
+    digits = form.nhs_number_digits if form.is_submitted() else None
+    existing = patients.find_by_nhs_number(s, digits) if digits else None
+    if existing is not None:
+        duplicate_id = existing.id
+        form.nhs_number.errors = ["A patient with this NHS number is already registered"]
+        form.warnings = {}
+    elif submitted:
         try:
-            patient = patients.register_patient(s, domain(), form.registration())
+            patient = onboarding.admit(
+                s, domain(), form.registration, base_url=current_app.config["PUBLIC_BASE_URL"], now=now
+            )
         except patients.DuplicateNhsNumber as exc:
             duplicate_id = exc.existing_id
-            form.nhs_number.errors.append("A patient with this NHS number is already registered")
+            form.nhs_number.errors = ["A patient with this NHS number is already registered"]
         else:
-            auth.invite_patient(
-                s, domain(), patient, base_url=current_app.config["PUBLIC_BASE_URL"], now=utcnow()
-            )
             audit("patient_registered", patient_id=patient.id)
+            if patient.warning_codes:
+                # The codes only: the reason is free text, kept on the record, not in the trail.
+                audit("eligibility_warnings_overridden", patient_id=patient.id,
+                      detail=", ".join(patient.warning_codes))
             audit("invitation_sent", patient_id=patient.id)
             flash(f"{patient.full_name} is registered. We have texted them a link to set up their account.",
                   "success")
@@ -57,17 +78,73 @@ def register_patient():
     return render_template("staff/register_patient.html", form=form, duplicate_id=duplicate_id)
 
 
+def _patient_or_404(patient_id: int) -> Patient:
+    patient = db_session().get(Patient, patient_id)
+    if patient is None:
+        abort(404)
+    return patient
+
+
 @bp.route("/patients/<int:patient_id>")
 @staff_required
 def patient_record(patient_id: int):
     s = db_session()
-    patient = s.get(Patient, patient_id)
-    if patient is None:
-        abort(404)
+    patient = _patient_or_404(patient_id)
     audit("patient_record_viewed", patient_id=patient.id)
     return render_template(
         "staff/patient_record.html",
         patient=patient,
         team=domain().teams.get(patient.team),
         messages=messages_for_patient(s, patient.id),
+        invitation=onboarding.invitation_status(s, patient.id, now=utcnow()),
+        can_act=current_user.role in REGISTRATION_ROLES,
+        action_form=ActionForm(),
     )
+
+
+@bp.route("/patients/<int:patient_id>/invitation", methods=["POST"])
+@registration_staff_required
+def resend_invitation(patient_id: int):
+    patient = _patient_or_404(patient_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    # invite_patient revokes every earlier link (a locked one too), so the new link starts unlocked.
+    auth.invite_patient(
+        db_session(), domain(), patient, base_url=current_app.config["PUBLIC_BASE_URL"], now=utcnow()
+    )
+    audit("invitation_resent", patient_id=patient.id)
+    if patient.sms_consent:
+        flash(f"We have texted {patient.full_name} a new link. Earlier links no longer work.", "success")
+    else:
+        flash(f"A new link is ready, but {patient.full_name} does not accept texts, so none was sent. "
+              "Earlier links no longer work.", "success")
+    return redirect(url_for("staff.patient_record", patient_id=patient.id))
+
+
+@bp.route("/queues/needs-a-team")
+@registration_staff_required
+def needs_a_team():
+    waiting = patients.patients_needing_a_team(db_session())
+    audit("needs_a_team_queue_viewed", detail=f"{len(waiting)} patients")
+    return render_template("staff/needs_a_team.html", patients=waiting)
+
+
+@bp.route("/patients/<int:patient_id>/team", methods=["GET", "POST"])
+@registration_staff_required
+def assign_team(patient_id: int):
+    patient = _patient_or_404(patient_id)
+    if patient.tier != 2:
+        flash("Only Tier 2 patients have a team.", "warning")
+        return redirect(url_for("staff.patient_record", patient_id=patient.id))
+    form = AssignTeamForm(domain=domain(), data={"team": patient.team or ""})
+    if form.validate_on_submit():
+        previous = patients.assign_team(db_session(), domain(), patient, form.team.data)
+        audit("team_assigned", patient_id=patient.id, detail=f"{previous or 'no team'} -> {patient.team}")
+        team = domain().teams.get(patient.team)
+        flash(f"{patient.full_name} is now with the {team.name}.", "success")
+        return redirect(url_for("staff.needs_a_team") if previous is None else
+                        url_for("staff.patient_record", patient_id=patient.id))
+    audit("patient_record_viewed", patient_id=patient.id, detail="assign a team")
+    district = postcode_district(patient.postcode)
+    return render_template("staff/assign_team.html", form=form, patient=patient, district=district,
+                           current=domain().teams.get(patient.team))

@@ -1,3 +1,5 @@
+import datetime as dt
+
 import pytest
 from sqlalchemy import func, select
 
@@ -5,27 +7,14 @@ from portal.auth.models import Invitation, Role
 from portal.messaging.models import SmsMessage
 from portal.patients.models import Patient
 from tests import factories
-from tests.pages import csrf_token, error_for, get_page, parse
+from tests.pages import error_for, get_page, parse
+from tests.staff.registration import VALID, post_registration
 
-VALID = {
-    "given_name": "Ada",
-    "family_name": "Lovelace",
-    "nhs_number": "943 476 5919",
-    "date_of_birth[day]": "10",
-    "date_of_birth[month]": "12",
-    "date_of_birth[year]": "1975",
-    "mobile": "07700 900 456",
-    "email": "",
-    "postcode": "n19 5nf",
-    "tier": "2",
-    "team": "postcode",
-}
+TOMORROW = dt.date.today() + dt.timedelta(days=2)
 
 
 def _post(client, **changes):
-    page = get_page(client, "/staff/patients/new")
-    data = {**VALID, **changes, "csrf_token": csrf_token(page)}
-    return client.post("/staff/patients/new", data=data)
+    return post_registration(client, **changes)
 
 
 def _count(session, model):
@@ -86,9 +75,20 @@ def test_tier_1_patients_have_no_team(reception_client, session):
         ({"given_name": ""}, "given_name", "first name"),
         ({"given_name": "A" * 101}, "given_name", "100"),
         ({"email": "not-an-email"}, "email", "email address"),
-        ({"tier": "3"}, "tier", "Not a valid choice"),
+        ({"tier": "3"}, "tier", "Select Tier 1 or Tier 2"),
+        ({"tier": ""}, "tier", "Select the tier"),
         ({"tier": "1", "team": "haringey"}, "team", "Only Tier 2 patients have a team"),
         ({"team": "made-up-team"}, "team", "Select a team"),
+        ({"family_name": "  "}, "family_name", "last name"),
+        ({"given_name": "Ada\x00"}, "given_name", "only include letters"),
+        ({"triage_date[day]": "", "triage_date[month]": "", "triage_date[year]": ""}, "triage_date",
+         "Enter triage date"),
+        ({"triage_date[day]": str(TOMORROW.day), "triage_date[month]": str(TOMORROW.month),
+          "triage_date[year]": str(TOMORROW.year)}, "triage_date", "today or in the past"),
+        ({"triage_date[year]": "1970"}, "triage_date", "after the date of birth"),
+        ({"triage_date[month]": "13"}, "triage_date", "real date"),
+        ({"pain_duration": ""}, "pain_duration", "how long the patient has had pain"),
+        ({"pain_duration": "forever"}, "pain_duration", "from the list"),
     ],
 )
 def test_bad_input_is_shown_next_to_the_field_and_nothing_is_written(

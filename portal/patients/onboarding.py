@@ -1,0 +1,82 @@
+"""Bringing a triaged patient into the portal: register them, invite them, and see how far the invitation got.
+
+This sits above both patients.services and auth.services (the invitation belongs to accounts), so that
+the registration form and the triage import admit a patient in exactly the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.auth import services as auth
+from portal.auth.models import Invitation, User
+from portal.patients import services as patients
+from portal.patients.models import Patient
+from portal.settings import DomainConfig
+
+
+def admit(
+    session: Session, domain: DomainConfig, details: patients.Registration, *, base_url: str, now: dt.datetime,
+    invite: bool = True,
+) -> Patient:
+    """Register the patient and (unless told not to) text them a link to set up their account.
+
+    Raises patients.DuplicateNhsNumber when the NHS number is already registered.
+    """
+    patient = patients.register_patient(session, domain, details)
+    if invite:
+        auth.invite_patient(session, domain, patient, base_url=base_url, now=now)
+    return patient
+
+
+def has_account(session: Session, patient_id: int) -> bool:
+    return session.scalar(select(User.id).where(User.patient_id == patient_id)) is not None
+
+
+@dataclass(frozen=True)
+class InvitationStatus:
+    """Where the patient's latest invitation stands, for staff."""
+
+    # "not-sent", "sent", "used", "expired", "locked" or "revoked"
+    state: str
+    label: str
+    sent_at: dt.datetime | None = None
+    expires_at: dt.datetime | None = None
+    used_at: dt.datetime | None = None
+    failed_attempts: int = 0
+    has_account: bool = False
+
+    @property
+    def tag_colour(self) -> str:
+        return {"sent": "blue", "used": "green", "expired": "grey", "locked": "red"}.get(self.state, "orange")
+
+
+def invitation_status(session: Session, patient_id: int, *, now: dt.datetime) -> InvitationStatus:
+    """The state of the newest invitation. Each new one revokes the older ones, so the newest is the one
+    the patient can use (or cannot, and why)."""
+    account = has_account(session, patient_id)
+    latest = session.scalars(
+        select(Invitation).where(Invitation.patient_id == patient_id)
+        .order_by(Invitation.created_at.desc(), Invitation.id.desc()).limit(1)
+    ).one_or_none()
+    if latest is None:
+        return InvitationStatus("not-sent", "Not sent", has_account=account)
+    common = {
+        "sent_at": latest.created_at, "expires_at": latest.expires_at, "used_at": latest.used_at,
+        "failed_attempts": latest.failed_attempts, "has_account": account,
+    }
+    if latest.used_at is not None:
+        return InvitationStatus("used", "Used: account set up", **common)
+    if latest.revoked_at is not None:
+        return InvitationStatus("revoked", "Cancelled", **common)
+    if latest.failed_attempts >= Invitation.MAX_FAILED_ATTEMPTS:
+        return InvitationStatus(
+            "locked", f"Locked after {Invitation.MAX_FAILED_ATTEMPTS} failed identity checks", **common
+        )
+    if now >= latest.expires_at:
+        return InvitationStatus("expired", "Expired", **common)
+    return InvitationStatus("sent", "Sent", **common)
