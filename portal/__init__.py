@@ -49,11 +49,13 @@ def _check_texts_fit(app: Flask) -> None:
 def _init_extensions(app: Flask) -> None:
     from portal import extensions, templating
     from portal.audit.web import init_request_ids
+    from portal.auth.sessions import init_session_timeouts
 
     # Templating first: other extensions touch app.jinja_env, which freezes the Jinja options.
     templating.init_templating(app)
     extensions.init_database(app)
     extensions.init_login(app)
+    init_session_timeouts(app)
     extensions.init_security(app)
     extensions.init_static(app)
     init_request_ids(app)
@@ -61,6 +63,7 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from portal.audit.routes import bp as audit_bp
+    from portal.auth.mfa_routes import bp as mfa_bp
     from portal.auth.routes import bp as auth_bp
     from portal.booking.routes import bp as booking_bp
     from portal.messaging.routes import bp as messaging_bp
@@ -68,7 +71,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.site import bp as site_bp
     from portal.staff.routes import bp as staff_bp
 
-    for blueprint in (site_bp, auth_bp, patients_bp, booking_bp, staff_bp, messaging_bp, audit_bp):
+    for blueprint in (site_bp, auth_bp, mfa_bp, patients_bp, booking_bp, staff_bp, messaging_bp, audit_bp):
         app.register_blueprint(blueprint)
 
 

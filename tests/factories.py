@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
+import pyotp
 from sqlalchemy.orm import Session
 
-from portal.auth.models import Role, User
+from portal.auth.models import Role, StaffSecondFactor, User
 from portal.auth.passwords import hash_password
 from portal.booking.models import Cohort, Venue
 from portal.booking.services import create_cohort as create_cohort_service
@@ -63,13 +64,22 @@ def create_patient_user(session: Session, *, patient: Patient | None = None, pas
     return user
 
 
-def create_staff(session: Session, *, role: Role = Role.RECEPTION, password: str = PASSWORD, **kw) -> User:
+def create_staff(
+    session: Session, *, role: Role = Role.RECEPTION, password: str = PASSWORD, enrolled: bool = True, **kw
+) -> User:
+    """A staff account. Unless ``enrolled=False`` it has a confirmed authenticator app, whose secret is
+    on the returned user as ``totp_secret`` (None when not enrolled)."""
     n = next(_counter)
     user = User(role=role.value, email=kw.pop("email", f"{role.value}{n}@test.nhs.uk"),
                 display_name=kw.pop("display_name", f"{role.value.title()} {n}"),
                 password_hash=hash_password(password), **kw)
     session.add(user)
+    session.flush()
+    secret = pyotp.random_base32() if enrolled else None
+    if secret:
+        session.add(StaffSecondFactor(user_id=user.id, secret=secret, confirmed_at=utcnow()))
     session.commit()
+    user.totp_secret = secret
     return user
 
 

@@ -41,6 +41,11 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Wrong passwords since the last success; past FREE_FAILED_SIGN_INS each one locks the account
+    # for twice as long as the last (see lock_after_failure).
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     patient: Mapped[Patient | None] = relationship(lazy="joined")
 
@@ -62,6 +67,29 @@ class User(Base):
     def end_all_sessions(self) -> None:
         self.session_version += 1
 
+    # Failed sign-ins allowed before the first lock, and how long locks last: 1, 2, 4 ... minutes,
+    # never more than an hour (a stranger typing wrong passwords must not shut a patient out for a day).
+    FREE_FAILED_SIGN_INS = 5
+    FIRST_LOCK = dt.timedelta(minutes=1)
+    LONGEST_LOCK = dt.timedelta(hours=1)
+
+    def is_locked(self, now: dt.datetime) -> bool:
+        return self.locked_until is not None and now < self.locked_until
+
+    def lock_after_failure(self, now: dt.datetime) -> dt.timedelta | None:
+        """Called once failed_sign_ins counts the latest failure: lock if past the free tries."""
+        beyond = self.failed_sign_ins - self.FREE_FAILED_SIGN_INS
+        if beyond < 0:
+            return None
+        length = min(self.FIRST_LOCK * 2 ** min(beyond, 16), self.LONGEST_LOCK)
+        self.locked_until = now + length
+        return length
+
+    def record_sign_in(self, now: dt.datetime) -> None:
+        self.failed_sign_ins = 0
+        self.locked_until = None
+        self.last_sign_in_at = now
+
 
 class Invitation(Base):
     """A single-use activation link sent by SMS. Only a hash of its token is stored."""
@@ -79,7 +107,7 @@ class Invitation(Base):
 
     patient: Mapped[Patient] = relationship(lazy="joined")
 
-    # Wrong dates of birth allowed before the link locks until staff send a new one.
+    # Wrong answers (date of birth and postcode) allowed before the link locks until staff send a new one.
     MAX_FAILED_ATTEMPTS = 3
 
     def usable(self, now: dt.datetime) -> bool:
@@ -115,3 +143,55 @@ class OneTimeCode(Base):
 
     def usable(self, now: dt.datetime) -> bool:
         return self.used_at is None and now < self.expires_at and self.tries < self.MAX_TRIES
+
+
+class StaffSecondFactor(Base):
+    """A staff member's authenticator app (TOTP, RFC 6238) and the sign-in waiting for its code.
+
+    It is unconfirmed until they type a code from the app; only a confirmed factor lets them sign in.
+    The secret is kept as it is: the server must compute the same codes as the app, so it cannot be hashed.
+    """
+
+    __tablename__ = "staff_second_factor"
+    __table_args__ = (CheckConstraint("failed_attempts >= 0", name="failed_attempts_not_negative"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), unique=True)
+    secret: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The newest 30-second time step whose code was accepted: that code, and any older one, never works again.
+    last_used_step: Mapped[int | None] = mapped_column(Integer)
+    # The pending sign-in: a hash of the token held in the person's session cookie, when it began, and
+    # wrong codes so far. Kept here, not in the cookie, so replaying an old cookie cannot reset the count.
+    challenge_hash: Mapped[str | None] = mapped_column(String(64))
+    challenge_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmed_at is not None
+
+    def begin_challenge(self, challenge_hash: str, now: dt.datetime) -> None:
+        """A new pending sign-in replaces any earlier one (its cookie stops working)."""
+        self.challenge_hash = challenge_hash
+        self.challenge_started_at = now
+        self.failed_attempts = 0
+
+    def end_challenge(self) -> None:
+        self.challenge_hash = None
+        self.challenge_started_at = None
+        self.failed_attempts = 0
+
+
+class RecoveryCode(Base):
+    """A single-use code for a staff member who cannot use their app. Only a salted hash is stored."""
+
+    __tablename__ = "staff_recovery_code"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    salt: Mapped[str] = mapped_column(String(32))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

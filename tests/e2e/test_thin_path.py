@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from urllib.parse import urlsplit
 
+import pyotp
 from playwright.sync_api import Page, expect
 from sqlalchemy import select, update
 
@@ -36,13 +37,27 @@ ACTIVATION_LINK = re.compile(r"https?://\S+/activate/[A-Za-z0-9_-]+")
 
 # Steps a person takes, by what they see.
 
-def sign_in(page: Page, identifier: str, password: str = factories.PASSWORD, *, who: str) -> None:
+def sign_in(page: Page, identifier: str, password: str = factories.PASSWORD, *, who: str,
+            totp_secret: str | None = None) -> None:
+    """Sign in; staff (with ``totp_secret``) then type the code their authenticator app shows."""
     page.goto("/sign-in")
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
     check_accessibility(page, f"sign-in-{who}")
     page.get_by_label("Email address or mobile number").fill(identifier)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+    if totp_secret is not None:
+        expect(page.get_by_role("heading", level=1)).to_have_text("Enter the code from your authenticator app")
+        check_accessibility(page, f"security-code-{who}")
+        page.get_by_label("Security code").fill(pyotp.TOTP(totp_secret).now())
+        page.get_by_role("button", name="Continue").click()
+
+
+def create_staff(db, role: Role) -> tuple[str, str]:
+    """A staff account with an authenticator app: its email and the app's secret."""
+    with db.transaction() as s:
+        user = factories.create_staff(s, role=role)
+        return user.email, user.totp_secret
 
 
 def fill_date(page: Page, legend: str, date: dt.date) -> None:
@@ -60,7 +75,10 @@ def fill_registration(page: Page, *, nhs_number: str, date_of_birth: dt.date, gi
     fill_date(page, "Date of birth", date_of_birth)
     page.get_by_label("Mobile number").fill("07700 900 123")
     page.get_by_label("Postcode").fill("N19 5NF")
+    fill_date(page, "Triage date", utcnow().date() - dt.timedelta(days=7))
     page.get_by_role("radio", name="Tier 2").check()
+    page.get_by_role("radio", name="1 to 5 years").check()
+    page.get_by_role("checkbox", name="Diagnosis recorded").check()
     page.get_by_role("button", name="Register and send invitation").click()
 
 
@@ -77,8 +95,9 @@ def expect_success_banner(page: Page, text: str) -> None:
     expect(banner).to_contain_text(text)
 
 
-def activate(page: Page, *, date_of_birth: dt.date, password: str = NEW_PASSWORD) -> None:
+def activate(page: Page, *, date_of_birth: dt.date, postcode: str = "N19 5NF", password: str = NEW_PASSWORD) -> None:
     fill_date(page, "What is your date of birth?", date_of_birth)
+    page.get_by_label("What is your postcode?").fill(postcode)
     page.get_by_label("Create a password").fill(password)
     page.get_by_label("Type your password again").fill(password)
     page.get_by_role("button", name="Set up account").click()
@@ -152,14 +171,13 @@ def create_patient_user(db, **kw):
 # The thin path.
 
 def test_reception_registers_a_patient_who_activates_books_and_reads(app, db, domain, new_page):
-    with db.transaction() as s:
-        reception = factories.create_staff(s, role=Role.RECEPTION).email
+    reception, secret = create_staff(db, Role.RECEPTION)
     nhs_number = next(NHS_NUMBERS)
     date_of_birth = dt.date(1961, 4, 23)
 
     # a) Reception registers the patient.
     staff = new_page()
-    sign_in(staff, reception, who="reception")
+    sign_in(staff, reception, who="reception", totp_secret=secret)
     expect(heading(staff)).to_have_text("Staff home")
     check_accessibility(staff, "staff-home")
     open_menu_link(staff, "Register a patient")
@@ -246,14 +264,13 @@ def test_reception_registers_a_patient_who_activates_books_and_reads(app, db, do
 # Going wrong.
 
 def test_registration_shows_each_problem_next_to_its_field(db, new_page):
-    with db.transaction() as s:
-        reception = factories.create_staff(s, role=Role.RECEPTION).email
+    reception, secret = create_staff(db, Role.RECEPTION)
     valid = next(NHS_NUMBERS)
     invalid = valid[:-1] + str((int(valid[-1]) + 1) % 10)
     next_year = utcnow().date().replace(month=1, day=1) + dt.timedelta(days=400)
 
     page = new_page()
-    sign_in(page, reception, who="reception")
+    sign_in(page, reception, who="reception", totp_secret=secret)
     expect(heading(page)).to_have_text("Staff home")
     check_accessibility(page, "staff-home")
     page.goto("/staff/patients/new")
@@ -289,15 +306,17 @@ def test_activation_needs_the_right_date_of_birth_and_works_once(db, new_page):
     page.goto(link)
     expect(heading(page)).to_have_text("Set up your account")
     check_accessibility(page, "activate")
-    activate(page, date_of_birth=dt.date(1962, 7, 12))
+    activate(page, date_of_birth=dt.date(1962, 7, 12), postcode="N8 8JD")
     expect(heading(page)).to_have_text("Set up your account")
-    message = "The date of birth does not match our records. Check it and try again"
+    message = "Check your date of birth: it or your postcode does not match our records"
     expect(page.get_by_role("group", name="What is your date of birth?")).to_have_accessible_description(
-        re.compile(message))
+        re.compile(re.escape(message)))
+    expect(page.get_by_label("What is your postcode?")).to_have_accessible_description(
+        re.compile(re.escape("Check your postcode: it or your date of birth does not match our records")))
     expect(page.get_by_role("alert").filter(has_text="There is a problem")).to_contain_text(message)
     check_accessibility(page, "activate-wrong-date-of-birth")
 
-    activate(page, date_of_birth=dt.date(1962, 7, 21))
+    activate(page, date_of_birth=dt.date(1962, 7, 21), postcode="N8 8JD")
     expect(heading(page)).to_have_text("Hello Ivan")
     check_accessibility(page, "tier-1-home-new")
 

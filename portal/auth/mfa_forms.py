@@ -1,0 +1,34 @@
+"""Forms of the staff second factor: a code from the app, a recovery code, an admin's reset."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import InputRequired, Length, Regexp
+
+
+def _digits_only(value: str | None) -> str | None:
+    # People type "123 456" or paste "123-456": only the digits matter.
+    return "".join(ch for ch in value if not ch.isspace() and ch != "-") if value else value
+
+
+class AppCodeForm(FlaskForm):
+    code = StringField(
+        "Security code",
+        filters=[_digits_only],
+        validators=[
+            InputRequired("Enter the 6-digit code from your authenticator app"),
+            Regexp(r"^[0-9]{6}$", message="The code must be 6 digits"),
+        ],
+    )
+
+
+class RecoveryCodeForm(FlaskForm):
+    code = StringField(
+        "Recovery code",
+        validators=[InputRequired("Enter one of your recovery codes"), Length(max=40)],
+    )
+
+
+class ResetSecondFactorForm(FlaskForm):
+    pass
