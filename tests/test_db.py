@@ -62,3 +62,14 @@ def test_foreign_keys_are_enforced(session):
             " VALUES (999999, 't1-group', 999999, 'active', false, CURRENT_TIMESTAMP)"
         ))
     session.rollback()
+
+
+def test_migrations_form_one_line():
+    """Two migrations written in parallel off the same parent must be put in order before merging."""
+    from alembic.script import ScriptDirectory
+
+    from portal.cli import _alembic_config
+
+    script = ScriptDirectory.from_config(_alembic_config("sqlite://"))
+    assert len(script.get_heads()) == 1, f"several heads: {script.get_heads()}"
+    assert [rev.revision for rev in script.walk_revisions()][-1] == "0001"
