@@ -94,6 +94,21 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+class ReadOnlySessionError(RuntimeError):
+    """Something tried to write through a session handed out for reading only."""
+
+
+def _refuse_flush(session: Session, _flush_context: Any, _instances: Any) -> None:
+    raise ReadOnlySessionError(
+        "this session is for reading only: write in a request whose view is not marked read_only"
+    )
+
+
+def _refuse_dml(orm_execute_state: Any) -> None:
+    if orm_execute_state.is_insert or orm_execute_state.is_update or orm_execute_state.is_delete:
+        raise ReadOnlySessionError("this session is for reading only: no INSERT, UPDATE or DELETE through it")
+
+
 class Database:
     """Owns the engine and hands out sessions; one per app (and one per scheduler process)."""
 
@@ -101,6 +116,10 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # Built once (not per call): readers are handed out on every page view.
+        self._readers = sessionmaker(self.engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False)
+        event.listen(self._readers, "before_flush", _refuse_flush)
+        event.listen(self._readers, "do_orm_execute", _refuse_dml)
 
     @property
     def is_sqlite(self) -> bool:
@@ -120,8 +139,9 @@ class Database:
             session.close()
 
     def reader(self) -> Session:
-        """A session for reading only: on SQLite it never takes the write lock."""
-        return Session(self.engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False)
+        """A session for reading only: on SQLite it never takes the write lock. A write through it
+        raises ReadOnlySessionError on every backend, rather than failing only on SQLite under load."""
+        return self._readers()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, g
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, current_app, g, has_request_context, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -41,10 +44,27 @@ def domain() -> DomainConfig:
     return current_app.extensions["domain"]
 
 
+def read_only(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a view (put it under the route decorator) that never writes to the database.
+
+    Its request gets a reading session (``Database.reader``): on SQLite that transaction does not take the
+    write lock, so page views do not queue behind one another (or behind the scheduler) for the whole
+    request. A write in such a view raises ReadOnlySessionError on every backend.
+    """
+    view.portal_read_only = True  # type: ignore[attr-defined]
+    return view
+
+
+def _read_only_request() -> bool:
+    if not has_request_context() or request.method not in ("GET", "HEAD") or request.endpoint is None:
+        return False
+    return getattr(current_app.view_functions.get(request.endpoint), "portal_read_only", False)
+
+
 def db_session() -> Session:
     """The request's session. It commits once, after the view, unless the response is an error."""
     if "db_session" not in g:
-        g.db_session = database().sessionmaker()
+        g.db_session = database().reader() if _read_only_request() else database().sessionmaker()
     return g.db_session
 
 
@@ -84,9 +104,20 @@ def init_login(app: Flask) -> None:
     login_manager.user_loader(lambda user_id: load_user_for_session(db_session(), user_id))
 
 
+def configure_rate_limit_storage(config: dict[str, Any]) -> None:
+    """Where the per-IP counts live: in Redis when REDIS_URL is set, so that every web host shares them,
+    and in this process's memory otherwise. Should Redis go away, each host counts in its own memory
+    until it is back, rather than failing every sign-in."""
+    redis_url = config.get("REDIS_URL")
+    config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
+    if redis_url:
+        config.setdefault("RATELIMIT_KEY_PREFIX", "portal")
+        config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+
+
 def init_security(app: Flask) -> None:
     csrf.init_app(app)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    configure_rate_limit_storage(app.config)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
     production = app.config["PRODUCTION"]

@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from portal.booking.models import Booking, Cohort, CohortSession, Venue
 from portal.booking.schedule import weekly_sessions
+from portal.db import UTCDateTime
 from portal.messaging import texts
 from portal.messaging.services import enqueue_sms
 from portal.patients.models import Patient
@@ -200,40 +201,70 @@ def book_seat(
 
 
 @dataclass(frozen=True)
+class VenueDetails:
+    name: str
+    short_name: str
+    address: str
+    access_notes: str
+
+
+@dataclass(frozen=True)
 class UpcomingSession:
     starts_at: dt.datetime
     ends_at: dt.datetime
     number: int
     of: int
     service_key: str
-    venue: Venue
+    venue: VenueDetails
+
+
+# Built once: the home page runs it on every request. One query returning plain columns (no ORM objects
+# to build), with the cohort's number of sessions counted in SQL rather than by loading them all.
+_all_sessions = aliased(CohortSession)
+_NEXT_SESSION = (
+    select(
+        CohortSession.starts_at,
+        CohortSession.ends_at,
+        CohortSession.number,
+        select(func.count(_all_sessions.id))
+        .where(_all_sessions.cohort_id == Cohort.id)
+        .correlate(Cohort)
+        .scalar_subquery()
+        .label("session_count"),
+        Cohort.service_key,
+        Venue.name,
+        Venue.short_name,
+        Venue.address,
+        Venue.access_notes,
+    )
+    .join(Cohort, CohortSession.cohort_id == Cohort.id)
+    .join(Venue, Cohort.venue_id == Venue.id)
+    .join(Booking, Booking.cohort_id == Cohort.id)
+    .where(
+        Booking.patient_id == bindparam("patient_id"),
+        Booking.status == "active",
+        CohortSession.status == "scheduled",
+        CohortSession.ends_at > bindparam("now", type_=UTCDateTime()),
+    )
+    .order_by(CohortSession.starts_at)
+    .limit(1)
+)
 
 
 def next_session(session: Session, patient: Patient, *, now: dt.datetime) -> UpcomingSession | None:
     """The patient's next group session across all their active bookings."""
-    row = session.execute(
-        select(CohortSession, Cohort)
-        .join(Cohort, CohortSession.cohort_id == Cohort.id)
-        .join(Booking, Booking.cohort_id == Cohort.id)
-        .where(
-            Booking.patient_id == patient.id,
-            Booking.status == "active",
-            CohortSession.status == "scheduled",
-            CohortSession.ends_at > now,
-        )
-        .order_by(CohortSession.starts_at)
-        .limit(1)
-    ).first()
+    # On the session's connection (same transaction), skipping the ORM layer: nothing here is an entity.
+    row = session.connection().execute(_NEXT_SESSION, {"patient_id": patient.id, "now": now}).first()
     if row is None:
         return None
-    cohort_session, cohort = row
+    starts_at, ends_at, number, session_count, service_key, *venue = row
     return UpcomingSession(
-        starts_at=cohort_session.starts_at,
-        ends_at=cohort_session.ends_at,
-        number=cohort_session.number,
-        of=len(cohort.sessions),
-        service_key=cohort.service_key,
-        venue=cohort.venue,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        number=number,
+        of=session_count,
+        service_key=service_key,
+        venue=VenueDetails(*venue),
     )
 
 
