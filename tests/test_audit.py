@@ -21,7 +21,8 @@ def test_sign_in_sign_out_and_failures_are_recorded(app, session):
     client.post("/sign-out", data={"csrf_token": csrf_token(page)})
     actions = [(e.action, e.actor_user_id, e.patient_id) for e in _events(session)]
     assert actions == [
-        ("sign_in_failed", None, None),
+        # Anonymous actor; the account tried is recorded, so a patient's trail shows attempts on it.
+        ("sign_in_failed", None, user.patient_id),
         ("sign_in", user.id, user.patient_id),
         ("sign_out", user.id, user.patient_id),
     ]

@@ -20,7 +20,9 @@ TEXT = st.one_of(
 FUZZ = settings(max_examples=40, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
 REGISTRATION_FIELDS = ["given_name", "family_name", "nhs_number", "date_of_birth[day]", "date_of_birth[month]",
-                       "date_of_birth[year]", "mobile", "email", "postcode", "tier", "team"]
+                       "date_of_birth[year]", "mobile", "email", "postcode", "tier", "team", "triage_date[day]",
+                       "triage_date[month]", "triage_date[year]", "pain_duration", "diagnosis_recorded",
+                       "override_reason"]
 
 
 def _counts(session):
@@ -62,7 +64,7 @@ def activation_token(session, domain):
 @FUZZ
 @given(values=st.fixed_dictionaries({name: TEXT for name in
                                       ["date_of_birth[day]", "date_of_birth[month]", "date_of_birth[year]",
-                                       "password", "confirm_password"]}))
+                                       "postcode", "password", "confirm_password"]}))
 def test_activation_form(app, session, activation_token, values):
     client = app.test_client()
     page = client.get(f"/activate/{activation_token}")

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
-from wtforms.validators import EqualTo, InputRequired, Length
+from wtforms.validators import EqualTo, InputRequired, Length, ValidationError
 
 from portal.forms import DateParts
+from portal.patients.identifiers import InvalidIdentifier, parse_postcode
+
+DIGITS = "0123456789"
 
 
 class SignInForm(FlaskForm):
@@ -15,17 +18,73 @@ class SignInForm(FlaskForm):
     password = PasswordField("Password", validators=[InputRequired("Enter your password"), Length(max=200)])
 
 
+def _new_password(label: str, required: str) -> PasswordField:
+    # Length and strength are the password rule's job (auth.services.password_problem), not the form's.
+    return PasswordField(label, validators=[InputRequired(required)])
+
+
+def _confirm_password() -> PasswordField:
+    return PasswordField(
+        "Type your password again",
+        validators=[InputRequired("Type your password again"), EqualTo("password", "The passwords do not match")],
+    )
+
+
+def _uk_postcode(_form: FlaskForm, field: StringField) -> None:
+    try:
+        parse_postcode(field.data or "")
+    except InvalidIdentifier as problem:
+        raise ValidationError(str(problem)) from None
+
+
 class ActivateForm(FlaskForm):
     date_of_birth = DateParts("Date of birth", past_only=True)
-    password = PasswordField("Create a password", validators=[InputRequired("Create a password")])
-    confirm_password = PasswordField(
-        "Type your password again",
+    postcode = StringField(
+        "Postcode",
         validators=[
-            InputRequired("Type your password again"),
-            EqualTo("password", "The passwords do not match"),
+            InputRequired("Enter your postcode"),
+            Length(max=10, message="Enter a full UK postcode, like N19 5NF"),
+            _uk_postcode,
         ],
     )
+    password = _new_password("Create a password", "Create a password")
+    confirm_password = _confirm_password()
 
 
 class SignOutForm(FlaskForm):
     pass
+
+
+class SignOutEverywhereForm(FlaskForm):
+    pass
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", validators=[InputRequired("Enter your current password"), Length(max=200)]
+    )
+    password = _new_password("New password", "Enter a new password")
+    confirm_password = _confirm_password()
+
+
+class ForgotPasswordForm(FlaskForm):
+    identifier = StringField(
+        "Mobile number or email address",
+        validators=[InputRequired("Enter your mobile number or email address"), Length(max=254)],
+    )
+
+
+class ResetCodeForm(FlaskForm):
+    code = StringField(
+        "Code", validators=[InputRequired("Enter the 6-digit code from the text"), Length(max=20)]
+    )
+
+    def validate_code(self, field: StringField) -> None:
+        typed = field.data or ""
+        if sum(ch in DIGITS for ch in typed) != 6 or any(ch not in DIGITS + " -" for ch in typed):
+            raise ValidationError("Enter the 6 digits of the code, like 123456")
+
+
+class NewPasswordForm(FlaskForm):
+    password = _new_password("New password", "Enter a new password")
+    confirm_password = _confirm_password()

@@ -1,34 +1,70 @@
-"""Accounts: invitations after triage, activation, sign-in, and loading the signed-in user."""
+"""Accounts: invitations after triage, activation, sign-in with lockout, passwords, and loading the
+signed-in user."""
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal.auth.models import Invitation, Role, User
-from portal.auth.passwords import hash_password, needs_rehash, verify_password
+from portal.auth import codes
+from portal.auth.models import Invitation, OneTimeCode, Role, User
+from portal.auth.passwords import hash_password, needs_rehash, strength_problem, verify_password
+from portal.db import utcnow
 from portal.messaging import texts
 from portal.messaging.services import enqueue_sms
 from portal.patients.identifiers import InvalidIdentifier, parse_uk_mobile
 from portal.patients.models import Patient
 from portal.settings import DomainConfig
 
-MIN_PASSWORD_LENGTH = 8
+RESET_PURPOSE = "password_reset"
+# Reset codes texted to one account in an hour, whoever asks: beyond this, asking sends nothing (and
+# looks the same), so nobody can run up texts to a patient's phone or the service's bill.
+MAX_RESET_CODES_PER_HOUR = 3
 
 
 class InvitationUnusable(Exception):
     """The link is unknown, expired, already used or replaced by a newer one."""
 
 
-class WrongDateOfBirth(Exception):
+class DetailsDoNotMatch(Exception):
+    """The date of birth or the postcode typed at activation is not the patient's."""
+
     def __init__(self, patient_id: int) -> None:
-        super().__init__("date of birth does not match")
+        super().__init__("date of birth or postcode does not match")
         self.patient_id = patient_id
+
+
+class WeakPassword(Exception):
+    """The new password breaks the password rule; ``reason`` says why in plain English."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class WrongPassword(Exception):
+    """The current password typed to change it is wrong, or the account is locked (``locked``).
+    ``locked_for`` is set when this wrong password locked the account."""
+
+    def __init__(self, *, locked: bool = False, locked_for: dt.timedelta | None = None) -> None:
+        super().__init__("current password not accepted")
+        self.locked = locked or locked_for is not None
+        self.locked_for = locked_for
+
+
+class ResetCodeRejected(codes.CodeRejected):
+    """A reset code was not accepted. ``account`` is the account asked about, if any: for the audit trail."""
+
+    def __init__(self, account: User | None) -> None:
+        super().__init__("reset code not accepted")
+        self.account = account
 
 
 def _token_hash(token: str) -> str:
@@ -76,42 +112,91 @@ def find_usable_invitation(session: Session, token: str, *, now: dt.datetime) ->
     return invitation
 
 
-def check_date_of_birth(
-    session: Session, token: str, date_of_birth: dt.date, *, now: dt.datetime
+def _compact_postcode(value: str) -> str:
+    return re.sub(r"\s", "", value or "").upper()
+
+
+def check_identity(
+    session: Session, token: str, date_of_birth: dt.date, postcode: str, *, now: dt.datetime
 ) -> Invitation:
+    """The usable invitation if both the date of birth and the postcode are the patient's.
+
+    A wrong answer counts against the link (three lock it) and raises DetailsDoNotMatch, which does not
+    say which of the two was wrong.
+    """
     invitation = find_usable_invitation(session, token, now=now)
-    if invitation.patient.date_of_birth != date_of_birth:
+    patient = invitation.patient
+    if patient.date_of_birth != date_of_birth or _compact_postcode(patient.postcode) != _compact_postcode(postcode):
         invitation.failed_attempts += 1
-        raise WrongDateOfBirth(invitation.patient_id)
+        raise DetailsDoNotMatch(invitation.patient_id)
     return invitation
 
 
 def activate(
-    session: Session, token: str, date_of_birth: dt.date, password: str, *, now: dt.datetime
+    session: Session, token: str, date_of_birth: dt.date, postcode: str, password: str, *, now: dt.datetime
 ) -> User:
-    """Use the invitation: create (or re-credential) the patient's account. The link dies with it."""
-    invitation = check_date_of_birth(session, token, date_of_birth, now=now)
+    """Use the invitation: create (or re-credential) the patient's account. The link dies with it.
+
+    The identity check comes before the password rule: the rule's reasons mention the patient's own
+    details, which must not be probed by someone who only has the link.
+    """
+    invitation = check_identity(session, token, date_of_birth, postcode, now=now)
     patient = invitation.patient
-    user = session.scalars(select(User).where(User.patient_id == patient.id)).one_or_none()
-    if user is None:
-        user = User(role=Role.PATIENT.value, patient=patient, display_name=patient.full_name)
+    user = session.scalars(select(User).where(User.patient_id == patient.id)).one_or_none() or User(
+        role=Role.PATIENT.value, patient=patient, display_name=patient.full_name
+    )
+    # Raises WeakPassword before the new account joins the session, so nothing half-made is written.
+    _set_password(user, password, now=now)
+    if user.id is None:
         session.add(user)
     else:
         user.end_all_sessions()
-    user.password_hash = hash_password(password)
     user.is_active = True
     invitation.used_at = now
     session.flush()
     return user
 
 
-def password_problem(password: str) -> str | None:
-    """Why this password is not acceptable, or None."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return f"Password must be {MIN_PASSWORD_LENGTH} characters or more"
-    if len(password) > 200:
-        return "Password must be 200 characters or fewer"
-    return None
+def personal_words(*, user: User | None = None, patient: Patient | None = None) -> list[str]:
+    """What someone who knows the person could guess from: names, date of birth in the ways people
+    write it, NHS number, postcode, mobile and email. Fed to the password rule."""
+    words: list[str] = []
+    if user is not None:
+        words += user.display_name.split()
+        if user.email:
+            words += [user.email, user.email.split("@")[0]]
+        patient = patient or user.patient
+    if patient is not None:
+        born = patient.date_of_birth
+        words += [patient.given_name, patient.family_name, *patient.given_name.split(), *patient.family_name.split()]
+        words += [
+            f"{born:%d%m%Y}", f"{born:%d%m%y}", f"{born:%Y%m%d}", f"{born.day}{born.month}{born.year}",
+            f"{born.day}{born.month}{born:%y}", f"{born:%d%m}", str(born.year),
+        ]
+        words += [patient.nhs_number, _compact_postcode(patient.postcode), patient.postcode.split(" ")[0]]
+        words += [patient.mobile, "0" + patient.mobile.removeprefix("+44")]
+        if patient.email:
+            words += [patient.email, patient.email.split("@")[0]]
+    return [word.lower() for word in words if word]
+
+
+def password_problem(password: str, *, user: User | None = None, patient: Patient | None = None) -> str | None:
+    """Why this password may not be used, or None: the one rule for every new password.
+
+    At least 8 characters, and not guessable (zxcvbn), counting the person's own details as guessable.
+    """
+    return strength_problem(password, personal=personal_words(user=user, patient=patient))
+
+
+def _set_password(user: User, password: str, *, now: dt.datetime) -> None:
+    problem = password_problem(password, user=user)
+    if problem:
+        raise WeakPassword(problem)
+    user.password_hash = hash_password(password)
+    user.password_changed_at = now
+    # A new password proves nothing about the old guesses, but whoever set it is the owner: unlock.
+    user.failed_sign_ins = 0
+    user.locked_until = None
 
 
 def _find_account(session: Session, identifier: str, *, allow_drama_range: bool) -> User | None:
@@ -129,22 +214,66 @@ def _find_account(session: Session, identifier: str, *, allow_drama_range: bool)
     return users[0] if len(users) == 1 else None
 
 
+class SignInOutcome(enum.StrEnum):
+    SIGNED_IN = "signed in"
+    UNKNOWN_ACCOUNT = "unknown account"
+    WRONG_PASSWORD = "wrong password"  # noqa: S105 - an outcome, not a password
+    LOCKED = "account locked"
+    INACTIVE = "account deactivated"
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    """What happened. ``account`` is whoever the identifier names, signed in or not: for the audit trail
+    only. Callers start a session for ``user``, which is set only on success."""
+
+    outcome: SignInOutcome
+    account: User | None = None
+    # Set when this failure locked the account.
+    locked_for: dt.timedelta | None = None
+
+    @property
+    def user(self) -> User | None:
+        return self.account if self.outcome is SignInOutcome.SIGNED_IN else None
+
+
+def _count_failed_sign_in(session: Session, user: User, *, now: dt.datetime) -> dt.timedelta | None:
+    # One UPDATE ... SET n = n + 1, so failures racing each other all count.
+    user.failed_sign_ins = User.failed_sign_ins + 1
+    session.flush()
+    return user.lock_after_failure(now)
+
+
+def attempt_sign_in(
+    session: Session, identifier: str, password: str, *, now: dt.datetime, allow_drama_range: bool
+) -> SignInAttempt:
+    """Check an identifier (email or mobile) and password, counting failures against the account.
+
+    Every attempt checks a password hash, so an unknown account, a wrong password and a locked account
+    take the same time; the caller gives them the same answer. A locked account refuses even the right
+    password until the lock ends, and tries during a lock do not lengthen it.
+    """
+    user = _find_account(session, identifier, allow_drama_range=allow_drama_range)
+    matches = verify_password(user.password_hash if user else None, password)
+    if user is None:
+        return SignInAttempt(SignInOutcome.UNKNOWN_ACCOUNT)
+    if not user.is_active:
+        return SignInAttempt(SignInOutcome.INACTIVE, user)
+    if user.is_locked(now):
+        return SignInAttempt(SignInOutcome.LOCKED, user)
+    if not matches:
+        return SignInAttempt(SignInOutcome.WRONG_PASSWORD, user, _count_failed_sign_in(session, user, now=now))
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.record_sign_in(now)
+    return SignInAttempt(SignInOutcome.SIGNED_IN, user)
+
+
 def authenticate(
     session: Session, identifier: str, password: str, *, now: dt.datetime, allow_drama_range: bool
 ) -> User | None:
-    """The user if the identifier (email or mobile) and password match an active account.
-
-    An unknown account and a wrong password take the same time and give the same answer.
-    """
-    user = _find_account(session, identifier, allow_drama_range=allow_drama_range)
-    if not verify_password(user.password_hash if user else None, password):
-        return None
-    if user is None or not user.is_active:
-        return None
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    user.last_sign_in_at = now
-    return user
+    """The user if the identifier and password match an active, unlocked account (see attempt_sign_in)."""
+    return attempt_sign_in(session, identifier, password, now=now, allow_drama_range=allow_drama_range).user
 
 
 def load_user_for_session(session: Session, session_id: str) -> User | None:
@@ -159,13 +288,96 @@ def load_user_for_session(session: Session, session_id: str) -> User | None:
 
 
 def sign_out_everywhere(user: User) -> None:
+    """End every session of this user, on every device, this one included."""
     user.end_all_sessions()
 
 
+def change_password(session: Session, user: User, current: str, new: str, *, now: dt.datetime) -> None:
+    """Set a new password after checking the current one, and end the user's other sessions.
+
+    A wrong current password counts as a failed sign-in (so a borrowed, signed-in phone cannot be used to
+    guess it) and raises WrongPassword; a locked account raises it too. A new password that breaks the
+    rule raises WeakPassword. The caller keeps its own session going under the new session version.
+    """
+    matches = verify_password(user.password_hash, current)
+    if user.is_locked(now):
+        raise WrongPassword(locked=True)
+    if not matches:
+        raise WrongPassword(locked_for=_count_failed_sign_in(session, user, now=now))
+    _set_password(user, new, now=now)
+    user.end_all_sessions()
+    session.flush()
+
+
 def create_staff_user(session: Session, *, email: str, display_name: str, role: Role, password: str) -> User:
-    user = User(
-        role=role.value, email=email.lower(), display_name=display_name, password_hash=hash_password(password)
-    )
+    user = User(role=role.value, email=email.lower(), display_name=display_name)
+    _set_password(user, password, now=utcnow())
     session.add(user)
     session.flush()
     return user
+
+
+# Forgotten password: a code by text to the registered mobile, then a new password.
+
+def find_account_for_reset(session: Session, identifier: str, *, allow_drama_range: bool) -> User | None:
+    """The active patient account a reset request names (by mobile, or by the email on the patient's
+    record), or None. Staff are not reset this way: they have no mobile on record to send a code to."""
+    user = _find_account(session, identifier, allow_drama_range=allow_drama_range)
+    if user is None and "@" in identifier:
+        users = session.scalars(
+            select(User).join(User.patient).where(func.lower(Patient.email) == identifier.strip().lower())
+        ).all()
+        # As with a shared mobile: an email on two records identifies neither.
+        user = users[0] if len(users) == 1 else None
+    if user is None or not user.is_active or user.patient is None:
+        return None
+    return user
+
+
+def request_password_reset(
+    session: Session, identifier: str, *, now: dt.datetime, allow_drama_range: bool
+) -> User | None:
+    """Text a reset code to the mobile of the account ``identifier`` names, if there is one.
+
+    Returns that account (for the audit trail) or None. The caller must answer the same either way.
+    Nothing is sent to a patient who has asked for no texts, nor beyond MAX_RESET_CODES_PER_HOUR.
+    """
+    user = find_account_for_reset(session, identifier, allow_drama_range=allow_drama_range)
+    if user is None:
+        return None
+    sent_lately = session.scalar(
+        select(func.count()).select_from(OneTimeCode).where(
+            OneTimeCode.user_id == user.id, OneTimeCode.purpose == RESET_PURPOSE,
+            OneTimeCode.created_at > now - dt.timedelta(hours=1),
+        )
+    )
+    if sent_lately < MAX_RESET_CODES_PER_HOUR:
+        codes.issue_code(
+            session, user, purpose=RESET_PURPOSE, send_to=user.patient.mobile, text=texts.password_reset_code(),
+            patient=user.patient, now=now,
+        )
+    return user
+
+
+def check_reset_code(
+    session: Session, identifier: str, code: str, *, now: dt.datetime, allow_drama_range: bool
+) -> User:
+    """The account whose newest reset code is ``code``; the code is then used up. Raises
+    ResetCodeRejected for a wrong, expired, used-up or unknown code, or an unknown account: each try
+    counts against the code (codes.OneTimeCode.MAX_TRIES)."""
+    user = find_account_for_reset(session, identifier, allow_drama_range=allow_drama_range)
+    if user is None:
+        raise ResetCodeRejected(None)
+    try:
+        codes.check_code(session, user, purpose=RESET_PURPOSE, code=code, now=now)
+    except codes.CodeRejected:
+        raise ResetCodeRejected(user) from None
+    return user
+
+
+def reset_password(session: Session, user: User, password: str, *, now: dt.datetime) -> None:
+    """Set the new password of someone who proved they hold the account's phone, unlock the account and
+    end every session (the caller starts a fresh one). Raises WeakPassword."""
+    _set_password(user, password, now=now)
+    user.end_all_sessions()
+    session.flush()

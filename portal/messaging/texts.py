@@ -84,3 +84,10 @@ def seat_booked(*, first_session: dt.datetime, venue_short_name: str, phone: str
         f"NHS: you are booked on a weekly group starting {short_datetime(first_session)}, "
         f"{plain(venue_short_name)}. To change, sign in or call {phone}"
     )
+
+
+def password_reset_code() -> str:
+    """The reset-code text, with ``{code}`` where auth.codes puts the 6 digits."""
+    text = "NHS: your code to reset your password is {code}. It works for 10 minutes. Do not share it."
+    check_single_segment(text.format(code="000000"))
+    return text

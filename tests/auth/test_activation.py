@@ -21,11 +21,13 @@ def invited(session, domain):
     return patient, body.rsplit("/", 1)[1]
 
 
-def _activate(client, token, *, dob=("17", "5", "1970"), password="a sensible passphrase", confirm=None):
+def _activate(client, token, *, dob=("17", "5", "1970"), postcode="N8 8JD", password="a sensible passphrase",
+              confirm=None):
     page = get_page(client, f"/activate/{token}")
     return client.post(f"/activate/{token}", data={
         "csrf_token": csrf_token(page),
         "date_of_birth[day]": dob[0], "date_of_birth[month]": dob[1], "date_of_birth[year]": dob[2],
+        "postcode": postcode,
         "password": password, "confirm_password": confirm if confirm is not None else password,
     })
 
@@ -82,6 +84,61 @@ def test_wrong_date_of_birth_is_shown_next_to_the_field(client, invited, session
     assert session.scalars(select(User)).first() is None
 
 
+@pytest.mark.parametrize("postcode", ["N8 8JE", "N19 5NF", "E1 6AN"])
+def test_a_wrong_postcode_fails_like_a_wrong_date_of_birth(client, invited, session, postcode):
+    """Both must match. The messages never say which one was wrong, so neither can be guessed alone."""
+    _, token = invited
+    wrong_postcode = parse(_activate(client, token, postcode=postcode))
+    wrong_date = parse(_activate(client, token, dob=("18", "5", "1970")))
+    for page in (wrong_postcode, wrong_date):
+        assert error_for(page, "date_of_birth") == (
+            "Check your date of birth: it or your postcode does not match our records")
+        assert error_for(page, "postcode") == (
+            "Check your postcode: it or your date of birth does not match our records")
+    assert session.scalars(select(User)).first() is None
+    session.expire_all()
+    assert session.scalars(select(Invitation)).one().failed_attempts == 2
+
+
+@pytest.mark.parametrize("typed", ["n88jd", " N8  8JD ", "n8 8jd"])
+def test_the_postcode_may_be_typed_in_any_case_and_spacing(client, invited, typed):
+    _, token = invited
+    assert _activate(client, token, postcode=typed).status_code == 302
+
+
+def test_a_wrong_postcode_counts_towards_locking_the_link(client, invited, session):
+    _, token = invited
+    _activate(client, token, postcode="N1 1AA")
+    _activate(client, token, dob=("1", "1", "1971"))
+    _activate(client, token, postcode="N1 1AA")
+    assert client.get(f"/activate/{token}").status_code == 410
+    # The right answers no longer help.
+    assert _activate_without_page(client, token).status_code == 410
+
+
+def _activate_without_page(client, token):
+    page = get_page(client, "/sign-in")
+    return client.post(f"/activate/{token}", data={
+        "csrf_token": csrf_token(page), "date_of_birth[day]": "17", "date_of_birth[month]": "5",
+        "date_of_birth[year]": "1970", "postcode": "N8 8JD", "password": "a sensible passphrase",
+        "confirm_password": "a sensible passphrase",
+    })
+
+
+def test_password_feedback_waits_until_the_person_is_known(client, invited, session):
+    """The rule's reasons mention the patient's own details: someone with only the link, typing a
+    wrong date of birth, learns nothing from them."""
+    patient, token = invited
+    guess = f"{patient.family_name}1970"
+    page = parse(_activate(client, token, dob=("18", "5", "1970"), password=guess))
+    assert error_for(page, "password") is None
+    assert "does not match" in error_for(page, "date_of_birth")
+    page = parse(_activate(client, token, password=guess))
+    assert "name, date of birth or postcode" in error_for(page, "password")
+    session.expire_all()
+    assert session.scalars(select(Invitation)).one().failed_attempts == 1  # the right answers did not count
+
+
 def test_three_wrong_dates_of_birth_lock_the_link(client, invited, session):
     _, token = invited
     for _ in range(3):
@@ -96,6 +153,11 @@ def test_three_wrong_dates_of_birth_lock_the_link(client, invited, session):
     ("changes", "field", "message"),
     [
         ({"password": "short"}, "password", "8 characters or more"),
+        ({"password": "password1"}, "password", "Lots of people use this password"),
+        ({"password": "qwertyuiop"}, "password", "one of the 100 most used passwords"),
+        ({"password": "17051970"}, "password", "name, date of birth or postcode"),
+        ({"postcode": ""}, "postcode", "Enter your postcode"),
+        ({"postcode": "not a postcode"}, "postcode", "Enter a full UK postcode"),
         ({"password": "long enough 1", "confirm": "different 1"}, "confirm_password", "do not match"),
         ({"password": ""}, "password", "Create a password"),
         ({"dob": ("", "", "")}, "date_of_birth", "Enter date of birth"),

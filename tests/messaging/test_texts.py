@@ -39,6 +39,8 @@ def _worst_case_texts(base_url: str, phone: str) -> dict[str, str]:
         "invitation": texts.invitation(link=f"{base_url.rstrip('/')}/activate/{WORST_TOKEN}",
                                        valid_days=LONGEST_VALID_DAYS),
         "seat_booked": texts.seat_booked(first_session=LONGEST_START, venue_short_name=venue_name, phone=phone),
+        # Every code is 6 digits (auth.codes), so any code is the worst case.
+        "password_reset_code": texts.password_reset_code().format(code="123456"),
     }
 
 
