@@ -1,7 +1,8 @@
 """The baseline the benchmarks compare against: the portal's stack doing the least a real page does.
 
 Flask, SQLAlchemy 2 and Jinja, on an engine built by ``portal.db.make_engine`` (so SQLite gets the same
-pragmas and IMMEDIATE transactions as the portal). Each request opens one transaction, runs one query
+pragmas as the portal, and reads with the same plain BEGIN as the portal's read-only page views: the
+comparison must not hand the portal a lock advantage). Each request opens one transaction, runs one query
 returning 20 rows and renders them with a small template. The table is the baseline's own, created and
 filled by ``prepare_database`` (the bench calls it before serving).
 
@@ -73,7 +74,7 @@ def create_app(database_url: str | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.jinja_options = {"loader": DictLoader({"items.html": TEMPLATE}), "autoescape": True}
     engine = make_engine(database_url or os.environ["DATABASE_URL"])
-    sessions = sessionmaker(engine, expire_on_commit=False)
+    sessions = sessionmaker(engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False)
     app.extensions["bench_engine"] = engine
 
     @app.get("/")

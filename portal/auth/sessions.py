@@ -14,6 +14,9 @@ from flask_login import logout_user
 from portal.db import utcnow
 
 IDLE_LIMIT = dt.timedelta(minutes=30)
+# The last-seen stamp is refreshed at most this often: rewriting it on every request would re-sign and
+# resend the session cookie on every page view. The idle limit is therefore exact to within a minute.
+STAMP_EVERY = 60
 ABSOLUTE_LIMIT = dt.timedelta(hours=12)
 SIGNED_IN_AT = "signed_in_at"
 LAST_SEEN_AT = "last_seen_at"
@@ -50,7 +53,9 @@ def init_session_timeouts(app: Flask) -> None:
         now = utcnow()
         message = expiry_message(session.get(SIGNED_IN_AT), session.get(LAST_SEEN_AT), now)
         if message is None:
-            session[LAST_SEEN_AT] = int(now.timestamp())
+            seconds = int(now.timestamp())
+            if seconds - session.get(LAST_SEEN_AT, 0) >= STAMP_EVERY:
+                session[LAST_SEEN_AT] = seconds
             return None
         logout_user()
         session.clear()

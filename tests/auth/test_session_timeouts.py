@@ -93,3 +93,12 @@ def test_expiry_message_rules():
     assert sessions.expiry_message(stamp - 12 * 3600 - 1, stamp, now) == TOO_LONG
     assert sessions.expiry_message("1", stamp, now) == IDLE
     assert sessions.expiry_message(None, None, now) == IDLE
+
+
+def test_page_views_within_a_minute_do_not_rewrite_the_session_cookie(patient_client):
+    patient_client.get("/")
+    response = patient_client.get("/")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    _shift(patient_client, last_seen_at=2)
+    assert "Set-Cookie" in patient_client.get("/").headers  # stamp refreshed after a minute
