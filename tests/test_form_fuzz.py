@@ -75,3 +75,58 @@ def test_activation_form(app, session, activation_token, values):
     response = client.post(f"/activate/{activation_token}", data={**values, "csrf_token": token})
     assert response.status_code in (200, 410)
     assert session.scalar(select(func.count()).select_from(User)) == 0
+
+
+@FUZZ
+@given(values=st.fixed_dictionaries({name: TEXT for name in ["current_password", "password", "confirm_password"]}))
+def test_change_password_form(patient_client, session, values):
+    before = session.scalars(select(User.password_hash).where(User.id == patient_client.user.id)).one()
+    token = csrf_token(get_page(patient_client, "/account/password"))
+    response = patient_client.post("/account/password", data={**values, "csrf_token": token})
+    assert response.status_code in (200, 302)
+    session.expire_all()
+    after = session.scalars(select(User.password_hash).where(User.id == patient_client.user.id)).one()
+    assert after == before  # arbitrary text never knows the current password
+
+
+@FUZZ
+@given(identifier=TEXT)
+def test_forgotten_password_form(app, identifier, monkeypatch):
+    monkeypatch.setitem(app.config, "PASSWORD_RESET_ANSWER_SECONDS", 0)
+    client = app.test_client()
+    token = csrf_token(get_page(client, "/forgot-password"))
+    response = client.post("/forgot-password", data={"identifier": identifier, "csrf_token": token})
+    assert response.status_code in (200, 302)
+
+
+@FUZZ
+@given(code=TEXT)
+def test_reset_code_form(app, code, monkeypatch):
+    monkeypatch.setitem(app.config, "PASSWORD_RESET_ANSWER_SECONDS", 0)
+    client = app.test_client()
+    token = csrf_token(get_page(client, "/forgot-password"))
+    client.post("/forgot-password", data={"identifier": "07700 900999", "csrf_token": token})
+    assert client.get("/forgot-password/code").status_code == 200
+    response = client.post("/forgot-password/code", data={"code": code, "csrf_token": csrf_token(get_page(
+        client, "/forgot-password/code"))})
+    assert response.status_code in (200, 302)
+
+
+@FUZZ
+@given(team=TEXT)
+def test_assign_team_form(reception_client, session, team):
+    from tests import factories
+
+    patient = factories.create_patient(session, tier=2, team=None, postcode="N4 3LS")
+    token = csrf_token(get_page(reception_client, f"/staff/patients/{patient.id}/team"))
+    response = reception_client.post(f"/staff/patients/{patient.id}/team", data={"team": team, "csrf_token": token})
+    assert response.status_code in (200, 302)
+    session.expire_all()
+    assert session.get(Patient, patient.id).team in (None, "whittington", "haringey")
+
+
+@FUZZ
+@given(values=st.fixed_dictionaries({name: TEXT for name in ["patient", "user", "since", "until"]}))
+def test_audit_filter_form(reception_client, values):
+    response = reception_client.get("/staff/audit", query_string=values)
+    assert response.status_code == 200
