@@ -309,6 +309,16 @@ def change_password(session: Session, user: User, current: str, new: str, *, now
     session.flush()
 
 
+def confirm_password(session: Session, user: User, password: str, *, now: dt.datetime) -> None:
+    """Check the password again before a sensitive change (a new mobile). A wrong one counts as a failed
+    sign-in and raises WrongPassword, as in change_password; a locked account raises it too."""
+    matches = verify_password(user.password_hash, password)
+    if user.is_locked(now):
+        raise WrongPassword(locked=True)
+    if not matches:
+        raise WrongPassword(locked_for=_count_failed_sign_in(session, user, now=now))
+
+
 def create_staff_user(session: Session, *, email: str, display_name: str, role: Role, password: str) -> User:
     user = User(role=role.value, email=email.lower(), display_name=display_name)
     _set_password(user, password, now=utcnow())

@@ -84,8 +84,8 @@ def _still_wanted(db: Database, claimed: Claimed, now: dt.datetime) -> bool:
     if claimed.patient_id is None:
         return True
     with db.transaction() as session:
-        consent = session.scalar(select(Patient.sms_consent).where(Patient.id == claimed.patient_id))
-    return bool(consent)
+        patient = session.get(Patient, claimed.patient_id)
+        return patient is not None and patient.may_text
 
 
 def _record(db: Database, message_id: int, now: dt.datetime, **values) -> None:

@@ -31,10 +31,10 @@ def enqueue_sms(
 ) -> bool:
     """Insert one outbox row unless a row with this idempotency key exists. True if inserted.
 
-    Patients who have not agreed to texts get no row: the caller's state change still stands.
+    Patients who have not agreed to texts, or asked for none, get no row: the caller's state change still stands.
     ``to_number`` overrides the patient's stored mobile (to prove a new number before saving it).
     """
-    if not patient.sms_consent:
+    if not patient.may_text:
         return False
     due = due_at or now
     values = {

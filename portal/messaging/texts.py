@@ -91,3 +91,10 @@ def password_reset_code() -> str:
     text = "NHS: your code to reset your password is {code}. It works for 10 minutes. Do not share it."
     check_single_segment(text.format(code="000000"))
     return text
+
+
+def mobile_change_code() -> str:
+    """The text that proves a new mobile number, with ``{code}`` where auth.codes puts the 6 digits."""
+    text = "NHS: your code to change your mobile number is {code}. It works for 10 minutes. Do not share it."
+    check_single_segment(text.format(code="000000"))
+    return text

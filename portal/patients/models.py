@@ -80,9 +80,57 @@ class Patient(Base):
     )
     override_reason: Mapped[str | None] = mapped_column(String(500))
 
+    # Communication needs under the Accessible Information Standard, set by the patient on their profile.
+    needs_large_print: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    needs_easy_read: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    needs_bsl_interpreter: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # An interpreter is needed when a language is recorded.
+    interpreter_language: Mapped[str | None] = mapped_column(String(60))
+    # A carer or advocate who receives messages for the patient.
+    carer_name: Mapped[str | None] = mapped_column(String(100))
+    carer_phone: Mapped[str | None] = mapped_column(String(16))
+    # Contact by phone or letter, never by text.
+    no_texts: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
     @property
     def full_name(self) -> str:
         return f"{self.given_name} {self.family_name}"
+
+    @property
+    def may_text(self) -> bool:
+        """The one rule for whether the portal may text this patient: they agreed, and did not ask for no texts."""
+        return bool(self.sms_consent) and not self.no_texts
+
+    @property
+    def communication_needs(self) -> list[str]:
+        """The patient's communication needs, in words staff read on the record and the list."""
+        needs = []
+        if self.needs_large_print:
+            needs.append("Large print")
+        if self.needs_easy_read:
+            needs.append("Easy read")
+        if self.needs_bsl_interpreter:
+            needs.append("British Sign Language (BSL) interpreter")
+        if self.interpreter_language:
+            needs.append(f"Interpreter: {self.interpreter_language}")
+        if self.carer_name:
+            needs.append(f"Carer or advocate receives messages: {self.carer_name}, {self.carer_phone or 'no phone'}")
+        if self.no_texts:
+            needs.append("No texts: contact by phone or letter")
+        return needs
+
+    @property
+    def communication_need_tags(self) -> list[str]:
+        """Short forms of the needs, for a tag in lists."""
+        tags = [label for flag, label in ((self.needs_large_print, "Large print"), (self.needs_easy_read, "Easy read"),
+                                          (self.needs_bsl_interpreter, "BSL interpreter")) if flag]
+        if self.interpreter_language:
+            tags.append(f"Interpreter ({self.interpreter_language})")
+        if self.carer_name:
+            tags.append("Carer receives messages")
+        if self.no_texts:
+            tags.append("No texts")
+        return tags
 
     @property
     def needs_team(self) -> bool:

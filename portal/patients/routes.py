@@ -1,14 +1,22 @@
-"""The patient's home page."""
+"""The patient's home page and their profile."""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
+from sqlalchemy import select
 
+from portal.audit.web import audit
+from portal.auth import codes
+from portal.auth import services as auth_services
 from portal.auth.access import current_patient, patient_required
+from portal.auth.models import OneTimeCode
 from portal.booking import services as booking
 from portal.db import utcnow
-from portal.extensions import db_session, domain, read_only
+from portal.extensions import db_session, domain, limiter, read_only
+from portal.messaging import texts
+from portal.patients.forms import EmailForm, MobileCodeForm, MobileForm, NeedsForm, TextsForm
+from portal.patients.identifiers import InvalidIdentifier, parse_uk_mobile
 from portal.selfcare.services import current_reading
 
 bp = Blueprint("patients", __name__)
@@ -52,3 +60,157 @@ def reading(slug: str):
     if item is None or item.slug != slug:
         return render_template("errors/404.html"), 404
     return render_template("patients/reading.html", reading=item)
+
+
+# The patient's profile: their own record only, reached through current_patient(), never by an id in the URL.
+
+MOBILE_CHANGE = "mobile_change"
+CODE_REFUSED = "The code is not right, or it has expired. Check the text, or ask for a new code"
+
+
+def _allow_drama_range() -> bool:
+    return not current_app.config["PRODUCTION"]
+
+
+@bp.route("/profile")
+@read_only
+@patient_required
+def profile():
+    return render_template("patients/profile.html", patient=current_patient())
+
+
+@bp.route("/profile/email", methods=["GET", "POST"])
+@patient_required
+def profile_email():
+    patient = current_patient()
+    form = EmailForm(data={"email": patient.email or ""})
+    if form.validate_on_submit():
+        if form.email.data != patient.email:
+            patient.email = form.email.data
+            audit("profile_email_changed", patient_id=patient.id, detail="removed" if patient.email is None else "")
+        flash("Your email address has been saved.", "success")
+        return redirect(url_for("patients.profile"))
+    return render_template("patients/profile_email.html", form=form)
+
+
+@bp.route("/profile/texts", methods=["GET", "POST"])
+@patient_required
+def profile_texts():
+    patient = current_patient()
+    form = TextsForm(data={"sms_consent": "yes" if patient.sms_consent else "no"})
+    if form.validate_on_submit():
+        consent = form.sms_consent.data == "yes"
+        if consent != patient.sms_consent:
+            patient.sms_consent = consent
+            audit("profile_sms_consent_changed", patient_id=patient.id, detail="yes" if consent else "no")
+        flash("Your choice about texts has been saved.", "success")
+        return redirect(url_for("patients.profile"))
+    return render_template("patients/profile_texts.html", form=form)
+
+
+_NEEDS_COLUMNS = (
+    "needs_large_print", "needs_easy_read", "needs_bsl_interpreter", "interpreter_language", "carer_name",
+    "carer_phone", "no_texts",
+)
+
+
+@bp.route("/profile/communication-needs", methods=["GET", "POST"])
+@patient_required
+def profile_needs():
+    patient = current_patient()
+    form = NeedsForm(data={
+        **{column: getattr(patient, column) for column in _NEEDS_COLUMNS},
+        "needs_interpreter": bool(patient.interpreter_language),
+        "has_carer": bool(patient.carer_name),
+    })
+    if form.validate_on_submit():
+        values = {column: getattr(form, column).data for column in _NEEDS_COLUMNS}
+        if not form.needs_interpreter.data:
+            values["interpreter_language"] = None
+        if not form.has_carer.data:
+            values["carer_name"] = values["carer_phone"] = None
+        changed = [column for column, value in values.items() if getattr(patient, column) != value]
+        for column in changed:
+            setattr(patient, column, values[column])
+        if changed:
+            audit("profile_communication_needs_changed", patient_id=patient.id, detail=", ".join(changed))
+        flash("Your communication needs have been saved.", "success")
+        return redirect(url_for("patients.profile"))
+    return render_template("patients/profile_needs.html", form=form)
+
+
+@bp.route("/profile/mobile", methods=["GET", "POST"])
+@patient_required
+@limiter.limit("10 per minute", methods=["POST"])
+def profile_mobile():
+    patient = current_patient()
+    form = MobileForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        now = utcnow()
+        try:
+            new_mobile = parse_uk_mobile(form.mobile.data, allow_drama_range=_allow_drama_range())
+        except InvalidIdentifier as problem:
+            form.mobile.errors.append(str(problem))
+            new_mobile = None
+        if new_mobile is not None and new_mobile == patient.mobile:
+            form.mobile.errors.append("This is the mobile number we already have for you")
+        elif new_mobile is not None and not patient.may_text:
+            form.mobile.errors.append(
+                f"You have asked us not to text you, so we cannot text a code. Call {domain().policy.service.phone} "
+                "to change your mobile number"
+            )
+        elif new_mobile is not None:
+            try:
+                auth_services.confirm_password(db_session(), user, form.password.data, now=now)
+            except auth_services.WrongPassword as wrong:
+                audit("mobile_change_failed", patient_id=patient.id, detail=f"account {user.id}: wrong password")
+                form.password.errors.append(
+                    "You have typed a wrong password too many times. Wait a few minutes and try again"
+                    if wrong.locked else "Your password is not right"
+                )
+            else:
+                codes.issue_code(
+                    db_session(), user, purpose=MOBILE_CHANGE, send_to=new_mobile, text=texts.mobile_change_code(),
+                    patient=patient, now=now,
+                )
+                audit("mobile_change_code_sent", patient_id=patient.id, detail=f"account {user.id}")
+                return redirect(url_for("patients.profile_mobile_code"))
+    return render_template("patients/profile_mobile.html", form=form)
+
+
+def _pending_mobile_change() -> OneTimeCode | None:
+    return db_session().scalars(
+        select(OneTimeCode)
+        .where(OneTimeCode.user_id == current_user.id, OneTimeCode.purpose == MOBILE_CHANGE,
+               OneTimeCode.used_at.is_(None))
+        .order_by(OneTimeCode.id.desc())
+        .limit(1)
+    ).one_or_none()
+
+
+@bp.route("/profile/mobile/code", methods=["GET", "POST"])
+@patient_required
+@limiter.limit("10 per minute", methods=["POST"])
+def profile_mobile_code():
+    patient = current_patient()
+    now = utcnow()
+    pending = _pending_mobile_change()
+    if pending is None or now >= pending.expires_at:
+        flash("Ask for a new code to change your mobile number.", "info")
+        return redirect(url_for("patients.profile_mobile"))
+    form = MobileCodeForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            record = codes.check_code(db_session(), user, purpose=MOBILE_CHANGE, code=form.code.data, now=now)
+        except codes.CodeRejected:
+            audit("mobile_change_code_rejected", patient_id=patient.id, detail=f"account {user.id}")
+            form.code.errors.append(CODE_REFUSED)
+        else:
+            # The number comes from the code's own record, never from the browser.
+            patient.mobile = record.sent_to
+            audit("mobile_changed", patient_id=patient.id, detail=f"account {user.id}")
+            flash("Your mobile number has been changed.", "success")
+            return redirect(url_for("patients.profile"))
+    return render_template("patients/profile_mobile_code.html", form=form, sent_to=pending.sent_to)

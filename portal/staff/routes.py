@@ -113,7 +113,7 @@ def resend_invitation(patient_id: int):
         db_session(), domain(), patient, base_url=current_app.config["PUBLIC_BASE_URL"], now=utcnow()
     )
     audit("invitation_resent", patient_id=patient.id)
-    if patient.sms_consent:
+    if patient.may_text:
         flash(f"We have texted {patient.full_name} a new link. Earlier links no longer work.", "success")
     else:
         flash(f"A new link is ready, but {patient.full_name} does not accept texts, so none was sent. "

@@ -266,6 +266,17 @@ def test_consent_withdrawn_after_enqueue_cancels_the_text(db, session, domain, p
     assert fake_twilio.requests == []
 
 
+def test_no_texts_asked_for_after_enqueue_cancels_the_text(db, session, domain, patient, fake_twilio, twilio_client):
+    message_id = enqueue(db, patient, key="no-texts")
+    session.get(Patient, patient.id).no_texts = True
+    session.commit()
+
+    assert dispatch(db, domain, twilio_client) == DispatchReport(claimed=1, cancelled=1)
+
+    assert load(db, message_id).status == "cancelled"
+    assert fake_twilio.requests == []
+
+
 def test_an_expired_text_is_cancelled_not_sent(db, domain, patient, fake_twilio, twilio_client):
     now = utcnow()
     message_id = enqueue(db, patient, key="expired", now=now - dt.timedelta(hours=2),

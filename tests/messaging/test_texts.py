@@ -41,6 +41,7 @@ def _worst_case_texts(base_url: str, phone: str) -> dict[str, str]:
         "seat_booked": texts.seat_booked(first_session=LONGEST_START, venue_short_name=venue_name, phone=phone),
         # Every code is 6 digits (auth.codes), so any code is the worst case.
         "password_reset_code": texts.password_reset_code().format(code="123456"),
+        "mobile_change_code": texts.mobile_change_code().format(code="123456"),
     }
 
 
