@@ -130,3 +130,45 @@ def test_assign_team_form(reception_client, session, team):
 def test_audit_filter_form(reception_client, values):
     response = reception_client.get("/staff/audit", query_string=values)
     assert response.status_code == 200
+
+
+PROFILE_FORMS = {
+    "/profile/email": ["email"],
+    "/profile/texts": ["sms_consent"],
+    "/profile/communication-needs": ["needs_large_print", "needs_easy_read", "needs_bsl_interpreter",
+                                     "needs_interpreter", "interpreter_language", "has_carer", "carer_name",
+                                     "carer_phone", "no_texts"],
+    "/profile/mobile": ["mobile", "password"],
+}
+
+
+@FUZZ
+@given(form=st.sampled_from(sorted(PROFILE_FORMS)), data=st.data())
+def test_profile_forms(patient_client, session, form, data):
+    values = data.draw(st.fixed_dictionaries({name: TEXT for name in PROFILE_FORMS[form]}))
+    mobile_before = session.scalars(select(Patient.mobile).where(Patient.id == patient_client.user.patient_id)).one()
+    token = csrf_token(get_page(patient_client, form))
+    response = patient_client.post(form, data={**values, "csrf_token": token})
+    assert response.status_code in (200, 302)
+    session.expire_all()
+    # Only a code sent to the new number changes the mobile: arbitrary text never does.
+    assert session.scalars(select(Patient.mobile).where(Patient.id == patient_client.user.patient_id)).one() == (
+        mobile_before)
+
+
+@FUZZ
+@given(code=TEXT)
+def test_staff_second_step_form(app, session, code):
+    from portal.auth.models import Role
+    from tests import factories
+
+    staff = factories.create_staff(session, role=Role.RECEPTION)
+    client = app.test_client()
+    token = csrf_token(get_page(client, "/sign-in"))
+    first = client.post("/sign-in",
+                        data={"identifier": staff.email, "password": factories.PASSWORD, "csrf_token": token})
+    assert first.status_code == 302 and "/sign-in/code" in first.headers["Location"]
+    step_token = csrf_token(get_page(client, "/sign-in/code"))
+    response = client.post("/sign-in/code", data={"code": code, "csrf_token": step_token})
+    assert response.status_code in (200, 302)
+    assert client.get("/staff").status_code != 200  # arbitrary text is never a valid second factor
