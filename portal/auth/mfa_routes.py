@@ -71,19 +71,33 @@ def _ended(pending: mfa_pending.Pending, ended: mfa.PendingSignInEnded):
     return _back_to_sign_in()
 
 
+def _pending_sign_in():
+    """The half-finished sign-in and its factor, or (None, None, the response that ends the step)."""
+    if current_user.is_authenticated:
+        return None, None, redirect(url_for("patients.home"))
+    pending = mfa_pending.load()
+    if pending is None:
+        return None, None, _back_to_sign_in()
+    try:
+        factor = mfa.pending_factor(db_session(), pending.user, pending.token, now=utcnow())
+    except mfa.PendingSignInEnded as ended:
+        return None, None, _ended(pending, ended)
+    return pending, factor, None
+
+
+def _complete_sign_in(pending: mfa_pending.Pending) -> None:
+    """The second factor is proven: start the session (audit its events after this)."""
+    _start_session(pending.user)
+    mfa_pending.mark_proven(pending.user)
+
+
 @bp.route("/sign-in/set-up-app", methods=["GET", "POST"])
 @limiter.limit("20 per minute", methods=["POST"])
 def enrol():
-    if current_user.is_authenticated:
-        return redirect(url_for("patients.home"))
-    pending = mfa_pending.load()
-    if pending is None:
-        return _back_to_sign_in()
+    pending, factor, ended_response = _pending_sign_in()
+    if ended_response is not None:
+        return ended_response
     s = db_session()
-    try:
-        factor = mfa.pending_factor(s, pending.user, pending.token, now=utcnow())
-    except mfa.PendingSignInEnded as ended:
-        return _ended(pending, ended)
     if factor.confirmed:
         return redirect(url_for("mfa.verify"))
     form = AppCodeForm()
@@ -97,8 +111,7 @@ def enrol():
                 "The code is not right. Check that your phone's clock is right, then enter the code your app shows now"
             )
         else:
-            _start_session(pending.user)
-            mfa_pending.mark_proven(pending.user)
+            _complete_sign_in(pending)
             audit("mfa_enrolled")
             audit("sign_in")
             # Shown in this response and never again: only their hashes are stored.
@@ -118,16 +131,10 @@ def _tries_left(count: int | None) -> str:
 
 
 def _second_step(form: FlaskForm, check: Callable[..., mfa.Verified], template: str, wrong: str):
-    if current_user.is_authenticated:
-        return redirect(url_for("patients.home"))
-    pending = mfa_pending.load()
-    if pending is None:
-        return _back_to_sign_in()
+    pending, factor, ended_response = _pending_sign_in()
+    if ended_response is not None:
+        return ended_response
     s = db_session()
-    try:
-        factor = mfa.pending_factor(s, pending.user, pending.token, now=utcnow())
-    except mfa.PendingSignInEnded as ended:
-        return _ended(pending, ended)
     if not factor.confirmed:
         return redirect(url_for("mfa.enrol"))
     if form.validate_on_submit():
@@ -145,8 +152,7 @@ def _second_step(form: FlaskForm, check: Callable[..., mfa.Verified], template: 
                 _audit_as(pending.user, "mfa_failed", wrong)
             return _ended(pending, ended)
         else:
-            _start_session(pending.user)
-            mfa_pending.mark_proven(pending.user)
+            _complete_sign_in(pending)
             if verified.method == "recovery code":
                 audit("mfa_recovery_code_used", detail=f"{verified.recovery_codes_left} recovery codes left")
                 flash(f"You used a recovery code. You have {verified.recovery_codes_left} left. If your "
