@@ -269,13 +269,6 @@ def attempt_sign_in(
     return SignInAttempt(SignInOutcome.SIGNED_IN, user)
 
 
-def authenticate(
-    session: Session, identifier: str, password: str, *, now: dt.datetime, allow_drama_range: bool
-) -> User | None:
-    """The user if the identifier and password match an active, unlocked account (see attempt_sign_in)."""
-    return attempt_sign_in(session, identifier, password, now=now, allow_drama_range=allow_drama_range).user
-
-
 def load_user_for_session(session: Session, session_id: str) -> User | None:
     """Flask-Login's loader: the id carries the session version, so old sessions stop loading."""
     user_id, _, version = (session_id or "").partition(":")
