@@ -125,6 +125,11 @@ class BookingPolicy(_Strict):
     cancel_cutoff_hours: Annotated[int, Field(ge=0, le=336)]
     max_future_appointments_per_service: Annotated[int, Field(ge=1, le=10)]
     course_booking_closes_hours: Annotated[int, Field(ge=0, le=336)]
+    # How long a freed seat is held for the next patient on the waiting list.
+    offer_hold_hours: Annotated[int, Field(ge=1, le=336)]
+    # How far ahead 1:1 slots are generated from availability templates, and shown to patients.
+    slot_weeks_ahead: Annotated[int, Field(ge=1, le=26)]
+    slot_booking_weeks: Annotated[int, Field(ge=1, le=26)]
 
 
 class InvitationPolicy(_Strict):

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
+    Column,
     Date,
     ForeignKey,
     Index,
     Integer,
     SmallInteger,
     String,
+    Table,
     Text,
     Time,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.auth.models import User
+from portal.booking.holidays import england_bank_holiday
 from portal.db import Base, UTCDateTime, utcnow
 from portal.patients.models import Patient
 
@@ -32,6 +40,8 @@ class Venue(Base):
     short_name: Mapped[str] = mapped_column(String(30))
     address: Mapped[str] = mapped_column(Text)
     access_notes: Mapped[str] = mapped_column(Text, default="")
+    # An online "venue" (a video call): its cohorts carry their own joining link.
+    is_online: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Cohort(Base):
@@ -59,9 +69,12 @@ class Cohort(Base):
     capacity: Mapped[int] = mapped_column(Integer)
     seats_taken: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(20), default="open")
+    # For an online cohort: shown only to patients booked on it.
+    online_link: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     venue: Mapped[Venue] = relationship(lazy="joined")
+    facilitators: Mapped[list[User]] = relationship(secondary=lambda: cohort_facilitator, order_by=User.email)
     sessions: Mapped[list[CohortSession]] = relationship(
         back_populates="cohort", order_by="CohortSession.number", cascade="all, delete-orphan"
     )
@@ -69,6 +82,18 @@ class Cohort(Base):
     @property
     def seats_left(self) -> int:
         return self.capacity - self.seats_taken
+
+    @property
+    def first_session(self) -> CohortSession:
+        return self.sessions[0]
+
+
+cohort_facilitator = Table(
+    "cohort_facilitator",
+    Base.metadata,
+    Column("cohort_id", ForeignKey("cohort.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("user_account.id"), primary_key=True),
+)
 
 
 class CohortSession(Base):
@@ -85,8 +110,20 @@ class CohortSession(Base):
     starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(20), default="scheduled")
+    # Set when staff move or cancel the session: where it was, and why it changed.
+    moved_from: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    change_reason: Mapped[str | None] = mapped_column(Text)
 
     cohort: Mapped[Cohort] = relationship(back_populates="sessions")
+
+    @property
+    def local_date(self) -> dt.date:
+        return self.starts_at.astimezone(ZoneInfo(self.cohort.timezone)).date()
+
+    @property
+    def bank_holiday(self) -> str | None:
+        """The name of the England bank holiday this session falls on, if any (staff move these)."""
+        return england_bank_holiday(self.local_date)
 
 
 class Booking(Base):
@@ -115,10 +152,70 @@ class Booking(Base):
     booked_by_staff: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Why the seat ended: the patient's or staff member's words, or "Moved to another group".
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    cancelled_by_staff: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     patient: Mapped[Patient] = relationship()
     cohort: Mapped[Cohort] = relationship(lazy="joined")
 
-    def cancel(self, now: dt.datetime) -> None:
+    def cancel(self, now: dt.datetime, *, reason: str | None = None, by_staff: bool = False) -> None:
         self.status = "cancelled"
         self.cancelled_at = now
+        self.cancel_reason = reason
+        self.cancelled_by_staff = by_staff
+
+
+WAITING_STATUSES = ("waiting", "offered")
+
+
+class WaitlistEntry(Base):
+    """A patient waiting for a seat on a course: in one cohort, or in any cohort of it (cohort_id NULL).
+
+    When a seat frees, the first waiting entry in ``position`` order is offered it. The seat is held for
+    the offer (counted in ``seats_taken``) until the patient accepts, declines, or the offer expires.
+    """
+
+    __tablename__ = "waitlist_entry"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('waiting', 'offered', 'booked', 'declined', 'expired', 'left')", name="status_known"
+        ),
+        CheckConstraint(
+            "status <> 'offered' OR (offer_cohort_id IS NOT NULL AND offer_expires_at IS NOT NULL)",
+            name="offer_complete",
+        ),
+        # One live place in the queue per patient per course.
+        Index(
+            "uq_waitlist_live_per_course",
+            "patient_id",
+            "service_key",
+            unique=True,
+            sqlite_where=text("status IN ('waiting', 'offered')"),
+            postgresql_where=text("status IN ('waiting', 'offered')"),
+        ),
+        Index("ix_waitlist_queue", "service_key", "status", "position"),
+        Index("ix_waitlist_offer_expiry", "status", "offer_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    service_key: Mapped[str] = mapped_column(String(40))
+    # NULL: any cohort of the course (of the patient's team, for a team-scoped course).
+    cohort_id: Mapped[int | None] = mapped_column(ForeignKey("cohort.id"))
+    team: Mapped[str | None] = mapped_column(String(40))
+    position: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="waiting")
+    offer_cohort_id: Mapped[int | None] = mapped_column(ForeignKey("cohort.id"))
+    offer_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    joined_by_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    patient: Mapped[Patient] = relationship()
+    cohort: Mapped[Cohort | None] = relationship(foreign_keys=[cohort_id])
+    offer_cohort: Mapped[Cohort | None] = relationship(foreign_keys=[offer_cohort_id])
+
+    @property
+    def live(self) -> bool:
+        return self.status in WAITING_STATUSES

@@ -7,12 +7,14 @@ take the last seat together; a partial unique index stops one patient holding tw
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, selectinload
 
+from portal.auth.models import User
 from portal.booking.models import Booking, Cohort, CohortSession, Venue
 from portal.booking.schedule import weekly_sessions
 from portal.db import UTCDateTime
@@ -51,12 +53,17 @@ def create_cohort(
     start_time: dt.time,
     session_minutes: int,
     capacity: int,
+    online_link: str | None = None,
+    facilitators: Sequence[User] = (),
 ) -> Cohort:
+    """A cohort with its weekly sessions at the same local time; callers validate input for the user first."""
     service = domain.catalogue.get(service_key)
     if service is None or service.kind != "course" or service.weeks is None:
         raise ValueError(f"{service_key!r} is not a course in the catalogue")
     if service.team_scoped and domain.teams.get(team) is None:
         raise ValueError(f"{service.name} needs a team")
+    if venue.is_online != bool(online_link):
+        raise ValueError("an online cohort needs a joining link, and only an online one has one")
     cohort = Cohort(
         service_key=service_key,
         team=team if service.team_scoped else None,
@@ -67,6 +74,8 @@ def create_cohort(
         timezone=domain.policy.service.timezone,
         session_minutes=session_minutes,
         capacity=capacity,
+        online_link=online_link or None,
+        facilitators=list(facilitators),
     )
     for number, (starts, ends) in enumerate(
         weekly_sessions(

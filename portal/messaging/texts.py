@@ -98,3 +98,58 @@ def mobile_change_code() -> str:
     text = "NHS: your code to change your mobile number is {code}. It works for 10 minutes. Do not share it."
     check_single_segment(text.format(code="000000"))
     return text
+
+
+def seat_moved(*, first_session: dt.datetime, venue_short_name: str, phone: str) -> str:
+    return check_single_segment(
+        f"NHS: you have moved to a weekly group starting {short_datetime(first_session)}, "
+        f"{plain(venue_short_name)}. To change, sign in or call {phone}"
+    )
+
+
+def seat_cancelled(*, first_session: dt.datetime, phone: str) -> str:
+    return check_single_segment(
+        f"NHS: your place on the weekly group starting {short_datetime(first_session)} is cancelled. "
+        f"To book again, sign in or call {phone}"
+    )
+
+
+def session_moved(*, was: dt.datetime, now_at: dt.datetime, venue_short_name: str, phone: str) -> str:
+    return check_single_segment(
+        f"NHS: your group session on {short_datetime(was)} has moved to {short_datetime(now_at)}, "
+        f"{plain(venue_short_name)}. Questions? Call {phone}"
+    )
+
+
+def session_cancelled(*, was: dt.datetime, phone: str) -> str:
+    return check_single_segment(
+        f"NHS: your group session on {short_datetime(was)} is cancelled. The other weeks go ahead. "
+        f"Questions? Call {phone}"
+    )
+
+
+def place_offered(*, first_session: dt.datetime, hours: int, phone: str) -> str:
+    return check_single_segment(
+        f"NHS: a place is free on a weekly group starting {short_datetime(first_session)}. "
+        f"Sign in within {hours} hours to accept it, or call {phone}"
+    )
+
+
+def appointment_booked(*, starts_at: dt.datetime, venue_short_name: str, phone: str) -> str:
+    return check_single_segment(
+        f"NHS: your appointment is booked for {short_datetime(starts_at)}, {plain(venue_short_name)}. "
+        f"To change, sign in or call {phone}"
+    )
+
+
+def appointment_moved(*, starts_at: dt.datetime, venue_short_name: str, phone: str) -> str:
+    return check_single_segment(
+        f"NHS: your appointment has moved to {short_datetime(starts_at)}, {plain(venue_short_name)}. "
+        f"To change, sign in or call {phone}"
+    )
+
+
+def appointment_cancelled(*, starts_at: dt.datetime, phone: str) -> str:
+    return check_single_segment(
+        f"NHS: your appointment on {short_datetime(starts_at)} is cancelled. To book again, sign in or call {phone}"
+    )
