@@ -27,6 +27,14 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_cohort_facilitator_user_id_user_account')),
     sa.PrimaryKeyConstraint('cohort_id', 'user_id', name=op.f('pk_cohort_facilitator'))
     )
+    op.create_table('calendar_feed',
+    sa.Column('patient_id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], name=op.f('fk_calendar_feed_patient_id_patient'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('patient_id', name=op.f('pk_calendar_feed')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_calendar_feed_token_hash'))
+    )
     op.create_table('waitlist_entry',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -92,3 +100,4 @@ def downgrade() -> None:
 
     op.drop_table('waitlist_entry')
     op.drop_table('cohort_facilitator')
+    op.drop_table('calendar_feed')

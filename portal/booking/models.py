@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -219,3 +218,13 @@ class WaitlistEntry(Base):
     @property
     def live(self) -> bool:
         return self.status in WAITING_STATUSES
+
+
+class CalendarFeed(Base):
+    """A patient's private calendar-feed address. Only a hash of its token is kept; revoking deletes the row."""
+
+    __tablename__ = "calendar_feed"
+
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,4 +1,4 @@
-"""Patients choose a service, see its open cohorts and book a seat."""
+"""Patients choose a course, book, move or give up a seat, and wait for a full group."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
 from portal.audit.web import audit
 from portal.auth.access import current_patient, patient_required
-from portal.booking import services
-from portal.booking.forms import BookSeatForm
+from portal.booking import services, waitlist
+from portal.booking.forms import ActionForm, BookSeatForm, JoinWaitlistForm, MoveSeatForm, OfferForm, WithdrawForm
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
 
@@ -40,8 +40,24 @@ def cohorts(service_key: str):
         service=service,
         cohorts=services.open_cohorts(s, domain(), patient, service, now=utcnow()),
         current=services.active_course_booking(s, patient, service.key),
+        waiting=waitlist.live_entry(s, patient.id, service.key),
         patient=patient,
     )
+
+
+def _full_page(cohort, service, *, status: int, form: JoinWaitlistForm | None = None, just_filled: bool = False):
+    """A full cohort: the next best options (other groups with places) and the waiting list."""
+    s = db_session()
+    patient = current_patient()
+    alternatives = [
+        c for c in services.open_cohorts(s, domain(), patient, service, now=utcnow())
+        if c.id != cohort.id and c.seats_left > 0
+    ]
+    return render_template(
+        "booking/cohort_full.html", cohort=cohort, service=service, alternatives=alternatives,
+        form=form or JoinWaitlistForm(), just_filled=just_filled,
+        waiting=waitlist.live_entry(s, patient.id, service.key),
+    ), status
 
 
 @bp.route("/cohorts/<int:cohort_id>", methods=["GET", "POST"])
@@ -55,31 +71,151 @@ def book(cohort_id: int):
         abort(404)
     service = domain().catalogue.get(cohort.service_key)
     form = BookSeatForm()
-    problem = None
     if form.validate_on_submit():
         try:
             booking = services.book_seat(s, domain(), patient, cohort_id, now=utcnow())
         except services.CohortFull:
-            problem = "full"
+            s.refresh(cohort)
+            return _full_page(cohort, service, status=409, just_filled=True)
         except services.AlreadyBooked:
             flash("You already have a place on this course.", "info")
             return redirect(url_for("booking.my_bookings"))
+        audit("seat_booked", patient_id=patient.id, detail=f"booking {booking.id}, cohort {cohort_id}")
+        flash(f"You are booked on the {service.name}. We have sent you a text to confirm.", "success")
+        return redirect(url_for("booking.my_bookings"))
+    if cohort.seats_left <= 0:
+        return _full_page(cohort, service, status=200)
+    return render_template("booking/confirm.html", cohort=cohort, service=service, form=form)
+
+
+@bp.route("/cohorts/<int:cohort_id>/waiting-list", methods=["POST"])
+@patient_required
+def join_waitlist(cohort_id: int):
+    patient = current_patient()
+    s = db_session()
+    try:
+        cohort = services.cohort_for_patient(s, domain(), patient, cohort_id, now=utcnow())
+    except services.CohortNotFound:
+        abort(404)
+    service = domain().catalogue.get(cohort.service_key)
+    form = JoinWaitlistForm()
+    if not form.validate_on_submit():
+        return _full_page(cohort, service, status=400, form=form)
+    try:
+        entry = waitlist.join(
+            s, domain(), patient, service, cohort=cohort if form.which.data == "this" else None, now=utcnow()
+        )
+    except waitlist.WaitlistError as error:
+        flash(str(error), "info")
+        return redirect(url_for("booking.my_bookings"))
+    audit("waitlist_joined", patient_id=patient.id, detail=f"entry {entry.id}, {form.which.data} cohort {cohort_id}")
+    flash(f"You are on the waiting list: number {waitlist.place_in_queue(s, entry)}. "
+          "We will text you if a place comes up.", "success")
+    return redirect(url_for("booking.my_bookings"))
+
+
+@bp.route("/waiting-list/<int:entry_id>/leave", methods=["POST"])
+@patient_required
+def leave_waitlist(entry_id: int):
+    patient = current_patient()
+    s = db_session()
+    entry = waitlist.live_entry_by_id(s, patient.id, entry_id)
+    if entry is None or not ActionForm().validate_on_submit():
+        abort(404 if entry is None else 400)
+    waitlist.leave(s, domain(), entry, now=utcnow())
+    audit("waitlist_left", patient_id=patient.id, detail=f"entry {entry_id}")
+    flash("You have left the waiting list.", "success")
+    return redirect(url_for("booking.my_bookings"))
+
+
+@bp.route("/offers/<int:entry_id>", methods=["GET", "POST"])
+@patient_required
+def offer(entry_id: int):
+    patient = current_patient()
+    s = db_session()
+    try:
+        entry = waitlist.offer_for_patient(s, patient, entry_id, now=utcnow())
+    except waitlist.OfferNotFound:
+        return render_template("booking/offer_closed.html"), 410
+    form = OfferForm()
+    if form.validate_on_submit():
+        try:
+            if form.decision.data == "accept":
+                booking = waitlist.accept_offer(s, domain(), patient, entry_id, now=utcnow())
+                audit("offer_accepted", patient_id=patient.id, detail=f"entry {entry_id}, booking {booking.id}")
+                flash("You are booked on the group. We have sent you a text to confirm.", "success")
+            else:
+                waitlist.decline_offer(s, domain(), patient, entry_id, now=utcnow())
+                audit("offer_declined", patient_id=patient.id, detail=f"entry {entry_id}")
+                flash("You have turned down the place. We have offered it to the next person waiting.", "success")
+        except waitlist.OfferNotFound:
+            return render_template("booking/offer_closed.html"), 410
+        return redirect(url_for("booking.my_bookings"))
+    service = domain().catalogue.get(entry.service_key)
+    return render_template("booking/offer.html", entry=entry, cohort=entry.offer_cohort, service=service, form=form)
+
+
+def _own_booking(booking_id: int):
+    try:
+        return services.booking_for_patient(db_session(), current_patient(), booking_id)
+    except services.BookingNotFound:
+        abort(404)
+
+
+@bp.route("/bookings/<int:booking_id>/cancel", methods=["GET", "POST"])
+@patient_required
+def withdraw(booking_id: int):
+    patient = current_patient()
+    booking = _own_booking(booking_id)
+    service = domain().catalogue.get(booking.service_key)
+    form = WithdrawForm()
+    if form.validate_on_submit():
+        try:
+            services.withdraw_seat(db_session(), domain(), patient, booking_id, reason=form.reason_text, now=utcnow())
+        except services.BookingNotFound:
+            abort(404)
+        audit("seat_cancelled", patient_id=patient.id, detail=f"booking {booking_id}: {form.reason_text}")
+        flash(f"Your place on the {service.name} is cancelled. We have sent you a text to confirm.", "success")
+        return redirect(url_for("booking.my_bookings"))
+    return render_template("booking/withdraw.html", booking=booking, service=service, form=form)
+
+
+@bp.route("/bookings/<int:booking_id>/move", methods=["GET", "POST"])
+@patient_required
+def move(booking_id: int):
+    patient = current_patient()
+    s = db_session()
+    booking = _own_booking(booking_id)
+    service = domain().catalogue.get(booking.service_key)
+    options = [
+        c for c in services.open_cohorts(s, domain(), patient, service, now=utcnow()) if c.id != booking.cohort_id
+    ]
+    form = MoveSeatForm()
+    status = 200
+    if form.validate_on_submit():
+        status = 409
+        try:
+            new = services.move_seat(s, domain(), patient, booking_id, _int(form.cohort.data), now=utcnow())
+        except services.CohortFull:
+            form.cohort.errors.append("That group has just filled up. Your place has not changed. Choose another.")
+            options = [c for c in options if c.id != _int(form.cohort.data)]
         except services.CohortNotFound:
+            status = 400
+            form.cohort.errors.append("Select one of the groups shown")
+        except services.BookingNotFound:
             abort(404)
         else:
-            audit("seat_booked", patient_id=patient.id, detail=f"booking {booking.id}, cohort {cohort_id}")
-            flash(f"You are booked on the {service.name}. We have sent you a text to confirm.", "success")
+            audit("seat_moved", patient_id=patient.id,
+                  detail=f"booking {booking_id} -> {new.id}, cohort {new.cohort_id}")
+            flash("You have moved to the new group. We have sent you a text to confirm.", "success")
             return redirect(url_for("booking.my_bookings"))
-    if problem == "full":
-        s.refresh(cohort)
-        alternatives = [
-            c for c in services.open_cohorts(s, domain(), patient, service, now=utcnow())
-            if c.id != cohort.id and c.seats_left > 0
-        ]
-        return render_template(
-            "booking/cohort_full.html", cohort=cohort, service=service, alternatives=alternatives
-        ), 409
-    return render_template("booking/confirm.html", cohort=cohort, service=service, form=form)
+    elif form.is_submitted():
+        status = 400
+    return render_template("booking/move.html", booking=booking, service=service, options=options, form=form), status
+
+
+def _int(value: str | None) -> int:
+    return int(value) if value and value.isdigit() and len(value) < 10 else 0
 
 
 @bp.route("/bookings")
@@ -87,9 +223,12 @@ def book(cohort_id: int):
 @patient_required
 def my_bookings():
     patient = current_patient()
+    s = db_session()
     return render_template(
         "booking/bookings.html",
-        bookings=services.bookings_for_patient(db_session(), patient),
+        bookings=services.bookings_for_patient(s, patient),
+        waiting=[(e, waitlist.place_in_queue(s, e)) for e in waitlist.live_entries_for_patient(s, patient.id)],
         catalogue=domain().catalogue,
+        action_form=ActionForm(),
         now=utcnow(),
     )

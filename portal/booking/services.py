@@ -15,11 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from portal.auth.models import User
+from portal.booking import notices, waitlist
 from portal.booking.models import Booking, Cohort, CohortSession, Venue
 from portal.booking.schedule import weekly_sessions
+from portal.booking.seats import release_seat, take_seat
 from portal.db import UTCDateTime
-from portal.messaging import texts
-from portal.messaging.services import enqueue_sms
 from portal.patients.models import Patient
 from portal.settings import DomainConfig, Service
 
@@ -33,6 +33,10 @@ class CohortNotFound(BookingError):
 
 
 class CohortFull(BookingError):
+    pass
+
+
+class BookingNotFound(BookingError):
     pass
 
 
@@ -104,8 +108,10 @@ def course_for_patient(domain: DomainConfig, patient: Patient, service_key: str)
     return service
 
 
-def _open_cohorts_query(domain: DomainConfig, patient: Patient, service: Service, now: dt.datetime):
-    closes = dt.timedelta(hours=domain.policy.booking.course_booking_closes_hours)
+def _open_cohorts_query(
+    domain: DomainConfig, patient: Patient, service: Service, now: dt.datetime, *, closes_hours: int | None = None
+):
+    hours = domain.policy.booking.course_booking_closes_hours if closes_hours is None else closes_hours
     first_session = (
         select(CohortSession.starts_at)
         .where(CohortSession.cohort_id == Cohort.id, CohortSession.number == 1)
@@ -114,7 +120,7 @@ def _open_cohorts_query(domain: DomainConfig, patient: Patient, service: Service
     query = select(Cohort).where(
         Cohort.service_key == service.key,
         Cohort.status == "open",
-        first_session > now + closes,
+        first_session > now + dt.timedelta(hours=hours),
     )
     if service.team_scoped:
         # A Tier 2 patient without a team sees no cohorts until staff assign one.
@@ -123,25 +129,43 @@ def _open_cohorts_query(domain: DomainConfig, patient: Patient, service: Service
 
 
 def open_cohorts(
-    session: Session, domain: DomainConfig, patient: Patient, service: Service, *, now: dt.datetime
+    session: Session,
+    domain: DomainConfig,
+    patient: Patient,
+    service: Service,
+    *,
+    now: dt.datetime,
+    override_closing: bool = False,
 ) -> list[Cohort]:
-    """Cohorts this patient may book now: their tier, their team (Tier 2), not yet started."""
-    query = _open_cohorts_query(domain, patient, service, now).options(selectinload(Cohort.sessions))
+    """Cohorts this patient may book now: their tier, their team (Tier 2), booking not yet closed.
+
+    ``override_closing``: for staff, also those whose booking has closed but whose first session is to come.
+    """
+    query = _open_cohorts_query(
+        domain, patient, service, now, closes_hours=0 if override_closing else None
+    ).options(selectinload(Cohort.sessions))
     return list(session.scalars(query))
 
 
 def cohort_for_patient(
-    session: Session, domain: DomainConfig, patient: Patient, cohort_id: int, *, now: dt.datetime
+    session: Session,
+    domain: DomainConfig,
+    patient: Patient,
+    cohort_id: int,
+    *,
+    now: dt.datetime,
+    override_closing: bool = False,
 ) -> Cohort:
-    """A cohort the patient may book, or CohortNotFound (so a tampered id reveals nothing)."""
+    """A cohort the patient may book, or CohortNotFound (so a tampered id reveals nothing).
+
+    ``override_closing``: staff may book a cohort whose booking has closed, until its first session starts.
+    """
     cohort = session.get(Cohort, cohort_id)
     service = domain.catalogue.get(cohort.service_key) if cohort else None
     if cohort is None or service is None or course_for_patient(domain, patient, service.key) is None:
         raise CohortNotFound("This group is not available to book")
-    allowed = session.scalars(
-        _open_cohorts_query(domain, patient, service, now).where(Cohort.id == cohort_id)
-    ).one_or_none()
-    if allowed is None:
+    query = _open_cohorts_query(domain, patient, service, now, closes_hours=0 if override_closing else None)
+    if session.scalars(query.where(Cohort.id == cohort_id)).one_or_none() is None:
         raise CohortNotFound("This group is not available to book")
     return cohort
 
@@ -154,6 +178,20 @@ def active_course_booking(session: Session, patient: Patient, service_key: str) 
     ).one_or_none()
 
 
+def booking_closed(domain: DomainConfig, cohort: Cohort, *, now: dt.datetime) -> bool:
+    """True once patients can no longer book this cohort themselves (staff may still, with a reason)."""
+    closes = dt.timedelta(hours=domain.policy.booking.course_booking_closes_hours)
+    return cohort.first_session.starts_at <= now + closes
+
+
+def booking_for_patient(session: Session, patient: Patient, booking_id: int) -> Booking:
+    """The patient's own active seat, or BookingNotFound: another patient's id looks like no booking at all."""
+    booking = session.get(Booking, booking_id)
+    if booking is None or booking.patient_id != patient.id or booking.status != "active":
+        raise BookingNotFound("This booking is not open")
+    return booking
+
+
 def book_seat(
     session: Session,
     domain: DomainConfig,
@@ -162,21 +200,16 @@ def book_seat(
     *,
     now: dt.datetime,
     by_staff: bool = False,
+    override_closing: bool = False,
 ) -> Booking:
     """Take a seat in a cohort and write the confirmation text, in the caller's transaction."""
-    cohort = cohort_for_patient(session, domain, patient, cohort_id, now=now)
+    cohort = cohort_for_patient(session, domain, patient, cohort_id, now=now, override_closing=override_closing)
     existing = active_course_booking(session, patient, cohort.service_key)
     if existing is not None:
         raise AlreadyBooked(existing.id)
     try:
         with session.begin_nested():
-            taken = session.execute(
-                update(Cohort)
-                .where(Cohort.id == cohort.id, Cohort.seats_taken < Cohort.capacity, Cohort.status == "open")
-                .values(seats_taken=Cohort.seats_taken + 1)
-                .execution_options(synchronize_session=False)
-            )
-            if taken.rowcount != 1:
+            if not take_seat(session, cohort.id):
                 raise CohortFull("This group has just filled up")
             booking = Booking(
                 patient_id=patient.id,
@@ -191,21 +224,81 @@ def book_seat(
         # Another request of the same patient (a double tap) won: the unique index said so.
         raise AlreadyBooked(None) from None
     session.refresh(cohort)
-    first = cohort.sessions[0]
-    enqueue_sms(
-        session,
-        key=f"booked:{booking.id}",
-        patient=patient,
-        kind="booking_confirmation",
-        body=texts.seat_booked(
-            first_session=first.starts_at,
-            venue_short_name=cohort.venue.short_name,
-            phone=domain.policy.service.phone,
-        ),
-        now=now,
-        booking_id=booking.id,
-        expires_at=first.starts_at,
-    )
+    waitlist.end_for_booking(session, domain, patient.id, cohort.service_key, now=now, booked_cohort_id=cohort.id)
+    notices.seat_booked(session, domain, patient, booking, now=now)
+    return booking
+
+
+def withdraw_seat(
+    session: Session,
+    domain: DomainConfig,
+    patient: Patient,
+    booking_id: int,
+    *,
+    reason: str,
+    now: dt.datetime,
+    by_staff: bool = False,
+) -> Booking:
+    """Give up a seat: the booking ends, the seat frees, and the next patient waiting is offered it."""
+    booking = booking_for_patient(session, patient, booking_id)
+    cancelled = session.execute(
+        update(Booking)
+        .where(Booking.id == booking.id, Booking.status == "active")
+        .values(status="cancelled", cancelled_at=now, cancel_reason=reason, cancelled_by_staff=by_staff)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if not cancelled:
+        # A double submit: the first request already withdrew, and freed the seat once.
+        raise BookingNotFound("This booking is not open")
+    session.refresh(booking)
+    release_seat(session, booking.cohort_id)
+    notices.seat_cancelled(session, domain, patient, booking, now=now)
+    session.refresh(booking.cohort)
+    waitlist.offer_free_seats(session, domain, booking.cohort, now=now)
+    return booking
+
+
+def move_seat(
+    session: Session,
+    domain: DomainConfig,
+    patient: Patient,
+    booking_id: int,
+    to_cohort_id: int,
+    *,
+    now: dt.datetime,
+    by_staff: bool = False,
+    override_closing: bool = False,
+) -> Booking:
+    """Move to another cohort of the same course in one step: if the new seat cannot be had, the old one stands."""
+    old = booking_for_patient(session, patient, booking_id)
+    target = cohort_for_patient(session, domain, patient, to_cohort_id, now=now, override_closing=override_closing)
+    if target.service_key != old.service_key or target.id == old.cohort_id:
+        raise CohortNotFound("Choose a different group of the same course")
+    with session.begin_nested():
+        if not take_seat(session, target.id):
+            raise CohortFull("This group has just filled up")
+        moved = session.execute(
+            update(Booking)
+            .where(Booking.id == old.id, Booking.status == "active")
+            .values(status="cancelled", cancelled_at=now, cancel_reason="Moved to another group",
+                    cancelled_by_staff=by_staff)
+            .execution_options(synchronize_session=False)
+        ).rowcount == 1
+        if not moved:
+            # Rolls back the new seat too: a double submit moves once.
+            raise BookingNotFound("This booking is not open")
+        release_seat(session, old.cohort_id)
+        booking = Booking(
+            patient_id=patient.id, service_key=target.service_key, cohort_id=target.id, booked_by_staff=by_staff,
+            created_at=now,
+        )
+        session.add(booking)
+        session.flush()
+    session.refresh(old)
+    session.refresh(target)
+    notices.seat_moved(session, domain, patient, booking, now=now)
+    session.refresh(old.cohort)
+    waitlist.offer_free_seats(session, domain, old.cohort, now=now)
     return booking
 
 

@@ -1,0 +1,367 @@
+"""Booking, cancelling and moving 1:1 appointments, for patients and for staff on their behalf.
+
+A slot is taken with one conditional UPDATE (``status = 'open' AND starts_at > now``), so of two requests
+for one slot only one changes a row; a partial unique index on active appointments backs it up. The
+per-service limit is counted after locking the patient's row, so two requests of one patient for two
+different slots are answered one after the other (SQLite already runs writers one at a time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal.appointments import notices
+from portal.appointments.models import Appointment, AppointmentSlot
+from portal.patients.models import Patient
+from portal.settings import DomainConfig, Service
+
+MOVED_REASON = "Moved to another time"
+
+
+class AppointmentError(Exception):
+    """An appointment could not be booked or changed; the message is fit to show."""
+
+
+class SlotNotFound(AppointmentError):
+    """Not a slot this patient may have: unknown, past, another tier, team or service (answer 404)."""
+
+
+class SlotTaken(AppointmentError):
+    """The slot was free a moment ago and is not now (booked by someone else, or blocked by staff)."""
+
+
+class AppointmentNotFound(AppointmentError):
+    pass
+
+
+class LimitReached(AppointmentError):
+    def __init__(self, existing: Appointment, limit: int) -> None:
+        super().__init__("You already have an appointment for this service")
+        self.existing = existing
+        self.limit = limit
+
+
+class TooLateToChange(AppointmentError):
+    """Inside the cut-off: patients call instead; staff may go ahead with a reason."""
+
+
+class AppointmentPassed(TooLateToChange):
+    """The appointment has started: nobody changes it online."""
+
+
+# Which services, which slots.
+
+def appointment_services(domain: DomainConfig, patient: Patient, *, staff: bool = False) -> list[Service]:
+    """The 1:1 services of the patient's tier: the self-bookable ones, or every one for staff."""
+    return [
+        s for s in domain.catalogue.for_tier(patient.tier)
+        if s.kind == "appointment" and (staff or s.self_bookable)
+    ]
+
+
+def service_for_patient(domain: DomainConfig, patient: Patient, service_key: str, *,
+                        staff: bool = False) -> Service | None:
+    return next((s for s in appointment_services(domain, patient, staff=staff) if s.key == service_key), None)
+
+
+def horizon(domain: DomainConfig, now: dt.datetime, *, staff: bool = False) -> dt.datetime:
+    """How far ahead a slot may be booked: patients see ``slot_booking_weeks``; staff every slot generated."""
+    policy = domain.policy.booking
+    return now + dt.timedelta(weeks=policy.slot_weeks_ahead if staff else policy.slot_booking_weeks)
+
+
+def _offered(domain: DomainConfig, patient: Patient, service: Service, *, now: dt.datetime,
+             staff: bool) -> Select:
+    """Slots of this service the patient may see, open or not."""
+    query = select(AppointmentSlot).where(
+        AppointmentSlot.service_key == service.key,
+        AppointmentSlot.starts_at > now,
+        AppointmentSlot.starts_at <= horizon(domain, now, staff=staff),
+    )
+    if service.team_scoped:
+        # A Tier 2 patient without a team sees nothing until staff assign one (comparing with None would
+        # match slots that have no team).
+        query = query.where(AppointmentSlot.team == (patient.team or "\x00no-team"))
+    return query
+
+
+def free_days(session: Session, domain: DomainConfig, patient: Patient, service: Service, *,
+              now: dt.datetime, staff: bool = False) -> list[tuple[dt.date, int]]:
+    """Local days with free slots, and how many, soonest first."""
+    zone = ZoneInfo(domain.policy.service.timezone)
+    starts = session.scalars(
+        _offered(domain, patient, service, now=now, staff=staff)
+        .where(AppointmentSlot.status == "open")
+        .with_only_columns(AppointmentSlot.starts_at)
+        .order_by(AppointmentSlot.starts_at)
+    ).all()
+    return sorted(Counter(start.astimezone(zone).date() for start in starts).items())
+
+
+def local_day_bounds(day: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
+    """The UTC instants at which a local day starts and ends (23 or 25 hours apart at the clock changes)."""
+    zone = ZoneInfo(timezone)
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+    return start, end
+
+
+def free_slots_on(session: Session, domain: DomainConfig, patient: Patient, service: Service, day: dt.date, *,
+                  now: dt.datetime, staff: bool = False) -> list[AppointmentSlot]:
+    start, end = local_day_bounds(day, domain.policy.service.timezone)
+    return list(session.scalars(
+        _offered(domain, patient, service, now=now, staff=staff)
+        .where(AppointmentSlot.status == "open", AppointmentSlot.starts_at >= start,
+               AppointmentSlot.starts_at < end)
+        .order_by(AppointmentSlot.starts_at, AppointmentSlot.id)
+    ))
+
+
+def next_free_slots(session: Session, domain: DomainConfig, patient: Patient, service: Service, *,
+                    now: dt.datetime, after: dt.datetime | None = None, limit: int = 5,
+                    staff: bool = False) -> list[AppointmentSlot]:
+    """The soonest free slots (from ``after``, if given): what to offer when a chosen time was just taken."""
+    query = _offered(domain, patient, service, now=now, staff=staff).where(AppointmentSlot.status == "open")
+    if after is not None:
+        query = query.where(AppointmentSlot.starts_at >= after)
+    return list(session.scalars(query.order_by(AppointmentSlot.starts_at, AppointmentSlot.id).limit(limit)))
+
+
+def slot_for_patient(session: Session, domain: DomainConfig, patient: Patient, slot_id: int, *,
+                     now: dt.datetime, staff: bool = False) -> AppointmentSlot:
+    """A slot of a service this patient may book, in the future and within the booking horizon, whatever
+    its status; SlotNotFound otherwise, so a tampered id reveals nothing."""
+    slot = session.get(AppointmentSlot, slot_id) if 0 < slot_id < 2**31 else None
+    service = service_for_patient(domain, patient, slot.service_key, staff=staff) if slot else None
+    if slot is None or service is None:
+        raise SlotNotFound("This time is not available to book")
+    query = _offered(domain, patient, service, now=now, staff=staff).where(AppointmentSlot.id == slot.id)
+    if session.scalars(query).one_or_none() is None:
+        raise SlotNotFound("This time is not available to book")
+    return slot
+
+
+def open_slot_for_patient(session: Session, domain: DomainConfig, patient: Patient, slot_id: int, *,
+                          now: dt.datetime, staff: bool = False) -> AppointmentSlot:
+    """As slot_for_patient, and still free: what a page may offer (a booked or blocked one answers 404)."""
+    slot = slot_for_patient(session, domain, patient, slot_id, now=now, staff=staff)
+    if slot.status != "open":
+        raise SlotNotFound("This time is not available to book")
+    return slot
+
+
+# The patient's appointments.
+
+def appointments_for_patient(session: Session, patient_id: int) -> list[Appointment]:
+    """Every appointment of the patient, latest first (for their record and their list)."""
+    return list(session.scalars(
+        select(Appointment).join(Appointment.slot)
+        .where(Appointment.patient_id == patient_id)
+        .order_by(AppointmentSlot.starts_at.desc(), Appointment.id.desc())
+    ).unique())
+
+
+def upcoming_appointments(session: Session, patient_id: int, *, now: dt.datetime,
+                          service_key: str | None = None) -> list[Appointment]:
+    query = (
+        select(Appointment).join(Appointment.slot)
+        .where(Appointment.patient_id == patient_id, Appointment.status == "active", AppointmentSlot.starts_at > now)
+        .order_by(AppointmentSlot.starts_at)
+    )
+    if service_key is not None:
+        query = query.where(Appointment.service_key == service_key)
+    return list(session.scalars(query).unique())
+
+
+def appointment_for_patient(session: Session, patient: Patient, appointment_id: int) -> Appointment:
+    """The patient's own active appointment; another patient's id looks like no appointment at all."""
+    appointment = session.get(Appointment, appointment_id) if 0 < appointment_id < 2**31 else None
+    if appointment is None or appointment.patient_id != patient.id or appointment.status != "active":
+        raise AppointmentNotFound("This appointment is not open")
+    return appointment
+
+
+def change_deadline(domain: DomainConfig, appointment: Appointment) -> dt.datetime:
+    """Until when the patient may cancel or move it online."""
+    return appointment.slot.starts_at - dt.timedelta(hours=domain.policy.booking.cancel_cutoff_hours)
+
+
+def may_change_online(domain: DomainConfig, appointment: Appointment, *, now: dt.datetime) -> bool:
+    return appointment.status == "active" and now < change_deadline(domain, appointment)
+
+
+def _check_cutoff(domain: DomainConfig, appointment: Appointment, *, now: dt.datetime, by_staff: bool,
+                  override_reason: str | None) -> None:
+    if appointment.slot.starts_at <= now:
+        raise AppointmentPassed("This appointment has already started")
+    if now >= change_deadline(domain, appointment) and not (by_staff and override_reason):
+        phone = domain.policy.service.phone
+        raise TooLateToChange(
+            f"It is too late to change this appointment online. Call us on {phone} to cancel or move it."
+        )
+
+
+# Changes: each one flushes, writes its text to the outbox, and leaves the commit to the caller.
+
+def _lock_patient(session: Session, patient_id: int) -> None:
+    # FOR UPDATE on PostgreSQL serialises one patient's requests from here on; SQLite renders no FOR
+    # UPDATE, and needs none, since its writers already run one at a time (BEGIN IMMEDIATE).
+    session.execute(select(Patient.id).where(Patient.id == patient_id).with_for_update())
+
+
+def _take_slot(session: Session, slot_id: int, now: dt.datetime) -> bool:
+    result = session.execute(
+        update(AppointmentSlot)
+        .where(AppointmentSlot.id == slot_id, AppointmentSlot.status == "open", AppointmentSlot.starts_at > now)
+        .values(status="booked")
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def _release_slot(session: Session, slot_id: int) -> None:
+    session.execute(
+        update(AppointmentSlot)
+        .where(AppointmentSlot.id == slot_id, AppointmentSlot.status == "booked")
+        .values(status="open")
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _end(session: Session, appointment_id: int, *, status: str, reason: str, now: dt.datetime,
+         by_staff: bool, override_reason: str | None) -> bool:
+    """End an active appointment; False if it was not active any more (a double submit)."""
+    values = {"status": status, "ended_at": now, "cancel_reason": reason[:600], "ended_by_staff": by_staff}
+    if override_reason:
+        values["override_reason"] = override_reason[:500]
+    return session.execute(
+        update(Appointment)
+        .where(Appointment.id == appointment_id, Appointment.status == "active")
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+
+
+def book_appointment(
+    session: Session,
+    domain: DomainConfig,
+    patient: Patient,
+    slot_id: int,
+    *,
+    now: dt.datetime,
+    by_staff: bool = False,
+    override_reason: str | None = None,
+) -> Appointment:
+    """Book a slot and write the confirmation text, in the caller's transaction.
+
+    Staff may book past the per-service limit, but only with ``override_reason``.
+    """
+    slot = slot_for_patient(session, domain, patient, slot_id, now=now, staff=by_staff)
+    if slot.status != "open":
+        raise SlotTaken("That time was just taken")
+    _lock_patient(session, patient.id)
+    limit = domain.policy.booking.max_future_appointments_per_service
+    existing = upcoming_appointments(session, patient.id, now=now, service_key=slot.service_key)
+    if len(existing) >= limit and not (by_staff and override_reason):
+        raise LimitReached(existing[0], limit)
+    try:
+        with session.begin_nested():
+            if not _take_slot(session, slot.id, now):
+                raise SlotTaken("That time was just taken")
+            appointment = Appointment(
+                patient_id=patient.id, slot_id=slot.id, service_key=slot.service_key, booked_by_staff=by_staff,
+                override_reason=(override_reason or None) if len(existing) >= limit else None, created_at=now,
+            )
+            session.add(appointment)
+            session.flush()
+    except IntegrityError:
+        # The partial unique index caught what the UPDATE should have: the slot is someone else's.
+        raise SlotTaken("That time was just taken") from None
+    session.refresh(slot)
+    notices.booked(session, domain, patient, appointment, now=now)
+    return appointment
+
+
+def cancel_appointment(
+    session: Session,
+    domain: DomainConfig,
+    patient: Patient,
+    appointment_id: int,
+    *,
+    reason: str,
+    now: dt.datetime,
+    by_staff: bool = False,
+    override_reason: str | None = None,
+) -> Appointment:
+    """Cancel an appointment and free its slot. Inside the cut-off only staff may, with a reason."""
+    appointment = appointment_for_patient(session, patient, appointment_id)
+    _check_cutoff(domain, appointment, now=now, by_staff=by_staff, override_reason=override_reason)
+    _lock_patient(session, patient.id)
+    late = now >= change_deadline(domain, appointment)
+    if not _end(session, appointment.id, status="cancelled", reason=reason, now=now, by_staff=by_staff,
+                override_reason=override_reason if late else None):
+        raise AppointmentNotFound("This appointment is not open")
+    _release_slot(session, appointment.slot_id)
+    session.refresh(appointment)
+    session.refresh(appointment.slot)
+    notices.cancelled(session, domain, patient, appointment, now=now)
+    return appointment
+
+
+def reschedule_appointment(
+    session: Session,
+    domain: DomainConfig,
+    patient: Patient,
+    appointment_id: int,
+    new_slot_id: int,
+    *,
+    now: dt.datetime,
+    by_staff: bool = False,
+    override_reason: str | None = None,
+) -> Appointment:
+    """Move an appointment to another slot of the same service in one step.
+
+    The old slot is released only once the new one is taken, inside one savepoint: if the new slot has
+    gone, nothing changes and the old appointment stands.
+    """
+    old = appointment_for_patient(session, patient, appointment_id)
+    _check_cutoff(domain, old, now=now, by_staff=by_staff, override_reason=override_reason)
+    slot = slot_for_patient(session, domain, patient, new_slot_id, now=now, staff=by_staff)
+    if slot.service_key != old.service_key or slot.id == old.slot_id:
+        raise SlotNotFound("Choose a different time for the same service")
+    if slot.status != "open":
+        raise SlotTaken("That time was just taken")
+    _lock_patient(session, patient.id)
+    late = now >= change_deadline(domain, old)
+    try:
+        with session.begin_nested():
+            if not _take_slot(session, slot.id, now):
+                raise SlotTaken("That time was just taken")
+            if not _end(session, old.id, status="moved", reason=MOVED_REASON, now=now, by_staff=by_staff,
+                        override_reason=override_reason if late else None):
+                # Rolls the new slot back too: a double submit moves once.
+                raise AppointmentNotFound("This appointment is not open")
+            new = Appointment(
+                patient_id=patient.id, slot_id=slot.id, service_key=slot.service_key, booked_by_staff=by_staff,
+                override_reason=override_reason if late else None, created_at=now,
+            )
+            session.add(new)
+            session.flush()
+            session.execute(
+                update(Appointment).where(Appointment.id == old.id).values(moved_to_id=new.id)
+                .execution_options(synchronize_session=False)
+            )
+            _release_slot(session, old.slot_id)
+    except IntegrityError:
+        raise SlotTaken("That time was just taken") from None
+    session.refresh(old)
+    session.refresh(old.slot)
+    session.refresh(slot)
+    notices.moved(session, domain, patient, new, now=now)
+    return new

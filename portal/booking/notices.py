@@ -1,0 +1,53 @@
+"""The texts that seat changes cause, written to the outbox in the caller's transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from portal.booking.models import Booking
+from portal.messaging import texts
+from portal.messaging.services import enqueue_sms
+from portal.patients.models import Patient
+from portal.settings import DomainConfig
+
+
+def _venue_name(booking: Booking) -> str:
+    cohort = booking.cohort
+    return "online" if cohort.venue.is_online else cohort.venue.short_name
+
+
+def seat_booked(
+    session: Session, domain: DomainConfig, patient: Patient, booking: Booking, *, now: dt.datetime
+) -> None:
+    first = booking.cohort.first_session
+    enqueue_sms(
+        session, key=f"booked:{booking.id}", patient=patient, kind="booking_confirmation",
+        body=texts.seat_booked(first_session=first.starts_at, venue_short_name=_venue_name(booking),
+                               phone=domain.policy.service.phone),
+        now=now, booking_id=booking.id, expires_at=first.starts_at,
+    )
+
+
+def seat_moved(
+    session: Session, domain: DomainConfig, patient: Patient, booking: Booking, *, now: dt.datetime
+) -> None:
+    first = booking.cohort.first_session
+    enqueue_sms(
+        session, key=f"moved:{booking.id}", patient=patient, kind="booking_moved",
+        body=texts.seat_moved(first_session=first.starts_at, venue_short_name=_venue_name(booking),
+                              phone=domain.policy.service.phone),
+        now=now, booking_id=booking.id, expires_at=first.starts_at,
+    )
+
+
+def seat_cancelled(
+    session: Session, domain: DomainConfig, patient: Patient, booking: Booking, *, now: dt.datetime
+) -> None:
+    first = booking.cohort.first_session
+    enqueue_sms(
+        session, key=f"cancelled:{booking.id}", patient=patient, kind="booking_cancelled",
+        body=texts.seat_cancelled(first_session=first.starts_at, phone=domain.policy.service.phone),
+        now=now, booking_id=booking.id,
+    )

@@ -1,0 +1,270 @@
+"""Running courses: the staff view of cohorts and their rosters, and moving or cancelling one session.
+
+A session is moved in local wall-clock time (Europe/London) and only then converted to UTC, so "6pm on
+the 1st of April" is 17:00 UTC whatever the clocks did since the cohort was made. Every patient with an
+active seat is texted about the change in the same transaction (the outbox), under an idempotency key,
+so a form submitted twice changes the session once and texts each patient once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from portal.auth.models import Role, User
+from portal.booking.models import Booking, Cohort, CohortSession, Venue
+from portal.messaging import texts
+from portal.messaging.services import enqueue_sms
+from portal.patients.models import Patient
+from portal.settings import DomainConfig, Service
+
+COHORT_STATUSES = ("open", "closed", "cancelled")
+
+
+class CourseNotFound(LookupError):
+    """No such cohort, or no such session in it: the view answers 404."""
+
+
+class SessionChangeRefused(ValueError):
+    """The change cannot be made; the message is fit to show next to the form field named ``field``."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NonexistentLocalTime(ValueError):
+    """The wall-clock time does not exist on that date: the clocks go forward through it."""
+
+
+def wall_clock_to_utc(day: dt.date, time: dt.time, timezone: str) -> dt.datetime:
+    """The UTC instant of ``time`` on ``day`` in ``timezone``.
+
+    NonexistentLocalTime for a time the clocks skip (01:30 on the last Sunday of March in London).
+    An ambiguous time (the hour repeated in October) means its first occurrence.
+    """
+    zone = ZoneInfo(timezone)
+    local = dt.datetime.combine(day, time, tzinfo=zone)
+    instant = local.astimezone(dt.UTC)
+    # zoneinfo silently shifts a skipped time by the gap; converting back shows it.
+    if instant.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
+        raise NonexistentLocalTime(f"{time:%H:%M} does not exist on {day:%d %B %Y}: the clocks go forward")
+    return instant
+
+
+def course_services(domain: DomainConfig) -> list[Service]:
+    return [s for s in domain.catalogue.services if s.kind == "course"]
+
+
+def venues(session: Session) -> list[Venue]:
+    return list(session.scalars(select(Venue).order_by(Venue.is_online, Venue.name, Venue.id)))
+
+
+def facilitators(session: Session) -> list[User]:
+    """Active staff accounts with the facilitator role: who can run a group."""
+    return list(
+        session.scalars(
+            select(User)
+            .where(User.role == Role.FACILITATOR.value, User.is_active.is_(True))
+            .order_by(User.display_name, User.id)
+        )
+    )
+
+
+def cohorts_for_staff(
+    session: Session, *, service_key: str | None = None, status: str | None = None
+) -> list[Cohort]:
+    """Every cohort, newest first by start date, optionally of one course and one status."""
+    query = select(Cohort).options(selectinload(Cohort.sessions))
+    if service_key:
+        query = query.where(Cohort.service_key == service_key)
+    if status:
+        query = query.where(Cohort.status == status)
+    return list(session.scalars(query.order_by(Cohort.first_date.desc(), Cohort.id.desc())))
+
+
+@dataclass(frozen=True)
+class CohortWithRoster:
+    cohort: Cohort
+    # Active bookings, by patient name.
+    roster: list[Booking]
+
+
+def cohort_with_roster(session: Session, cohort_id: int) -> CohortWithRoster:
+    """A cohort with its sessions, facilitators and the patients booked on it, or CourseNotFound."""
+    cohort = session.scalars(
+        select(Cohort)
+        .where(Cohort.id == cohort_id)
+        .options(selectinload(Cohort.sessions), selectinload(Cohort.facilitators))
+    ).one_or_none()
+    if cohort is None:
+        raise CourseNotFound(cohort_id)
+    roster = list(
+        session.scalars(
+            select(Booking)
+            .join(Patient, Booking.patient_id == Patient.id)
+            .where(Booking.cohort_id == cohort.id, Booking.status == "active")
+            .options(selectinload(Booking.patient))
+            .order_by(Patient.family_name, Patient.given_name, Booking.id)
+        )
+    )
+    return CohortWithRoster(cohort=cohort, roster=roster)
+
+
+def session_in_cohort(session: Session, cohort_id: int, session_id: int) -> CohortSession:
+    """The session, only if it belongs to that cohort (a tampered pair of ids is CourseNotFound)."""
+    found = session.get(CohortSession, session_id)
+    if found is None or found.cohort_id != cohort_id:
+        raise CourseNotFound(session_id)
+    return found
+
+
+def patients_booked(session: Session, cohort_id: int) -> int:
+    return session.scalar(
+        select(func.count()).select_from(Booking).where(Booking.cohort_id == cohort_id, Booking.status == "active")
+    ) or 0
+
+
+def _booked_patients(session: Session, cohort_id: int) -> list[Booking]:
+    return list(
+        session.scalars(
+            select(Booking)
+            .where(Booking.cohort_id == cohort_id, Booking.status == "active")
+            .options(selectinload(Booking.patient))
+            .order_by(Booking.id)
+        )
+    )
+
+
+def _venue_words(cohort: Cohort) -> str:
+    return "online" if cohort.venue.is_online else cohort.venue.short_name
+
+
+@dataclass(frozen=True)
+class SessionChange:
+    """What a move or cancellation did: ``changed`` is False for a repeat of a change already made."""
+
+    session: CohortSession
+    changed: bool
+    previous_start: dt.datetime
+    texts_queued: int = 0
+    # Patients with an active seat; those who do not accept texts are in it but got none.
+    patients_booked: int = 0
+
+
+def move_session(
+    session: Session,
+    domain: DomainConfig,
+    cohort_session: CohortSession,
+    *,
+    new_date: dt.date,
+    new_time: dt.time,
+    reason: str,
+    now: dt.datetime,
+) -> SessionChange:
+    """Move one session to a new local date and time and text every patient booked on the cohort.
+
+    Refuses (SessionChangeRefused) a session that has started or is cancelled, a time in the past and a
+    local time the clocks skip. Moving it again to where it already is changes nothing and texts nobody.
+    """
+    cohort = cohort_session.cohort
+    previous = cohort_session.starts_at
+    if cohort_session.status == "cancelled":
+        raise SessionChangeRefused("This session is cancelled, so it cannot be moved", field="date")
+    if previous <= now:
+        raise SessionChangeRefused("This session has already started, so it cannot be moved", field="date")
+    try:
+        new_start = wall_clock_to_utc(new_date, new_time, cohort.timezone)
+    except NonexistentLocalTime:
+        raise SessionChangeRefused(
+            f"The clocks go forward on that date, so {new_time:%H:%M} does not exist. Enter another time",
+            field="time",
+        ) from None
+    if new_start <= now:
+        raise SessionChangeRefused("The new date and time must be in the future", field="date")
+    if new_start == previous:
+        if cohort_session.moved_from is not None:
+            # A resubmitted form: the move it asks for has been made already.
+            return SessionChange(session=cohort_session, changed=False, previous_start=previous)
+        raise SessionChangeRefused("The session is already at this date and time. Enter a new one", field="date")
+
+    length = cohort_session.ends_at - cohort_session.starts_at
+    # The original time is kept through later moves, so staff can always see where the session was planned.
+    original = cohort_session.moved_from or previous
+    moved = session.execute(
+        update(CohortSession)
+        .where(
+            CohortSession.id == cohort_session.id,
+            CohortSession.status == "scheduled",
+            CohortSession.starts_at == previous,
+        )
+        .values(
+            starts_at=new_start,
+            ends_at=new_start + length,
+            moved_from=None if original == new_start else original,
+            change_reason=reason,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    session.refresh(cohort_session)
+    if not moved:
+        # Someone else changed the session between our read and this write.
+        raise SessionChangeRefused(
+            "Someone else has just changed this session. Check its new date and time", field="date"
+        )
+
+    body = texts.session_moved(was=previous, now_at=new_start, venue_short_name=_venue_words(cohort),
+                               phone=domain.policy.service.phone)
+    booked = _booked_patients(session, cohort.id)
+    queued = sum(
+        _enqueue_for(session, booking, key=f"session-moved:{cohort_session.id}:{new_start.isoformat()}",
+                     kind="session_moved", body=body, now=now, expires_at=new_start)
+        for booking in booked
+    )
+    return SessionChange(session=cohort_session, changed=True, previous_start=previous, texts_queued=queued,
+                         patients_booked=len(booked))
+
+
+def _enqueue_for(
+    session: Session, booking: Booking, *, key: str, kind: str, body: str, now: dt.datetime, expires_at: dt.datetime
+) -> int:
+    return int(enqueue_sms(session, key=key, patient=booking.patient, kind=kind, body=body, now=now,
+                           booking_id=booking.id, expires_at=expires_at))
+
+
+def cancel_session(
+    session: Session, domain: DomainConfig, cohort_session: CohortSession, *, reason: str, now: dt.datetime
+) -> SessionChange:
+    """Cancel one session (the other weeks go ahead) and text every patient booked on the cohort.
+
+    Refuses a session that has started. Cancelling a cancelled session again changes nothing.
+    """
+    starts = cohort_session.starts_at
+    if cohort_session.status == "cancelled":
+        return SessionChange(session=cohort_session, changed=False, previous_start=starts)
+    if starts <= now:
+        raise SessionChangeRefused("This session has already started, so it cannot be cancelled", field="reason")
+    cancelled = session.execute(
+        update(CohortSession)
+        .where(CohortSession.id == cohort_session.id, CohortSession.status == "scheduled")
+        .values(status="cancelled", change_reason=reason)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    session.refresh(cohort_session)
+    if not cancelled:
+        # A double submit racing the first: that one cancelled it and sent the texts.
+        return SessionChange(session=cohort_session, changed=False, previous_start=starts)
+    body = texts.session_cancelled(was=starts, phone=domain.policy.service.phone)
+    booked = _booked_patients(session, cohort_session.cohort_id)
+    queued = sum(
+        _enqueue_for(session, booking, key=f"session-cancelled:{cohort_session.id}", kind="session_cancelled",
+                     body=body, now=now, expires_at=starts)
+        for booking in booked
+    )
+    return SessionChange(session=cohort_session, changed=True, previous_start=starts, texts_queued=queued,
+                         patients_booked=len(booked))
+

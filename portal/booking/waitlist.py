@@ -1,0 +1,328 @@
+"""Waiting lists for full courses, and the time-limited offers made from them.
+
+A patient waits for one cohort or for any cohort of the course. When a seat frees on a cohort that has not
+started, the first waiting patient in ``position`` order is offered it: the seat is held for them (counted in
+``seats_taken``) and they get a text. They accept in the portal, or decline; an offer not accepted within
+``offer_hold_hours`` expires (a scheduled job), and each time the seat goes on to the next patient.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from portal.booking import notices
+from portal.booking.models import WAITING_STATUSES, Booking, Cohort, CohortSession, WaitlistEntry
+from portal.booking.seats import release_seat, take_seat
+from portal.messaging import texts
+from portal.messaging.services import enqueue_sms
+from portal.patients.models import Patient
+from portal.settings import DomainConfig, Service
+
+
+class WaitlistError(Exception):
+    """A waiting-list action could not be done; the message is fit to show the patient."""
+
+
+class OfferNotFound(WaitlistError):
+    pass
+
+
+def live_entry(session: Session, patient_id: int, service_key: str) -> WaitlistEntry | None:
+    return session.scalars(
+        select(WaitlistEntry).where(
+            WaitlistEntry.patient_id == patient_id,
+            WaitlistEntry.service_key == service_key,
+            WaitlistEntry.status.in_(WAITING_STATUSES),
+        )
+    ).one_or_none()
+
+
+def live_entry_by_id(session: Session, patient_id: int, entry_id: int) -> WaitlistEntry | None:
+    """The patient's own live entry; another patient's id finds nothing."""
+    entry = session.get(WaitlistEntry, entry_id)
+    return entry if entry is not None and entry.patient_id == patient_id and entry.live else None
+
+
+def waiting_entry(session: Session, entry_id: int) -> WaitlistEntry | None:
+    """An entry still waiting in a queue (for reception to reorder)."""
+    entry = session.get(WaitlistEntry, entry_id)
+    return entry if entry is not None and entry.status == "waiting" else None
+
+
+def live_entries_for_patient(session: Session, patient_id: int) -> list[WaitlistEntry]:
+    return list(
+        session.scalars(
+            select(WaitlistEntry)
+            .where(WaitlistEntry.patient_id == patient_id, WaitlistEntry.status.in_(WAITING_STATUSES))
+            .options(selectinload(WaitlistEntry.cohort), selectinload(WaitlistEntry.offer_cohort))
+            .order_by(WaitlistEntry.created_at)
+        )
+    )
+
+
+def place_in_queue(session: Session, entry: WaitlistEntry) -> int:
+    """1 for the first waiting patient of the course; entries for one cohort and for any cohort share a queue."""
+    ahead = session.scalar(
+        select(func.count(WaitlistEntry.id)).where(
+            WaitlistEntry.service_key == entry.service_key,
+            WaitlistEntry.status == "waiting",
+            or_(
+                WaitlistEntry.position < entry.position,
+                and_(WaitlistEntry.position == entry.position, WaitlistEntry.id < entry.id),
+            ),
+        )
+    )
+    return (ahead or 0) + 1
+
+
+def join(
+    session: Session,
+    domain: DomainConfig,
+    patient: Patient,
+    service: Service,
+    *,
+    cohort: Cohort | None,
+    now: dt.datetime,
+    by_staff: bool = False,
+) -> WaitlistEntry:
+    """Put the patient at the end of the course's queue, for one cohort or (``cohort=None``) for any."""
+    if service.kind != "course" or service.tier != patient.tier:
+        raise WaitlistError("This course is not available to you")
+    if service.team_scoped and patient.team is None:
+        raise WaitlistError("You need a pain team before you can join this waiting list. Please call us.")
+    if cohort is not None and cohort.service_key != service.key:
+        raise WaitlistError("That group is not part of this course")
+    booked = session.scalar(
+        select(Booking.id).where(
+            Booking.patient_id == patient.id, Booking.service_key == service.key, Booking.status == "active"
+        )
+    )
+    if booked is not None:
+        raise WaitlistError("You already have a place on this course")
+    if live_entry(session, patient.id, service.key) is not None:
+        raise WaitlistError("You are already on the waiting list for this course")
+    last = session.scalar(select(func.max(WaitlistEntry.position)).where(WaitlistEntry.service_key == service.key))
+    entry = WaitlistEntry(
+        patient_id=patient.id,
+        service_key=service.key,
+        cohort_id=cohort.id if cohort else None,
+        team=patient.team if service.team_scoped else None,
+        position=(last or 0) + 1,
+        status="waiting",
+        joined_by_staff=by_staff,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(entry)
+            session.flush()
+    except IntegrityError:
+        # A double submit: the partial unique index kept one live entry.
+        raise WaitlistError("You are already on the waiting list for this course") from None
+    return entry
+
+
+def leave(session: Session, domain: DomainConfig, entry: WaitlistEntry, *, now: dt.datetime) -> None:
+    """Take the patient off the queue; a seat held for their offer goes to the next patient."""
+    held = entry.offer_cohort_id if entry.status == "offered" else None
+    entry.status = "left"
+    entry.updated_at = now
+    session.flush()
+    if held is not None:
+        _pass_seat_on(session, domain, held, now=now)
+
+
+def end_for_booking(session: Session, domain: DomainConfig, patient_id: int, service_key: str, *, now: dt.datetime,
+                    booked_cohort_id: int) -> None:
+    """The patient booked a seat on the course: their queue place ends, and an offer they held elsewhere moves on."""
+    entry = live_entry(session, patient_id, service_key)
+    if entry is None:
+        return
+    held = entry.offer_cohort_id if entry.status == "offered" else None
+    entry.status = "booked"
+    entry.updated_at = now
+    session.flush()
+    if held is not None and held != booked_cohort_id:
+        _pass_seat_on(session, domain, held, now=now)
+
+
+def _pass_seat_on(session: Session, domain: DomainConfig, cohort_id: int, *, now: dt.datetime) -> None:
+    release_seat(session, cohort_id)
+    cohort = session.get(Cohort, cohort_id)
+    if cohort is not None:
+        session.refresh(cohort)
+        offer_free_seats(session, domain, cohort, now=now)
+
+
+def _first_session_start(session: Session, cohort_id: int) -> dt.datetime | None:
+    return session.scalar(
+        select(CohortSession.starts_at).where(CohortSession.cohort_id == cohort_id, CohortSession.number == 1)
+    )
+
+
+def offer_free_seats(session: Session, domain: DomainConfig, cohort: Cohort, *, now: dt.datetime) -> int:
+    """Offer each free seat of a cohort that has not started to the next waiting patient. Returns offers made."""
+    first = _first_session_start(session, cohort.id)
+    if cohort.status != "open" or first is None or first <= now:
+        return 0
+    hours = domain.policy.booking.offer_hold_hours
+    expires = min(now + dt.timedelta(hours=hours), first)
+    made = 0
+    while True:
+        candidate = session.scalars(
+            select(WaitlistEntry)
+            .where(
+                WaitlistEntry.service_key == cohort.service_key,
+                WaitlistEntry.status == "waiting",
+                or_(
+                    WaitlistEntry.cohort_id == cohort.id,
+                    and_(
+                        WaitlistEntry.cohort_id.is_(None),
+                        or_(WaitlistEntry.team.is_(None), WaitlistEntry.team == cohort.team),
+                    ),
+                ),
+            )
+            .order_by(WaitlistEntry.position, WaitlistEntry.id)
+            .limit(1)
+        ).first()
+        if candidate is None:
+            return made
+        with session.begin_nested() as savepoint:
+            # Claim the entry first, conditionally: a concurrent release may be offering to the same patient.
+            claimed = session.execute(
+                update(WaitlistEntry)
+                .where(WaitlistEntry.id == candidate.id, WaitlistEntry.status == "waiting")
+                .values(status="offered", offer_cohort_id=cohort.id, offer_expires_at=expires, updated_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount == 1
+            if claimed and not take_seat(session, cohort.id):
+                savepoint.rollback()
+                return made
+        if not claimed:
+            continue
+        session.refresh(candidate)
+        made += 1
+        enqueue_sms(
+            session,
+            key=f"offer:{candidate.id}",
+            patient=candidate.patient,
+            kind="place_offered",
+            body=texts.place_offered(first_session=first, hours=hours, phone=domain.policy.service.phone),
+            now=now,
+            expires_at=expires,
+        )
+
+
+def offer_for_patient(session: Session, patient: Patient, entry_id: int, *, now: dt.datetime) -> WaitlistEntry:
+    """The patient's own open offer, or OfferNotFound (a tampered or stale id reveals nothing)."""
+    entry = session.get(WaitlistEntry, entry_id)
+    if (
+        entry is None
+        or entry.patient_id != patient.id
+        or entry.status != "offered"
+        or entry.offer_expires_at is None
+        or entry.offer_expires_at <= now
+    ):
+        raise OfferNotFound("This offer is no longer open")
+    return entry
+
+
+def accept_offer(
+    session: Session, domain: DomainConfig, patient: Patient, entry_id: int, *, now: dt.datetime, by_staff: bool = False
+) -> Booking:
+    """Turn the held seat into the patient's booking, with its confirmation text."""
+    entry = offer_for_patient(session, patient, entry_id, now=now)
+    # Conditional, so an accept racing the expiry job (or a double tap) books at most once.
+    won = session.execute(
+        update(WaitlistEntry)
+        .where(WaitlistEntry.id == entry.id, WaitlistEntry.status == "offered")
+        .values(status="booked", updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if not won:
+        raise OfferNotFound("This offer is no longer open")
+    session.refresh(entry)
+    cohort = entry.offer_cohort
+    assert cohort is not None
+    booking = Booking(
+        patient_id=patient.id, service_key=cohort.service_key, cohort_id=cohort.id, booked_by_staff=by_staff,
+        created_at=now,
+    )
+    session.add(booking)
+    session.flush()
+    notices.seat_booked(session, domain, patient, booking, now=now)
+    return booking
+
+
+def decline_offer(session: Session, domain: DomainConfig, patient: Patient, entry_id: int, *, now: dt.datetime) -> None:
+    entry = offer_for_patient(session, patient, entry_id, now=now)
+    declined = session.execute(
+        update(WaitlistEntry)
+        .where(WaitlistEntry.id == entry.id, WaitlistEntry.status == "offered")
+        .values(status="declined", updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if declined:
+        _pass_seat_on(session, domain, entry.offer_cohort_id, now=now)
+
+
+def expire_offers(session: Session, domain: DomainConfig, *, now: dt.datetime) -> int:
+    """The scheduled job: offers past their time lapse, and their seats go to the next patient."""
+    expired = 0
+    for entry_id, cohort_id in session.execute(
+        select(WaitlistEntry.id, WaitlistEntry.offer_cohort_id).where(
+            WaitlistEntry.status == "offered", WaitlistEntry.offer_expires_at <= now
+        )
+    ).all():
+        lapsed = session.execute(
+            update(WaitlistEntry)
+            .where(WaitlistEntry.id == entry_id, WaitlistEntry.status == "offered")
+            .values(status="expired", updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount == 1
+        if lapsed:
+            expired += 1
+            _pass_seat_on(session, domain, cohort_id, now=now)
+    return expired
+
+
+def queue_for_course(session: Session, service_key: str) -> list[WaitlistEntry]:
+    """The live queue of a course in offer order, for reception."""
+    return list(
+        session.scalars(
+            select(WaitlistEntry)
+            .where(WaitlistEntry.service_key == service_key, WaitlistEntry.status.in_(WAITING_STATUSES))
+            .options(selectinload(WaitlistEntry.patient), selectinload(WaitlistEntry.cohort))
+            .order_by(WaitlistEntry.position, WaitlistEntry.id)
+        )
+    )
+
+
+def move_in_queue(session: Session, entry_id: int, *, direction: str, now: dt.datetime) -> WaitlistEntry:
+    """Swap a waiting entry with its neighbour above ('up') or below ('down'). Reception records why."""
+    queue = [e for e in queue_for_course(session, _service_of(session, entry_id)) if e.status == "waiting"]
+    index = next((i for i, e in enumerate(queue) if e.id == entry_id), None)
+    if index is None:
+        raise WaitlistError("This patient is no longer waiting")
+    other = index - 1 if direction == "up" else index + 1
+    if other < 0 or other >= len(queue):
+        raise WaitlistError("This patient is already at the " + ("top" if direction == "up" else "bottom"))
+    # Renumber the whole queue so equal positions (two joins at once) cannot make a swap a no-op.
+    queue[index], queue[other] = queue[other], queue[index]
+    for number, entry in enumerate(queue, start=1):
+        entry.position = number
+        entry.updated_at = now
+    session.flush()
+    return queue[other]
+
+
+def _service_of(session: Session, entry_id: int) -> str:
+    entry = session.get(WaitlistEntry, entry_id)
+    if entry is None:
+        raise WaitlistError("This patient is no longer waiting")
+    return entry.service_key

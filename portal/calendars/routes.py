@@ -1,0 +1,77 @@
+"""Calendar files for one booking, and the patient's private subscription feed."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+
+from portal.audit.web import audit
+from portal.auth.access import current_patient, patient_required
+from portal.booking import services as booking
+from portal.booking.forms import ActionForm
+from portal.calendars import ics
+from portal.calendars import services as calendars
+from portal.db import utcnow
+from portal.extensions import db_session, domain, read_only
+
+bp = Blueprint("calendars", __name__)
+
+
+def _ics(body: bytes, *, filename: str, cache: str) -> Response:
+    response = Response(body, mimetype="text/calendar")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = cache
+    return response
+
+
+@bp.route("/bookings/<int:booking_id>/calendar.ics")
+@read_only
+@patient_required
+def booking_file(booking_id: int):
+    try:
+        seat = booking.booking_for_patient(db_session(), current_patient(), booking_id)
+    except booking.BookingNotFound:
+        abort(404)
+    body = ics.calendar(calendars.course_events(domain(), seat), name="NHS group sessions", now=utcnow())
+    return _ics(body, filename="group-sessions.ics", cache="private, no-store")
+
+
+@bp.route("/calendar", methods=["GET", "POST"])
+@patient_required
+def feed_settings():
+    patient = current_patient()
+    s = db_session()
+    form = ActionForm()
+    address = None
+    if form.validate_on_submit():
+        token = calendars.new_feed_token(s, patient.id, now=utcnow())
+        audit("calendar_feed_created", patient_id=patient.id)
+        # Shown once, on this page only: only a hash is stored, so nobody can show it again.
+        address = url_for("calendars.feed", token=token, _external=True)
+    return render_template(
+        "calendars/feed.html", form=form, address=address, has_feed=calendars.has_feed(s, patient.id)
+    )
+
+
+@bp.route("/calendar/revoke", methods=["POST"])
+@patient_required
+def revoke():
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    patient = current_patient()
+    calendars.revoke_feed(db_session(), patient.id)
+    audit("calendar_feed_revoked", patient_id=patient.id)
+    flash("Your calendar address has stopped working. Calendars that used it will stop updating.", "success")
+    return redirect(url_for("calendars.feed_settings"))
+
+
+@bp.route("/calendar/feed/<token>.ics")
+@read_only
+def feed(token: str):
+    s = db_session()
+    patient_id = calendars.patient_for_feed(s, token)
+    if patient_id is None:
+        abort(404)
+    events = calendars.events_for_patient(s, domain(), patient_id, now=utcnow())
+    body = ics.calendar(events, name="NHS appointments", now=utcnow())
+    # Calendar apps poll; the address itself is the secret, so nothing is shared between patients.
+    return _ics(body, filename="nhs-appointments.ics", cache="private, max-age=900")

@@ -1,0 +1,96 @@
+"""What goes in a patient's calendar, and the private feed address they subscribe to.
+
+The feed holds every session of the patient's course bookings, including seats given up or moved away from in
+the last 90 days (as cancelled events), so a phone that subscribed removes them by itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Callable
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from portal.booking.models import Booking, CalendarFeed, Cohort
+from portal.calendars.ics import CalendarEvent
+from portal.settings import DomainConfig
+
+# Events from other features (1:1 appointments) join the feed through these: each takes (session, patient id,
+# since) and returns CalendarEvents. Registered at import by those features, so booking never imports them.
+EVENT_SOURCES: list[Callable[[Session, DomainConfig, int, dt.datetime], list[CalendarEvent]]] = []
+KEEP_CANCELLED = dt.timedelta(days=90)
+
+
+def _location(cohort: Cohort) -> str:
+    if cohort.venue.is_online:
+        return "Online (video call)"
+    return f"{cohort.venue.name}, {cohort.venue.address}"
+
+
+def course_events(domain: DomainConfig, booking: Booking) -> list[CalendarEvent]:
+    """One event per session of the booked cohort. The summary is discreet: a phone's lock screen shows it."""
+    cohort = booking.cohort
+    phone = domain.policy.service.phone
+    weeks = len(cohort.sessions)
+    link = f"Join online: {cohort.online_link}\n" if cohort.online_link and booking.status == "active" else ""
+    events = []
+    for s in cohort.sessions:
+        cancelled = booking.status != "active" or s.status == "cancelled"
+        events.append(CalendarEvent(
+            uid=f"booking-{booking.id}-session-{s.id}@pain-portal",
+            starts_at=s.starts_at,
+            ends_at=s.ends_at,
+            summary=f"NHS group session (week {s.number} of {weeks})",
+            location=_location(cohort),
+            description=f"{link}To change or cancel, sign in to the portal or call {phone}.",
+            cancelled=cancelled,
+            sequence=(2 if cancelled else 1 if s.moved_from else 0),
+        ))
+    return events
+
+
+def events_for_patient(session: Session, domain: DomainConfig, patient_id: int, *, now: dt.datetime):
+    since = now - KEEP_CANCELLED
+    bookings = session.scalars(
+        select(Booking)
+        .where(
+            Booking.patient_id == patient_id,
+            or_(Booking.status == "active", Booking.cancelled_at >= since),
+        )
+        .options(selectinload(Booking.cohort).selectinload(Cohort.sessions))
+        .order_by(Booking.id)
+    )
+    events = [event for booking in bookings for event in course_events(domain, booking)]
+    for source in EVENT_SOURCES:
+        events.extend(source(session, domain, patient_id, since))
+    return sorted(events, key=lambda e: e.starts_at)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def has_feed(session: Session, patient_id: int) -> bool:
+    return session.get(CalendarFeed, patient_id) is not None
+
+
+def new_feed_token(session: Session, patient_id: int, *, now: dt.datetime) -> str:
+    """A new private feed token; any earlier address stops working. Only its hash is stored."""
+    revoke_feed(session, patient_id)
+    token = secrets.token_urlsafe(32)
+    session.add(CalendarFeed(patient_id=patient_id, token_hash=_hash(token), created_at=now))
+    session.flush()
+    return token
+
+
+def revoke_feed(session: Session, patient_id: int) -> None:
+    session.execute(delete(CalendarFeed).where(CalendarFeed.patient_id == patient_id))
+
+
+def patient_for_feed(session: Session, token: str) -> int | None:
+    if not token or len(token) > 100:
+        return None
+    return session.scalar(select(CalendarFeed.patient_id).where(CalendarFeed.token_hash == _hash(token)))

@@ -1,0 +1,273 @@
+"""Forms of the course pages: create a cohort, move or cancel one session, filter the list of cohorts.
+
+Numbers and times are typed into text boxes and parsed here, so every problem gets a message in the
+NHS.UK style next to its field (WTForms' own IntegerField would say "Not a valid integer value").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask_wtf import FlaskForm
+from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField, ValidationError
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Length
+
+from portal.auth.models import User
+from portal.booking.models import Venue
+from portal.booking.sessions import COHORT_STATUSES, NonexistentLocalTime, wall_clock_to_utc
+from portal.dates import london_today
+from portal.forms import DateParts
+from portal.settings import DomainConfig
+
+_TIME = re.compile(r"^([01]?[0-9]|2[0-3])[:.]([0-5][0-9])$")
+SESSION_MINUTES = (30, 240)
+CAPACITY = (1, 40)
+# How far ahead a cohort may start: further is almost certainly a typing slip in the year.
+LONGEST_LEAD = dt.timedelta(days=2 * 366)
+REASON_LENGTH = 500
+
+
+def parse_time(value: str | None, *, label: str) -> dt.time:
+    """'18:00', '9:30' or '18.00' as a time; ValidationError with an NHS.UK-style message otherwise."""
+    typed = (value or "").strip()
+    if not typed:
+        raise ValidationError(f"Enter {label.lower()}")
+    match = _TIME.match(typed)
+    if match is None:
+        raise ValidationError(f"{label} must be a time in 24-hour format, like 18:00")
+    return dt.time(int(match.group(1)), int(match.group(2)))
+
+
+def _whole_number(value: str | None, *, label: str, example: int, low: int, high: int, unit: str = "") -> int:
+    typed = (value or "").strip()
+    if not typed:
+        raise ValidationError(f"Enter {label.lower()}, like {example}")
+    if not (typed.isascii() and typed.isdigit()) or len(typed) > 6:
+        raise ValidationError(f"{label} must be a whole number, like {example}")
+    number = int(typed)
+    if not low <= number <= high:
+        raise ValidationError(f"{label} must be between {low} and {high}{unit}")
+    return number
+
+
+class CreateCohortForm(FlaskForm):
+    service = SelectField("Course", validate_choice=False)
+    team = SelectField("Team", validate_choice=False)
+    venue = SelectField("Venue", validate_choice=False)
+    online_link = StringField("Joining link for the video call")
+    first_date = DateParts("Date of the first session")
+    start_time = StringField("Start time")
+    session_minutes = StringField("Length of each session in minutes")
+    capacity = StringField("Number of places")
+    facilitators = SelectMultipleField("Facilitators", validate_choice=False)
+
+    def __init__(
+        self,
+        *args: Any,
+        domain: DomainConfig,
+        venues: Sequence[Venue],
+        facilitators: Sequence[User],
+        now: dt.datetime,
+        **kwargs: Any,
+    ):
+        super().__init__(*args, **kwargs)
+        self._domain = domain
+        self._now = now
+        self._courses = {s.key: s for s in domain.catalogue.services if s.kind == "course"}
+        self._venues = {str(v.id): v for v in venues}
+        self._facilitators = {str(u.id): u for u in facilitators}
+        self.service.choices = [SelectChoice("", "Select a course")] + [
+            SelectChoice(s.key, f"{s.name} (Tier {s.tier})") for s in self._courses.values()
+        ]
+        self.team.choices = [SelectChoice("", "No team (Tier 1)")] + [
+            SelectChoice(t.key, t.name) for t in domain.teams.teams
+        ]
+        self.venue.choices = [SelectChoice("", "Select a venue")] + [
+            SelectChoice(key, f"{v.name} (online)" if v.is_online else v.name) for key, v in self._venues.items()
+        ]
+        self.facilitators.choices = [SelectChoice(key, u.display_name) for key, u in self._facilitators.items()]
+        # Parsed values, set as each field validates.
+        self.chosen_venue: Venue | None = None
+        self.time: dt.time | None = None
+        self.minutes: int | None = None
+        self.places: int | None = None
+
+    def validate_service(self, field: SelectField) -> None:
+        if field.data not in self._courses:
+            raise ValidationError("Select a course")
+
+    def validate_team(self, field: SelectField) -> None:
+        service = self._courses.get(self.service.data or "")
+        if service is None or not service.team_scoped:
+            # Only team-scoped courses (the Tier 2 programme) belong to a team.
+            field.data = None
+            return
+        if not field.data:
+            raise ValidationError(f"Select the team that runs the {service.name}")
+        if self._domain.teams.get(field.data) is None:
+            raise ValidationError("Select a team from the list")
+
+    def validate_venue(self, field: SelectField) -> None:
+        self.chosen_venue = self._venues.get(field.data or "")
+        if self.chosen_venue is None:
+            raise ValidationError("Select a venue")
+
+    def validate_online_link(self, field: StringField) -> None:
+        link = (field.data or "").strip()
+        field.data = link or None
+        venue = self.chosen_venue
+        if venue is None:
+            if link:
+                self._check_link(link)
+            return
+        if not venue.is_online:
+            if link:
+                raise ValidationError("Only an online venue has a joining link. Delete the link or choose an online venue")
+            return
+        if not link:
+            raise ValidationError("Enter the joining link for the video call")
+        self._check_link(link)
+
+    @staticmethod
+    def _check_link(link: str) -> None:
+        if len(link) > 300:
+            raise ValidationError("Joining link must be 300 characters or fewer")
+        try:
+            parts = urlsplit(link) if link.isascii() else None
+            host = parts.hostname if parts else None
+        except ValueError:  # a malformed address, like an unclosed [ of an IPv6 host
+            parts = host = None
+        if (
+            parts is None
+            or parts.scheme != "https"
+            or not host
+            or "." not in host
+            or any(ch.isspace() or ch in "<>\"'`" for ch in link)
+        ):
+            raise ValidationError("Enter a joining link that starts with https://, like https://meet.nhs.net/abc")
+
+    def validate_start_time(self, field: StringField) -> None:
+        self.time = parse_time(field.data, label="Start time")
+
+    def validate_session_minutes(self, field: StringField) -> None:
+        self.minutes = _whole_number(field.data, label="Session length", example=120, low=SESSION_MINUTES[0],
+                                     high=SESSION_MINUTES[1], unit=" minutes")
+
+    def validate_capacity(self, field: StringField) -> None:
+        self.places = _whole_number(field.data, label="Number of places", example=12, low=CAPACITY[0],
+                                    high=CAPACITY[1])
+
+    def validate_facilitators(self, field: SelectMultipleField) -> None:
+        chosen = field.data or []
+        if any(key not in self._facilitators for key in chosen):
+            raise ValidationError("Select facilitators from the list")
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = super().validate(extra_validators)
+        # The first date against today and the start time: checked once both have parsed.
+        first = self.first_date.data
+        if first is None or self.first_date.errors:
+            return False
+        today = london_today(self._now)
+        if first < today:
+            self.first_date.errors = ["Date of the first session must be today or in the future"]
+            self.first_date.bad_parts = {"day", "month", "year"}
+            return False
+        if first > today + LONGEST_LEAD:
+            self.first_date.errors = ["Date of the first session must be within the next 2 years"]
+            self.first_date.bad_parts = {"year"}
+            return False
+        service = self._courses.get(self.service.data or "")
+        if self.time is None or service is None:
+            return False
+        timezone = self._domain.policy.service.timezone
+        for week in range(service.weeks or 1):
+            day = first + dt.timedelta(weeks=week)
+            try:
+                start = wall_clock_to_utc(day, self.time, timezone)
+            except NonexistentLocalTime:
+                self.start_time.errors = [
+                    f"The clocks go forward at this time on {day.day} {day:%B %Y}. Enter another start time"
+                ]
+                return False
+            if week == 0 and start <= self._now:
+                self.start_time.errors = ["The first session must start later than now"]
+                return False
+        return valid
+
+    @property
+    def chosen_facilitators(self) -> list[User]:
+        return [self._facilitators[key] for key in (self.facilitators.data or []) if key in self._facilitators]
+
+
+class _ReasonMixin:
+    reason: TextAreaField
+
+    def validate_reason(self, field: TextAreaField) -> None:
+        field.data = (field.data or "").strip()
+        if not field.data:
+            raise ValidationError(self.REASON_MISSING)  # type: ignore[attr-defined]
+
+
+class MoveSessionForm(_ReasonMixin, FlaskForm):
+    REASON_MISSING = "Enter why the session is moving"
+
+    date = DateParts("New date")
+    time = StringField("New start time")
+    reason = TextAreaField(
+        "Why is the session moving?",
+        validators=[Length(max=REASON_LENGTH, message=f"Reason must be {REASON_LENGTH} characters or fewer")],
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.new_time: dt.time | None = None
+
+    def validate_time(self, field: StringField) -> None:
+        self.new_time = parse_time(field.data, label="New start time")
+
+
+class CancelSessionForm(_ReasonMixin, FlaskForm):
+    REASON_MISSING = "Enter why the session is cancelled"
+
+    reason = TextAreaField(
+        "Why is the session cancelled?",
+        validators=[Length(max=REASON_LENGTH, message=f"Reason must be {REASON_LENGTH} characters or fewer")],
+    )
+
+
+STATUS_LABELS = {"open": "Open", "closed": "Closed", "cancelled": "Cancelled"}
+
+
+class CohortFilterForm(FlaskForm):
+    """The filters of the list of cohorts: a GET form that changes nothing, so it has no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    service = SelectField("Course", validate_choice=False)
+    status = SelectField("Status", validate_choice=False)
+
+    def __init__(self, *args: Any, domain: DomainConfig, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._courses = {s.key for s in domain.catalogue.services if s.kind == "course"}
+        self.service.choices = [SelectChoice("", "All courses")] + [
+            SelectChoice(s.key, f"{s.name} (Tier {s.tier})")
+            for s in domain.catalogue.services if s.kind == "course"
+        ]
+        self.status.choices = [SelectChoice("", "Any status")] + [
+            SelectChoice(key, STATUS_LABELS[key]) for key in COHORT_STATUSES
+        ]
+
+    def validate_service(self, field: SelectField) -> None:
+        if field.data and field.data not in self._courses:
+            raise ValidationError("Select a course from the list")
+
+    def validate_status(self, field: SelectField) -> None:
+        if field.data and field.data not in COHORT_STATUSES:
+            raise ValidationError("Select a status from the list")

@@ -1,0 +1,174 @@
+"""Staff pages to run courses: create a cohort, see its sessions and roster, move or cancel a session."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from portal.audit.web import audit
+from portal.auth.access import roles_required, staff_required
+from portal.auth.models import Role
+from portal.booking import services, sessions
+from portal.booking.models import CohortSession
+from portal.db import utcnow
+from portal.extensions import db_session, domain, read_only
+from portal.staff.course_forms import CancelSessionForm, CohortFilterForm, CreateCohortForm, MoveSessionForm
+from portal.templating import local_datetime
+
+bp = Blueprint("staff_courses", __name__, url_prefix="/staff")
+
+# Facilitators see the courses they run; reception and admin also move and cancel sessions.
+CHANGE_ROLES = (Role.RECEPTION.value, Role.ADMIN.value)
+session_staff_required = roles_required(Role.RECEPTION, Role.ADMIN)
+admin_required = roles_required(Role.ADMIN)
+
+
+@bp.route("/courses")
+@read_only
+@staff_required
+def cohort_list():
+    form = CohortFilterForm(request.args, domain=domain())
+    form.validate()
+    cohorts = sessions.cohorts_for_staff(
+        db_session(),
+        service_key=None if form.service.errors else form.service.data or None,
+        status=None if form.status.errors else form.status.data or None,
+    )
+    return render_template("staff/courses/list.html", form=form, cohorts=cohorts,
+                           can_create=current_user.role == Role.ADMIN.value)
+
+
+@bp.route("/courses/new", methods=["GET", "POST"])
+@admin_required
+def create_cohort():
+    s = db_session()
+    defaults = None if request.method == "POST" else {"start_time": "18:00", "session_minutes": "120",
+                                                      "capacity": "12"}
+    form = CreateCohortForm(data=defaults, domain=domain(), venues=sessions.venues(s),
+                            facilitators=sessions.facilitators(s), now=utcnow())
+    if form.validate_on_submit():
+        cohort = services.create_cohort(
+            s, domain(),
+            service_key=form.service.data,
+            team=form.team.data,
+            venue=form.chosen_venue,
+            first_date=form.first_date.data,
+            start_time=form.time,
+            session_minutes=form.minutes,
+            capacity=form.places,
+            online_link=form.online_link.data,
+            facilitators=form.chosen_facilitators,
+        )
+        audit("cohort_created", detail=f"cohort {cohort.id}: {cohort.service_key}"
+                                       f"{' (' + cohort.team + ')' if cohort.team else ''} from {cohort.first_date}")
+        service = domain().catalogue.get(cohort.service_key)
+        flash(f"The {service.name} starting {local_datetime(cohort.first_session.starts_at)} is ready to book.",
+              "success")
+        return redirect(url_for("staff_courses.cohort_page", cohort_id=cohort.id))
+    return render_template("staff/courses/new.html", form=form, has_venues=bool(form.venue.choices[1:]))
+
+
+@bp.route("/courses/<int:cohort_id>")
+@staff_required
+def cohort_page(cohort_id: int):
+    try:
+        found = sessions.cohort_with_roster(db_session(), cohort_id)
+    except sessions.CourseNotFound:
+        abort(404)
+    cohort = found.cohort
+    audit("course_roster_viewed", detail=f"cohort {cohort.id}: {len(found.roster)} patients")
+    return render_template(
+        "staff/courses/cohort.html",
+        cohort=cohort,
+        roster=found.roster,
+        service=domain().catalogue.get(cohort.service_key),
+        team=domain().teams.get(cohort.team),
+        can_change=current_user.role in CHANGE_ROLES,
+        now=utcnow(),
+    )
+
+
+def _session_or_404(cohort_id: int, session_id: int) -> CohortSession:
+    try:
+        return sessions.session_in_cohort(db_session(), cohort_id, session_id)
+    except sessions.CourseNotFound:
+        abort(404)
+
+
+def _texted(change: sessions.SessionChange) -> str:
+    """What the flash says about the texts: staff phone anyone who does not accept texts."""
+    if change.patients_booked == 0:
+        return "No patients are booked, so nobody was texted."
+    said = f"We have texted {change.texts_queued} patient{'s' if change.texts_queued != 1 else ''}."
+    missed = change.patients_booked - change.texts_queued
+    if missed:
+        said += f" {missed} booked patient{'s do' if missed != 1 else ' does'} not accept texts: phone them."
+    return said
+
+
+def _session_page(template: str, form, cohort_session: CohortSession):
+    cohort = cohort_session.cohort
+    return render_template(
+        template,
+        form=form,
+        cohort=cohort,
+        cohort_session=cohort_session,
+        service=domain().catalogue.get(cohort.service_key),
+        booked=sessions.patients_booked(db_session(), cohort.id),
+        started=cohort_session.starts_at <= utcnow(),
+    )
+
+
+@bp.route("/courses/<int:cohort_id>/sessions/<int:session_id>/move", methods=["GET", "POST"])
+@session_staff_required
+def move_session(cohort_id: int, session_id: int):
+    cohort_session = _session_or_404(cohort_id, session_id)
+    # The current start time, so a move to another day at the same time needs only the date.
+    local_start = cohort_session.starts_at.astimezone(ZoneInfo(cohort_session.cohort.timezone))
+    form = MoveSessionForm(data=None if request.method == "POST" else {"time": f"{local_start:%H:%M}"})
+    if form.validate_on_submit():
+        try:
+            change = sessions.move_session(
+                db_session(), domain(), cohort_session, new_date=form.date.data, new_time=form.new_time,
+                reason=form.reason.data, now=utcnow(),
+            )
+        except sessions.SessionChangeRefused as refused:
+            form[refused.field].errors = [str(refused)]
+        else:
+            new_start = local_datetime(cohort_session.starts_at)
+            if change.changed:
+                audit("session_moved", detail=f"cohort {cohort_id} session {cohort_session.number}: "
+                                              f"{change.previous_start.isoformat()} -> "
+                                              f"{cohort_session.starts_at.isoformat()}, {change.texts_queued} texts")
+                flash(f"Session {cohort_session.number} has moved to {new_start}. {_texted(change)}", "success")
+            else:
+                flash(f"Session {cohort_session.number} had already moved to {new_start}. Nobody was texted again.",
+                      "info")
+            return redirect(url_for("staff_courses.cohort_page", cohort_id=cohort_id))
+    return _session_page("staff/courses/move_session.html", form, cohort_session)
+
+
+@bp.route("/courses/<int:cohort_id>/sessions/<int:session_id>/cancel", methods=["GET", "POST"])
+@session_staff_required
+def cancel_session(cohort_id: int, session_id: int):
+    cohort_session = _session_or_404(cohort_id, session_id)
+    form = CancelSessionForm()
+    if form.validate_on_submit():
+        try:
+            change = sessions.cancel_session(db_session(), domain(), cohort_session, reason=form.reason.data,
+                                             now=utcnow())
+        except sessions.SessionChangeRefused as refused:
+            form[refused.field].errors = [str(refused)]
+        else:
+            when = local_datetime(cohort_session.starts_at)
+            if change.changed:
+                audit("session_cancelled", detail=f"cohort {cohort_id} session {cohort_session.number} "
+                                                  f"({change.previous_start.isoformat()}), {change.texts_queued} texts")
+                flash(f"Session {cohort_session.number} on {when} is cancelled. {_texted(change)}", "success")
+            else:
+                flash(f"Session {cohort_session.number} on {when} was already cancelled. Nobody was texted again.",
+                      "info")
+            return redirect(url_for("staff_courses.cohort_page", cohort_id=cohort_id))
+    return _session_page("staff/courses/cancel_session.html", form, cohort_session)

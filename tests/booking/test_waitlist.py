@@ -1,0 +1,222 @@
+"""Waiting lists: joining, offers held for a time, accept, decline and expiry passing the seat on."""
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.booking import services, waitlist
+from portal.booking.models import Booking, Cohort, WaitlistEntry
+from portal.db import utcnow
+from portal.messaging.models import SmsMessage
+from tests import factories
+from tests.booking.helpers import seats_consistent, signed_in
+from tests.pages import csrf_token, error_for, get_page, parse
+
+
+def _service(domain, key="t1-group"):
+    return domain.catalogue.get(key)
+
+
+def _queue(session, domain, cohort, count, *, any_cohort=False):
+    patients = [factories.create_patient(session) for _ in range(count)]
+    entries = [
+        waitlist.join(session, domain, p, _service(domain, cohort.service_key),
+                      cohort=None if any_cohort else cohort, now=utcnow())
+        for p in patients
+    ]
+    session.commit()
+    return patients, entries
+
+
+def test_a_freed_seat_is_offered_to_the_first_waiting_patient_and_held(session, domain):
+    cohort = factories.create_cohort(session, capacity=2)
+    holders = [factories.create_patient(session) for _ in range(2)]
+    seats = [services.book_seat(session, domain, p, cohort.id, now=utcnow()) for p in holders]
+    (first, second), entries = _queue(session, domain, cohort, 2)
+    now = utcnow()
+    services.withdraw_seat(session, domain, holders[0], seats[0].id, reason="I am feeling better", now=now)
+    session.commit()
+    session.expire_all()
+    offered = session.get(WaitlistEntry, entries[0].id)
+    assert offered.status == "offered" and offered.offer_cohort_id == cohort.id
+    assert offered.offer_expires_at == now + dt.timedelta(hours=domain.policy.booking.offer_hold_hours)
+    assert session.get(WaitlistEntry, entries[1].id).status == "waiting"
+    # The seat is held: nobody else can take it while the offer stands.
+    assert session.get(Cohort, cohort.id).seats_left == 0
+    with pytest.raises(services.CohortFull):
+        services.book_seat(session, domain, factories.create_patient(session), cohort.id, now=utcnow())
+    session.rollback()
+    offer_text = session.scalars(select(SmsMessage).where(SmsMessage.kind == "place_offered")).one()
+    assert offer_text.patient_id == first.id and "48 hours" in offer_text.body
+    assert seats_consistent(session, cohort.id)
+
+
+def test_accepting_an_offer_books_the_held_seat_once(session, domain):
+    cohort = factories.create_cohort(session, capacity=1)
+    holder = factories.create_patient(session)
+    seat = services.book_seat(session, domain, holder, cohort.id, now=utcnow())
+    (waiting,), (entry,) = _queue(session, domain, cohort, 1)
+    services.withdraw_seat(session, domain, holder, seat.id, reason="x", now=utcnow())
+    session.commit()
+    booking = waitlist.accept_offer(session, domain, waiting, entry.id, now=utcnow())
+    session.commit()
+    with pytest.raises(waitlist.OfferNotFound):
+        waitlist.accept_offer(session, domain, waiting, entry.id, now=utcnow())
+    session.rollback()
+    session.expire_all()
+    assert session.get(Booking, booking.id).status == "active"
+    assert session.get(Cohort, cohort.id).seats_taken == 1
+    assert session.get(WaitlistEntry, entry.id).status == "booked"
+    assert seats_consistent(session, cohort.id)
+
+
+def test_declined_and_expired_offers_pass_the_seat_to_the_next_patient(session, domain):
+    cohort = factories.create_cohort(session, capacity=1)
+    holder = factories.create_patient(session)
+    seat = services.book_seat(session, domain, holder, cohort.id, now=utcnow())
+    (first, second, third), entries = _queue(session, domain, cohort, 3)
+    services.withdraw_seat(session, domain, holder, seat.id, reason="x", now=utcnow())
+    waitlist.decline_offer(session, domain, first, entries[0].id, now=utcnow())
+    session.commit()
+    session.expire_all()
+    assert [session.get(WaitlistEntry, e.id).status for e in entries] == ["declined", "offered", "waiting"]
+    # Nobody answers: after the hold time the expiry job moves the offer on.
+    later = utcnow() + dt.timedelta(hours=domain.policy.booking.offer_hold_hours, minutes=1)
+    assert waitlist.expire_offers(session, domain, now=later) == 1
+    session.commit()
+    session.expire_all()
+    assert [session.get(WaitlistEntry, e.id).status for e in entries] == ["declined", "expired", "offered"]
+    assert session.get(Cohort, cohort.id).seats_taken == 1
+    assert seats_consistent(session, cohort.id)
+    offers = session.scalars(select(SmsMessage.patient_id).where(SmsMessage.kind == "place_offered")).all()
+    assert sorted(offers) == sorted([first.id, second.id, third.id])
+
+
+def test_an_offer_never_outlasts_the_start_of_the_course(session, domain):
+    cohort = factories.create_cohort(session, capacity=1, first_date=utcnow().date() + dt.timedelta(days=1))
+    holder = factories.create_patient(session)
+    seat = services.book_seat(session, domain, holder, cohort.id, now=utcnow(), by_staff=True,
+                              override_closing=True)
+    _, (entry,) = _queue(session, domain, cohort, 1)
+    services.withdraw_seat(session, domain, holder, seat.id, reason="x", now=utcnow())
+    session.commit()
+    session.expire_all()
+    entry = session.get(WaitlistEntry, entry.id)
+    assert entry.offer_expires_at <= session.get(Cohort, cohort.id).first_session.starts_at
+
+
+def test_any_cohort_entries_are_offered_a_seat_in_any_group_of_their_team(session, domain):
+    own = factories.create_cohort(session, service_key="t2-programme", team="whittington", capacity=1)
+    other = factories.create_cohort(session, service_key="t2-programme", team="haringey", capacity=1)
+    holders = [factories.create_patient(session, tier=2, team=t) for t in ("whittington", "haringey")]
+    seats = [services.book_seat(session, domain, p, c.id, now=utcnow()) for p, c in zip(holders, (own, other))]
+    waiting = factories.create_patient(session, tier=2, team="whittington")
+    entry = waitlist.join(session, domain, waiting, _service(domain, "t2-programme"), cohort=None, now=utcnow())
+    services.withdraw_seat(session, domain, holders[1], seats[1].id, reason="x", now=utcnow())
+    session.commit()
+    session.expire_all()
+    assert session.get(WaitlistEntry, entry.id).status == "waiting"  # the other team's seat is not for them
+    services.withdraw_seat(session, domain, holders[0], seats[0].id, reason="x", now=utcnow())
+    session.commit()
+    session.expire_all()
+    assert session.get(WaitlistEntry, entry.id).offer_cohort_id == own.id
+
+
+def test_booking_directly_ends_the_queue_place_and_releases_a_held_offer(session, domain):
+    full = factories.create_cohort(session, capacity=1)
+    spare = factories.create_cohort(session, first_date=utcnow().date() + dt.timedelta(days=40))
+    holder = factories.create_patient(session)
+    seat = services.book_seat(session, domain, holder, full.id, now=utcnow())
+    (patient, nxt), entries = _queue(session, domain, full, 2, any_cohort=True)
+    services.withdraw_seat(session, domain, holder, seat.id, reason="x", now=utcnow())
+    session.commit()
+    services.book_seat(session, domain, patient, spare.id, now=utcnow())
+    session.commit()
+    session.expire_all()
+    assert session.get(WaitlistEntry, entries[0].id).status == "booked"
+    # The seat held for them in the full group went straight to the next patient.
+    assert session.get(WaitlistEntry, entries[1].id).status == "offered"
+    assert seats_consistent(session, full.id) and seats_consistent(session, spare.id)
+
+
+def test_one_live_place_per_course_and_none_when_booked(session, domain):
+    cohort = factories.create_cohort(session, capacity=1)
+    patient = factories.create_patient(session)
+    waitlist.join(session, domain, patient, _service(domain), cohort=cohort, now=utcnow())
+    session.commit()
+    with pytest.raises(waitlist.WaitlistError):
+        waitlist.join(session, domain, patient, _service(domain), cohort=None, now=utcnow())
+    session.rollback()
+    booked = factories.create_patient(session)
+    services.book_seat(session, domain, booked, cohort.id, now=utcnow())
+    with pytest.raises(waitlist.WaitlistError, match="already have a place"):
+        waitlist.join(session, domain, booked, _service(domain), cohort=None, now=utcnow())
+    session.rollback()
+
+
+def test_reception_reorders_the_queue(session, domain):
+    cohort = factories.create_cohort(session, capacity=1)
+    _, entries = _queue(session, domain, cohort, 3)
+    waitlist.move_in_queue(session, entries[2].id, direction="up", now=utcnow())
+    session.commit()
+    order = [e.id for e in waitlist.queue_for_course(session, "t1-group")]
+    assert order == [entries[0].id, entries[2].id, entries[1].id]
+    with pytest.raises(waitlist.WaitlistError, match="top"):
+        waitlist.move_in_queue(session, entries[0].id, direction="up", now=utcnow())
+    session.rollback()
+
+
+# Through the patient's pages.
+
+def test_a_full_cohort_offers_the_waiting_list_and_joining_shows_the_place(app, session):
+    client = signed_in(app, session)
+    full = factories.create_cohort(session, capacity=3, seats_taken=3)
+    page = get_page(client, f"/cohorts/{full.id}")
+    assert "This group is full" in page.get_text()
+    token = csrf_token(page)
+    missing = client.post(f"/cohorts/{full.id}/waiting-list", data={"csrf_token": token})
+    assert missing.status_code == 400
+    assert error_for(parse(missing), "which") == "Select which groups you would take a place in"
+    response = client.post(f"/cohorts/{full.id}/waiting-list", data={"csrf_token": token, "which": "any"})
+    assert response.status_code == 302
+    bookings = get_page(client, "/bookings").get_text()
+    assert "number 1 on the waiting list" in bookings and "any group of this course" in bookings
+    # A double submit leaves one entry.
+    client.post(f"/cohorts/{full.id}/waiting-list", data={"csrf_token": token, "which": "this"})
+    assert session.scalar(select(func.count()).select_from(WaitlistEntry)) == 1
+
+
+def test_patient_accepts_an_offer_in_the_portal(app, session, domain):
+    client = signed_in(app, session)
+    cohort = factories.create_cohort(session, capacity=1)
+    holder = factories.create_patient(session)
+    seat = services.book_seat(session, domain, holder, cohort.id, now=utcnow())
+    entry = waitlist.join(session, domain, client.user.patient, _service(domain), cohort=cohort, now=utcnow())
+    services.withdraw_seat(session, domain, holder, seat.id, reason="x", now=utcnow())
+    session.commit()
+    assert get_page(client, "/bookings").find("a", href=f"/offers/{entry.id}")
+    page = get_page(client, f"/offers/{entry.id}")
+    token = csrf_token(page)
+    blank = client.post(f"/offers/{entry.id}", data={"csrf_token": token})
+    assert error_for(parse(blank), "decision").startswith("Select yes to book")
+    assert client.post(f"/offers/{entry.id}", data={"csrf_token": token, "decision": "accept"}).status_code == 302
+    assert client.post(f"/offers/{entry.id}", data={"csrf_token": token, "decision": "accept"}).status_code == 410
+    session.expire_all()
+    assert session.scalars(select(Booking).where(Booking.patient_id == client.user.patient_id)).one().status == "active"
+
+
+def test_another_patients_offer_is_not_found(app, session, domain):
+    client = signed_in(app, session)
+    cohort = factories.create_cohort(session, capacity=1)
+    holder = factories.create_patient(session)
+    seat = services.book_seat(session, domain, holder, cohort.id, now=utcnow())
+    other = factories.create_patient(session)
+    entry = waitlist.join(session, domain, other, _service(domain), cohort=cohort, now=utcnow())
+    services.withdraw_seat(session, domain, holder, seat.id, reason="x", now=utcnow())
+    session.commit()
+    response = client.get(f"/offers/{entry.id}")
+    assert response.status_code == 410 and other.family_name not in response.get_data(as_text=True)
+    assert client.post(f"/waiting-list/{entry.id}/leave", data={"csrf_token": "x"}).status_code in (400, 404)
+    session.expire_all()
+    assert session.get(WaitlistEntry, entry.id).status == "offered"
