@@ -1,6 +1,7 @@
 """Imports every feature's models so that the metadata is complete (for Alembic and tests)."""
 
 from portal import scheduler_lease  # noqa: I001
+from portal.appointments import models as appointments_models  # noqa: F401 - registers its tables
 from portal.audit import models as audit_models
 from portal.auth import models as auth_models
 from portal.booking import models as booking_models

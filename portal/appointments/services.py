@@ -12,9 +12,9 @@ import datetime as dt
 from collections import Counter
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, false, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from portal.appointments import notices
 from portal.appointments.models import Appointment, AppointmentSlot
@@ -87,7 +87,7 @@ def _offered(domain: DomainConfig, patient: Patient, service: Service, *, now: d
     if service.team_scoped:
         # A Tier 2 patient without a team sees nothing until staff assign one (comparing with None would
         # match slots that have no team).
-        query = query.where(AppointmentSlot.team == (patient.team or "\x00no-team"))
+        query = query.where(AppointmentSlot.team == patient.team if patient.team else false())
     return query
 
 
@@ -161,22 +161,22 @@ def open_slot_for_patient(session: Session, domain: DomainConfig, patient: Patie
 def appointments_for_patient(session: Session, patient_id: int) -> list[Appointment]:
     """Every appointment of the patient, latest first (for their record and their list)."""
     return list(session.scalars(
-        select(Appointment).join(Appointment.slot)
+        select(Appointment).join(Appointment.slot).options(contains_eager(Appointment.slot))
         .where(Appointment.patient_id == patient_id)
         .order_by(AppointmentSlot.starts_at.desc(), Appointment.id.desc())
-    ).unique())
+    ))
 
 
 def upcoming_appointments(session: Session, patient_id: int, *, now: dt.datetime,
                           service_key: str | None = None) -> list[Appointment]:
     query = (
-        select(Appointment).join(Appointment.slot)
+        select(Appointment).join(Appointment.slot).options(contains_eager(Appointment.slot))
         .where(Appointment.patient_id == patient_id, Appointment.status == "active", AppointmentSlot.starts_at > now)
         .order_by(AppointmentSlot.starts_at)
     )
     if service_key is not None:
         query = query.where(Appointment.service_key == service_key)
-    return list(session.scalars(query).unique())
+    return list(session.scalars(query))
 
 
 def appointment_for_patient(session: Session, patient: Patient, appointment_id: int) -> Appointment:

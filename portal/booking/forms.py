@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from wtforms import RadioField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.validators import InputRequired, Length, ValidationError
 
 
 class BookSeatForm(FlaskForm):
@@ -28,7 +28,8 @@ class WithdrawForm(FlaskForm):
         validators=[InputRequired(message="Select why you are cancelling your place")],
     )
     detail = TextAreaField(
-        "Tell us more", validators=[Optional(), Length(max=500, message="Reason must be 500 characters or fewer")]
+        # No Optional(): it would stop the chain before validate_detail checks "another reason" has words.
+        "Tell us more", validators=[Length(max=500, message="Reason must be 500 characters or fewer")]
     )
 
     def validate_detail(self, field) -> None:

@@ -2,8 +2,9 @@
 
 A session is moved in local wall-clock time (Europe/London) and only then converted to UTC, so "6pm on
 the 1st of April" is 17:00 UTC whatever the clocks did since the cohort was made. Every patient with an
-active seat is texted about the change in the same transaction (the outbox), under an idempotency key,
-so a form submitted twice changes the session once and texts each patient once.
+active seat is texted about the change in the same transaction (the outbox), under an idempotency key
+per session, new start and booking (the outbox key is unique, so a key without the booking would text
+only the first patient), so a form submitted twice changes the session once and texts each patient once.
 """
 
 from __future__ import annotations
@@ -221,7 +222,7 @@ def move_session(
                                phone=domain.policy.service.phone)
     booked = _booked_patients(session, cohort.id)
     queued = sum(
-        _enqueue_for(session, booking, key=f"session-moved:{cohort_session.id}:{new_start.isoformat()}",
+        _enqueue_for(session, booking, key=f"session-moved:{cohort_session.id}:{new_start.isoformat()}:{booking.id}",
                      kind="session_moved", body=body, now=now, expires_at=new_start)
         for booking in booked
     )
@@ -261,8 +262,8 @@ def cancel_session(
     body = texts.session_cancelled(was=starts, phone=domain.policy.service.phone)
     booked = _booked_patients(session, cohort_session.cohort_id)
     queued = sum(
-        _enqueue_for(session, booking, key=f"session-cancelled:{cohort_session.id}", kind="session_cancelled",
-                     body=body, now=now, expires_at=starts)
+        _enqueue_for(session, booking, key=f"session-cancelled:{cohort_session.id}:{booking.id}",
+                     kind="session_cancelled", body=body, now=now, expires_at=starts)
         for booking in booked
     )
     return SessionChange(session=cohort_session, changed=True, previous_start=starts, texts_queued=queued,

@@ -127,7 +127,9 @@ class CreateCohortForm(FlaskForm):
             return
         if not venue.is_online:
             if link:
-                raise ValidationError("Only an online venue has a joining link. Delete the link or choose an online venue")
+                raise ValidationError(
+                    "Only an online venue has a joining link. Delete the link or choose an online venue"
+                )
             return
         if not link:
             raise ValidationError("Enter the joining link for the video call")

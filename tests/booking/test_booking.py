@@ -98,6 +98,8 @@ def test_a_full_cohort_answers_with_the_next_best_option(patient_client, session
     text = parse(response).get_text()
     assert "filled up while you were looking" in text
     assert parse(response).find("a", href=f"/cohorts/{later.id}")
+    # ...and the waiting list, as the next best thing.
+    assert parse(response).find("form", action=f"/cohorts/{full.id}/waiting-list")
     assert session.scalar(select(func.count()).select_from(Booking)) == 0
     assert session.scalar(select(func.count()).select_from(SmsMessage)) == 0
 

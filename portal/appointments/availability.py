@@ -1,0 +1,206 @@
+"""Admin operations on clinicians' time: availability templates, leave, and blocking single slots."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from portal.appointments.models import Appointment, AppointmentSlot, AvailabilityTemplate, ClinicianLeave
+from portal.appointments.services import local_day_bounds
+from portal.auth.models import Role, User
+from portal.booking.models import Venue
+from portal.settings import DomainConfig
+
+CLINICIAN_ROLES = (Role.FACILITATOR.value, Role.ADMIN.value)
+LEAVE_BLOCK_REASON = "Clinician on leave"
+
+
+class AvailabilityError(ValueError):
+    """Input a form let through but the service refuses; ``field`` names where to show the message."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class SlotNotChangeable(ValueError):
+    pass
+
+
+def clinicians(session: Session) -> list[User]:
+    """Staff who hold clinics: facilitators (clinicians) and admins."""
+    return list(session.scalars(
+        select(User).where(User.role.in_(CLINICIAN_ROLES), User.is_active.is_(True)).order_by(User.display_name)
+    ))
+
+
+def venues(session: Session) -> list[Venue]:
+    return list(session.scalars(select(Venue).order_by(Venue.name)))
+
+
+def templates(session: Session) -> list[AvailabilityTemplate]:
+    return list(session.scalars(
+        select(AvailabilityTemplate).order_by(AvailabilityTemplate.weekday, AvailabilityTemplate.start_time,
+                                              AvailabilityTemplate.id)
+    ))
+
+
+def upcoming_leave(session: Session, *, today: dt.date) -> list[ClinicianLeave]:
+    return list(session.scalars(
+        select(ClinicianLeave).where(ClinicianLeave.last_day >= today).order_by(ClinicianLeave.first_day)
+    ))
+
+
+def _ranges_meet(a_from: dt.date, a_until: dt.date | None, b_from: dt.date, b_until: dt.date | None) -> bool:
+    return (a_until is None or a_until >= b_from) and (b_until is None or b_until >= a_from)
+
+
+def create_template(
+    session: Session,
+    domain: DomainConfig,
+    *,
+    clinician_id: int,
+    service_key: str,
+    team: str | None,
+    venue_id: int,
+    weekday: int,
+    start_time: dt.time,
+    end_time: dt.time,
+    slot_minutes: int,
+    valid_from: dt.date,
+    valid_until: dt.date | None,
+) -> AvailabilityTemplate:
+    """A weekly clinic. Raises AvailabilityError naming the field at fault."""
+    if clinician_id not in {c.id for c in clinicians(session)}:
+        raise AvailabilityError("clinician", "Select a clinician from the list")
+    service = domain.catalogue.get(service_key)
+    if service is None or service.kind != "appointment":
+        raise AvailabilityError("service_key", "Select an appointment service from the list")
+    if service.team_scoped and domain.teams.get(team) is None:
+        raise AvailabilityError("team", f"Select the team whose patients book {service.name}")
+    if session.get(Venue, venue_id) is None:
+        raise AvailabilityError("venue", "Select a venue from the list")
+    if not 0 <= weekday <= 6:
+        raise AvailabilityError("weekday", "Select a day of the week")
+    if end_time <= start_time:
+        raise AvailabilityError("end_time", "End time must be after the start time")
+    clinic_minutes = (dt.datetime.combine(valid_from, end_time) - dt.datetime.combine(valid_from, start_time))
+    if clinic_minutes < dt.timedelta(minutes=slot_minutes):
+        raise AvailabilityError("slot_minutes", "Slot length must fit between the start and end times")
+    if valid_until is not None and valid_until < valid_from:
+        raise AvailabilityError("valid_until", "Last date must be the same as or after the first date")
+    # Two clinics of one clinician at overlapping times would offer the same hour twice.
+    for other in session.scalars(select(AvailabilityTemplate).where(
+        AvailabilityTemplate.clinician_id == clinician_id, AvailabilityTemplate.weekday == weekday,
+        AvailabilityTemplate.start_time < end_time, AvailabilityTemplate.end_time > start_time,
+    )):
+        if _ranges_meet(other.valid_from, other.valid_until, valid_from, valid_until):
+            raise AvailabilityError(
+                "start_time", "This clinician already has a clinic at this time on this day"
+                f" ({other.start_time:%H:%M} to {other.end_time:%H:%M})")
+    template = AvailabilityTemplate(
+        clinician_id=clinician_id, service_key=service.key, team=team if service.team_scoped else None,
+        venue_id=venue_id, weekday=weekday, start_time=start_time, end_time=end_time, slot_minutes=slot_minutes,
+        timezone=domain.policy.service.timezone, valid_from=valid_from, valid_until=valid_until,
+    )
+    session.add(template)
+    session.flush()
+    return template
+
+
+def add_leave(
+    session: Session,
+    domain: DomainConfig,
+    *,
+    clinician_id: int,
+    first_day: dt.date,
+    last_day: dt.date,
+    reason: str,
+    now: dt.datetime,
+) -> tuple[ClinicianLeave, int, list[Appointment]]:
+    """Record leave, and block the clinician's free slots already generated on those days.
+
+    Returns the leave, how many slots were blocked, and the active appointments in the range, which
+    reception must move: leave never cancels a patient's appointment by itself.
+    """
+    if clinician_id not in {c.id for c in clinicians(session)}:
+        raise AvailabilityError("clinician", "Select a clinician from the list")
+    if last_day < first_day:
+        raise AvailabilityError("last_day", "Last day must be the same as or after the first day")
+    leave = ClinicianLeave(clinician_id=clinician_id, first_day=first_day, last_day=last_day, reason=reason,
+                           created_at=now)
+    session.add(leave)
+    session.flush()
+    start, _ = local_day_bounds(first_day, domain.policy.service.timezone)
+    _, end = local_day_bounds(last_day, domain.policy.service.timezone)
+    in_range = (AppointmentSlot.clinician_id == clinician_id, AppointmentSlot.starts_at >= max(start, now),
+                AppointmentSlot.starts_at < end)
+    blocked = session.execute(
+        update(AppointmentSlot).where(*in_range, AppointmentSlot.status == "open")
+        .values(status="blocked", blocked_reason=LEAVE_BLOCK_REASON)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    affected = list(session.scalars(
+        select(Appointment).join(Appointment.slot).where(*in_range, Appointment.status == "active")
+        .order_by(AppointmentSlot.starts_at)
+    ))
+    return leave, blocked, affected
+
+
+def slots_on(session: Session, domain: DomainConfig, *, clinician_id: int | None,
+             day: dt.date) -> list[tuple[AppointmentSlot, Appointment | None]]:
+    """A day's slots (of one clinician, or of all), each with its active appointment if booked."""
+    start, end = local_day_bounds(day, domain.policy.service.timezone)
+    query = (
+        select(AppointmentSlot, Appointment)
+        .outerjoin(Appointment, (Appointment.slot_id == AppointmentSlot.id) & (Appointment.status == "active"))
+        .where(AppointmentSlot.starts_at >= start, AppointmentSlot.starts_at < end)
+        .order_by(AppointmentSlot.starts_at, AppointmentSlot.clinician_id)
+    )
+    if clinician_id is not None:
+        query = query.where(AppointmentSlot.clinician_id == clinician_id)
+    return [(slot, appointment) for slot, appointment in session.execute(query)]
+
+
+def block_slot(session: Session, slot_id: int, *, reason: str, now: dt.datetime) -> AppointmentSlot:
+    """Stop a free future slot being offered. A booked slot is refused: move or cancel its appointment first."""
+    slot = session.get(AppointmentSlot, slot_id)
+    if slot is None:
+        raise SlotNotChangeable("No such slot")
+    changed = session.execute(
+        update(AppointmentSlot)
+        .where(AppointmentSlot.id == slot_id, AppointmentSlot.status == "open", AppointmentSlot.starts_at > now)
+        .values(status="blocked", blocked_reason=reason[:200])
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    session.refresh(slot)
+    if not changed:
+        raise SlotNotChangeable(
+            "This slot is booked: move or cancel the appointment first" if slot.status == "booked"
+            else "Only a free slot in the future can be blocked")
+    return slot
+
+
+def unblock_slot(session: Session, slot_id: int, *, now: dt.datetime) -> AppointmentSlot:
+    slot = session.get(AppointmentSlot, slot_id)
+    if slot is None:
+        raise SlotNotChangeable("No such slot")
+    changed = session.execute(
+        update(AppointmentSlot)
+        .where(AppointmentSlot.id == slot_id, AppointmentSlot.status == "blocked", AppointmentSlot.starts_at > now)
+        .values(status="open", blocked_reason=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    session.refresh(slot)
+    if not changed:
+        raise SlotNotChangeable("Only a blocked slot in the future can be freed")
+    return slot
+
+
+def leave_for_clinician(session: Session, clinician_id: int, day: dt.date) -> ClinicianLeave | None:
+    return session.scalars(select(ClinicianLeave).where(
+        ClinicianLeave.clinician_id == clinician_id, ClinicianLeave.first_day <= day, ClinicianLeave.last_day >= day,
+    )).first()
+

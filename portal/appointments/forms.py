@@ -1,0 +1,177 @@
+"""Forms of the appointment pages: patients', reception's and admins'."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import IntegerField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+
+from portal.forms import DateParts
+
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def slot_id(value: str | None) -> int:
+    """A slot id from a radio value; 0 (no such slot) for anything that is not a plain number."""
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 10 else 0
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something named in the URL: only its CSRF token is checked."""
+
+
+class ChooseTimeForm(FlaskForm):
+    # The choices are the free slots the view lists; a stale or tampered id is answered by the service,
+    # so the message can say what happened.
+    slot = RadioField("Choose a time", choices=[], validate_choice=False,
+                      validators=[InputRequired(message="Select a time")])
+
+
+CANCEL_REASONS = [
+    ("cannot-attend", "I cannot make this time"),
+    ("better", "I am feeling better"),
+    ("not-needed", "I do not need this appointment any more"),
+    ("other", "Another reason"),
+]
+
+
+class CancelAppointmentForm(FlaskForm):
+    reason = RadioField(
+        "Why are you cancelling?", choices=CANCEL_REASONS,
+        validators=[InputRequired(message="Select why you are cancelling your appointment")],
+    )
+    detail = TextAreaField(
+        "Tell us more", validators=[Optional(), Length(max=500, message="Reason must be 500 characters or fewer")]
+    )
+
+    def validate_detail(self, field: TextAreaField) -> None:
+        if self.reason.data == "other" and not (field.data or "").strip():
+            raise ValidationError("Tell us why you are cancelling your appointment")
+
+    @property
+    def reason_text(self) -> str:
+        label = dict(CANCEL_REASONS).get(self.reason.data or "", "")
+        detail = (self.detail.data or "").strip()
+        return f"{label}: {detail}" if detail else label
+
+
+_OVERRIDE = "Reason must be 500 characters or fewer"
+
+
+class StaffOverrideMixin:
+    """A reason box for going past a rule (the cut-off, or the per-service limit): the view makes it
+    required once a rule applies, with a message that names the rule."""
+
+    override_reason = TextAreaField("Reason for overriding", validators=[Optional(), Length(max=500, message=_OVERRIDE)])
+
+    @property
+    def override_text(self) -> str | None:
+        return (self.override_reason.data or "").strip() or None  # type: ignore[attr-defined]
+
+
+class StaffBookForm(StaffOverrideMixin, ChooseTimeForm):
+    pass
+
+
+class StaffRescheduleForm(StaffOverrideMixin, ChooseTimeForm):
+    pass
+
+
+class StaffCancelForm(StaffOverrideMixin, FlaskForm):
+    reason = TextAreaField("Why is the appointment being cancelled?", validators=[
+        InputRequired(message="Enter why the appointment is being cancelled"),
+        Length(max=500, message="Reason must be 500 characters or fewer"),
+    ])
+
+    def validate_reason(self, field: TextAreaField) -> None:
+        if not (field.data or "").strip():
+            raise ValidationError("Enter why the appointment is being cancelled")
+
+
+def _parse_time(value: str | None) -> dt.time | None:
+    text = (value or "").strip().replace(".", ":")
+    if not re.fullmatch(r"([01]?[0-9]|2[0-3]):[0-5][0-9]", text):
+        return None
+    hours, minutes = text.split(":")
+    return dt.time(int(hours), int(minutes))
+
+
+class TimeField(StringField):
+    """A 24-hour time typed as 09:30 (or 9.30)."""
+
+    def __init__(self, label: str = "", validators: Any = None, **kwargs: Any) -> None:
+        super().__init__(label, validators, **kwargs)
+        self.time: dt.time | None = None
+
+    def pre_validate(self, form: Any) -> None:
+        self.time = _parse_time(self.data)
+        if self.data and self.time is None:
+            raise ValidationError(f"{self.label.text} must be a 24-hour time, like 09:30")
+
+
+class OptionalDateParts(DateParts):
+    """A date that may be left blank (all three boxes empty)."""
+
+    def pre_validate(self, form: Any) -> None:
+        if not any((self.raw.get(part) or "").strip() for part in self.PARTS):
+            self.data = None
+            return
+        super().pre_validate(form)
+
+
+class TemplateForm(FlaskForm):
+    clinician = SelectField("Clinician", validators=[InputRequired("Select a clinician")], validate_choice=False)
+    service_key = SelectField("Service", validators=[InputRequired("Select a service")], validate_choice=False)
+    team = SelectField("Team (Tier 2 services)", validate_choice=False)
+    venue = SelectField("Venue", validators=[InputRequired("Select a venue")], validate_choice=False)
+    weekday = RadioField("Day of the week", choices=[SelectChoice(str(i), d) for i, d in enumerate(WEEKDAYS)],
+                         validators=[InputRequired("Select a day of the week")])
+    start_time = TimeField("Start time", validators=[InputRequired("Enter a start time, like 09:00")])
+    end_time = TimeField("End time", validators=[InputRequired("Enter an end time, like 12:30")])
+    slot_minutes = IntegerField("Slot length in minutes", validators=[
+        InputRequired("Enter the slot length in minutes"),
+        NumberRange(min=5, max=240, message="Slot length must be between 5 and 240 minutes"),
+    ])
+    valid_from = DateParts("First date")
+    valid_until = OptionalDateParts("Last date")
+
+    def __init__(self, *args: Any, clinicians: list, services: list, teams: list, venues: list, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.clinician.choices = [SelectChoice("", "Select a clinician")] + [
+            SelectChoice(str(c.id), c.display_name) for c in clinicians]
+        self.service_key.choices = [SelectChoice("", "Select a service")] + [
+            SelectChoice(s.key, f"Tier {s.tier}: {s.name}") for s in services]
+        self.team.choices = [SelectChoice("", "No team (Tier 1)")] + [SelectChoice(t.key, t.name) for t in teams]
+        self.venue.choices = [SelectChoice("", "Select a venue")] + [SelectChoice(str(v.id), v.name) for v in venues]
+
+    def validate_slot_minutes(self, field: IntegerField) -> None:
+        if field.data is not None and not 5 <= field.data <= 240:
+            raise ValidationError("Slot length must be between 5 and 240 minutes")
+
+
+class LeaveForm(FlaskForm):
+    clinician = SelectField("Clinician", validators=[InputRequired("Select a clinician")], validate_choice=False)
+    first_day = DateParts("First day of leave")
+    last_day = DateParts("Last day of leave")
+    reason = StringField("Reason (optional)", validators=[
+        Optional(), Length(max=200, message="Reason must be 200 characters or fewer")])
+
+    def __init__(self, *args: Any, clinicians: list, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.clinician.choices = [SelectChoice("", "Select a clinician")] + [
+            SelectChoice(str(c.id), c.display_name) for c in clinicians]
+
+
+class BlockSlotForm(FlaskForm):
+    reason = StringField("Why is this slot blocked?", validators=[
+        InputRequired("Enter why this slot is blocked"),
+        Length(max=200, message="Reason must be 200 characters or fewer"),
+    ])
+
+    def validate_reason(self, field: StringField) -> None:
+        if not (field.data or "").strip():
+            raise ValidationError("Enter why this slot is blocked")
