@@ -62,6 +62,8 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from portal.appointments.routes import bp as appointments_bp
+    from portal.appointments.staff_routes import bp as appointments_staff_bp
     from portal.audit.routes import bp as audit_bp
     from portal.auth.mfa_routes import bp as mfa_bp
     from portal.auth.routes import bp as auth_bp
@@ -76,7 +78,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint in (
         site_bp, auth_bp, mfa_bp, patients_bp, booking_bp, calendars_bp, staff_bp, staff_bookings_bp, staff_courses_bp,
-        messaging_bp, audit_bp,
+        messaging_bp, audit_bp, appointments_bp, appointments_staff_bp,
     ):
         app.register_blueprint(blueprint)
 

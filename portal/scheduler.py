@@ -22,6 +22,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from portal import scheduler_lease
+from portal.booking import jobs as booking_jobs
 from portal.db import Database, utcnow
 from portal.messaging.clients import SmsClient, client_from_config
 from portal.messaging.dispatch import dispatch_due
@@ -49,6 +50,10 @@ def dispatch_outbox(ctx: JobContext) -> None:
     )
 
 
+def expire_waitlist_offers(ctx: JobContext) -> None:
+    booking_jobs.expire_waitlist_offers(ctx.db, ctx.domain, now=utcnow())
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -59,6 +64,7 @@ class Job:
 # The whole schedule. Stable names; every body is idempotent, so a rerun after a crash is harmless.
 JOBS: tuple[Job, ...] = (
     Job("dispatch_outbox", dispatch_outbox, seconds=5),
+    Job("expire_waitlist_offers", expire_waitlist_offers, seconds=60),
 )
 
 

@@ -16,7 +16,7 @@ from tests.pages import parse
 
 # Pages anyone may open without signing in.
 PUBLIC = re.compile(r"^/(sign-in|accessibility|privacy|contact|healthz|activate/|forgot-password|reset-password"
-                    r"|static/|dev/texts)")
+                    r"|static/|dev/texts|calendar/feed/)")
 STAFF = re.compile(r"^/staff")
 ADMIN_ONLY = re.compile(r"^/staff/(accounts|admin)")
 REGISTRATION = re.compile(r"^/staff/patients/new")
@@ -50,12 +50,22 @@ def other_patients_ids(session):
     from portal.booking.services import book_seat
     from portal.db import utcnow
 
+    import datetime as dt
+
+    from portal.booking.models import WaitlistEntry
+
     other = factories.create_patient_user(session)
     cohort = factories.create_cohort(session)
     booking = book_seat(session, factories.domain(), other.patient, cohort.id, now=utcnow())
+    full = factories.create_cohort(session, capacity=1, seats_taken=1)
+    # An open offer of patient B's (set directly: B also has a seat, which the service would refuse).
+    entry = WaitlistEntry(patient_id=other.patient_id, service_key="t1-group", cohort_id=full.id, position=1,
+                          status="offered", offer_cohort_id=full.id, offer_expires_at=utcnow() + dt.timedelta(days=1))
+    session.add(entry)
     session.commit()
     return {
         "patient_id": other.patient_id, "user_id": other.id, "booking_id": booking.id, "cohort_id": cohort.id,
+        "entry_id": entry.id,
         "default": other.patient_id, "name": other.patient.family_name, "token": "not-a-token", "slug": "week-01",
         "service_key": "t1-group",
     }

@@ -172,3 +172,83 @@ def test_staff_second_step_form(app, session, code):
     response = client.post("/sign-in/code", data={"code": code, "csrf_token": step_token})
     assert response.status_code in (200, 302)
     assert client.get("/staff").status_code != 200  # arbitrary text is never a valid second factor
+
+
+# Course booking forms: whatever is typed, seats stay consistent with bookings and held offers.
+BOOKING_FORMS = {
+    "cancel": ["reason", "detail"],
+    "move": ["cohort"],
+    "waiting-list": ["which"],
+}
+
+
+@FUZZ
+@given(form=st.sampled_from(sorted(BOOKING_FORMS)), data=st.data())
+def test_course_booking_forms(patient_client, session, form, data):
+    from portal.booking.services import book_seat
+    from portal.db import utcnow
+    from tests import factories
+    from tests.booking.helpers import seats_consistent
+
+    from sqlalchemy import update
+
+    from portal.booking.models import Booking, WaitlistEntry
+
+    values = data.draw(st.fixed_dictionaries({name: TEXT for name in BOOKING_FORMS[form]}))
+    patient = patient_client.user.patient
+    # Hypothesis reuses the signed-in patient across examples: clear what the last example left.
+    session.execute(update(Booking).where(Booking.patient_id == patient.id).values(status="cancelled"))
+    session.execute(update(WaitlistEntry).where(WaitlistEntry.patient_id == patient.id).values(status="left"))
+    cohort = factories.create_cohort(session)
+    full = factories.create_cohort(session, capacity=1)
+    book_seat(session, factories.domain(), factories.create_patient(session), full.id, now=utcnow())
+    if form == "waiting-list":
+        url = f"/cohorts/{full.id}/waiting-list"
+        token = csrf_token(get_page(patient_client, f"/cohorts/{full.id}"))
+    else:
+        seat = book_seat(session, factories.domain(), patient, cohort.id, now=utcnow())
+        session.commit()
+        url = f"/bookings/{seat.id}/{form}"
+        token = csrf_token(get_page(patient_client, url))
+    response = patient_client.post(url, data={**values, "csrf_token": token})
+    assert response.status_code in (200, 302, 400, 409)
+    assert seats_consistent(session, cohort.id) and seats_consistent(session, full.id)
+
+
+STAFF_BOOKING_FORMS = {
+    "book": ["cohort", "reason"],
+    "cancel": ["reason"],
+    "waiting-list": ["cohort", "reason"],
+    "reorder": ["direction", "reason"],
+}
+
+
+@FUZZ
+@given(form=st.sampled_from(sorted(STAFF_BOOKING_FORMS)), data=st.data())
+def test_staff_course_desk_forms(reception_client, session, form, data):
+    from portal.booking import waitlist
+    from portal.booking.services import book_seat
+    from portal.db import utcnow
+    from tests import factories
+    from tests.booking.helpers import seats_consistent
+
+    values = data.draw(st.fixed_dictionaries({name: TEXT for name in STAFF_BOOKING_FORMS[form]}))
+    patient = factories.create_patient(session)
+    cohort = factories.create_cohort(session)
+    domain = factories.domain()
+    if form == "book":
+        url = f"/staff/patients/{patient.id}/courses/t1-group/book"
+    elif form == "waiting-list":
+        url = f"/staff/patients/{patient.id}/courses/t1-group/waiting-list"
+    elif form == "cancel":
+        seat = book_seat(session, domain, patient, cohort.id, now=utcnow())
+        url = f"/staff/patients/{patient.id}/bookings/{seat.id}/cancel"
+    else:
+        entries = [waitlist.join(session, domain, p, domain.catalogue.get("t1-group"), cohort=None, now=utcnow())
+                   for p in (patient, factories.create_patient(session))]
+        url = f"/staff/waiting-lists/{entries[1].id}"
+    session.commit()
+    token = csrf_token(get_page(reception_client, url))
+    response = reception_client.post(url, data={**values, "csrf_token": token})
+    assert response.status_code in (200, 302, 400)
+    assert seats_consistent(session, cohort.id)

@@ -164,6 +164,10 @@ def slots_on(session: Session, domain: DomainConfig, *, clinician_id: int | None
     return [(slot, appointment) for slot, appointment in session.execute(query)]
 
 
+def slot_or_none(session: Session, slot_id: int) -> AppointmentSlot | None:
+    return session.get(AppointmentSlot, slot_id) if 0 < slot_id < 2**31 else None
+
+
 def block_slot(session: Session, slot_id: int, *, reason: str, now: dt.datetime) -> AppointmentSlot:
     """Stop a free future slot being offered. A booked slot is refused: move or cancel its appointment first."""
     slot = session.get(AppointmentSlot, slot_id)

@@ -66,7 +66,8 @@ class StaffOverrideMixin:
     """A reason box for going past a rule (the cut-off, or the per-service limit): the view makes it
     required once a rule applies, with a message that names the rule."""
 
-    override_reason = TextAreaField("Reason for overriding", validators=[Optional(), Length(max=500, message=_OVERRIDE)])
+    override_reason = TextAreaField("Reason for overriding",
+                                    validators=[Optional(), Length(max=500, message=_OVERRIDE)])
 
     @property
     def override_text(self) -> str | None:

@@ -18,7 +18,6 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     String,
-    Text,
     Time,
     UniqueConstraint,
     false,

@@ -157,7 +157,9 @@ def confirm(slot_id: int):
     existing = services.upcoming_appointments(s, patient.id, now=utcnow(), service_key=service.key)
     if len(existing) >= domain().policy.booking.max_future_appointments_per_service:
         return render_template("appointments/limit.html", service=service, existing=existing[0])
-    return render_template("appointments/confirm.html", service=service, slot=slot, form=form)
+    day = services.local_day(domain(), slot.starts_at).isoformat()
+    return render_template("appointments/confirm.html", service=service, slot=slot, form=form,
+                           back_url=f"/appointments/book/{service.key}/{day}")
 
 
 @bp.route("/appointments/<int:appointment_id>/cancel", methods=["GET", "POST"])

@@ -104,6 +104,10 @@ def free_days(session: Session, domain: DomainConfig, patient: Patient, service:
     return sorted(Counter(start.astimezone(zone).date() for start in starts).items())
 
 
+def local_day(domain: DomainConfig, when: dt.datetime) -> dt.date:
+    return when.astimezone(ZoneInfo(domain.policy.service.timezone)).date()
+
+
 def local_day_bounds(day: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
     """The UTC instants at which a local day starts and ends (23 or 25 hours apart at the clock changes)."""
     zone = ZoneInfo(timezone)

@@ -77,15 +77,15 @@ def facilitators(session: Session) -> list[User]:
 
 
 def cohorts_for_staff(
-    session: Session, *, service_key: str | None = None, status: str | None = None
+    session: Session, *, service_key: str | None = None, status: str | None = None, limit: int = 200
 ) -> list[Cohort]:
-    """Every cohort, newest first by start date, optionally of one course and one status."""
+    """Cohorts, latest start first (at most ``limit``), optionally of one course and one status."""
     query = select(Cohort).options(selectinload(Cohort.sessions))
     if service_key:
         query = query.where(Cohort.service_key == service_key)
     if status:
         query = query.where(Cohort.status == status)
-    return list(session.scalars(query.order_by(Cohort.first_date.desc(), Cohort.id.desc())))
+    return list(session.scalars(query.order_by(Cohort.first_date.desc(), Cohort.id.desc()).limit(limit)))
 
 
 @dataclass(frozen=True)

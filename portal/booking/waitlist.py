@@ -53,6 +53,19 @@ def waiting_entry(session: Session, entry_id: int) -> WaitlistEntry | None:
     return entry if entry is not None and entry.status == "waiting" else None
 
 
+def open_offer_id(session: Session, patient_id: int, *, now: dt.datetime) -> int | None:
+    """The id of an offer waiting for the patient's answer, for the home page (one indexed lookup)."""
+    return session.scalar(
+        select(WaitlistEntry.id)
+        .where(
+            WaitlistEntry.patient_id == patient_id,
+            WaitlistEntry.status == "offered",
+            WaitlistEntry.offer_expires_at > now,
+        )
+        .limit(1)
+    )
+
+
 def live_entries_for_patient(session: Session, patient_id: int) -> list[WaitlistEntry]:
     return list(
         session.scalars(

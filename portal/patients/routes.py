@@ -12,6 +12,7 @@ from portal.auth import services as auth_services
 from portal.auth.access import current_patient, patient_required
 from portal.auth.models import OneTimeCode
 from portal.booking import services as booking
+from portal.booking import waitlist
 from portal.db import utcnow
 from portal.extensions import db_session, domain, limiter, read_only
 from portal.messaging import texts
@@ -37,6 +38,7 @@ def _patient_home():
     patient = current_patient()
     now = utcnow()
     upcoming = booking.next_session(db_session(), patient, now=now)
+    offer_id = waitlist.open_offer_id(db_session(), patient.id, now=now)
     activated = current_user.created_at.date()
     reading = current_reading(tier=patient.tier, started=activated, today=now.date())
     course = domain().catalogue.course_for_tier(patient.tier)
@@ -44,6 +46,7 @@ def _patient_home():
         "patients/home.html",
         patient=patient,
         upcoming=upcoming,
+        offer_id=offer_id,
         reading=reading,
         course=course,
         service_name=lambda key: domain().catalogue.get(key).name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -11,7 +12,7 @@ from portal.audit.web import audit
 from portal.auth.access import roles_required, staff_required
 from portal.auth.models import Role
 from portal.booking import services, sessions
-from portal.booking.models import CohortSession
+from portal.booking.models import Cohort, CohortSession
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
 from portal.staff.course_forms import CancelSessionForm, CohortFilterForm, CreateCohortForm, MoveSessionForm
@@ -19,10 +20,16 @@ from portal.templating import local_datetime
 
 bp = Blueprint("staff_courses", __name__, url_prefix="/staff")
 
-# Facilitators see the courses they run; reception and admin also move and cancel sessions.
+# Every staff role sees the courses and their rosters; reception and admin also move and cancel sessions.
 CHANGE_ROLES = (Role.RECEPTION.value, Role.ADMIN.value)
 session_staff_required = roles_required(Role.RECEPTION, Role.ADMIN)
 admin_required = roles_required(Role.ADMIN)
+
+
+def planned_times(cohort: Cohort) -> tuple[dt.datetime, dt.datetime]:
+    """The cohort's weekly slot as first planned (its sessions may have moved since)."""
+    start = dt.datetime.combine(cohort.first_date, cohort.start_time, tzinfo=ZoneInfo(cohort.timezone))
+    return start, start + dt.timedelta(minutes=cohort.session_minutes)
 
 
 @bp.route("/courses")
@@ -36,7 +43,7 @@ def cohort_list():
         service_key=None if form.service.errors else form.service.data or None,
         status=None if form.status.errors else form.status.data or None,
     )
-    return render_template("staff/courses/list.html", form=form, cohorts=cohorts,
+    return render_template("staff/courses/list.html", form=form, cohorts=cohorts, planned_times=planned_times,
                            can_create=current_user.role == Role.ADMIN.value)
 
 
@@ -86,6 +93,7 @@ def cohort_page(cohort_id: int):
         service=domain().catalogue.get(cohort.service_key),
         team=domain().teams.get(cohort.team),
         can_change=current_user.role in CHANGE_ROLES,
+        planned=planned_times(cohort),
         now=utcnow(),
     )
 

@@ -1,0 +1,407 @@
+"""Staff screens for 1:1 appointments.
+
+Reception (and admins) book, move and cancel on a patient's behalf; they may go past the cut-off or the
+per-service limit, but only with a reason, which the appointment and the audit trail keep. Admins manage
+clinicians' availability, leave and single slots under /staff/admin.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from portal.appointments import availability, services
+from portal.appointments.forms import (
+    WEEKDAYS,
+    ActionForm,
+    BlockSlotForm,
+    LeaveForm,
+    StaffBookForm,
+    StaffCancelForm,
+    StaffRescheduleForm,
+    TemplateForm,
+    slot_id,
+)
+from portal.appointments.models import Appointment
+from portal.appointments.routes import parse_day
+from portal.appointments.slots import generate_slots
+from portal.audit.web import audit
+from portal.auth.access import registration_staff_required, roles_required
+from portal.auth.models import Role
+from portal.dates import london_today
+from portal.db import utcnow
+from portal.extensions import db_session, domain
+from portal.patients.models import Patient
+from portal.settings import Service
+from portal.templating import local_datetime
+
+bp = Blueprint("appointments_staff", __name__, url_prefix="/staff")
+admin_required = roles_required(Role.ADMIN)
+ACTING_ROLES = (Role.RECEPTION.value, Role.ADMIN.value)
+
+
+@bp.app_template_global("patient_appointments")
+def patient_appointments(patient: Patient) -> dict:
+    """For the appointments section of the staff patient record (``_staff_record_section.html``): it is
+    included with only ``patient`` in hand, so it asks for the rest here."""
+    now = utcnow()
+    every = services.appointments_for_patient(db_session(), patient.id)
+    upcoming = sorted((a for a in every if a.is_active and a.starts_at > now), key=lambda a: a.starts_at)
+    return {
+        "upcoming": upcoming,
+        "past": [a for a in every if a not in upcoming][:20],
+        "late": {a.id for a in upcoming if not services.may_change_online(domain(), a, now=now)},
+        "can_act": current_user.is_authenticated and current_user.role in ACTING_ROLES,
+    }
+
+
+def _patient(patient_id: int) -> Patient:
+    patient = db_session().get(Patient, patient_id) if 0 < patient_id < 2**31 else None
+    if patient is None:
+        abort(404)
+    return patient
+
+
+def _service(patient: Patient, service_key: str) -> Service:
+    service = services.service_for_patient(domain(), patient, service_key, staff=True)
+    if service is None:
+        abort(404)
+    return service
+
+
+def _appointment(patient: Patient, appointment_id: int) -> Appointment:
+    try:
+        return services.appointment_for_patient(db_session(), patient, appointment_id)
+    except services.AppointmentNotFound:
+        abort(404)
+
+
+def _record(patient: Patient):
+    return redirect(url_for("staff.patient_record", patient_id=patient.id))
+
+
+@bp.route("/patients/<int:patient_id>/appointments/new")
+@registration_staff_required
+def book_service(patient_id: int):
+    patient = _patient(patient_id)
+    return render_template("appointments/staff/services.html", patient=patient,
+                           services=services.appointment_services(domain(), patient, staff=True))
+
+
+@bp.route("/patients/<int:patient_id>/appointments/new/<service_key>")
+@registration_staff_required
+def book_day(patient_id: int, service_key: str):
+    patient = _patient(patient_id)
+    service = _service(patient, service_key)
+    return render_template(
+        "appointments/staff/days.html", patient=patient, service=service, heading="Choose a day",
+        days=services.free_days(db_session(), domain(), patient, service, now=utcnow(), staff=True),
+        day_base=f"/staff/patients/{patient.id}/appointments/new/{service.key}",
+        back_url=f"/staff/patients/{patient.id}/appointments/new",
+    )
+
+
+def _times(patient: Patient, service: Service, day: dt.date, form, *, status: int = 200, slots=None, **context):
+    show_dates = slots is not None
+    if slots is None:
+        slots = services.free_slots_on(db_session(), domain(), patient, service, day, now=utcnow(), staff=True)
+    return render_template("appointments/staff/times.html", patient=patient, service=service, day=day,
+                           slots=slots, form=form, show_dates=show_dates, staff_view=True, **context), status
+
+
+def _next_free(patient: Patient, service: Service, wanted: int) -> list:
+    now = utcnow()
+    try:
+        after = services.slot_for_patient(db_session(), domain(), patient, wanted, now=now, staff=True).starts_at
+    except services.SlotNotFound:
+        after = None
+    return services.next_free_slots(db_session(), domain(), patient, service, now=now, after=after, staff=True)
+
+
+@bp.route("/patients/<int:patient_id>/appointments/new/<service_key>/<day>", methods=["GET", "POST"])
+@registration_staff_required
+def book_time(patient_id: int, service_key: str, day: str):
+    patient = _patient(patient_id)
+    service = _service(patient, service_key)
+    chosen_day = parse_day(day)
+    s, now = db_session(), utcnow()
+    existing = services.upcoming_appointments(s, patient.id, now=now, service_key=service.key)
+    limit = domain().policy.booking.max_future_appointments_per_service
+    context = {
+        "heading": "Choose a time", "submit_text": "Book this appointment",
+        "back_url": f"/staff/patients/{patient.id}/appointments/new/{service.key}",
+        "override_needed": len(existing) >= limit,
+        "override_hint": (f"{patient.full_name} already has {len(existing)} future appointment(s) of this service "
+                          f"(the limit is {limit}). To book another, say why."),
+    }
+    form = StaffBookForm()
+    if not form.validate_on_submit():
+        return _times(patient, service, chosen_day, form, status=400 if form.is_submitted() else 200, **context)
+    wanted = slot_id(form.slot.data)
+    try:
+        appointment = services.book_appointment(s, domain(), patient, wanted, now=now, by_staff=True,
+                                                 override_reason=form.override_text)
+    except services.SlotNotFound:
+        form.slot.errors.append("Select one of the times shown")
+        return _times(patient, service, chosen_day, form, status=400, **context)
+    except services.SlotTaken:
+        form.slot.errors.append("That time was just taken. Choose another time")
+        form.slot.data = None
+        return _times(patient, service, chosen_day, form, status=409, slots=_next_free(patient, service, wanted),
+                      **context)
+    except services.LimitReached:
+        form.override_reason.errors.append("Give a reason for booking more than the limit")
+        context["override_needed"] = True
+        return _times(patient, service, chosen_day, form, status=400, **context)
+    overridden = f"; limit overridden: {appointment.override_reason}" if appointment.override_reason else ""
+    audit("appointment_booked", patient_id=patient.id,
+          detail=f"appointment {appointment.id}, slot {appointment.slot_id}, by staff{overridden}")
+    flash(f"{service.name} booked for {patient.full_name}. We have texted them to confirm.", "success")
+    return _record(patient)
+
+
+def _late(appointment: Appointment) -> bool:
+    return not services.may_change_online(domain(), appointment, now=utcnow())
+
+
+_LATE_HINT = "This appointment is inside the {hours}-hour cut-off, when patients must call. To go ahead, say why."
+
+
+@bp.route("/patients/<int:patient_id>/appointments/<int:appointment_id>/cancel", methods=["GET", "POST"])
+@registration_staff_required
+def cancel(patient_id: int, appointment_id: int):
+    patient = _patient(patient_id)
+    appointment = _appointment(patient, appointment_id)
+    service = domain().catalogue.get(appointment.service_key)
+    late = _late(appointment)
+    form = StaffCancelForm()
+    context = {"override_needed": late,
+               "override_hint": _LATE_HINT.format(hours=domain().policy.booking.cancel_cutoff_hours)}
+    if form.validate_on_submit():
+        try:
+            services.cancel_appointment(db_session(), domain(), patient, appointment.id,
+                                        reason=form.reason.data.strip(), now=utcnow(), by_staff=True,
+                                        override_reason=form.override_text)
+        except services.AppointmentPassed as problem:
+            form.reason.errors.append(str(problem))
+        except services.TooLateToChange:
+            form.override_reason.errors.append("Give a reason for cancelling inside the cut-off")
+            context["override_needed"] = True
+        except services.AppointmentNotFound:
+            abort(404)
+        else:
+            why = f"; cut-off overridden: {form.override_text}" if late else ""
+            audit("appointment_cancelled", patient_id=patient.id,
+                  detail=f"appointment {appointment.id}, by staff: {form.reason.data.strip()}{why}")
+            flash(f"{patient.full_name}'s {service.name.lower()} appointment is cancelled. We have texted them.",
+                  "success")
+            return _record(patient)
+    status = 400 if form.is_submitted() else 200
+    return render_template("appointments/staff/cancel.html", patient=patient, appointment=appointment,
+                           service=service, form=form, **context), status
+
+
+@bp.route("/patients/<int:patient_id>/appointments/<int:appointment_id>/reschedule")
+@registration_staff_required
+def reschedule(patient_id: int, appointment_id: int):
+    patient = _patient(patient_id)
+    appointment = _appointment(patient, appointment_id)
+    service = domain().catalogue.get(appointment.service_key)
+    return render_template(
+        "appointments/staff/days.html", patient=patient, service=service, appointment=appointment,
+        heading="Choose a new day",
+        days=services.free_days(db_session(), domain(), patient, service, now=utcnow(), staff=True),
+        day_base=f"/staff/patients/{patient.id}/appointments/{appointment.id}/reschedule",
+        back_url=f"/staff/patients/{patient.id}",
+    )
+
+
+@bp.route("/patients/<int:patient_id>/appointments/<int:appointment_id>/reschedule/<day>", methods=["GET", "POST"])
+@registration_staff_required
+def reschedule_time(patient_id: int, appointment_id: int, day: str):
+    patient = _patient(patient_id)
+    appointment = _appointment(patient, appointment_id)
+    service = domain().catalogue.get(appointment.service_key)
+    chosen_day = parse_day(day)
+    late = _late(appointment)
+    context = {
+        "heading": "Choose a new time", "submit_text": "Move the appointment", "appointment": appointment,
+        "back_url": f"/staff/patients/{patient.id}/appointments/{appointment.id}/reschedule",
+        "override_needed": late,
+        "override_hint": _LATE_HINT.format(hours=domain().policy.booking.cancel_cutoff_hours),
+    }
+    form = StaffRescheduleForm()
+    if not form.validate_on_submit():
+        return _times(patient, service, chosen_day, form, status=400 if form.is_submitted() else 200, **context)
+    wanted = slot_id(form.slot.data)
+    try:
+        new = services.reschedule_appointment(db_session(), domain(), patient, appointment.id, wanted, now=utcnow(),
+                                              by_staff=True, override_reason=form.override_text)
+    except services.SlotNotFound:
+        form.slot.errors.append("Select one of the times shown")
+        return _times(patient, service, chosen_day, form, status=400, **context)
+    except services.SlotTaken:
+        form.slot.errors.append("That time was just taken. The appointment has not changed. Choose another time")
+        form.slot.data = None
+        return _times(patient, service, chosen_day, form, status=409, slots=_next_free(patient, service, wanted),
+                      **context)
+    except services.AppointmentPassed as problem:
+        form.slot.errors.append(str(problem))
+        return _times(patient, service, chosen_day, form, status=409, **context)
+    except services.TooLateToChange:
+        form.override_reason.errors.append("Give a reason for moving the appointment inside the cut-off")
+        context["override_needed"] = True
+        return _times(patient, service, chosen_day, form, status=400, **context)
+    except services.AppointmentNotFound:
+        abort(404)
+    why = f"; cut-off overridden: {form.override_text}" if late else ""
+    audit("appointment_moved", patient_id=patient.id,
+          detail=f"appointment {appointment.id} -> {new.id}, slot {new.slot_id}, by staff{why}")
+    flash(f"{patient.full_name}'s appointment has moved. We have texted them.", "success")
+    return _record(patient)
+
+
+# Admin: clinicians' availability.
+
+@bp.route("/admin/appointments")
+@admin_required
+def admin_index():
+    s = db_session()
+    return render_template(
+        "appointments/admin/index.html", templates=availability.templates(s),
+        leave=availability.upcoming_leave(s, today=london_today(utcnow())), weekdays=WEEKDAYS,
+        catalogue=domain().catalogue, teams=domain().teams, action_form=ActionForm(),
+    )
+
+
+@bp.route("/admin/appointments/templates/new", methods=["GET", "POST"])
+@admin_required
+def new_template():
+    s = db_session()
+    form = TemplateForm(
+        clinicians=availability.clinicians(s), venues=availability.venues(s), teams=domain().teams.teams,
+        services=[service for service in domain().catalogue.services if service.kind == "appointment"],
+    )
+    if form.validate_on_submit():
+        try:
+            template = availability.create_template(
+                s, domain(), clinician_id=slot_id(form.clinician.data), service_key=form.service_key.data,
+                team=form.team.data or None, venue_id=slot_id(form.venue.data), weekday=int(form.weekday.data),
+                start_time=form.start_time.time, end_time=form.end_time.time, slot_minutes=form.slot_minutes.data,
+                valid_from=form.valid_from.data, valid_until=form.valid_until.data,
+            )
+        except availability.AvailabilityError as problem:
+            form[problem.field].errors.append(str(problem))
+        else:
+            created = generate_slots(s, domain(), now=utcnow())
+            audit("availability_template_created",
+                  detail=f"template {template.id}, clinician {template.clinician_id}, {template.service_key}; "
+                         f"{created} slots generated")
+            flash(f"Clinic added. {created} new slots are open for booking.", "success")
+            return redirect(url_for("appointments_staff.admin_index"))
+    return render_template("appointments/admin/template_form.html", form=form), 400 if form.is_submitted() else 200
+
+
+@bp.route("/admin/appointments/leave/new", methods=["GET", "POST"])
+@admin_required
+def new_leave():
+    s = db_session()
+    form = LeaveForm(clinicians=availability.clinicians(s))
+    if form.validate_on_submit():
+        try:
+            leave, blocked, affected = availability.add_leave(
+                s, domain(), clinician_id=slot_id(form.clinician.data), first_day=form.first_day.data,
+                last_day=form.last_day.data, reason=(form.reason.data or "").strip(), now=utcnow(),
+            )
+        except availability.AvailabilityError as problem:
+            form[problem.field].errors.append(str(problem))
+        else:
+            audit("clinician_leave_added", detail=f"leave {leave.id}, clinician {leave.clinician_id}, "
+                                                  f"{blocked} slots blocked, {len(affected)} appointments affected")
+            message = f"Leave added. {blocked} free slots are blocked."
+            if affected:
+                message += (f" {len(affected)} booked appointments fall in this leave: reception must move them "
+                            "(see the slots page for those days).")
+            flash(message, "success")
+            return redirect(url_for("appointments_staff.admin_index"))
+    return render_template("appointments/admin/leave_form.html", form=form), 400 if form.is_submitted() else 200
+
+
+@bp.route("/admin/appointments/generate", methods=["POST"])
+@admin_required
+def generate():
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    created = generate_slots(db_session(), domain(), now=utcnow())
+    audit("slots_generated", detail=f"{created} slots")
+    flash(f"{created} new slots generated." if created else "All slots are already generated.", "success")
+    return redirect(url_for("appointments_staff.admin_index"))
+
+
+def _slots_url(slot) -> str:
+    day = services.local_day(domain(), slot.starts_at).isoformat()
+    return url_for("appointments_staff.slots", clinician=slot.clinician_id, day=day)
+
+
+@bp.route("/admin/appointments/slots")
+@admin_required
+def slots():
+    s = db_session()
+    clinicians = availability.clinicians(s)
+    wanted = slot_id(request.args.get("clinician"))
+    clinician = next((c for c in clinicians if c.id == wanted), None)
+    day_text = request.args.get("day", "")
+    day = parse_day(day_text) if day_text else london_today(utcnow())
+    return render_template(
+        "appointments/admin/slots.html", clinicians=clinicians, clinician=clinician, day=day,
+        rows=availability.slots_on(s, domain(), clinician_id=clinician.id if clinician else None, day=day),
+        leave=availability.leave_for_clinician(s, clinician.id, day) if clinician else None,
+        previous_day=(day - dt.timedelta(days=1)).isoformat(), next_day=(day + dt.timedelta(days=1)).isoformat(),
+        catalogue=domain().catalogue, action_form=ActionForm(), now=utcnow(),
+    )
+
+
+@bp.route("/admin/appointments/slots/<int:slot_id>/block", methods=["GET", "POST"])
+@admin_required
+def block_slot(slot_id: int):
+    s = db_session()
+    slot = availability.slot_or_none(s, slot_id)
+    if slot is None:
+        abort(404)
+    form = BlockSlotForm()
+    if form.validate_on_submit():
+        try:
+            availability.block_slot(s, slot.id, reason=form.reason.data.strip(), now=utcnow())
+        except availability.SlotNotChangeable as problem:
+            form.reason.errors.append(str(problem))
+        else:
+            audit("slot_blocked", detail=f"slot {slot.id}: {form.reason.data.strip()}")
+            flash(f"The slot at {_when(slot)} is blocked.", "success")
+            return redirect(_slots_url(slot))
+    return render_template("appointments/admin/block_slot.html", slot=slot, form=form,
+                           back_url=_slots_url(slot)), 400 if form.is_submitted() else 200
+
+
+def _when(slot) -> str:
+    return local_datetime(slot.starts_at)
+
+
+@bp.route("/admin/appointments/slots/<int:slot_id>/unblock", methods=["POST"])
+@admin_required
+def unblock_slot(slot_id: int):
+    s = db_session()
+    slot = availability.slot_or_none(s, slot_id)
+    if slot is None:
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        availability.unblock_slot(s, slot.id, now=utcnow())
+    except availability.SlotNotChangeable as problem:
+        flash(str(problem), "info")
+    else:
+        audit("slot_unblocked", detail=f"slot {slot.id}")
+        flash(f"The slot at {_when(slot)} is open for booking again.", "success")
+    return redirect(_slots_url(slot))

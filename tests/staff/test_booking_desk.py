@@ -1,0 +1,126 @@
+"""Reception books, moves and cancels course places for a patient, and runs the waiting lists."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from portal.audit.models import AuditEvent
+from portal.booking import services, waitlist
+from portal.booking.models import Booking, Cohort, WaitlistEntry
+from portal.db import utcnow
+from tests import factories
+from tests.pages import csrf_token, error_for, get_page, parse
+
+
+def _audit(session, action):
+    return session.scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
+
+
+def test_reception_books_a_place_from_the_record(reception_client, session):
+    patient = factories.create_patient(session)
+    cohort = factories.create_cohort(session)
+    record = get_page(reception_client, f"/staff/patients/{patient.id}")
+    assert record.find("a", href=f"/staff/patients/{patient.id}/courses")
+    courses = get_page(reception_client, f"/staff/patients/{patient.id}/courses")
+    assert courses.find("a", href=f"/staff/patients/{patient.id}/courses/t1-group/book")
+    page = get_page(reception_client, f"/staff/patients/{patient.id}/courses/t1-group/book")
+    token = csrf_token(page)
+    blank = reception_client.post(f"/staff/patients/{patient.id}/courses/t1-group/book", data={"csrf_token": token})
+    assert blank.status_code == 400 and error_for(parse(blank), "cohort") == "Select a group"
+    done = reception_client.post(f"/staff/patients/{patient.id}/courses/t1-group/book",
+                                 data={"csrf_token": token, "cohort": str(cohort.id)})
+    assert done.status_code == 302
+    booking = session.scalars(select(Booking)).one()
+    assert booking.booked_by_staff and booking.patient_id == patient.id
+    event = _audit(session, "seat_booked_by_staff")[0]
+    assert event.actor_user_id == reception_client.user.id and event.patient_id == patient.id
+
+
+def test_booking_after_self_booking_closed_needs_a_reason(reception_client, session):
+    patient = factories.create_patient(session)
+    starts = (utcnow() + dt.timedelta(hours=3)).astimezone(ZoneInfo("Europe/London"))
+    soon = factories.create_cohort(session, first_date=starts.date(), start_time=starts.time().replace(second=0,
+                                                                                                       microsecond=0))
+    url = f"/staff/patients/{patient.id}/courses/t1-group/book"
+    page = get_page(reception_client, url)
+    assert "Self-booking has closed" in page.get_text()
+    token = csrf_token(page)
+    missing = reception_client.post(url, data={"csrf_token": token, "cohort": str(soon.id)})
+    assert missing.status_code == 400
+    assert error_for(parse(missing), "reason").startswith("Enter a reason: booking for this group has closed")
+    assert session.scalar(select(Booking.id)) is None
+    done = reception_client.post(url, data={"csrf_token": token, "cohort": str(soon.id),
+                                            "reason": "Patient phoned; GP letter delayed"})
+    assert done.status_code == 302
+    assert "override: Patient phoned" in _audit(session, "seat_booked_by_staff")[0].detail
+
+
+def test_reception_moves_and_cancels_with_reasons(reception_client, session, domain):
+    patient = factories.create_patient(session)
+    first = factories.create_cohort(session)
+    later = factories.create_cohort(session, first_date=utcnow().date() + dt.timedelta(days=40))
+    seat = services.book_seat(session, domain, patient, first.id, now=utcnow())
+    session.commit()
+    move_url = f"/staff/patients/{patient.id}/bookings/{seat.id}/move"
+    token = csrf_token(get_page(reception_client, move_url))
+    assert reception_client.post(move_url, data={"csrf_token": token, "cohort": str(later.id)}).status_code == 302
+    new = session.scalars(select(Booking).where(Booking.status == "active")).one()
+    assert new.cohort_id == later.id
+    cancel_url = f"/staff/patients/{patient.id}/bookings/{new.id}/cancel"
+    token = csrf_token(get_page(reception_client, cancel_url))
+    blank = reception_client.post(cancel_url, data={"csrf_token": token, "reason": "  "})
+    assert error_for(parse(blank), "reason") == "Enter why the place is being cancelled"
+    assert reception_client.post(cancel_url, data={"csrf_token": token, "reason": "Hospital admission"}).status_code == 302
+    session.expire_all()
+    assert session.get(Booking, new.id).status == "cancelled" and session.get(Booking, new.id).cancelled_by_staff
+    assert session.get(Cohort, later.id).seats_taken == 0
+    assert "Hospital admission" in _audit(session, "seat_cancelled_by_staff")[0].detail
+
+
+def test_reception_manages_waiting_lists_with_a_reason(reception_client, session, domain):
+    cohort = factories.create_cohort(session, capacity=1, seats_taken=1)
+    patients = [factories.create_patient(session) for _ in range(3)]
+    for p in patients:
+        url = f"/staff/patients/{p.id}/courses/t1-group/waiting-list"
+        token = csrf_token(get_page(reception_client, url))
+        assert reception_client.post(url, data={"csrf_token": token, "cohort": "any"}).status_code == 302
+    lists = get_page(reception_client, "/staff/waiting-lists")
+    assert all(p.family_name in lists.get_text() for p in patients)
+    entry = session.scalars(select(WaitlistEntry).where(WaitlistEntry.patient_id == patients[2].id)).one()
+    url = f"/staff/waiting-lists/{entry.id}"
+    token = csrf_token(get_page(reception_client, url))
+    no_reason = reception_client.post(url, data={"csrf_token": token, "direction": "up"})
+    assert error_for(parse(no_reason), "reason") == "Enter why you are changing the order"
+    assert reception_client.post(url, data={"csrf_token": token, "direction": "up",
+                                            "reason": "Clinically urgent"}).status_code == 302
+    order = [e.patient_id for e in waitlist.queue_for_course(session, "t1-group")]
+    assert order == [patients[0].id, patients[2].id, patients[1].id]
+    assert "Clinically urgent" in _audit(session, "waitlist_reordered")[0].detail
+    assert cohort.id  # the queue is for the course, whichever cohort frees a seat
+
+
+def test_a_facilitator_and_a_patient_cannot_use_the_desk(app, session, patient_client):
+    from portal.auth.models import Role
+    from tests.conftest import sign_in
+
+    patient = factories.create_patient(session)
+    facilitator = factories.create_staff(session, role=Role.FACILITATOR)
+    client = app.test_client()
+    assert sign_in(client, facilitator.email).status_code == 302
+    for c in (client, patient_client):
+        assert c.get(f"/staff/patients/{patient.id}/courses").status_code == 403
+        assert c.get("/staff/waiting-lists").status_code == 403
+
+
+def test_unknown_patient_booking_or_entry_answers_404(reception_client, session, domain):
+    patient = factories.create_patient(session)
+    other = factories.create_patient(session)
+    cohort = factories.create_cohort(session)
+    seat = services.book_seat(session, domain, other, cohort.id, now=utcnow())
+    session.commit()
+    assert reception_client.get("/staff/patients/999999/courses").status_code == 404
+    assert reception_client.get(f"/staff/patients/{patient.id}/courses/t2-programme/book").status_code == 404
+    # Another patient's booking through this patient's URL is not found.
+    assert reception_client.get(f"/staff/patients/{patient.id}/bookings/{seat.id}/cancel").status_code == 404
+    assert reception_client.get("/staff/waiting-lists/999999").status_code == 404
