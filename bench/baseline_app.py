@@ -6,6 +6,8 @@ comparison must not hand the portal a lock advantage). Each request opens one tr
 returning 20 rows and renders them with a small template. The table is the baseline's own, created and
 filled by ``prepare_database`` (the bench calls it before serving).
 
+``POST /items`` is the write baseline: one transaction inserting one row.
+
 Serve it with ``gunicorn 'bench.baseline_app:create_app()'`` and DATABASE_URL set.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask, render_template
+from flask import Flask, redirect, render_template
 from jinja2 import DictLoader
 from sqlalchemy import Integer, String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -82,5 +84,12 @@ def create_app(database_url: str | None = None) -> Flask:
         with sessions() as session, session.begin():
             rows = session.scalars(select(BenchItem).order_by(BenchItem.id).limit(ROWS_SHOWN)).all()
             return render_template("items.html", items=rows)
+
+    @app.post("/items")
+    def add_item():
+        # The write baseline: one transaction inserting one row, answered with a redirect like a form POST.
+        with sessions() as session, session.begin():
+            session.add(BenchItem(name="Added item", quantity=1))
+        return redirect("/", code=303)
 
     return app

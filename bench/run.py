@@ -15,7 +15,13 @@ Output, one line each:
     BENCH baseline <requests_per_second> <p99_ms>
     RATIO <target>_vs_baseline <ratio>
 
-Environment: BENCH_SECONDS (length of each run, default 10), BENCH_ROUNDS (default 4), BENCH_WARMUP_SECONDS
+Then the booking POST against a baseline one-row insert, in this process (see bench/writes.py):
+
+    BENCH book_post <posts_per_second> <p99_ms>
+    BENCH baseline_write <posts_per_second> <p99_ms>
+    RATIO book_vs_baseline_write <ratio>
+
+Environment: BENCH_WRITES (timed POSTs per round, default 200), BENCH_SECONDS (length of each run, default 10), BENCH_ROUNDS (default 4), BENCH_WARMUP_SECONDS
 (default 3), BENCH_WRK (the wrk binary). The defaults take about 100 seconds. Exits non-zero if a server
 does not start or a check fails.
 
@@ -66,6 +72,7 @@ class Target(NamedTuple):
 # The portal's pages, loaded as the signed-in demo Tier 1 patient. Add more entries here.
 PORTAL_TARGETS: list[Target] = [
     Target("home", "/", "GET", expect="Hello"),
+    Target("courses", "/services/t1-group", "GET", expect="Group starting"),
 ]
 BASELINE_TARGET = Target("baseline", "/", "GET", expect="Item number 20 ")
 
@@ -399,6 +406,11 @@ def main() -> int:
         print(f"bench failed: {error}", file=sys.stderr)
         return 1
     report(jobs)
+    with tempfile.TemporaryDirectory(prefix="portal-bench-writes-") as tmp:
+        from bench import writes
+
+        writes.report(writes.measure(Path(tmp), rounds=max(1, _whole_number("BENCH_ROUNDS", 4)),
+                                     count=_whole_number("BENCH_WRITES", 200)))
     print(f"# took {dt.timedelta(seconds=round(time.monotonic() - started))}", file=sys.stderr)
     return 0
 

@@ -7,8 +7,9 @@ import re
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms import RadioField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.utils import unset_value
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from portal.forms import DateParts
 
@@ -41,12 +42,12 @@ CANCEL_REASONS = [
 
 class CancelAppointmentForm(FlaskForm):
     reason = RadioField(
-        "Why are you cancelling?", choices=CANCEL_REASONS,
+        "Why are you cancelling?", choices=[SelectChoice(value, label) for value, label in CANCEL_REASONS],
         validators=[InputRequired(message="Select why you are cancelling your appointment")],
     )
-    detail = TextAreaField(
-        "Tell us more", validators=[Optional(), Length(max=500, message="Reason must be 500 characters or fewer")]
-    )
+    # No Optional(): it would stop the chain on a blank box before validate_detail could ask for it.
+    detail = TextAreaField("Tell us more",
+                           validators=[Length(max=500, message="Reason must be 500 characters or fewer")])
 
     def validate_detail(self, field: TextAreaField) -> None:
         if self.reason.data == "other" and not (field.data or "").strip():
@@ -114,7 +115,18 @@ class TimeField(StringField):
             raise ValidationError(f"{self.label.text} must be a 24-hour time, like 09:30")
 
 
-class OptionalDateParts(DateParts):
+class DayField(DateParts):
+    """DateParts that treats a POST without the boxes at all like one with them empty.
+
+    DateParts keeps WTForms' ``unset_value`` as its data when none of its boxes is posted, and then skips
+    its checks, so a hand-made POST would reach the view with no date in it.
+    """
+
+    def process(self, formdata: Any, data: Any = unset_value, extra_filters: Any = None) -> None:
+        super().process(formdata, None if data is unset_value else data, extra_filters)
+
+
+class OptionalDateParts(DayField):
     """A date that may be left blank (all three boxes empty)."""
 
     def pre_validate(self, form: Any) -> None:
@@ -133,11 +145,8 @@ class TemplateForm(FlaskForm):
                          validators=[InputRequired("Select a day of the week")])
     start_time = TimeField("Start time", validators=[InputRequired("Enter a start time, like 09:00")])
     end_time = TimeField("End time", validators=[InputRequired("Enter an end time, like 12:30")])
-    slot_minutes = IntegerField("Slot length in minutes", validators=[
-        InputRequired("Enter the slot length in minutes"),
-        NumberRange(min=5, max=240, message="Slot length must be between 5 and 240 minutes"),
-    ])
-    valid_from = DateParts("First date")
+    slot_minutes = StringField("Slot length in minutes", validators=[InputRequired("Enter the slot length in minutes")])
+    valid_from = DayField("First date")
     valid_until = OptionalDateParts("Last date")
 
     def __init__(self, *args: Any, clinicians: list, services: list, teams: list, venues: list, **kwargs: Any):
@@ -149,15 +158,22 @@ class TemplateForm(FlaskForm):
         self.team.choices = [SelectChoice("", "No team (Tier 1)")] + [SelectChoice(t.key, t.name) for t in teams]
         self.venue.choices = [SelectChoice("", "Select a venue")] + [SelectChoice(str(v.id), v.name) for v in venues]
 
-    def validate_slot_minutes(self, field: IntegerField) -> None:
-        if field.data is not None and not 5 <= field.data <= 240:
+    def validate_slot_minutes(self, field: StringField) -> None:
+        text = (field.data or "").strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 4):
+            raise ValidationError("Slot length must be a whole number of minutes, like 30")
+        if not 5 <= int(text) <= 240:
             raise ValidationError("Slot length must be between 5 and 240 minutes")
+
+    @property
+    def minutes(self) -> int:
+        return int(self.slot_minutes.data.strip())
 
 
 class LeaveForm(FlaskForm):
     clinician = SelectField("Clinician", validators=[InputRequired("Select a clinician")], validate_choice=False)
-    first_day = DateParts("First day of leave")
-    last_day = DateParts("Last day of leave")
+    first_day = DayField("First day of leave")
+    last_day = DayField("Last day of leave")
     reason = StringField("Reason (optional)", validators=[
         Optional(), Length(max=200, message="Reason must be 200 characters or fewer")])
 

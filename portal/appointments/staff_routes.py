@@ -289,7 +289,7 @@ def new_template():
             template = availability.create_template(
                 s, domain(), clinician_id=slot_id(form.clinician.data), service_key=form.service_key.data,
                 team=form.team.data or None, venue_id=slot_id(form.venue.data), weekday=int(form.weekday.data),
-                start_time=form.start_time.time, end_time=form.end_time.time, slot_minutes=form.slot_minutes.data,
+                start_time=form.start_time.time, end_time=form.end_time.time, slot_minutes=form.minutes,
                 valid_from=form.valid_from.data, valid_until=form.valid_until.data,
             )
         except availability.AvailabilityError as problem:

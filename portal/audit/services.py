@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from portal.audit.models import AuditEvent
@@ -25,22 +25,30 @@ class Actor:
 SYSTEM = Actor(user_id=None, role="system")
 
 
+# Built once: nearly every request that changes something appends an event.
+_APPEND = insert(AuditEvent).values(
+    {name: bindparam(name, type_=AuditEvent.__table__.c[name].type)
+     for name in ("occurred_at", "actor_user_id", "actor_role", "action", "patient_id", "detail", "ip", "request_id")}
+)
+
+
 def record(
     session: Session, actor: Actor, action: str, *, patient_id: int | None = None, detail: str = ""
-) -> AuditEvent:
-    """Append one event in the caller's transaction (so a rolled-back change leaves no event)."""
-    event = AuditEvent(
-        occurred_at=utcnow(),
-        actor_user_id=actor.user_id,
-        actor_role=actor.role,
-        action=action,
-        patient_id=patient_id,
-        detail=detail[:300],
-        ip=actor.ip,
-        request_id=actor.request_id,
-    )
-    session.add(event)
-    return event
+) -> None:
+    """Append one event in the caller's transaction (so a rolled-back change leaves no event).
+
+    A plain INSERT on the session's connection: an event is never read back in the request that writes it.
+    """
+    session.connection().execute(_APPEND, {
+        "occurred_at": utcnow(),
+        "actor_user_id": actor.user_id,
+        "actor_role": actor.role,
+        "action": action,
+        "patient_id": patient_id,
+        "detail": detail[:300],
+        "ip": actor.ip,
+        "request_id": actor.request_id,
+    })
 
 
 def search(

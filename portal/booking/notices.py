@@ -13,20 +13,27 @@ from portal.patients.models import Patient
 from portal.settings import DomainConfig
 
 
-def _venue_name(booking: Booking) -> str:
+def venue_name(booking: Booking) -> str:
+    """What a text calls the place: the venue's short name, or "online"."""
     cohort = booking.cohort
     return "online" if cohort.venue.is_online else cohort.venue.short_name
 
 
 def seat_booked(
-    session: Session, domain: DomainConfig, patient: Patient, booking: Booking, *, now: dt.datetime
+    session: Session,
+    domain: DomainConfig,
+    patient: Patient,
+    *,
+    booking_id: int,
+    first_session_at: dt.datetime,
+    venue_short_name: str,
+    now: dt.datetime,
 ) -> None:
-    first = booking.cohort.first_session
     enqueue_sms(
-        session, key=f"booked:{booking.id}", patient=patient, kind="booking_confirmation",
-        body=texts.seat_booked(first_session=first.starts_at, venue_short_name=_venue_name(booking),
+        session, key=f"booked:{booking_id}", patient=patient, kind="booking_confirmation",
+        body=texts.seat_booked(first_session=first_session_at, venue_short_name=venue_short_name,
                                phone=domain.policy.service.phone),
-        now=now, booking_id=booking.id, expires_at=first.starts_at,
+        now=now, booking_id=booking_id, expires_at=first_session_at,
     )
 
 
@@ -36,7 +43,7 @@ def seat_moved(
     first = booking.cohort.first_session
     enqueue_sms(
         session, key=f"moved:{booking.id}", patient=patient, kind="booking_moved",
-        body=texts.seat_moved(first_session=first.starts_at, venue_short_name=_venue_name(booking),
+        body=texts.seat_moved(first_session=first.starts_at, venue_short_name=venue_name(booking),
                               phone=domain.policy.service.phone),
         now=now, booking_id=booking.id, expires_at=first.starts_at,
     )

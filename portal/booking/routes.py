@@ -8,6 +8,7 @@ from portal.audit.web import audit
 from portal.auth.access import current_patient, patient_required
 from portal.booking import services, waitlist
 from portal.booking.forms import ActionForm, BookSeatForm, JoinWaitlistForm, MoveSeatForm, OfferForm, WithdrawForm
+from portal.booking.models import Cohort
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
 
@@ -65,24 +66,28 @@ def _full_page(cohort, service, *, status: int, form: JoinWaitlistForm | None = 
 def book(cohort_id: int):
     patient = current_patient()
     s = db_session()
+    form = BookSeatForm()
+    if form.validate_on_submit():
+        # Straight to the service: it checks the cohort is open to this patient in the same statement it reads.
+        try:
+            seat = services.book_seat(s, domain(), patient, cohort_id, now=utcnow())
+        except services.CohortNotFound:
+            abort(404)
+        except services.AlreadyBooked:
+            flash("You already have a place on this course.", "info")
+            return redirect(url_for("booking.my_bookings"))
+        except services.CohortFull:
+            cohort = s.get(Cohort, cohort_id)
+            return _full_page(cohort, domain().catalogue.get(cohort.service_key), status=409, just_filled=True)
+        audit("seat_booked", patient_id=patient.id, detail=f"booking {seat.id}, cohort {cohort_id}")
+        service = domain().catalogue.get(seat.service_key)
+        flash(f"You are booked on the {service.name}. We have sent you a text to confirm.", "success")
+        return redirect(url_for("booking.my_bookings"))
     try:
         cohort = services.cohort_for_patient(s, domain(), patient, cohort_id, now=utcnow())
     except services.CohortNotFound:
         abort(404)
     service = domain().catalogue.get(cohort.service_key)
-    form = BookSeatForm()
-    if form.validate_on_submit():
-        try:
-            booking = services.book_seat(s, domain(), patient, cohort_id, now=utcnow())
-        except services.CohortFull:
-            s.refresh(cohort)
-            return _full_page(cohort, service, status=409, just_filled=True)
-        except services.AlreadyBooked:
-            flash("You already have a place on this course.", "info")
-            return redirect(url_for("booking.my_bookings"))
-        audit("seat_booked", patient_id=patient.id, detail=f"booking {booking.id}, cohort {cohort_id}")
-        flash(f"You are booked on the {service.name}. We have sent you a text to confirm.", "success")
-        return redirect(url_for("booking.my_bookings"))
     if cohort.seats_left <= 0:
         return _full_page(cohort, service, status=200)
     return render_template("booking/confirm.html", cohort=cohort, service=service, form=form)

@@ -7,11 +7,12 @@ take the last seat together; a partial unique index stops one patient holding tw
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from portal.auth.models import User
@@ -192,6 +193,47 @@ def booking_for_patient(session: Session, patient: Patient, booking_id: int) -> 
     return booking
 
 
+@dataclass(frozen=True)
+class SeatBooked:
+    id: int
+    cohort_id: int
+    service_key: str
+    first_session_at: dt.datetime
+
+
+# Built once: booking is the hottest write, so it reads plain columns in one statement (no ORM objects).
+_FIRST_SESSION_AT = (
+    select(CohortSession.starts_at)
+    .where(CohortSession.cohort_id == Cohort.id, CohortSession.number == 1)
+    .correlate(Cohort)
+    .scalar_subquery()
+)
+_COHORT_TO_BOOK = (
+    select(Cohort.service_key, Cohort.team, Cohort.status, Venue.short_name, Venue.is_online, _FIRST_SESSION_AT)
+    .join(Venue, Cohort.venue_id == Venue.id)
+    .where(Cohort.id == bindparam("cohort_id"))
+)
+
+
+@functools.cache
+def _insert_booking_statement(dialect: str):
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    columns = ("patient_id", "service_key", "cohort_id", "status", "booked_by_staff", "cancelled_by_staff",
+               "created_at")
+    return (
+        insert(Booking)
+        .values({name: bindparam(name, type_=Booking.__table__.c[name].type) for name in columns})
+        .on_conflict_do_nothing(index_elements=["patient_id", "service_key"], index_where=text("status = 'active'"))
+        .returning(Booking.id)
+    )
+
+
+def _insert_booking(session: Session, values: dict) -> int | None:
+    """Insert an active seat unless the patient holds one on this course already; the new id, or None."""
+    connection = session.connection()
+    return connection.execute(_insert_booking_statement(connection.dialect.name), values).scalar()
+
+
 def book_seat(
     session: Session,
     domain: DomainConfig,
@@ -201,32 +243,44 @@ def book_seat(
     now: dt.datetime,
     by_staff: bool = False,
     override_closing: bool = False,
-) -> Booking:
-    """Take a seat in a cohort and write the confirmation text, in the caller's transaction."""
-    cohort = cohort_for_patient(session, domain, patient, cohort_id, now=now, override_closing=override_closing)
-    existing = active_course_booking(session, patient, cohort.service_key)
-    if existing is not None:
-        raise AlreadyBooked(existing.id)
-    try:
-        with session.begin_nested():
-            if not take_seat(session, cohort.id):
-                raise CohortFull("This group has just filled up")
-            booking = Booking(
-                patient_id=patient.id,
-                service_key=cohort.service_key,
-                cohort_id=cohort.id,
-                booked_by_staff=by_staff,
-                created_at=now,
-            )
-            session.add(booking)
-            session.flush()
-    except IntegrityError:
-        # Another request of the same patient (a double tap) won: the unique index said so.
-        raise AlreadyBooked(None) from None
-    session.refresh(cohort)
-    waitlist.end_for_booking(session, domain, patient.id, cohort.service_key, now=now, booked_cohort_id=cohort.id)
-    notices.seat_booked(session, domain, patient, booking, now=now)
-    return booking
+) -> SeatBooked:
+    """Take a seat in a cohort and write the confirmation text, in the caller's transaction.
+
+    The seat row goes in first with ON CONFLICT DO NOTHING on the one-active-seat-per-course index, so a
+    double tap is answered by the index itself; then the conditional seat UPDATE, and if the cohort is full the
+    row just inserted is deleted again. No savepoint, no ORM objects: this is the hottest write of the portal.
+    """
+    # Core statements on the session's connection throughout: same transaction, none of the ORM's per-call work.
+    connection = session.connection()
+    row = connection.execute(_COHORT_TO_BOOK, {"cohort_id": cohort_id}).first() if 0 < cohort_id < 2**31 else None
+    if row is None:
+        raise CohortNotFound("This group is not available to book")
+    service_key, team, status, venue_short_name, is_online, first_at = row
+    service = course_for_patient(domain, patient, service_key)
+    closes = dt.timedelta(hours=0 if override_closing else domain.policy.booking.course_booking_closes_hours)
+    if (
+        service is None
+        or status != "open"
+        or first_at is None
+        or first_at <= now + closes
+        or (service.team_scoped and team != patient.team)
+    ):
+        raise CohortNotFound("This group is not available to book")
+    booking_id = _insert_booking(session, {
+        "patient_id": patient.id, "service_key": service_key, "cohort_id": cohort_id, "status": "active",
+        "booked_by_staff": by_staff, "cancelled_by_staff": False, "created_at": now,
+    })
+    if booking_id is None:
+        raise AlreadyBooked(None)
+    if not take_seat(session, cohort_id):
+        connection.execute(delete(Booking).where(Booking.id == booking_id))
+        raise CohortFull("This group has just filled up")
+    waitlist.end_for_booking(session, domain, patient.id, service_key, now=now, booked_cohort_id=cohort_id)
+    notices.seat_booked(
+        session, domain, patient, booking_id=booking_id, first_session_at=first_at,
+        venue_short_name="online" if is_online else venue_short_name, now=now,
+    )
+    return SeatBooked(id=booking_id, cohort_id=cohort_id, service_key=service_key, first_session_at=first_at)
 
 
 def withdraw_seat(

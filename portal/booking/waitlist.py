@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -150,16 +150,25 @@ def leave(session: Session, domain: DomainConfig, entry: WaitlistEntry, *, now: 
         _pass_seat_on(session, domain, held, now=now)
 
 
+_LIVE_ENTRY = select(WaitlistEntry.id, WaitlistEntry.status, WaitlistEntry.offer_cohort_id).where(
+    WaitlistEntry.patient_id == bindparam("patient_id"),
+    WaitlistEntry.service_key == bindparam("service_key"),
+    WaitlistEntry.status.in_(WAITING_STATUSES),
+)
+
+
 def end_for_booking(session: Session, domain: DomainConfig, patient_id: int, service_key: str, *, now: dt.datetime,
                     booked_cohort_id: int) -> None:
     """The patient booked a seat on the course: their queue place ends, and an offer they held elsewhere moves on."""
-    entry = live_entry(session, patient_id, service_key)
-    if entry is None:
+    found = session.connection().execute(_LIVE_ENTRY, {"patient_id": patient_id, "service_key": service_key}).first()
+    if found is None:
         return
-    held = entry.offer_cohort_id if entry.status == "offered" else None
-    entry.status = "booked"
-    entry.updated_at = now
-    session.flush()
+    entry_id, status, offer_cohort_id = found
+    held = offer_cohort_id if status == "offered" else None
+    session.execute(
+        update(WaitlistEntry).where(WaitlistEntry.id == entry_id).values(status="booked", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
     if held is not None and held != booked_cohort_id:
         _pass_seat_on(session, domain, held, now=now)
 
@@ -268,7 +277,10 @@ def accept_offer(
     )
     session.add(booking)
     session.flush()
-    notices.seat_booked(session, domain, patient, booking, now=now)
+    notices.seat_booked(
+        session, domain, patient, booking_id=booking.id, first_session_at=cohort.first_session.starts_at,
+        venue_short_name=notices.venue_name(booking), now=now,
+    )
     return booking
 
 

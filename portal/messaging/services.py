@@ -7,8 +7,9 @@ The dispatcher (messaging.dispatch) sends the rows after the commit.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -52,16 +53,28 @@ def enqueue_sms(
         "created_at": now,
         "updated_at": now,
     }
-    dialect = session.get_bind().dialect.name
+    # On the session's connection (same transaction), past the ORM's DML layer: a plain insert needs none of it.
+    # Flush first, so a row this text points at (a booking just added) is in the database before it.
+    session.flush()
+    connection = session.connection()
+    return connection.execute(_insert_statement(connection.dialect.name), values).first() is not None
+
+
+@functools.cache
+def _insert_statement(dialect: str):
+    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, built once per dialect with bound
+    parameters: every text the portal sends goes through it, so it is not rebuilt per call."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
+    columns = ("idempotency_key", "patient_id", "booking_id", "kind", "to_number", "body", "status", "attempts",
+               "due_at", "next_attempt_at", "expires_at", "created_at", "updated_at")
+    return (
         insert(SmsMessage)
-        .values(**values)
+        .values({name: bindparam(name, type_=SmsMessage.__table__.c[name].type) for name in columns})
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         # RETURNING, not rowcount: through the ORM, PostgreSQL reports a rowcount of -1 here.
         .returning(SmsMessage.id)
     )
-    return session.execute(statement).first() is not None
+
 
 
 def messages_for_patient(session: Session, patient_id: int) -> list[SmsMessage]:

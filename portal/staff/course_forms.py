@@ -24,6 +24,7 @@ from portal.dates import london_today
 from portal.forms import DateParts
 from portal.settings import DomainConfig
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TIME = re.compile(r"^([01]?[0-9]|2[0-3])[:.]([0-5][0-9])$")
 SESSION_MINUTES = (30, 240)
 CAPACITY = (1, 40)
@@ -53,6 +54,14 @@ def _whole_number(value: str | None, *, label: str, example: int, low: int, high
     if not low <= number <= high:
         raise ValidationError(f"{label} must be between {low} and {high}{unit}")
     return number
+
+
+def _require_date(field: DateParts) -> None:
+    """DateParts lets a form with none of the date's boxes through holding WTForms' unset value: refuse it."""
+    if not isinstance(field.data, dt.date):
+        field.data = None
+        field.bad_parts = {"day", "month", "year"}
+        raise ValidationError(f"Enter {field.label.text.lower()}")
 
 
 class CreateCohortForm(FlaskForm):
@@ -149,9 +158,12 @@ class CreateCohortForm(FlaskForm):
             or parts.scheme != "https"
             or not host
             or "." not in host
-            or any(ch.isspace() or ch in "<>\"'`" for ch in link)
+            or any(ord(ch) < 0x21 or ch in "\x7f<>\"'`" for ch in link)
         ):
             raise ValidationError("Enter a joining link that starts with https://, like https://meet.nhs.net/abc")
+
+    def validate_first_date(self, field: DateParts) -> None:
+        _require_date(field)
 
     def validate_start_time(self, field: StringField) -> None:
         self.time = parse_time(field.data, label="Start time")
@@ -214,6 +226,9 @@ class _ReasonMixin:
         field.data = (field.data or "").strip()
         if not field.data:
             raise ValidationError(self.REASON_MISSING)  # type: ignore[attr-defined]
+        if _CONTROL.search(field.data):
+            # PostgreSQL refuses NUL in text; none of these belongs in a reason staff type.
+            raise ValidationError("Reason must be plain text")
 
 
 class MoveSessionForm(_ReasonMixin, FlaskForm):
@@ -229,6 +244,9 @@ class MoveSessionForm(_ReasonMixin, FlaskForm):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.new_time: dt.time | None = None
+
+    def validate_date(self, field: DateParts) -> None:
+        _require_date(field)
 
     def validate_time(self, field: StringField) -> None:
         self.new_time = parse_time(field.data, label="New start time")

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from portal.appointments import availability
 from portal.appointments.models import AppointmentSlot
 from portal.appointments.slots import generate_slots, local_slot_times
+from portal.db import utcnow
 from tests import factories
 from tests.appointments import factories as appt
 from tests.appointments.factories import LONDON, london
@@ -159,7 +160,7 @@ def test_leave_blocks_free_slots_already_made_and_reports_booked_ones(session, d
     booked = appt.book(session, patient, second)
     day = first.starts_at.astimezone(LONDON).date()
     leave, blocked, affected = availability.add_leave(
-        session, domain, clinician_id=clinician.id, first_day=day, last_day=day, reason="", now=factories.utcnow())
+        session, domain, clinician_id=clinician.id, first_day=day, last_day=day, reason="", now=utcnow())
     session.commit()
     assert blocked == 2 and [a.id for a in affected] == [booked.id]
     session.expire_all()

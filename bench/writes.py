@@ -1,0 +1,131 @@
+"""The booking POST against a baseline one-row insert, both in this process through Flask's test client.
+
+wrk cannot load a booking: a patient holds one seat per course, so every request after the first would be
+refused. Here each timed POST books a real seat (conditional seat UPDATE, booking row, waiting-list check,
+confirmation text in the outbox, audit row, commit), and the seat is given back, untimed, before the next one.
+The baseline app's POST inserts one row in one transaction. Rounds alternate (ABBA); the ratio is the median
+over rounds of the portal's rate over the baseline's, so the machine's noise falls on both alike.
+
+Output:
+    BENCH book_post <posts_per_second> <p99_ms>
+    BENCH baseline_write <posts_per_second> <p99_ms>
+    RATIO book_vs_baseline_write <ratio>
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from bench.run import PATIENT_MOBILE, PATIENT_SIGN_IN, BenchError, prepare_baseline_database, csrf_token
+
+
+def _portal(url: str, work_dir: Path):
+    """A signed-in test client of the portal, the cohort to book, and a function giving the seat back."""
+    from portal import create_app, demo_data
+    from portal.booking import services as booking
+    from portal.booking.models import Booking, Cohort
+    from portal.cli import upgrade_database
+    from portal.db import utcnow
+    from portal.patients.models import Patient
+
+    upgrade_database(url)
+    app = create_app({
+        "DATABASE_URL": url, "SECRET_KEY": "bench-secret", "PUBLIC_BASE_URL": "http://127.0.0.1",
+        "SMS_BACKEND": "console", "RATELIMIT_ENABLED": False, "PORTAL_INSTANCE_DIR": str(work_dir),
+    })
+    db, domain = app.extensions["db"], app.extensions["domain"]
+    now = utcnow()
+    with db.transaction() as session:
+        demo_data.load(session, domain, today=now.date(), now=now, base_url="http://127.0.0.1")
+    with db.transaction() as session:
+        patient = session.scalars(select(Patient).where(Patient.mobile == PATIENT_MOBILE)).one()
+        course = domain.catalogue.course_for_tier(patient.tier)
+        cohort = next(c for c in booking.open_cohorts(session, domain, patient, course, now=now) if c.seats_left > 1)
+        patient_id, cohort_id = patient.id, cohort.id
+    client = app.test_client()
+    page = client.get("/sign-in").get_data(as_text=True)
+    signed = client.post("/sign-in", data={"identifier": PATIENT_SIGN_IN, "password": demo_data.DEMO_PASSWORD,
+                                           "csrf_token": csrf_token(page)})
+    if signed.status_code != 302:
+        raise BenchError(f"bench sign-in answered {signed.status_code}")
+    token = csrf_token(client.get(f"/cohorts/{cohort_id}").get_data(as_text=True))
+
+    def give_back() -> None:
+        # The redirect's page would show the flash message; drop it here so the cookie does not grow.
+        with client.session_transaction() as cookie:
+            cookie.pop("_flashes", None)
+        with db.transaction() as session:
+            done = session.execute(update(Booking).where(Booking.patient_id == patient_id, Booking.status == "active")
+                                   .values(status="cancelled", cancelled_at=utcnow()))
+            session.execute(update(Cohort).where(Cohort.id == cohort_id)
+                            .values(seats_taken=Cohort.seats_taken - done.rowcount))
+
+    def book() -> None:
+        response = client.post(f"/cohorts/{cohort_id}", data={"csrf_token": token})
+        if response.status_code != 302 or response.headers["Location"] != "/bookings":
+            raise BenchError(f"booking POST answered {response.status_code} {response.headers.get('Location')}")
+
+    return app, book, give_back
+
+
+def _baseline(url: str):
+    from bench.baseline_app import create_app
+
+    prepare_baseline_database(url)
+    app = create_app(url)
+    client = app.test_client()
+
+    def insert() -> None:
+        if client.post("/items").status_code != 303:
+            raise BenchError("baseline POST failed")
+
+    return app, insert
+
+
+def _time(action: Callable[[], None], between: Callable[[], None] | None, count: int) -> list[float]:
+    timings = []
+    for _ in range(count):
+        if between:
+            between()
+        started = time.perf_counter()
+        action()
+        timings.append(time.perf_counter() - started)
+    return timings
+
+
+def measure(work_dir: Path, *, rounds: int, count: int) -> dict[str, float]:
+    portal_app, book, give_back = _portal(f"sqlite:///{work_dir / 'writes-portal.db'}", work_dir)
+    baseline_app, insert = _baseline(f"sqlite:///{work_dir / 'writes-baseline.db'}")
+    try:
+        _time(book, give_back, 20)  # warm up both
+        _time(insert, None, 20)
+        ratios, portal_all, baseline_all = [], [], []
+        for number in range(rounds):
+            order = [("portal", book, give_back), ("baseline", insert, None)]
+            results = {}
+            for name, action, between in order if number % 2 == 0 else reversed(order):
+                results[name] = _time(action, between, count)
+            portal_all += results["portal"]
+            baseline_all += results["baseline"]
+            ratios.append(statistics.fmean(results["baseline"]) / statistics.fmean(results["portal"]))
+        give_back()
+    finally:
+        portal_app.extensions["db"].dispose()
+    return {
+        "book_rate": 1 / statistics.fmean(portal_all),
+        "book_p99_ms": statistics.quantiles(portal_all, n=100)[98] * 1000,
+        "baseline_rate": 1 / statistics.fmean(baseline_all),
+        "baseline_p99_ms": statistics.quantiles(baseline_all, n=100)[98] * 1000,
+        "ratio": statistics.median(ratios),
+    }
+
+
+def report(figures: dict[str, float]) -> None:
+    print(f"BENCH book_post {figures['book_rate']:.2f} {figures['book_p99_ms']:.2f}")
+    print(f"BENCH baseline_write {figures['baseline_rate']:.2f} {figures['baseline_p99_ms']:.2f}")
+    print(f"RATIO book_vs_baseline_write {figures['ratio']:.2f}")

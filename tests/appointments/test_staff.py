@@ -1,0 +1,227 @@
+"""Reception books, moves and cancels for patients; admins manage clinics, leave and slots."""
+
+import datetime as dt
+
+import pytest
+from flask import render_template_string
+from flask_login import login_user
+from sqlalchemy import func, select
+
+from portal.appointments.models import Appointment, AppointmentSlot, AvailabilityTemplate, ClinicianLeave
+from portal.audit.models import AuditEvent
+from portal.db import utcnow
+from tests import factories
+from tests.appointments import factories as appt
+from tests.pages import csrf_token, error_for, get_page, parse
+
+
+def _day(slot) -> str:
+    return slot.starts_at.astimezone(appt.LONDON).date().isoformat()
+
+
+def _post(client, url, data=None):
+    token = csrf_token(get_page(client, url))
+    return client.post(url, data={**(data or {}), "csrf_token": token})
+
+
+def _audit(session, action):
+    return session.scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
+
+
+def test_reception_books_a_staff_only_service_for_a_tier_2_patient(reception_client, session):
+    patient = factories.create_patient(session, tier=2, team="whittington")
+    slot = appt.create_slot(session, service_key="t2-psychology")
+    base = f"/staff/patients/{patient.id}/appointments/new"
+    services_page = get_page(reception_client, base)
+    assert services_page.find("a", href=f"{base}/t2-psychology")
+    assert not services_page.find("a", href=f"{base}/t1-physio")
+    assert get_page(reception_client, f"{base}/t2-psychology").find("a", href=f"{base}/t2-psychology/{_day(slot)}")
+    response = _post(reception_client, f"{base}/t2-psychology/{_day(slot)}", {"slot": str(slot.id)})
+    assert response.status_code == 302 and response.headers["Location"] == f"/staff/patients/{patient.id}"
+    appointment = session.scalars(select(Appointment)).one()
+    assert (appointment.patient_id, appointment.booked_by_staff) == (patient.id, True)
+    [event] = _audit(session, "appointment_booked")
+    assert (event.actor_user_id, event.patient_id) == (reception_client.user.id, patient.id)
+    assert "by staff" in event.detail
+
+
+def test_reception_needs_a_reason_to_book_past_the_limit(reception_client, session):
+    patient = factories.create_patient(session)
+    first, second = appt.create_slots(session, 2)
+    appt.book(session, patient, first)
+    url = f"/staff/patients/{patient.id}/appointments/new/t1-physio/{_day(second)}"
+    page = get_page(reception_client, url)
+    assert page.find("textarea", attrs={"name": "override_reason"})
+    response = _post(reception_client, url, {"slot": str(second.id)})
+    assert response.status_code == 400
+    assert error_for(parse(response), "override_reason") == "Give a reason for booking more than the limit"
+    response = _post(reception_client, url, {"slot": str(second.id), "override_reason": "Two areas to treat"})
+    assert response.status_code == 302
+    extra = session.scalars(select(Appointment).where(Appointment.slot_id == second.id)).one()
+    assert extra.override_reason == "Two areas to treat"
+    assert "limit overridden: Two areas to treat" in _audit(session, "appointment_booked")[0].detail
+
+
+def test_reception_cancels_inside_the_cut_off_only_with_a_reason(reception_client, session):
+    patient = factories.create_patient(session)
+    appointment = appt.book(session, patient, appt.create_slot(session, starts_at=utcnow() + dt.timedelta(hours=5)))
+    url = f"/staff/patients/{patient.id}/appointments/{appointment.id}/cancel"
+    response = _post(reception_client, url)
+    assert response.status_code == 400
+    page = parse(response)
+    assert error_for(page, "reason") == "Enter why the appointment is being cancelled"
+    response = _post(reception_client, url, {"reason": "Patient phoned: unwell"})
+    assert error_for(parse(response), "override_reason") == "Give a reason for cancelling inside the cut-off"
+    session.expire_all()
+    assert session.get(Appointment, appointment.id).status == "active"
+    response = _post(reception_client, url, {"reason": "Patient phoned: unwell", "override_reason": "In hospital"})
+    assert response.status_code == 302
+    session.expire_all()
+    ended = session.get(Appointment, appointment.id)
+    assert (ended.status, ended.ended_by_staff, ended.override_reason) == ("cancelled", True, "In hospital")
+    [event] = _audit(session, "appointment_cancelled")
+    assert event.actor_user_id == reception_client.user.id and "cut-off overridden: In hospital" in event.detail
+
+
+def test_reception_moves_an_appointment(reception_client, session):
+    patient = factories.create_patient(session)
+    clinician = appt.create_clinician(session)
+    old_slot = appt.create_slot(session, clinician=clinician, starts_at=appt.days_ahead(2))
+    new_slot = appt.create_slot(session, clinician=clinician, starts_at=appt.days_ahead(9))
+    old = appt.book(session, patient, old_slot)
+    base = f"/staff/patients/{patient.id}/appointments/{old.id}/reschedule"
+    assert get_page(reception_client, base).find("a", href=f"{base}/{_day(new_slot)}")
+    response = _post(reception_client, f"{base}/{_day(new_slot)}", {"slot": str(new_slot.id)})
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(Appointment, old.id).status == "moved"
+    assert session.get(AppointmentSlot, new_slot.id).status == "booked"
+    assert _audit(session, "appointment_moved")[0].actor_user_id == reception_client.user.id
+
+
+def test_staff_pages_answer_404_for_unknown_or_other_patients_ids(reception_client, session):
+    patient, other = factories.create_patient(session), factories.create_patient(session)
+    appointment = appt.book(session, other, appt.create_slot(session))
+    for url in (f"/staff/patients/{patient.id}/appointments/{appointment.id}/cancel",
+                f"/staff/patients/{patient.id}/appointments/{appointment.id}/reschedule",
+                "/staff/patients/999999/appointments/new",
+                f"/staff/patients/{patient.id}/appointments/new/t2-physio",
+                f"/staff/patients/{patient.id}/appointments/new/t1-physio/not-a-day"):
+        assert reception_client.get(url).status_code == 404, url
+
+
+def test_facilitators_may_not_book_and_reception_may_not_administer(facilitator_client, reception_client, session):
+    patient = factories.create_patient(session)
+    assert facilitator_client.get(f"/staff/patients/{patient.id}/appointments/new").status_code == 403
+    for url in ("/staff/admin/appointments", "/staff/admin/appointments/templates/new",
+                "/staff/admin/appointments/slots"):
+        assert reception_client.get(url).status_code == 403
+
+
+def test_the_record_section_lists_appointments_with_actions(app, session):
+    patient = factories.create_patient(session)
+    appointment = appt.book(session, patient, appt.create_slot(session))
+    for role, acts in (("reception", True), ("facilitator", False)):
+        from portal.auth.models import Role
+
+        user = factories.create_staff(session, role=Role(role))
+        with app.test_request_context():
+            login_user(user)
+            html = render_template_string('{% include "appointments/_staff_record_section.html" %}', patient=patient)
+        assert f"appointment-row-{appointment.id}" in html
+        assert (f"/appointments/{appointment.id}/cancel" in html) is acts
+        assert ("/appointments/new" in html) is acts
+
+
+def test_admin_adds_a_clinic_and_its_slots_are_made(admin_client, session):
+    clinician = appt.create_clinician(session, display_name="Dr Amara Okafor")
+    venue = factories.create_venue(session, name="Archway Centre")
+    monday = utcnow().astimezone(appt.LONDON).date() + dt.timedelta(days=7)
+    data = {"clinician": str(clinician.id), "service_key": "t1-physio", "team": "", "venue": str(venue.id),
+            "weekday": str(monday.weekday()), "start_time": "09:00", "end_time": "10:00", "slot_minutes": "30",
+            "valid_from[day]": str(monday.day), "valid_from[month]": str(monday.month),
+            "valid_from[year]": str(monday.year)}
+    response = _post(admin_client, "/staff/admin/appointments/templates/new", data)
+    assert response.status_code == 302
+    template = session.scalars(select(AvailabilityTemplate)).one()
+    assert (template.clinician_id, template.start_time, template.valid_until) == (clinician.id, dt.time(9), None)
+    slots = session.scalar(select(func.count()).select_from(AppointmentSlot))
+    assert slots >= 2 * 7  # two a week for the weeks ahead, less any bank holiday
+    assert "new slots are open for booking" in get_page(admin_client, "/staff/admin/appointments").get_text()
+    assert _audit(session, "availability_template_created")
+
+
+@pytest.mark.parametrize("changes, field, message", [
+    ({"start_time": "9am"}, "start_time", "Start time must be a 24-hour time, like 09:30"),
+    ({"end_time": "08:00"}, "end_time", "End time must be after the start time"),
+    ({"slot_minutes": "2"}, "slot_minutes", "Slot length must be between 5 and 240 minutes"),
+    ({"slot_minutes": "90"}, "slot_minutes", "Slot length must fit between the start and end times"),
+    ({"slot_minutes": "half an hour"}, "slot_minutes", "Slot length must be a whole number of minutes, like 30"),
+    ({"service_key": "t2-physio"}, "team", "Select the team whose patients book Pain management physiotherapy"),
+    ({"clinician": "abc"}, "clinician", "Select a clinician from the list"),
+    ({"weekday": ""}, "weekday", "Select a day of the week"),
+    ({"valid_from[day]": "31", "valid_from[month]": "2"}, "valid_from", "First date must be a real date"),
+])
+def test_the_clinic_form_shows_each_problem_next_to_its_field(admin_client, session, changes, field, message):
+    clinician = appt.create_clinician(session)
+    venue = factories.create_venue(session)
+    data = {"clinician": str(clinician.id), "service_key": "t1-physio", "team": "", "venue": str(venue.id),
+            "weekday": "0", "start_time": "09:00", "end_time": "10:00", "slot_minutes": "30",
+            "valid_from[day]": "1", "valid_from[month]": "3", "valid_from[year]": "2030", **changes}
+    response = _post(admin_client, "/staff/admin/appointments/templates/new", data)
+    assert response.status_code == 400
+    assert error_for(parse(response), field) == message
+    assert session.scalar(select(func.count()).select_from(AvailabilityTemplate)) == 0
+
+
+def test_admin_adds_leave_which_blocks_free_slots(admin_client, session):
+    clinician = appt.create_clinician(session)
+    slot = appt.create_slot(session, clinician=clinician, starts_at=appt.days_ahead(4))
+    day = slot.starts_at.astimezone(appt.LONDON).date()
+    parts = {f"{name}[{part}]": str(getattr(day, part)) for name in ("first_day", "last_day")
+             for part in ("day", "month", "year")}
+    response = _post(admin_client, "/staff/admin/appointments/leave/new",
+                     {"clinician": str(clinician.id), "reason": "Annual leave", **parts})
+    assert response.status_code == 302
+    assert session.scalars(select(ClinicianLeave)).one().clinician_id == clinician.id
+    session.expire_all()
+    assert session.get(AppointmentSlot, slot.id).status == "blocked"
+    response = _post(admin_client, "/staff/admin/appointments/leave/new", {"clinician": str(clinician.id)})
+    assert error_for(parse(response), "first_day") == "Enter first day of leave"
+
+
+def test_admin_generates_slots_now(admin_client, session):
+    appt.create_template(session, weekday=utcnow().astimezone(appt.LONDON).weekday())
+    session.execute(AppointmentSlot.__table__.delete())
+    session.commit()
+    token = csrf_token(get_page(admin_client, "/staff/admin/appointments"))
+    response = admin_client.post("/staff/admin/appointments/generate", data={"csrf_token": token})
+    assert response.status_code == 302
+    assert session.scalar(select(func.count()).select_from(AppointmentSlot)) > 0
+    assert _audit(session, "slots_generated")
+
+
+def test_admin_blocks_and_frees_a_slot_and_cannot_block_a_booked_one(admin_client, session):
+    clinician = appt.create_clinician(session)
+    free, taken = appt.create_slots(session, 2, clinician=clinician)
+    appt.book(session, factories.create_patient(session), taken)
+    listing = get_page(admin_client, f"/staff/admin/appointments/slots?clinician={clinician.id}&day={_day(free)}")
+    assert listing.find(id=f"slot-{free.id}") and listing.find(id=f"slot-{taken.id}")
+    url = f"/staff/admin/appointments/slots/{free.id}/block"
+    response = _post(admin_client, url, {"reason": " "})
+    assert error_for(parse(response), "reason") == "Enter why this slot is blocked"
+    assert _post(admin_client, url, {"reason": "Team training"}).status_code == 302
+    session.expire_all()
+    assert (session.get(AppointmentSlot, free.id).status, session.get(AppointmentSlot, free.id).blocked_reason) == (
+        "blocked", "Team training")
+    response = _post(admin_client, f"/staff/admin/appointments/slots/{taken.id}/block", {"reason": "Training"})
+    assert error_for(parse(response), "reason") == "This slot is booked: move or cancel the appointment first"
+    token = csrf_token(listing)
+    assert admin_client.post(f"/staff/admin/appointments/slots/{free.id}/unblock",
+                             data={"csrf_token": token}).status_code == 302
+    session.expire_all()
+    assert session.get(AppointmentSlot, free.id).status == "open"
+    assert [e.action for e in session.scalars(select(AuditEvent).where(AuditEvent.action.like("slot_%")))] == [
+        "slot_blocked", "slot_unblocked"]
+    assert admin_client.get("/staff/admin/appointments/slots/999999/block").status_code == 404
+    assert admin_client.get("/staff/admin/appointments/slots?day=nonsense").status_code == 404
