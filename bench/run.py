@@ -21,8 +21,9 @@ Then the booking POST against a baseline one-row insert, in this process (see be
     BENCH baseline_write <posts_per_second> <p99_ms>
     RATIO book_vs_baseline_write <ratio>
 
-Environment: BENCH_WRITES (timed POSTs per round, default 200), BENCH_SECONDS (length of each run, default 10), BENCH_ROUNDS (default 4), BENCH_WARMUP_SECONDS
-(default 3), BENCH_WRK (the wrk binary). The defaults take about 100 seconds. Exits non-zero if a server
+Environment: BENCH_SECONDS (length of each run, default 10), BENCH_ROUNDS (default 4), BENCH_WARMUP_SECONDS
+(default 3), BENCH_WRK (the wrk binary), BENCH_WRITES (timed POSTs per round, default 200). The defaults
+take about three minutes. Exits non-zero if a server
 does not start or a check fails.
 
 To load another page, add a Target to PORTAL_TARGETS (each adds BENCH_ROUNDS runs).

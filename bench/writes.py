@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from bench.run import PATIENT_MOBILE, PATIENT_SIGN_IN, BenchError, prepare_baseline_database, csrf_token
+from bench.run import PATIENT_MOBILE, PATIENT_SIGN_IN, BenchError, csrf_token, prepare_baseline_database
 
 
 def _portal(url: str, work_dir: Path):
