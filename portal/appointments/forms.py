@@ -157,6 +157,18 @@ class TemplateForm(FlaskForm):
             SelectChoice(s.key, f"Tier {s.tier}: {s.name}") for s in services]
         self.team.choices = [SelectChoice("", "No team (Tier 1)")] + [SelectChoice(t.key, t.name) for t in teams]
         self.venue.choices = [SelectChoice("", "Select a venue")] + [SelectChoice(str(v.id), v.name) for v in venues]
+        self._services = {s.key: s for s in services}
+        self._team_keys = {t.key for t in teams}
+
+    def validate_team(self, field: SelectField) -> None:
+        service = self._services.get(self.service_key.data or "")
+        if service is not None and service.team_scoped and field.data not in self._team_keys:
+            raise ValidationError(f"Select the team whose patients book {service.name}")
+
+    def validate_end_time(self, field: TimeField) -> None:
+        # Checked here as well as in the service, so it shows together with the form's other problems.
+        if field.time is not None and self.start_time.time is not None and field.time <= self.start_time.time:
+            raise ValidationError("End time must be after the start time")
 
     def validate_slot_minutes(self, field: StringField) -> None:
         text = (field.data or "").strip()

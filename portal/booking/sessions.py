@@ -212,6 +212,9 @@ def move_session(
         .execution_options(synchronize_session=False)
     ).rowcount == 1
     session.refresh(cohort_session)
+    if not moved and cohort_session.starts_at == new_start and cohort_session.status == "scheduled":
+        # A double submit racing the first: that one moved it and texted the patients.
+        return SessionChange(session=cohort_session, changed=False, previous_start=previous)
     if not moved:
         # Someone else changed the session between our read and this write.
         raise SessionChangeRefused(

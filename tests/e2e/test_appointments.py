@@ -94,3 +94,76 @@ def test_a_patient_books_moves_and_cancels_an_appointment(db, new_page):
     with db.transaction() as s:
         assert sorted(s.scalars(select(Appointment.status).where(Appointment.patient_id == data["patient_id"]))) == [
             "cancelled", "moved"]
+
+
+def test_admin_sets_up_a_clinic_and_reception_books_past_the_limit(db, new_page):
+    from portal.auth.models import Role
+    from tests.e2e.test_thin_path import create_staff
+
+    admin, admin_secret = create_staff(db, Role.ADMIN)
+    reception, reception_secret = create_staff(db, Role.RECEPTION)
+    with db.transaction() as s:
+        clinician = appt.create_clinician(s, display_name="Dr Amara Okafor")
+        factories.create_venue(s, name="Whittington Hospital, Jenner Building")
+        patient = factories.create_patient(s, tier=2, team="whittington", given_name="Grace", family_name="Hopper")
+        booked = appt.create_slot(s, service_key="t2-physio", starts_at=appt.days_ahead(2, 9), clinician=clinician)
+        appt.book(s, patient, booked)
+        patient_id, clinician_id = patient.id, clinician.id
+
+    # The admin adds a weekly clinic (after one mistake), and sees its slots.
+    page = new_page()
+    sign_in(page, admin, who="admin", totp_secret=admin_secret)
+    page.goto("/staff/admin/appointments")
+    expect(heading(page)).to_have_text("Clinics and appointment slots")
+    check_accessibility(page, "admin-clinics-empty")
+    page.get_by_role("link", name="Add a weekly clinic").click()
+    page.get_by_label("Clinician").select_option(label="Dr Amara Okafor")
+    page.get_by_label("Service").select_option(label="Tier 2: Pain management physiotherapy")
+    page.get_by_label("Venue").select_option(label="Whittington Hospital, Jenner Building")
+    page.get_by_role("radio", name="Thursday").check()
+    page.get_by_label("Start time").fill("13:00")
+    page.get_by_label("End time").fill("12:00")
+    page.get_by_label("Slot length in minutes").fill("45")
+    group = page.get_by_role("group", name="First date")
+    today = appt.days_ahead(0).astimezone(appt.LONDON).date()
+    group.get_by_label("Day").fill(str(today.day))
+    group.get_by_label("Month").fill(str(today.month))
+    group.get_by_label("Year").fill(str(today.year))
+    page.get_by_role("button", name="Add clinic").click()
+    expect(page.get_by_label("End time")).to_have_accessible_description(
+        re.compile("End time must be after the start time"))
+    expect(page.get_by_label("Team", exact=True)).to_have_accessible_description(re.compile("Select the team"))
+    check_accessibility(page, "admin-clinic-errors")
+    page.get_by_label("Team", exact=True).select_option(label="Whittington Health Secondary Care Pain Team")
+    page.get_by_label("End time").fill("16:00")
+    page.get_by_role("button", name="Add clinic").click()
+    expect_success_banner(page, "Clinic added")
+    expect(page.get_by_role("table")).to_contain_text("Thursday 13:00 to 16:00, 45-minute slots")
+    check_accessibility(page, "admin-clinics")
+    page.goto(f"/staff/admin/appointments/slots?clinician={clinician_id}&day={booked.starts_at.astimezone(appt.LONDON).date()}")
+    expect(page.get_by_role("main")).to_contain_text("Grace Hopper")
+    check_accessibility(page, "admin-slots")
+
+    # Reception books the patient a second physiotherapy appointment: past the limit, so with a reason.
+    staff = new_page()
+    sign_in(staff, reception, who="reception", totp_secret=reception_secret)
+    staff.goto(f"/staff/patients/{patient_id}/appointments/new")
+    expect(heading(staff)).to_have_text("Book an appointment")
+    check_accessibility(staff, "reception-appointment-services")
+    staff.get_by_role("link", name="Pain management physiotherapy").click()
+    check_accessibility(staff, "reception-appointment-days")
+    staff.get_by_role("main").get_by_role("link").nth(0).click()
+    expect(heading(staff)).to_have_text("Choose a time")
+    staff.get_by_role("radio").first.check()
+    staff.get_by_role("button", name="Book this appointment").click()
+    expect(staff.get_by_label("Reason for overriding")).to_have_accessible_description(
+        re.compile("Give a reason for booking more than the limit"))
+    check_accessibility(staff, "reception-appointment-limit")
+    staff.get_by_role("radio").first.check()
+    staff.get_by_label("Reason for overriding").fill("Clinician asked for a follow-up this week")
+    staff.get_by_role("button", name="Book this appointment").click()
+    expect(heading(staff)).to_have_text("Grace Hopper")
+    expect_success_banner(staff, "Pain management physiotherapy booked for Grace Hopper")
+    with db.transaction() as s:
+        reasons = s.scalars(select(Appointment.override_reason).where(Appointment.patient_id == patient_id)).all()
+        assert sorted(r or "" for r in reasons) == ["", "Clinician asked for a follow-up this week"]

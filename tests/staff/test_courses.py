@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import Counter
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -15,7 +17,13 @@ from portal.audit.models import AuditEvent
 from portal.auth.models import Role
 from portal.booking.holidays import england_bank_holiday
 from portal.booking.models import Booking, Cohort, CohortSession
-from portal.booking.sessions import NonexistentLocalTime, wall_clock_to_utc
+from portal.booking.sessions import (
+    NonexistentLocalTime,
+    SessionChangeRefused,
+    cancel_session,
+    move_session,
+    wall_clock_to_utc,
+)
 from portal.dates import london_today
 from portal.db import utcnow
 from portal.messaging.models import SmsMessage
@@ -732,3 +740,68 @@ def test_fuzz_cancel_session(reception_client, session, reason):
 @given(values=st.fixed_dictionaries({"service": TEXT, "status": TEXT}))
 def test_fuzz_cohort_filters(reception_client, values):
     assert reception_client.get("/staff/courses", query_string=values).status_code == 200
+
+
+# Two members of staff, or one double click, at the same moment.
+
+@pytest.fixture
+def race_db(database_url):
+    from portal.db import Database
+
+    db = Database(database_url) if database_url.startswith("sqlite") else Database(
+        database_url, pool_size=12, max_overflow=0, pool_timeout=60)
+    yield db
+    db.dispose()
+
+
+def _race(db, count: int, change) -> Counter:
+    """Run ``change(session)`` in ``count`` threads, each in its own transaction, released together."""
+    barrier = threading.Barrier(count)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def attempt():
+        barrier.wait()
+        try:
+            with db.transaction() as s:
+                result = "changed" if change(s).changed else "unchanged"
+        except SessionChangeRefused as refused:
+            result = f"refused: {refused}"
+        except Exception as exc:  # noqa: BLE001 - any other failure is the finding
+            result = f"error: {exc!r}"
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=attempt) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a racer hung"
+    return Counter(outcomes)
+
+
+def test_the_same_move_sent_ten_times_at_once_moves_once_and_texts_once(session, race_db, domain):
+    cohort, texted = _cohort_with_patients(session)
+    target = cohort.sessions[1]
+    new_day = _local(target.starts_at).date() + dt.timedelta(days=1)
+
+    def move(s):
+        return move_session(s, domain, s.get(CohortSession, target.id), new_date=new_day, new_time=dt.time(18),
+                            reason="Room booked", now=utcnow())
+
+    outcomes = _race(race_db, 10, move)
+    assert outcomes == {"changed": 1, "unchanged": 9}, outcomes
+    assert len(_texts(session, "session_moved")) == len(texted)
+
+
+def test_the_same_cancellation_sent_ten_times_at_once_texts_once(session, race_db, domain):
+    cohort, texted = _cohort_with_patients(session)
+    target = cohort.sessions[1]
+
+    def cancel(s):
+        return cancel_session(s, domain, s.get(CohortSession, target.id), reason="Ill", now=utcnow())
+
+    outcomes = _race(race_db, 10, cancel)
+    assert outcomes == {"changed": 1, "unchanged": 9}, outcomes
+    assert len(_texts(session, "session_cancelled")) == len(texted)
