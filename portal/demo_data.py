@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from portal.auth.models import Role, User
 from portal.auth.passwords import hash_password
 from portal.auth.services import create_staff_user, invite_patient
+from portal.booking import waitlist
 from portal.booking.models import Booking, Venue
 from portal.booking.services import create_cohort
 from portal.patients.models import Patient
@@ -103,6 +104,8 @@ def load(session: Session, domain: DomainConfig, *, today: dt.date, now: dt.date
         "laurels": Venue(name="The Laurels Healthy Living Centre", short_name="The Laurels",
                          address="256 St Ann's Road, London N15 5AZ",
                          access_notes="Step-free. Hearing loop in the group room."),
+        "online": Venue(name="Online group (video call)", short_name="online", address="Online", is_online=True,
+                        access_notes="Join from a phone, tablet or computer. Captions are available."),
     }
     session.add_all(venues.values())
     session.flush()
@@ -117,12 +120,14 @@ def load(session: Session, domain: DomainConfig, *, today: dt.date, now: dt.date
         ("t2-programme", "haringey", "laurels", 0, dt.time(13, 0), 2, 10, 10),
         ("t2-programme", "haringey", "hornsey", 2, dt.time(18, 0), 5, 10, 8),
         ("t2-programme", "haringey", "laurels", 0, dt.time(13, 0), 12, 10, 1),
+        ("t1-group", None, "online", 2, dt.time(12, 30), 4, 12, 6),
     ]
     filler = 100
     for service_key, team, venue_key, weekday, start, weeks_ahead, capacity, taken in plan:
         cohort = create_cohort(session, domain, service_key=service_key, team=team, venue=venues[venue_key],
                                first_date=_next_weekday(today, weekday, weeks_ahead), start_time=start,
-                               session_minutes=120 if service_key == "t1-group" else 150, capacity=capacity)
+                               session_minutes=120 if service_key == "t1-group" else 150, capacity=capacity,
+                               online_link="https://meet.example.nhs.uk/pain-group" if venue_key == "online" else None)
         # Other patients already booked, so some cohorts are nearly full.
         for _ in range(taken):
             filler += 1
@@ -134,5 +139,15 @@ def load(session: Session, domain: DomainConfig, *, today: dt.date, now: dt.date
             session.flush()
             session.add(Booking(patient_id=other.id, service_key=service_key, cohort_id=cohort.id, created_at=now))
         cohort.seats_taken = taken
+        if taken == capacity:
+            # A full group has people waiting, for reception's waiting-list page.
+            for _ in range(2):
+                filler += 1
+                waiting = Patient(nhs_number=next(numbers), given_name="Waiting", family_name=f"Patient {filler}",
+                                  date_of_birth=dt.date(1965, 1, 1) + dt.timedelta(days=filler * 53),
+                                  mobile=demo_mobile(filler % 1000), postcode="N15 5AZ", tier=2, team=team)
+                session.add(waiting)
+                session.flush()
+                waitlist.join(session, domain, waiting, domain.catalogue.get(service_key), cohort=None, now=now)
     session.flush()
     return logins
