@@ -36,7 +36,7 @@ def _portal(url: str, work_dir: Path):
     upgrade_database(url)
     app = create_app({
         "DATABASE_URL": url, "SECRET_KEY": "bench-secret", "PUBLIC_BASE_URL": "http://127.0.0.1",
-        "SMS_BACKEND": "console", "RATELIMIT_ENABLED": False, "PORTAL_INSTANCE_DIR": str(work_dir),
+        "SMS_BACKEND": "console", "PORTAL_INSTANCE_DIR": str(work_dir),
     })
     db, domain = app.extensions["db"], app.extensions["domain"]
     now = utcnow()

@@ -130,7 +130,7 @@ def book_time(patient_id: int, service_key: str, day: str):
     existing = services.upcoming_appointments(s, patient.id, now=now, service_key=service.key)
     limit = domain().policy.booking.max_future_appointments_per_service
     context = {
-        "heading": "Choose a time", "submit_text": "Book this appointment",
+        "heading": "Choose a time", "submit_text": "Book this appointment", "back_text": "Back to days",
         "back_url": f"/staff/patients/{patient.id}/appointments/new/{service.key}",
         "override_needed": len(existing) >= limit,
         "override_hint": (f"{patient.full_name} already has {len(existing)} future appointment(s) of this service "
@@ -228,6 +228,7 @@ def reschedule_time(patient_id: int, appointment_id: int, day: str):
     late = _late(appointment)
     context = {
         "heading": "Choose a new time", "submit_text": "Move the appointment", "appointment": appointment,
+        "back_text": "Back to days",
         "back_url": f"/staff/patients/{patient.id}/appointments/{appointment.id}/reschedule",
         "override_needed": late,
         "override_hint": _LATE_HINT.format(hours=domain().policy.booking.cancel_cutoff_hours),
