@@ -153,3 +153,51 @@ def appointment_cancelled(*, starts_at: dt.datetime, phone: str) -> str:
     return check_single_segment(
         f"NHS: your appointment on {short_datetime(starts_at)} is cancelled. To book again, sign in or call {phone}"
     )
+
+
+# Reminders. Each says how to change the booking; a reply of YES or CANCEL is read by the inbound webhook.
+
+def appointment_reminder(*, starts_at: dt.datetime, venue_short_name: str, phone: str) -> str:
+    return check_single_segment(
+        f"NHS: reminder of your appointment on {short_datetime(starts_at)}, {plain(venue_short_name)}. "
+        f"Reply YES to confirm or CANCEL to cancel. Or call {phone}"
+    )
+
+
+def session_reminder(*, starts_at: dt.datetime, venue_short_name: str, phone: str) -> str:
+    return check_single_segment(
+        f"NHS: reminder of your group session on {short_datetime(starts_at)}, {plain(venue_short_name)}. "
+        f"Reply YES to confirm. To change, call {phone}"
+    )
+
+
+# Replies to texts patients send us.
+
+def reply_confirmed(*, starts_at: dt.datetime) -> str:
+    return check_single_segment(f"NHS: thank you, we have noted you will come on {short_datetime(starts_at)}.")
+
+
+def reply_cancelled(*, starts_at: dt.datetime, phone: str) -> str:
+    return check_single_segment(
+        f"NHS: your appointment on {short_datetime(starts_at)} is cancelled. To book again, sign in or call {phone}"
+    )
+
+
+def reply_call_to_cancel(*, phone: str) -> str:
+    """CANCEL after the cut-off, or for a group session: a person sorts it out."""
+    return check_single_segment(f"NHS: we cannot cancel this by text. Please call us on {phone}.")
+
+
+def reply_nothing_booked(*, phone: str) -> str:
+    return check_single_segment(f"NHS: we could not find a booking to change. Please call us on {phone}.")
+
+
+def reply_help(*, phone: str) -> str:
+    return check_single_segment(
+        f"NHS: reply YES to confirm your next appointment or CANCEL to cancel it. Reply STOP to stop texts. "
+        f"Or call {phone}"
+    )
+
+
+def reply_started() -> str:
+    return check_single_segment("NHS: you will get texts from us again. Reply STOP at any time to stop them.")
