@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from wtforms import Field
+from wtforms.utils import unset_value
 from wtforms.validators import StopValidation
 
 from portal.dates import InvalidDate, parse_date_parts
@@ -28,7 +29,10 @@ class DateParts(Field):
 
     def process(self, formdata: Any, data: Any = None, extra_filters: Any = None) -> None:
         self.process_errors = []
-        self.data = data if data is not None else (self.default() if callable(self.default) else self.default)
+        # WTForms passes its unset_value marker when the form has no object data: that is "no date", not a date.
+        if data is None or data is unset_value:
+            data = self.default() if callable(self.default) else self.default
+        self.data = None if data is unset_value else data
         if isinstance(self.data, dt.date):
             self.raw = {"day": str(self.data.day), "month": str(self.data.month), "year": str(self.data.year)}
         if formdata is not None and any(f"{self.name}[{part}]" in formdata for part in self.PARTS):

@@ -47,12 +47,11 @@ def _url(rule, values):
 @pytest.fixture
 def other_patients_ids(session):
     """Ids belonging to patient B: a patient record, their account, a cohort they are booked on."""
-    from portal.booking.services import book_seat
-    from portal.db import utcnow
-
     import datetime as dt
 
     from portal.booking.models import WaitlistEntry
+    from portal.booking.services import book_seat
+    from portal.db import utcnow
 
     other = factories.create_patient_user(session)
     cohort = factories.create_cohort(session)

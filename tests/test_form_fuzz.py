@@ -185,14 +185,13 @@ BOOKING_FORMS = {
 @FUZZ
 @given(form=st.sampled_from(sorted(BOOKING_FORMS)), data=st.data())
 def test_course_booking_forms(patient_client, session, form, data):
+    from sqlalchemy import update
+
+    from portal.booking.models import Booking, WaitlistEntry
     from portal.booking.services import book_seat
     from portal.db import utcnow
     from tests import factories
     from tests.booking.helpers import seats_consistent
-
-    from sqlalchemy import update
-
-    from portal.booking.models import Booking, WaitlistEntry
 
     values = data.draw(st.fixed_dictionaries({name: TEXT for name in BOOKING_FORMS[form]}))
     patient = patient_client.user.patient

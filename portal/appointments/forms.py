@@ -13,12 +13,20 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from portal.forms import DateParts
 
+# PostgreSQL refuses NUL in text, and no control character belongs in a reason someone types.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 
 def slot_id(value: str | None) -> int:
     """A slot id from a radio value; 0 (no such slot) for anything that is not a plain number."""
     return int(value) if value and value.isascii() and value.isdigit() and len(value) < 10 else 0
+
+
+def plain_text(form: Any, field: Any) -> None:
+    if _CONTROL.search(field.data or ""):
+        raise ValidationError("Reason must be plain text")
 
 
 class ActionForm(FlaskForm):
@@ -47,7 +55,7 @@ class CancelAppointmentForm(FlaskForm):
     )
     # No Optional(): it would stop the chain on a blank box before validate_detail could ask for it.
     detail = TextAreaField("Tell us more",
-                           validators=[Length(max=500, message="Reason must be 500 characters or fewer")])
+                           validators=[Length(max=500, message="Reason must be 500 characters or fewer"), plain_text])
 
     def validate_detail(self, field: TextAreaField) -> None:
         if self.reason.data == "other" and not (field.data or "").strip():
@@ -68,7 +76,7 @@ class StaffOverrideMixin:
     required once a rule applies, with a message that names the rule."""
 
     override_reason = TextAreaField("Reason for overriding",
-                                    validators=[Optional(), Length(max=500, message=_OVERRIDE)])
+                                    validators=[Optional(), Length(max=500, message=_OVERRIDE), plain_text])
 
     @property
     def override_text(self) -> str | None:
@@ -86,7 +94,7 @@ class StaffRescheduleForm(StaffOverrideMixin, ChooseTimeForm):
 class StaffCancelForm(StaffOverrideMixin, FlaskForm):
     reason = TextAreaField("Why is the appointment being cancelled?", validators=[
         InputRequired(message="Enter why the appointment is being cancelled"),
-        Length(max=500, message="Reason must be 500 characters or fewer"),
+        Length(max=500, message="Reason must be 500 characters or fewer"), plain_text,
     ])
 
     def validate_reason(self, field: TextAreaField) -> None:
@@ -187,7 +195,7 @@ class LeaveForm(FlaskForm):
     first_day = DayField("First day of leave")
     last_day = DayField("Last day of leave")
     reason = StringField("Reason (optional)", validators=[
-        Optional(), Length(max=200, message="Reason must be 200 characters or fewer")])
+        Optional(), Length(max=200, message="Reason must be 200 characters or fewer"), plain_text])
 
     def __init__(self, *args: Any, clinicians: list, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -198,7 +206,7 @@ class LeaveForm(FlaskForm):
 class BlockSlotForm(FlaskForm):
     reason = StringField("Why is this slot blocked?", validators=[
         InputRequired("Enter why this slot is blocked"),
-        Length(max=200, message="Reason must be 200 characters or fewer"),
+        Length(max=200, message="Reason must be 200 characters or fewer"), plain_text,
     ])
 
     def validate_reason(self, field: StringField) -> None:

@@ -247,7 +247,7 @@ def test_accepting_an_offer_races_its_expiry(session, race_db, domain):
     def expire(s):
         waitlist.expire_offers(s, domain, now=expiry)
 
-    _run_together([_in_transaction(race_db, accept), _in_transaction(race_db, accept), _in_transaction(race_db, expire)])
+    _run_together([_in_transaction(race_db, job) for job in (accept, accept, expire)])
     session.expire_all()
     first = session.get(WaitlistEntry, entries[0].id).status
     second = session.get(WaitlistEntry, entries[1].id).status

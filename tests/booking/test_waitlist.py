@@ -110,7 +110,8 @@ def test_any_cohort_entries_are_offered_a_seat_in_any_group_of_their_team(sessio
     own = factories.create_cohort(session, service_key="t2-programme", team="whittington", capacity=1)
     other = factories.create_cohort(session, service_key="t2-programme", team="haringey", capacity=1)
     holders = [factories.create_patient(session, tier=2, team=t) for t in ("whittington", "haringey")]
-    seats = [services.book_seat(session, domain, p, c.id, now=utcnow()) for p, c in zip(holders, (own, other))]
+    pairs = zip(holders, (own, other), strict=True)
+    seats = [services.book_seat(session, domain, p, c.id, now=utcnow()) for p, c in pairs]
     waiting = factories.create_patient(session, tier=2, team="whittington")
     entry = waitlist.join(session, domain, waiting, _service(domain, "t2-programme"), cohort=None, now=utcnow())
     services.withdraw_seat(session, domain, holders[1], seats[1].id, reason="x", now=utcnow())

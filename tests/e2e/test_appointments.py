@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from playwright.sync_api import expect
@@ -107,8 +108,10 @@ def test_admin_sets_up_a_clinic_and_reception_books_past_the_limit(db, new_page)
         factories.create_venue(s, name="Whittington Hospital, Jenner Building")
         patient = factories.create_patient(s, tier=2, team="whittington", given_name="Grace", family_name="Hopper")
         booked = appt.create_slot(s, service_key="t2-physio", starts_at=appt.days_ahead(2, 9), clinician=clinician)
-        appt.book(s, patient, booked)
-        patient_id, clinician_id = patient.id, clinician.id
+        first = appt.book(s, patient, booked)
+        free = appt.create_slot(s, service_key="t2-physio", starts_at=booked.starts_at + dt.timedelta(minutes=30),
+                                clinician=clinician)
+        patient_id, clinician_id, appointment_id = patient.id, clinician.id, first.id
 
     # The admin adds a weekly clinic (after one mistake), and sees its slots.
     page = new_page()
@@ -140,9 +143,23 @@ def test_admin_sets_up_a_clinic_and_reception_books_past_the_limit(db, new_page)
     expect_success_banner(page, "Clinic added")
     expect(page.get_by_role("table")).to_contain_text("Thursday 13:00 to 16:00, 45-minute slots")
     check_accessibility(page, "admin-clinics")
-    page.goto(f"/staff/admin/appointments/slots?clinician={clinician_id}&day={booked.starts_at.astimezone(appt.LONDON).date()}")
+    day = booked.starts_at.astimezone(appt.LONDON).date()
+    page.goto(f"/staff/admin/appointments/slots?clinician={clinician_id}&day={day}")
     expect(page.get_by_role("main")).to_contain_text("Grace Hopper")
     check_accessibility(page, "admin-slots")
+    page.locator(f"#slot-{free.id}").get_by_role("link", name=re.compile(r"^Block")).click()
+    expect(heading(page)).to_have_text("Block a slot")
+    check_accessibility(page, "admin-block-slot")
+    page.get_by_label("Why is this slot blocked?").fill("Team training")
+    page.get_by_role("button", name="Block slot").click()
+    expect_success_banner(page, "is blocked")
+    expect(page.locator(f"#slot-{free.id}")).to_contain_text("Team training")
+    check_accessibility(page, "admin-slots-blocked")
+    page.goto("/staff/admin/appointments/leave/new")
+    page.get_by_role("button", name="Add leave").click()
+    expect(page.get_by_role("group", name="First day of leave")).to_have_accessible_description(
+        re.compile("Enter first day of leave"))
+    check_accessibility(page, "admin-leave-errors")
 
     # Reception books the patient a second physiotherapy appointment: past the limit, so with a reason.
     staff = new_page()
@@ -164,6 +181,15 @@ def test_admin_sets_up_a_clinic_and_reception_books_past_the_limit(db, new_page)
     staff.get_by_role("button", name="Book this appointment").click()
     expect(heading(staff)).to_have_text("Grace Hopper")
     expect_success_banner(staff, "Pain management physiotherapy booked for Grace Hopper")
+    staff.goto(f"/staff/patients/{patient_id}/appointments/{appointment_id}/reschedule")
+    expect(heading(staff)).to_have_text("Choose a new day")
+    check_accessibility(staff, "reception-reschedule-days")
+    staff.goto(f"/staff/patients/{patient_id}/appointments/{appointment_id}/cancel")
+    expect(heading(staff)).to_have_text("Cancel the appointment")
+    staff.get_by_role("button", name="Cancel the appointment").click()
+    expect(staff.get_by_label("Why is the appointment being cancelled?")).to_have_accessible_description(
+        re.compile("Enter why the appointment is being cancelled"))
+    check_accessibility(staff, "reception-cancel-errors")
     with db.transaction() as s:
         reasons = s.scalars(select(Appointment.override_reason).where(Appointment.patient_id == patient_id)).all()
         assert sorted(r or "" for r in reasons) == ["", "Clinician asked for a follow-up this week"]

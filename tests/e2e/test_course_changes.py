@@ -3,8 +3,6 @@ calendar; cancelling; and reception doing the same for a patient. axe runs on ev
 
 from __future__ import annotations
 
-import datetime as dt
-
 from playwright.sync_api import expect
 from sqlalchemy import select
 
