@@ -70,15 +70,17 @@ def _register_blueprints(app: Flask) -> None:
     from portal.booking.routes import bp as booking_bp
     from portal.calendars.routes import bp as calendars_bp
     from portal.messaging.routes import bp as messaging_bp
+    from portal.messaging.webhooks import bp as webhooks_bp
     from portal.patients.routes import bp as patients_bp
     from portal.site import bp as site_bp
     from portal.staff.booking_desk import bp as staff_bookings_bp
     from portal.staff.courses import bp as staff_courses_bp
+    from portal.staff.messages import bp as staff_messages_bp
     from portal.staff.routes import bp as staff_bp
 
     for blueprint in (
         site_bp, auth_bp, mfa_bp, patients_bp, booking_bp, calendars_bp, staff_bp, staff_bookings_bp, staff_courses_bp,
-        messaging_bp, audit_bp, appointments_bp, appointments_staff_bp,
+        messaging_bp, audit_bp, appointments_bp, appointments_staff_bp, webhooks_bp, staff_messages_bp,
     ):
         app.register_blueprint(blueprint)
 

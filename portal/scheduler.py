@@ -22,10 +22,12 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from portal import scheduler_lease
+from portal.appointments import slots as appointment_slots
 from portal.booking import jobs as booking_jobs
 from portal.db import Database, utcnow
 from portal.messaging.clients import SmsClient, client_from_config
 from portal.messaging.dispatch import dispatch_due
+from portal.messaging.receipts import status_callback_base
 from portal.settings import DomainConfig
 
 log = logging.getLogger(__name__)
@@ -41,13 +43,21 @@ class JobContext:
 
 
 def dispatch_outbox(ctx: JobContext) -> None:
+    policy = ctx.domain.policy.sms
     dispatch_due(
         ctx.db,
         ctx.sms,
-        validity_period=ctx.domain.policy.sms.validity_period_seconds,
-        max_attempts=ctx.domain.policy.sms.max_attempts,
-        status_callback=ctx.config.get("SMS_STATUS_CALLBACK_URL") or None,
+        validity_period=policy.validity_period_seconds,
+        max_attempts=policy.max_attempts,
+        # SMS_STATUS_CALLBACK_URL if set, else PUBLIC_BASE_URL + /webhooks/twilio/status.
+        status_callback=status_callback_base(ctx.config),
+        max_per_second=policy.max_per_second,
     )
+
+
+def generate_slots(ctx: JobContext) -> None:
+    with ctx.db.transaction() as session:
+        appointment_slots.generate_slots(session, ctx.domain, now=utcnow())
 
 
 def expire_waitlist_offers(ctx: JobContext) -> None:
@@ -65,6 +75,7 @@ class Job:
 JOBS: tuple[Job, ...] = (
     Job("dispatch_outbox", dispatch_outbox, seconds=5),
     Job("expire_waitlist_offers", expire_waitlist_offers, seconds=60),
+    Job("generate_slots", generate_slots, seconds=3600),
 )
 
 

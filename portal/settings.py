@@ -157,6 +157,8 @@ class ReminderPolicy(_Strict):
 class SmsPolicy(_Strict):
     validity_period_seconds: Annotated[int, Field(ge=60, le=36000)]
     max_attempts: Annotated[int, Field(ge=1, le=20)]
+    # Texts per second the dispatcher sends at most, per scheduler process (absent: no limit).
+    max_per_second: Annotated[float, Field(gt=0, le=1000)] | None = None
 
 
 class Policy(_Strict):
@@ -229,6 +231,8 @@ def settings_from_environment(environ: dict[str, str] | None = None) -> dict[str
         "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN", ""),
         "TWILIO_FROM": env.get("TWILIO_FROM", ""),
         "TWILIO_API_BASE": env.get("TWILIO_API_BASE", "https://api.twilio.com"),
+        # Where Twilio posts delivery receipts, if not PUBLIC_BASE_URL + /webhooks/twilio/status.
+        "SMS_STATUS_CALLBACK_URL": env.get("SMS_STATUS_CALLBACK_URL", ""),
         "REDIS_URL": env.get("REDIS_URL", ""),
         "DEV_INBOX": not production,
         "SESSION_COOKIE_SECURE": production,

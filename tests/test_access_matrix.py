@@ -17,6 +17,8 @@ from tests.pages import parse
 # Pages anyone may open without signing in.
 PUBLIC = re.compile(r"^/(sign-in|accessibility|privacy|contact|healthz|activate/|forgot-password|reset-password"
                     r"|static/|dev/texts|calendar/feed/)")
+# Provider webhooks: no session at all; a request without Twilio's signature is refused (tests/messaging).
+WEBHOOK = re.compile(r"^/webhooks/")
 STAFF = re.compile(r"^/staff")
 ADMIN_ONLY = re.compile(r"^/staff/(accounts|admin)")
 REGISTRATION = re.compile(r"^/staff/patients/new")
@@ -48,10 +50,12 @@ def _url(rule, values):
 def other_patients_ids(session):
     """Ids belonging to patient B: a patient record, their account, a cohort they are booked on."""
     import datetime as dt
+    from zoneinfo import ZoneInfo
 
     from portal.booking.models import WaitlistEntry
     from portal.booking.services import book_seat
     from portal.db import utcnow
+    from tests.appointments import factories as appointment_factories
 
     other = factories.create_patient_user(session)
     cohort = factories.create_cohort(session)
@@ -62,9 +66,12 @@ def other_patients_ids(session):
                           status="offered", offer_cohort_id=full.id, offer_expires_at=utcnow() + dt.timedelta(days=1))
     session.add(entry)
     session.commit()
+    slot = appointment_factories.create_slot(session)
+    appointment = appointment_factories.book(session, other.patient, slot)
     return {
         "patient_id": other.patient_id, "user_id": other.id, "booking_id": booking.id, "cohort_id": cohort.id,
-        "entry_id": entry.id,
+        "entry_id": entry.id, "appointment_id": appointment.id, "slot_id": slot.id,
+        "day": slot.starts_at.astimezone(ZoneInfo("Europe/London")).date().isoformat(),
         "default": other.patient_id, "name": other.patient.family_name, "token": "not-a-token", "slug": "week-01",
         "service_key": "t1-group",
     }
@@ -121,6 +128,9 @@ def test_access_matrix(app, session, other_patients_ids, who):
             problems.append(f"{method} {url}: {status}")
         elif PUBLIC.match(url):
             continue
+        elif WEBHOOK.match(url):
+            if status != 403:
+                problems.append(f"{method} {url}: unsigned webhook got {status}, expected 403")
         elif who == "anonymous":
             if not (status in (302, 303) and "/sign-in" in location):
                 problems.append(f"{method} {url}: anonymous got {status} {location}")

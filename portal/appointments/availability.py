@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from portal.appointments.models import Appointment, AppointmentSlot, AvailabilityTemplate, ClinicianLeave
 from portal.appointments.services import local_day_bounds
@@ -157,6 +157,7 @@ def slots_on(session: Session, domain: DomainConfig, *, clinician_id: int | None
         select(AppointmentSlot, Appointment)
         .outerjoin(Appointment, (Appointment.slot_id == AppointmentSlot.id) & (Appointment.status == "active"))
         .where(AppointmentSlot.starts_at >= start, AppointmentSlot.starts_at < end)
+        .options(joinedload(Appointment.patient))  # the page names each booked patient
         .order_by(AppointmentSlot.starts_at, AppointmentSlot.clinician_id)
     )
     if clinician_id is not None:

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, SelectField, StringField, TextAreaField
-from wtforms.utils import unset_value
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from portal.forms import DateParts
@@ -123,18 +122,7 @@ class TimeField(StringField):
             raise ValidationError(f"{self.label.text} must be a 24-hour time, like 09:30")
 
 
-class DayField(DateParts):
-    """DateParts that treats a POST without the boxes at all like one with them empty.
-
-    DateParts keeps WTForms' ``unset_value`` as its data when none of its boxes is posted, and then skips
-    its checks, so a hand-made POST would reach the view with no date in it.
-    """
-
-    def process(self, formdata: Any, data: Any = unset_value, extra_filters: Any = None) -> None:
-        super().process(formdata, None if data is unset_value else data, extra_filters)
-
-
-class OptionalDateParts(DayField):
+class OptionalDateParts(DateParts):
     """A date that may be left blank (all three boxes empty)."""
 
     def pre_validate(self, form: Any) -> None:
@@ -154,7 +142,7 @@ class TemplateForm(FlaskForm):
     start_time = TimeField("Start time", validators=[InputRequired("Enter a start time, like 09:00")])
     end_time = TimeField("End time", validators=[InputRequired("Enter an end time, like 12:30")])
     slot_minutes = StringField("Slot length in minutes", validators=[InputRequired("Enter the slot length in minutes")])
-    valid_from = DayField("First date")
+    valid_from = DateParts("First date")
     valid_until = OptionalDateParts("Last date")
 
     def __init__(self, *args: Any, clinicians: list, services: list, teams: list, venues: list, **kwargs: Any):
@@ -192,8 +180,8 @@ class TemplateForm(FlaskForm):
 
 class LeaveForm(FlaskForm):
     clinician = SelectField("Clinician", validators=[InputRequired("Select a clinician")], validate_choice=False)
-    first_day = DayField("First day of leave")
-    last_day = DayField("Last day of leave")
+    first_day = DateParts("First day of leave")
+    last_day = DateParts("Last day of leave")
     reason = StringField("Reason (optional)", validators=[
         Optional(), Length(max=200, message="Reason must be 200 characters or fewer"), plain_text])
 

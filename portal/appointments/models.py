@@ -155,6 +155,8 @@ class Appointment(Base):
     ended_by_staff: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Set on a moved appointment: the one that replaced it.
     moved_to_id: Mapped[int | None] = mapped_column(ForeignKey("appointment.id"))
+    # When the patient confirmed they will come (a YES reply to a text).
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     patient: Mapped[Patient] = relationship()
     slot: Mapped[AppointmentSlot] = relationship(lazy="joined")

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, false, select, update
+from sqlalchemy import Select, bindparam, false, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager
 
 from portal.appointments import notices
 from portal.appointments.models import Appointment, AppointmentSlot
+from portal.booking.models import Venue
+from portal.db import UTCDateTime
 from portal.patients.models import Patient
 from portal.settings import DomainConfig, Service
 
@@ -181,6 +184,38 @@ def upcoming_appointments(session: Session, patient_id: int, *, now: dt.datetime
     if service_key is not None:
         query = query.where(Appointment.service_key == service_key)
     return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class NextAppointment:
+    id: int
+    service_key: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    venue_name: str
+    venue_address: str
+    is_online: bool
+
+
+# Built once: the home page runs it on every visit. Plain columns on the session's connection, no ORM objects.
+_NEXT_APPOINTMENT = (
+    select(Appointment.id, Appointment.service_key, AppointmentSlot.starts_at, AppointmentSlot.ends_at,
+           Venue.name, Venue.address, Venue.is_online)
+    .join(AppointmentSlot, Appointment.slot_id == AppointmentSlot.id)
+    .join(Venue, AppointmentSlot.venue_id == Venue.id)
+    .where(
+        Appointment.patient_id == bindparam("patient_id"),
+        Appointment.status == "active",
+        AppointmentSlot.starts_at > bindparam("now", type_=UTCDateTime()),
+    )
+    .order_by(AppointmentSlot.starts_at)
+    .limit(1)
+)
+
+
+def next_appointment(session: Session, patient_id: int, *, now: dt.datetime) -> NextAppointment | None:
+    row = session.connection().execute(_NEXT_APPOINTMENT, {"patient_id": patient_id, "now": now}).first()
+    return NextAppointment(*row) if row else None
 
 
 def appointment_for_patient(session: Session, patient: Patient, appointment_id: int) -> Appointment:

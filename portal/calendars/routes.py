@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 
+from portal.appointments import services as appointments
 from portal.audit.web import audit
 from portal.auth.access import current_patient, patient_required
 from portal.booking import services as booking
@@ -33,6 +34,18 @@ def booking_file(booking_id: int):
         abort(404)
     body = ics.calendar(calendars.course_events(domain(), seat), name="NHS group sessions", now=utcnow())
     return _ics(body, filename="group-sessions.ics", cache="private, no-store")
+
+
+@bp.route("/appointments/<int:appointment_id>/calendar.ics")
+@read_only
+@patient_required
+def appointment_file(appointment_id: int):
+    try:
+        appointment = appointments.appointment_for_patient(db_session(), current_patient(), appointment_id)
+    except appointments.AppointmentNotFound:
+        abort(404)
+    body = ics.calendar([calendars.appointment_event(domain(), appointment)], name="NHS appointment", now=utcnow())
+    return _ics(body, filename="appointment.ics", cache="private, no-store")
 
 
 @bp.route("/calendar", methods=["GET", "POST"])

@@ -1,7 +1,8 @@
 """What goes in a patient's calendar, and the private feed address they subscribe to.
 
-The feed holds every session of the patient's course bookings, including seats given up or moved away from in
-the last 90 days (as cancelled events), so a phone that subscribed removes them by itself.
+The feed holds every session of the patient's course bookings and every 1:1 appointment, including those given
+up or moved away from in the last 90 days (as cancelled events), so a phone that subscribed removes them by
+itself. A rescheduled appointment is a new appointment (a new event); the old one shows as cancelled.
 """
 
 from __future__ import annotations
@@ -9,18 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Callable
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from portal.appointments.models import Appointment
 from portal.booking.models import Booking, CalendarFeed, Cohort
 from portal.calendars.ics import CalendarEvent
 from portal.settings import DomainConfig
 
-# Events from other features (1:1 appointments) join the feed through these: each takes (session, patient id,
-# since) and returns CalendarEvents. Registered at import by those features, so booking never imports them.
-EVENT_SOURCES: list[Callable[[Session, DomainConfig, int, dt.datetime], list[CalendarEvent]]] = []
 KEEP_CANCELLED = dt.timedelta(days=90)
 
 
@@ -52,6 +50,21 @@ def course_events(domain: DomainConfig, booking: Booking) -> list[CalendarEvent]
     return events
 
 
+def appointment_event(domain: DomainConfig, appointment: Appointment) -> CalendarEvent:
+    slot = appointment.slot
+    venue = slot.venue
+    return CalendarEvent(
+        uid=f"appointment-{appointment.id}@pain-portal",
+        starts_at=slot.starts_at,
+        ends_at=slot.ends_at,
+        summary="NHS appointment",
+        location="Online (video call)" if venue.is_online else f"{venue.name}, {venue.address}",
+        description=f"To change or cancel, sign in to the portal or call {domain.policy.service.phone}.",
+        cancelled=appointment.status != "active",
+        sequence=0 if appointment.status == "active" else 1,
+    )
+
+
 def events_for_patient(session: Session, domain: DomainConfig, patient_id: int, *, now: dt.datetime):
     since = now - KEEP_CANCELLED
     bookings = session.scalars(
@@ -64,8 +77,15 @@ def events_for_patient(session: Session, domain: DomainConfig, patient_id: int, 
         .order_by(Booking.id)
     )
     events = [event for booking in bookings for event in course_events(domain, booking)]
-    for source in EVENT_SOURCES:
-        events.extend(source(session, domain, patient_id, since))
+    appointments = session.scalars(
+        select(Appointment)
+        .where(
+            Appointment.patient_id == patient_id,
+            or_(Appointment.status == "active", Appointment.ended_at >= since),
+        )
+        .order_by(Appointment.id)
+    )
+    events.extend(appointment_event(domain, a) for a in appointments)
     return sorted(events, key=lambda e: e.starts_at)
 
 

@@ -8,19 +8,65 @@ sent twice.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
+from portal.appointments.models import Appointment
+from portal.booking.models import Booking
 from portal.db import Database, utcnow
+from portal.messaging import error_codes
 from portal.messaging.clients import SendFailed, SmsClient
 from portal.messaging.models import SmsMessage
+from portal.messaging.receipts import apply_provider_error, callback_url
 from portal.patients.models import Patient
 
 log = logging.getLogger(__name__)
 BACKOFF_BASE_SECONDS = 30
+
+
+class Pacer:
+    """Spaces sends so that no more than ``rate`` go per second, measured over any stretch of time.
+
+    A token bucket one token deep: send n may go no sooner than 1/rate after send n-1. Idle time earns no
+    credit, so a quiet spell is never followed by a burst. ``clock`` and ``sleep`` are injectable, so tests
+    need not wait in real time.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be above 0")
+        self.interval = 1.0 / rate
+        self._clock = clock
+        self._sleep = sleep
+        self._next: float | None = None
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        """Block until the next send may go, and book its slot."""
+        with self._lock:
+            now = self._clock()
+            due = now if self._next is None or self._next < now else self._next
+            self._next = due + self.interval
+        if due > now:
+            self._sleep(due - now)
+
+
+@functools.cache
+def shared_pacer(rate: float) -> Pacer:
+    """One pacer per rate for this process, so the limit also holds from one dispatch batch to the next."""
+    return Pacer(rate)
 
 
 @dataclass(frozen=True)
@@ -31,6 +77,8 @@ class Claimed:
     attempts: int
     patient_id: int | None
     expires_at: dt.datetime | None
+    booking_id: int | None = None
+    appointment_id: int | None = None
 
 
 @dataclass
@@ -70,22 +118,36 @@ def claim_due(db: Database, *, now: dt.datetime, limit: int) -> list[Claimed]:
             .values(status="sending", attempts=SmsMessage.attempts + 1, updated_at=now)
             .returning(
                 SmsMessage.id, SmsMessage.to_number, SmsMessage.body, SmsMessage.attempts,
-                SmsMessage.patient_id, SmsMessage.expires_at,
+                SmsMessage.patient_id, SmsMessage.expires_at, SmsMessage.booking_id, SmsMessage.appointment_id,
             )
             .execution_options(synchronize_session=False)
         ).all()
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
 
-def _still_wanted(db: Database, claimed: Claimed, now: dt.datetime) -> bool:
-    """Re-check, just before sending, that the patient still takes texts and the text is not stale."""
+def _reason_not_to_send(db: Database, claimed: Claimed, now: dt.datetime) -> str | None:
+    """Re-check, just before sending: the text is not stale, the patient still takes texts at this number,
+    and the booking it is about still stands. Returns why not to send (an error code), or None to send."""
     if claimed.expires_at is not None and claimed.expires_at <= now:
-        return False
-    if claimed.patient_id is None:
-        return True
-    with db.transaction() as session:
-        patient = session.get(Patient, claimed.patient_id)
-        return patient is not None and patient.may_text
+        return "expired"
+    if claimed.patient_id is None and claimed.booking_id is None and claimed.appointment_id is None:
+        return None
+    with db.reader() as session:
+        if claimed.patient_id is not None:
+            patient = session.get(Patient, claimed.patient_id)
+            if patient is None or not patient.may_text:
+                return "no-consent"
+            if patient.mobile_invalid_at is not None and claimed.to_number == patient.mobile:
+                return "mobile-invalid"
+        if claimed.booking_id is not None:
+            status = session.scalar(select(Booking.status).where(Booking.id == claimed.booking_id))
+            if status != "active":
+                return "booking-ended"
+        if claimed.appointment_id is not None:
+            status = session.scalar(select(Appointment.status).where(Appointment.id == claimed.appointment_id))
+            if status != "active":
+                return "appointment-ended"
+    return None
 
 
 def _record(db: Database, message_id: int, now: dt.datetime, **values) -> None:
@@ -98,6 +160,41 @@ def _record(db: Database, message_id: int, now: dt.datetime, **values) -> None:
         )
 
 
+def _record_failed(db: Database, message: Claimed, now: dt.datetime, code: str | None) -> None:
+    """Failed for good; a Twilio error about the number itself (21610, 21211, 21614) also marks the patient,
+    in the same transaction."""
+    with db.transaction() as session:
+        changed = session.execute(
+            update(SmsMessage)
+            .where(SmsMessage.id == message.id, SmsMessage.status == "sending")
+            .values(status="failed", error_code=code, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if changed == 1 and (code in error_codes.OPTED_OUT or code in error_codes.INVALID_NUMBER):
+            apply_provider_error(session, patient_id=message.patient_id, to_number=message.to_number, code=code,
+                                 now=now)
+
+
+def _record_sent(db: Database, message_id: int, now: dt.datetime, *, provider: str, sid: str, status: str) -> None:
+    with db.transaction() as session:
+        changed = session.execute(
+            update(SmsMessage)
+            .where(SmsMessage.id == message_id, SmsMessage.status == "sending")
+            .values(status=status, provider=provider, provider_sid=sid, sent_at=now, error_code=None,
+                    updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if changed == 0:
+            # A delivery receipt overtook us (it found the row by the outbox id in its URL) and moved it on:
+            # keep its status, and fill in what only we know.
+            session.execute(
+                update(SmsMessage)
+                .where(SmsMessage.id == message_id, SmsMessage.provider_sid == sid)
+                .values(provider=provider, sent_at=now)
+                .execution_options(synchronize_session=False)
+            )
+
+
 def _dispatch_one(
     db: Database,
     client: SmsClient,
@@ -107,15 +204,19 @@ def _dispatch_one(
     validity_period: int,
     max_attempts: int,
     status_callback: str | None,
+    pacer: Pacer | None,
 ) -> str:
     """Send one claimed row and record the outcome; returns the DispatchReport field to count."""
-    if not _still_wanted(db, message, clock()):
-        _record(db, message.id, clock(), status="cancelled")
+    reason = _reason_not_to_send(db, message, clock())
+    if reason is not None:
+        _record(db, message.id, clock(), status="cancelled", error_code=reason)
         return "cancelled"
+    if pacer is not None:
+        pacer.wait()
     try:
         result = client.send(
             to=message.to_number, body=message.body, validity_period=validity_period,
-            status_callback=status_callback,
+            status_callback=callback_url(status_callback, message.id) if status_callback else None,
         )
     except SendFailed as exc:
         if exc.outcome_unknown:
@@ -126,7 +227,7 @@ def _dispatch_one(
             delay = dt.timedelta(seconds=BACKOFF_BASE_SECONDS * 2 ** (message.attempts - 1))
             _record(db, message.id, now, status="pending", error_code=exc.code, next_attempt_at=now + delay)
             return "retried"
-        _record(db, message.id, clock(), status="failed", error_code=exc.code)
+        _record_failed(db, message, clock(), exc.code)
         return "failed"
     except Exception:
         # Not a known provider answer (a garbled response, a bug): the text may have gone out, so it is
@@ -134,10 +235,8 @@ def _dispatch_one(
         log.exception("sms %s: unexpected error while sending; recorded as unknown", message.id)
         _record(db, message.id, clock(), status="unknown", error_code="error")
         return "unknown"
-    now = clock()
     status = "delivered" if result.status == "delivered" else "sent"
-    _record(db, message.id, now, status=status, provider=client.name, provider_sid=result.sid, sent_at=now,
-            error_code=None)
+    _record_sent(db, message.id, clock(), provider=client.name, sid=result.sid, status=status)
     return "sent"
 
 
@@ -150,12 +249,18 @@ def dispatch_due(
     status_callback: str | None = None,
     batch: int = 50,
     now: dt.datetime | None = None,
+    max_per_second: float | None = None,
+    pacer: Pacer | None = None,
 ) -> DispatchReport:
     """Send one batch of due texts. Returns what happened, for logs and tests.
 
     ``now`` fixes the clock for the whole batch (claiming, expiry, backoff); by default each step reads
-    the real time.
+    the real time. ``status_callback`` is the base URL for delivery receipts: each text's own URL adds its
+    outbox id. ``max_per_second`` paces the sends, through one pacer per process shared between batches;
+    tests pass their own ``pacer`` (with a fake clock) instead.
     """
+    if pacer is None and max_per_second:
+        pacer = shared_pacer(float(max_per_second))
     clock: Callable[[], dt.datetime] = (lambda: now) if now is not None else utcnow
     report = DispatchReport()
     claimed = claim_due(db, now=clock(), limit=batch)
@@ -164,7 +269,7 @@ def dispatch_due(
         try:
             outcome = _dispatch_one(
                 db, client, message, clock=clock, validity_period=validity_period, max_attempts=max_attempts,
-                status_callback=status_callback,
+                status_callback=status_callback, pacer=pacer,
             )
         except Exception:
             log.exception("sms %s: could not record the outcome; left in 'sending'", message.id)

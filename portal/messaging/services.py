@@ -21,27 +21,33 @@ def enqueue_sms(
     session: Session,
     *,
     key: str,
-    patient: Patient,
+    patient: Patient | None,
     kind: str,
     body: str,
     now: dt.datetime,
     due_at: dt.datetime | None = None,
     booking_id: int | None = None,
+    appointment_id: int | None = None,
     expires_at: dt.datetime | None = None,
     to_number: str | None = None,
 ) -> bool:
     """Insert one outbox row unless a row with this idempotency key exists. True if inserted.
 
     Patients who have not agreed to texts, or asked for none, get no row: the caller's state change still stands.
-    ``to_number`` overrides the patient's stored mobile (to prove a new number before saving it).
+    ``to_number`` overrides the patient's stored mobile (to prove a new number before saving it). Without a
+    patient (a reply to a number that matches no single patient) ``to_number`` is required.
+    ``booking_id`` or ``appointment_id`` names what the text is about: the dispatcher drops it once that ends.
     """
-    if not patient.may_text:
+    if patient is not None and not patient.may_text:
         return False
+    if patient is None and not to_number:
+        raise ValueError("a text to no patient needs to_number")
     due = due_at or now
     values = {
         "idempotency_key": key,
-        "patient_id": patient.id,
+        "patient_id": patient.id if patient is not None else None,
         "booking_id": booking_id,
+        "appointment_id": appointment_id,
         "kind": kind,
         "to_number": to_number or patient.mobile,
         "body": body,
@@ -65,8 +71,8 @@ def _insert_statement(dialect: str):
     """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, built once per dialect with bound
     parameters: every text the portal sends goes through it, so it is not rebuilt per call."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    columns = ("idempotency_key", "patient_id", "booking_id", "kind", "to_number", "body", "status", "attempts",
-               "due_at", "next_attempt_at", "expires_at", "created_at", "updated_at")
+    columns = ("idempotency_key", "patient_id", "booking_id", "appointment_id", "kind", "to_number", "body",
+               "status", "attempts", "due_at", "next_attempt_at", "expires_at", "created_at", "updated_at")
     return (
         insert(SmsMessage)
         .values({name: bindparam(name, type_=SmsMessage.__table__.c[name].type) for name in columns})

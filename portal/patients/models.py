@@ -91,6 +91,12 @@ class Patient(Base):
     carer_phone: Mapped[str | None] = mapped_column(String(16))
     # Contact by phone or letter, never by text.
     no_texts: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # When the patient's number opted out of our texts: they texted STOP, or Twilio refused a text with error
+    # 21610 (the number is on its opt-out list). Twilio refuses every text to it until they text START.
+    sms_opted_out_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # When Twilio refused the mobile number itself (21211 not a valid number, 21614 not a mobile): staff fix
+    # it. Changing the number (set_mobile) clears it.
+    mobile_invalid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def full_name(self) -> str:
@@ -98,8 +104,36 @@ class Patient(Base):
 
     @property
     def may_text(self) -> bool:
-        """The one rule for whether the portal may text this patient: they agreed, and did not ask for no texts."""
-        return bool(self.sms_consent) and not self.no_texts
+        """The one rule for whether the portal may text this patient: they agreed, did not ask for no texts,
+        and did not text STOP. (A number marked invalid is the dispatcher's business: a code proving a new
+        number must still be sent.)"""
+        return bool(self.sms_consent) and not self.no_texts and self.sms_opted_out_at is None
+
+    def set_mobile(self, mobile: str) -> None:
+        """Change the mobile number. A new number has not been refused by Twilio, so the mark goes."""
+        if mobile != self.mobile:
+            self.mobile = mobile
+            self.mobile_invalid_at = None
+
+    def opt_out_of_texts(self, now: dt.datetime) -> bool:
+        """The number texted STOP (or Twilio says it did). True if this changed anything."""
+        if self.sms_opted_out_at is not None:
+            return False
+        self.sms_opted_out_at = now
+        return True
+
+    def opt_back_in_to_texts(self) -> bool:
+        """The number texted START. True if this changed anything."""
+        if self.sms_opted_out_at is None:
+            return False
+        self.sms_opted_out_at = None
+        return True
+
+    def mark_mobile_invalid(self, now: dt.datetime) -> bool:
+        if self.mobile_invalid_at is not None:
+            return False
+        self.mobile_invalid_at = now
+        return True
 
     @property
     def communication_needs(self) -> list[str]:

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, url_
 from flask_login import current_user
 from sqlalchemy import select
 
+from portal.appointments import services as appointments
 from portal.audit.web import audit
 from portal.auth import codes
 from portal.auth import services as auth_services
@@ -39,6 +40,7 @@ def _patient_home():
     now = utcnow()
     upcoming = booking.next_session(db_session(), patient, now=now)
     offer_id = waitlist.open_offer_id(db_session(), patient.id, now=now)
+    appointment = appointments.next_appointment(db_session(), patient.id, now=now)
     activated = current_user.created_at.date()
     reading = current_reading(tier=patient.tier, started=activated, today=now.date())
     course = domain().catalogue.course_for_tier(patient.tier)
@@ -47,6 +49,7 @@ def _patient_home():
         patient=patient,
         upcoming=upcoming,
         offer_id=offer_id,
+        appointment=appointment,
         reading=reading,
         course=course,
         service_name=lambda key: domain().catalogue.get(key).name,

@@ -14,7 +14,8 @@ TEXT = st.one_of(
     st.just(""),
     st.text(max_size=40),
     st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=120),
-    st.sampled_from(["0", "-1", "1", "99999999999", "2147483648", "1e3", " 7 ", "other", "better", "09:00"]),
+    st.sampled_from(["0", "-1", "1", "99999999999", "2147483648", "1e3", " 7 ", "other", "better", "09:00",
+                     "a\x00b", "\x00"]),
 )
 FUZZ = settings(max_examples=30, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])

@@ -45,7 +45,8 @@ def test_a_due_text_is_sent_and_the_twilio_sid_recorded(app, db, domain, patient
     assert accepted.from_ == app.config["TWILIO_FROM"]
     assert accepted.body == body
     assert accepted.validity_period == domain.policy.sms.validity_period_seconds == 14400
-    assert accepted.status_callback == STATUS_CALLBACK
+    # Each text's callback carries its outbox id, so a receipt finds it even if the send timed out.
+    assert accepted.status_callback == f"{STATUS_CALLBACK}?outbox={message_id}"
     [request] = fake_twilio.requests
     assert request.method == "POST"
     assert request.path == f"/2010-04-01/Accounts/{app.config['TWILIO_ACCOUNT_SID']}/Messages.json"
@@ -57,7 +58,7 @@ def test_a_due_text_is_sent_and_the_twilio_sid_recorded(app, db, domain, patient
         "From": "NHS Appts",
         "Body": body,
         "ValidityPeriod": "14400",
-        "StatusCallback": STATUS_CALLBACK,
+        "StatusCallback": f"{STATUS_CALLBACK}?outbox={message_id}",
     }
 
 
