@@ -13,6 +13,8 @@ import nhs_number
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from portal.appointments.models import AvailabilityTemplate
+from portal.appointments.slots import generate_slots
 from portal.auth.models import Role, User
 from portal.auth.passwords import hash_password
 from portal.auth.services import create_staff_user, invite_patient
@@ -150,4 +152,29 @@ def load(session: Session, domain: DomainConfig, *, today: dt.date, now: dt.date
                 session.flush()
                 waitlist.join(session, domain, waiting, domain.catalogue.get(service_key), cohort=None, now=now)
     session.flush()
+    _clinics(session, domain, venues, now=now)
     return logins
+
+
+def _clinics(session: Session, domain: DomainConfig, venues: dict[str, Venue], *, now: dt.datetime) -> None:
+    """Weekly 1:1 clinics for each appointment service, run by the demo facilitator, and their slots."""
+    clinician = session.scalars(select(User).where(User.email == "facilitator@demo.portal.nhs.uk")).one()
+    plan = [
+        ("t1-physio", None, "finsbury", 1, dt.time(9, 0), dt.time(12, 0), 30),
+        ("t1-pharmacy", None, "hornsey", 3, dt.time(13, 0), dt.time(16, 0), 30),
+        ("t2-physio", "whittington", "whittington", 0, dt.time(9, 30), dt.time(12, 30), 45),
+        ("t2-physio", "haringey", "laurels", 2, dt.time(14, 0), dt.time(17, 0), 45),
+        ("t2-acupuncture", "whittington", "whittington", 4, dt.time(10, 0), dt.time(12, 0), 30),
+        ("t2-acupuncture", "haringey", "laurels", 4, dt.time(13, 30), dt.time(15, 30), 30),
+        ("t2-pharmacology", "whittington", "whittington", 1, dt.time(14, 0), dt.time(16, 0), 40),
+        ("t2-pharmacology", "haringey", "hornsey", 3, dt.time(9, 30), dt.time(11, 30), 40),
+    ]
+    for service_key, team, venue_key, weekday, start, end, minutes in plan:
+        if domain.catalogue.get(service_key) is None:
+            continue
+        session.add(AvailabilityTemplate(
+            clinician_id=clinician.id, service_key=service_key, team=team, venue_id=venues[venue_key].id,
+            weekday=weekday, start_time=start, end_time=end, slot_minutes=minutes, valid_from=now.date(),
+        ))
+    session.flush()
+    generate_slots(session, domain, now=now)
