@@ -241,7 +241,8 @@ def test_reception_registers_a_patient_who_activates_books_and_reads(app, db, do
     expect(heading(patient_page)).to_have_text("My bookings")
     expect_success_banner(patient_page, "You are booked on the 12-week Pain Management Programme")
     expect(patient_page.get_by_role("main")).to_contain_text(soon["starts"])
-    expect(patient_page.get_by_role("main")).to_contain_text("11 of 12")
+    # A booked patient's card shows what they need (calendar, move, cancel), not the places left.
+    expect(patient_page.get_by_role("link", name="Add all sessions to your calendar")).to_be_visible()
     check_accessibility(patient_page, "my-bookings")
     with db.transaction() as s:
         assert s.get(Cohort, soon["id"]).seats_taken == 1
@@ -348,8 +349,10 @@ def test_a_group_that_fills_while_the_patient_looks_offers_the_others(db, new_pa
         s.execute(update(Cohort).where(Cohort.id == wanted["id"]).values(seats_taken=Cohort.capacity))
     page.get_by_role("button", name="Book my place").click()
 
-    expect(heading(page)).to_have_text("This group is now full")
+    expect(heading(page)).to_have_text("This group is full")
     expect(page.get_by_role("alert")).to_contain_text(f"The group starting {wanted['starts']} filled up")
+    # The next best options: another group with places, and the waiting list.
+    expect(page.get_by_role("button", name="Join the waiting list")).to_be_visible()
     expect(page.get_by_role("link", name=f"Group starting {other['starts']}")).to_have_attribute(
         "href", f"/cohorts/{other['id']}")
     check_accessibility(page, "cohort-full")
