@@ -32,6 +32,17 @@ def _load_config(app: Flask, overrides: dict[str, Any]) -> None:
         app.config["SESSION_COOKIE_NAME"] = "__Host-session"
     app.extensions["domain"] = load_domain_config(app.config["PORTAL_CONFIG_DIR"])
     _check_texts_fit(app)
+    _trust_proxies(app)
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind PROXY_HOPS proxies, take the client's address and scheme from their X-Forwarded headers, so the
+    rate limiter, the audit trail and the HTTPS redirect see the real request (and nothing else can spoof them)."""
+    hops = int(app.config.get("PROXY_HOPS", 0))
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def _check_texts_fit(app: Flask) -> None:
@@ -72,6 +83,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.messaging.routes import bp as messaging_bp
     from portal.messaging.webhooks import bp as webhooks_bp
     from portal.patients.routes import bp as patients_bp
+    from portal.reminders.routes import bp as reminders_bp
     from portal.site import bp as site_bp
     from portal.staff.booking_desk import bp as staff_bookings_bp
     from portal.staff.courses import bp as staff_courses_bp
@@ -81,6 +93,7 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (
         site_bp, auth_bp, mfa_bp, patients_bp, booking_bp, calendars_bp, staff_bp, staff_bookings_bp, staff_courses_bp,
         messaging_bp, audit_bp, appointments_bp, appointments_staff_bp, webhooks_bp, staff_messages_bp,
+        reminders_bp,
     ):
         app.register_blueprint(blueprint)
 

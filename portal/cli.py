@@ -150,6 +150,44 @@ def scheduler() -> None:
     run_blocking(dict(current_app.config), current_app.extensions["domain"])
 
 
+@main.command("fake-twilio")
+@click.option("--port", default=8765, type=int, show_default=True, help="Port on 127.0.0.1 to listen on.")
+@click.option("--inbound-url", default=None,
+              help="Where replies typed on the fake's page go (default: PUBLIC_BASE_URL/webhooks/twilio/inbound).")
+@click.option("--delay", default=1.0, type=float, show_default=True,
+              help="Seconds between one status callback and the next (queued, sent, delivered).")
+def fake_twilio(port: int, inbound_url: str | None, delay: float) -> None:
+    """Serve a fake Twilio on 127.0.0.1 for a local demo: it takes texts, posts signed status callbacks, and has
+    a page where you reply as a patient. Nothing leaves this machine."""
+    import threading
+
+    from portal.messaging.fake_twilio import FAKE_NUMBER, TEST_ACCOUNT_SID, FakeTwilio
+    from portal.messaging.receipts import INBOUND_WEBHOOK_PATH
+
+    config = current_app.config
+    account_sid = config.get("TWILIO_ACCOUNT_SID") or TEST_ACCOUNT_SID
+    auth_token = config.get("TWILIO_AUTH_TOKEN") or "fake-twilio-demo-token"
+    public = config["PUBLIC_BASE_URL"].rstrip("/")
+    fake = FakeTwilio(account_sid=account_sid, auth_token=auth_token, callback_delay=delay,
+                      inbound_url=inbound_url or public + INBOUND_WEBHOOK_PATH)
+    try:
+        fake.start(port=port)
+    except OSError as problem:
+        raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {problem}") from None
+    click.echo(f"Fake Twilio listening on {fake.base_url} (its page: {fake.base_url}/)")
+    click.echo("Point the portal at it: start `make run` (or `portal serve`) in a shell with")
+    click.echo(f"  export SMS_BACKEND=twilio TWILIO_API_BASE={fake.base_url} TWILIO_ACCOUNT_SID={account_sid} \\")
+    click.echo(f"         TWILIO_AUTH_TOKEN={auth_token} TWILIO_FROM={FAKE_NUMBER} PUBLIC_BASE_URL={public}")
+    click.echo(f"Status callbacks go to each text's StatusCallback ({public}/webhooks/twilio/status), signed with")
+    click.echo(f"that token; replies typed on the page go to {fake.inbound_url}. Stop with Ctrl-C.")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+
+
 @click.command("build-assets")
 def build_assets() -> None:
     """Fingerprint and precompress the built stylesheet (run after Sass)."""

@@ -28,6 +28,7 @@ from portal.db import Database, utcnow
 from portal.messaging.clients import SmsClient, client_from_config
 from portal.messaging.dispatch import dispatch_due
 from portal.messaging.receipts import status_callback_base
+from portal.reminders import jobs as reminder_jobs
 from portal.settings import DomainConfig
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,10 @@ def expire_waitlist_offers(ctx: JobContext) -> None:
     booking_jobs.expire_waitlist_offers(ctx.db, ctx.domain, now=utcnow())
 
 
+def plan_reminders(ctx: JobContext) -> None:
+    reminder_jobs.plan_reminders(ctx.db, ctx.domain, now=utcnow())
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -76,6 +81,7 @@ JOBS: tuple[Job, ...] = (
     Job("dispatch_outbox", dispatch_outbox, seconds=5),
     Job("expire_waitlist_offers", expire_waitlist_offers, seconds=60),
     Job("generate_slots", generate_slots, seconds=3600),
+    Job("plan_reminders", plan_reminders, seconds=300),
 )
 
 

@@ -234,9 +234,20 @@ def settings_from_environment(environ: dict[str, str] | None = None) -> dict[str
         # Where Twilio posts delivery receipts, if not PUBLIC_BASE_URL + /webhooks/twilio/status.
         "SMS_STATUS_CALLBACK_URL": env.get("SMS_STATUS_CALLBACK_URL", ""),
         "REDIS_URL": env.get("REDIS_URL", ""),
+        # How many reverse proxies (load balancer, nginx) sit in front and set X-Forwarded-For/-Proto: 0 trusts none.
+        "PROXY_HOPS": _whole_number(env, "PROXY_HOPS", 0),
         "DEV_INBOX": not production,
         "SESSION_COOKIE_SECURE": production,
     }
+
+
+def _whole_number(env: dict[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) > 5:
+        raise ConfigError(f"{name} must be a whole number from 0 to 5, not {value!r}")
+    return int(value)
 
 
 def _development_secret(instance: Path) -> str:

@@ -251,3 +251,25 @@ def test_staff_course_desk_forms(reception_client, session, form, data):
     response = reception_client.post(url, data={**values, "csrf_token": token})
     assert response.status_code in (200, 302, 400)
     assert seats_consistent(session, cohort.id)
+
+
+@FUZZ
+@given(values=st.fixed_dictionaries({"checked_not_received": TEXT}))
+def test_retry_text_form(reception_client, session, values):
+    from portal.db import utcnow
+    from portal.messaging.services import enqueue_sms
+    from tests import factories
+
+    patient = factories.create_patient(session)
+    enqueue_sms(session, key=f"fuzz:{patient.id}", patient=patient, kind="test", body="NHS: test",
+                now=utcnow())
+    message = session.scalars(select(SmsMessage).where(SmsMessage.patient_id == patient.id)).one()
+    message.status = "unknown"
+    session.commit()
+    url = f"/staff/messages/{message.id}/retry"
+    token = csrf_token(get_page(reception_client, url))
+    response = reception_client.post(url, data={**values, "csrf_token": token})
+    assert response.status_code in (200, 302, 400)
+    session.expire_all()
+    # Any text at all ticks a checkbox in HTML; either way the row is unknown or queued again, never lost.
+    assert session.get(SmsMessage, message.id).status in ("unknown", "pending")

@@ -91,3 +91,29 @@ def test_development_defaults_to_sqlite_and_console(tmp_path):
     assert settings["SMS_BACKEND"] == "console"
     # The generated development secret survives a restart.
     assert settings_from_environment({"PORTAL_INSTANCE_DIR": str(tmp_path)})["SECRET_KEY"] == settings["SECRET_KEY"]
+
+
+def test_proxy_hops_trust_the_forwarded_scheme_and_address(app, database_url):
+    from portal import create_app
+
+    proxied = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "x", "PROXY_HOPS": 1, "TESTING": True})
+    seen = {}
+
+    @proxied.get("/_probe")
+    def probe():
+        from flask import request
+
+        seen.update(scheme=request.scheme, remote=request.remote_addr)
+        return "ok"
+
+    proxied.test_client().get("/_probe", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"})
+    assert seen == {"scheme": "https", "remote": "203.0.113.9"}
+    proxied.extensions["db"].dispose()
+    assert app.config["PROXY_HOPS"] == 0  # the default trusts no forwarded header
+
+
+def test_proxy_hops_must_be_a_small_whole_number():
+    from portal.settings import ConfigError, settings_from_environment
+
+    with pytest.raises(ConfigError, match="PROXY_HOPS"):
+        settings_from_environment({"PROXY_HOPS": "lots"})

@@ -22,6 +22,7 @@ from portal.appointments.models import Appointment, AppointmentSlot
 from portal.booking.models import Venue
 from portal.db import UTCDateTime
 from portal.patients.models import Patient
+from portal.reminders.services import cancel_pending_reminders
 from portal.settings import DomainConfig, Service
 
 MOVED_REASON = "Moved to another time"
@@ -347,6 +348,7 @@ def cancel_appointment(
                 override_reason=override_reason if late else None):
         raise AppointmentNotFound("This appointment is not open")
     _release_slot(session, appointment.slot_id)
+    cancel_pending_reminders(session, appointment_id=appointment.id, now=now)
     session.refresh(appointment)
     session.refresh(appointment.slot)
     notices.cancelled(session, domain, patient, appointment, now=now)
@@ -399,6 +401,7 @@ def reschedule_appointment(
             _release_slot(session, old.slot_id)
     except IntegrityError:
         raise SlotTaken("That time was just taken") from None
+    cancel_pending_reminders(session, appointment_id=old.id, now=now)
     session.refresh(old)
     session.refresh(old.slot)
     session.refresh(slot)

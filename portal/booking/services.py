@@ -22,6 +22,7 @@ from portal.booking.schedule import weekly_sessions
 from portal.booking.seats import release_seat, take_seat
 from portal.db import UTCDateTime
 from portal.patients.models import Patient
+from portal.reminders.services import cancel_pending_reminders
 from portal.settings import DomainConfig, Service
 
 
@@ -306,6 +307,7 @@ def withdraw_seat(
         raise BookingNotFound("This booking is not open")
     session.refresh(booking)
     release_seat(session, booking.cohort_id)
+    cancel_pending_reminders(session, booking_id=booking.id, now=now)
     notices.seat_cancelled(session, domain, patient, booking, now=now)
     session.refresh(booking.cohort)
     waitlist.offer_free_seats(session, domain, booking.cohort, now=now)
@@ -350,6 +352,7 @@ def move_seat(
         session.flush()
     session.refresh(old)
     session.refresh(target)
+    cancel_pending_reminders(session, booking_id=old.id, now=now)
     notices.seat_moved(session, domain, patient, booking, now=now)
     session.refresh(old.cohort)
     waitlist.offer_free_seats(session, domain, old.cohort, now=now)

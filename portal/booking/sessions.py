@@ -21,6 +21,7 @@ from portal.booking.models import Booking, Cohort, CohortSession, Venue
 from portal.messaging import texts
 from portal.messaging.services import enqueue_sms
 from portal.patients.models import Patient
+from portal.reminders.services import cancel_pending_reminders
 from portal.settings import DomainConfig, Service
 
 COHORT_STATUSES = ("open", "closed", "cancelled")
@@ -221,6 +222,7 @@ def move_session(
             "Someone else has just changed this session. Check its new date and time", field="date"
         )
 
+    cancel_pending_reminders(session, cohort_id=cohort.id, starts_at=previous, now=now)
     body = texts.session_moved(was=previous, now_at=new_start, venue_short_name=_venue_words(cohort),
                                phone=domain.policy.service.phone)
     booked = _booked_patients(session, cohort.id)
@@ -262,6 +264,7 @@ def cancel_session(
     if not cancelled:
         # A double submit racing the first: that one cancelled it and sent the texts.
         return SessionChange(session=cohort_session, changed=False, previous_start=starts)
+    cancel_pending_reminders(session, cohort_id=cohort_session.cohort_id, starts_at=starts, now=now)
     body = texts.session_cancelled(was=starts, phone=domain.policy.service.phone)
     booked = _booked_patients(session, cohort_session.cohort_id)
     queued = sum(

@@ -215,7 +215,7 @@ def profile_mobile_code():
             form.code.errors.append(CODE_REFUSED)
         else:
             # The number comes from the code's own record, never from the browser.
-            patient.mobile = record.sent_to
+            patient.set_mobile(record.sent_to)
             audit("mobile_changed", patient_id=patient.id, detail=f"account {user.id}")
             flash("Your mobile number has been changed.", "success")
             return redirect(url_for("patients.profile"))

@@ -104,7 +104,10 @@ def update_patient(session: Session, domain: DomainConfig, patient: Patient, det
     """
     changed = [name for name in UPDATABLE if getattr(patient, name) != getattr(details, name)]
     for name in changed:
-        setattr(patient, name, getattr(details, name))
+        if name == "mobile":
+            patient.set_mobile(details.mobile)  # a new number starts clear of the old one's "refused" mark
+        else:
+            setattr(patient, name, getattr(details, name))
     if details.tier == 1:
         team = None
     elif details.team is not None:

@@ -10,7 +10,7 @@ import pytest
 
 from portal.booking.models import Venue
 from portal.messaging import texts
-from portal.settings import InvitationPolicy
+from portal.settings import BookingPolicy, InvitationPolicy
 from tests.fixtures.fake_twilio import segments as twilio_segments
 
 HELPERS = {"plain", "gsm7_length", "check_single_segment", "short_datetime"}
@@ -18,6 +18,7 @@ VENUE_SHORT_NAME_MAX = Venue.__table__.c.short_name.type.length
 LONGEST_VALID_DAYS = next(m.le for m in InvitationPolicy.model_fields["link_valid_days"].metadata if hasattr(m, "le"))
 # secrets.token_urlsafe(16), as auth.services makes it, is always 22 URL-safe characters.
 WORST_TOKEN = "-_" * 11
+LONGEST_HOLD_HOURS = next(m.le for m in BookingPolicy.model_fields["offer_hold_hours"].metadata if hasattr(m, "le"))
 LONGEST_PHONE_ALLOWED = "0" + "1" * 13  # policy.toml's pattern: ^0[0-9 ]{9,13}$
 
 
@@ -42,6 +43,27 @@ def _worst_case_texts(base_url: str, phone: str) -> dict[str, str]:
         # Every code is 6 digits (auth.codes), so any code is the worst case.
         "password_reset_code": texts.password_reset_code().format(code="123456"),
         "mobile_change_code": texts.mobile_change_code().format(code="123456"),
+        "seat_moved": texts.seat_moved(first_session=LONGEST_START, venue_short_name=venue_name, phone=phone),
+        "seat_cancelled": texts.seat_cancelled(first_session=LONGEST_START, phone=phone),
+        "session_moved": texts.session_moved(was=LONGEST_START, now_at=LONGEST_START, venue_short_name=venue_name,
+                                             phone=phone),
+        "session_cancelled": texts.session_cancelled(was=LONGEST_START, phone=phone),
+        "place_offered": texts.place_offered(first_session=LONGEST_START, hours=LONGEST_HOLD_HOURS, phone=phone),
+        "appointment_booked": texts.appointment_booked(starts_at=LONGEST_START, venue_short_name=venue_name,
+                                                       phone=phone),
+        "appointment_moved": texts.appointment_moved(starts_at=LONGEST_START, venue_short_name=venue_name,
+                                                     phone=phone),
+        "appointment_cancelled": texts.appointment_cancelled(starts_at=LONGEST_START, phone=phone),
+        "appointment_reminder": texts.appointment_reminder(starts_at=LONGEST_START, venue_short_name=venue_name,
+                                                           phone=phone),
+        "session_reminder": texts.session_reminder(starts_at=LONGEST_START, venue_short_name=venue_name,
+                                                   phone=phone),
+        "reply_confirmed": texts.reply_confirmed(starts_at=LONGEST_START),
+        "reply_cancelled": texts.reply_cancelled(starts_at=LONGEST_START, phone=phone),
+        "reply_call_to_cancel": texts.reply_call_to_cancel(phone=phone),
+        "reply_nothing_booked": texts.reply_nothing_booked(phone=phone),
+        "reply_help": texts.reply_help(phone=phone),
+        "reply_started": texts.reply_started(),
     }
 
 

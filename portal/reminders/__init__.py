@@ -1,0 +1,1 @@
+"""Reminders: planned into the outbox ahead of appointments and group sessions, or phoned by reception."""

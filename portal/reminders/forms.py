@@ -1,0 +1,17 @@
+"""The form behind the call list's buttons."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import RadioField, SelectChoice
+from wtforms.validators import InputRequired
+
+# What each button records. The page shows them as buttons named "outcome", not as radios.
+OUTCOME_BUTTONS = (("reached", "Called"), ("no_answer", "No answer"))
+
+
+class CallForm(FlaskForm):
+    """Record a reminder call: "Called" takes it off the list, "No answer" keeps it there to try again."""
+
+    outcome = RadioField("How did the call go?", choices=[SelectChoice(value, label) for value, label in OUTCOME_BUTTONS],
+                         validators=[InputRequired()])
