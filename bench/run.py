@@ -412,6 +412,10 @@ def main() -> int:
 
         writes.report(writes.measure(Path(tmp), rounds=max(1, _whole_number("BENCH_ROUNDS", 4)),
                                      count=_whole_number("BENCH_WRITES", 200)))
+    with tempfile.TemporaryDirectory(prefix="portal-bench-dispatch-") as tmp:
+        from bench import dispatch  # SMS dispatch into the fake Twilio: see bench/dispatch.py
+
+        dispatch.report(dispatch.measure(Path(tmp)))
     print(f"# took {dt.timedelta(seconds=round(time.monotonic() - started))}", file=sys.stderr)
     return 0
 

@@ -80,20 +80,26 @@ def _register_blueprints(app: Flask) -> None:
     from portal.auth.routes import bp as auth_bp
     from portal.booking.routes import bp as booking_bp
     from portal.calendars.routes import bp as calendars_bp
+    from portal.diary.routes import bp as diary_bp
     from portal.messaging.routes import bp as messaging_bp
     from portal.messaging.webhooks import bp as webhooks_bp
     from portal.patients.routes import bp as patients_bp
+    from portal.questionnaires.routes import bp as questionnaires_bp
+    from portal.questionnaires.staff_routes import bp as questionnaires_staff_bp
     from portal.reminders.routes import bp as reminders_bp
+    from portal.selfcare.routes import bp as selfcare_bp
     from portal.site import bp as site_bp
     from portal.staff.booking_desk import bp as staff_bookings_bp
     from portal.staff.courses import bp as staff_courses_bp
     from portal.staff.messages import bp as staff_messages_bp
     from portal.staff.routes import bp as staff_bp
+    from portal.staff.selfcare import bp as staff_selfcare_bp
 
     for blueprint in (
         site_bp, auth_bp, mfa_bp, patients_bp, booking_bp, calendars_bp, staff_bp, staff_bookings_bp, staff_courses_bp,
         messaging_bp, audit_bp, appointments_bp, appointments_staff_bp, webhooks_bp, staff_messages_bp,
-        reminders_bp,
+        reminders_bp, diary_bp, selfcare_bp, staff_selfcare_bp,
+        questionnaires_bp, questionnaires_staff_bp,
     ):
         app.register_blueprint(blueprint)
 

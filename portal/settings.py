@@ -159,6 +159,18 @@ class SmsPolicy(_Strict):
     max_attempts: Annotated[int, Field(ge=1, le=20)]
     # Texts per second the dispatcher sends at most, per scheduler process (absent: no limit).
     max_per_second: Annotated[float, Field(gt=0, le=1000)] | None = None
+    # A text left in 'sending' this long is swept to 'unknown' (messaging.sweep): far above the longest a
+    # batch can take (20 texts that each time out after 10 s is 200 s), so a live send is never swept.
+    stuck_after_seconds: Annotated[int, Field(ge=300, le=86400)] = 900
+
+
+class QuestionnairePolicy(_Strict):
+    # BPI, PEG and PSEQ need a licence, which the service does not hold: their entries carry no item text,
+    # and turning this on before licensed wording is added stops the portal at start-up.
+    licensed_scales_enabled: bool = False
+    # The follow-up questionnaires fall due this many calendar months after the end of the course (or after
+    # the baseline, for patients not in a course).
+    follow_up_months: Annotated[int, Field(ge=1, le=24)] = 3
 
 
 class Policy(_Strict):
@@ -167,6 +179,7 @@ class Policy(_Strict):
     invitations: InvitationPolicy
     reminders: ReminderPolicy
     sms: SmsPolicy
+    questionnaires: QuestionnairePolicy = QuestionnairePolicy()
 
 
 class DomainConfig(BaseModel):

@@ -154,6 +154,7 @@ def test_only_the_lease_holder_runs_jobs_and_a_standby_takes_over(
     assert [m.body for m in fake_twilio.messages] == ["NHS: one"]
 
     # a stops renewing (a dead process): once its lease has run out, b takes over at its next renewal.
+    a.lock.abandon()  # PostgreSQL: its lock connection ends with it
     with db.transaction() as s:
         s.execute(update(SchedulerLease).values(expires_at=utcnow() - dt.timedelta(seconds=1)))
     b._renew()

@@ -155,6 +155,11 @@ def appointment_cancelled(*, starts_at: dt.datetime, phone: str) -> str:
     )
 
 
+def selfcare_week_ready() -> str:
+    """The nudge when a new week of self-management reading opens: discreet, so it names no topic."""
+    return check_single_segment("NHS: your reading for this week is ready. Sign in to read it.")
+
+
 # Reminders. Each says how to change the booking; a reply of YES or CANCEL is read by the inbound webhook.
 
 def appointment_reminder(*, starts_at: dt.datetime, venue_short_name: str, phone: str) -> str:
@@ -201,3 +206,8 @@ def reply_help(*, phone: str) -> str:
 
 def reply_started() -> str:
     return check_single_segment("NHS: you will get texts from us again. Reply STOP at any time to stop them.")
+
+
+def questionnaire_due() -> str:
+    """A nudge that a questionnaire is due: it names no measure and says nothing about how anyone feels."""
+    return check_single_segment("NHS: you have a short questionnaire to fill in. Sign in to do it.")

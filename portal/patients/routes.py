@@ -19,7 +19,7 @@ from portal.extensions import db_session, domain, limiter, read_only
 from portal.messaging import texts
 from portal.patients.forms import EmailForm, MobileCodeForm, MobileForm, NeedsForm, TextsForm
 from portal.patients.identifiers import InvalidIdentifier, parse_uk_mobile
-from portal.selfcare.services import current_reading
+from portal.selfcare import services as selfcare
 
 bp = Blueprint("patients", __name__)
 
@@ -41,8 +41,10 @@ def _patient_home():
     upcoming = booking.next_session(db_session(), patient, now=now)
     offer_id = waitlist.open_offer_id(db_session(), patient.id, now=now)
     appointment = appointments.next_appointment(db_session(), patient.id, now=now)
-    activated = current_user.created_at.date()
-    reading = current_reading(tier=patient.tier, started=activated, today=now.date())
+    mine = selfcare.reading_for_patient(db_session(), domain(), patient, activated_at=current_user.created_at, now=now,
+                                        with_releases=False)
+    reading = mine.this_week()
+    catch_up = sum(entry.status == "catch-up" for entry in mine.weeks())
     course = domain().catalogue.course_for_tier(patient.tier)
     return render_template(
         "patients/home.html",
@@ -51,6 +53,7 @@ def _patient_home():
         offer_id=offer_id,
         appointment=appointment,
         reading=reading,
+        catch_up=catch_up,
         course=course,
         service_name=lambda key: domain().catalogue.get(key).name,
     )
@@ -60,12 +63,8 @@ def _patient_home():
 @read_only
 @patient_required
 def reading(slug: str):
-    patient = current_patient()
-    now = utcnow()
-    item = current_reading(tier=patient.tier, started=current_user.created_at.date(), today=now.date())
-    if item is None or item.slug != slug:
-        return render_template("errors/404.html"), 404
-    return render_template("patients/reading.html", reading=item)
+    """The old address of this week's reading: the weekly reading pages replace it."""
+    return redirect(url_for("selfcare.week_list"))
 
 
 # The patient's profile: their own record only, reached through current_patient(), never by an id in the URL.

@@ -13,5 +13,5 @@ OUTCOME_BUTTONS = (("reached", "Called"), ("no_answer", "No answer"))
 class CallForm(FlaskForm):
     """Record a reminder call: "Called" takes it off the list, "No answer" keeps it there to try again."""
 
-    outcome = RadioField("How did the call go?", choices=[SelectChoice(value, label) for value, label in OUTCOME_BUTTONS],
-                         validators=[InputRequired()])
+    outcome = RadioField("How did the call go?", validators=[InputRequired()],
+                         choices=[SelectChoice(value, label) for value, label in OUTCOME_BUTTONS])

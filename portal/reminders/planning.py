@@ -83,8 +83,9 @@ def reminder_time(
 def _plan(starts_at: dt.datetime, wanted: list[tuple[str, int]], policy: ReminderPolicy, now: dt.datetime,
           zone: ZoneInfo) -> list[Reminder]:
     reminders: list[Reminder] = []
+    window = policy.window
     for kind, days in wanted:
-        due = reminder_time(starts_at, days, window=policy.window, zone=zone)
+        due = reminder_time(starts_at, days, window=window, zone=zone)
         if due is None or due <= now or any(r.due_at == due for r in reminders):
             continue
         reminders.append(Reminder(kind=kind, due_at=due))

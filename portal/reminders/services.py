@@ -9,11 +9,14 @@ names what it is about, which reminder, and the start time (planning.reminder_ke
   not burn an id of the outbox's sequence on every conflict, every run); two planners at once are kept apart
   by INSERT ... ON CONFLICT DO NOTHING on the unique key;
 - a moved session or appointment has a new start, hence new keys: its new reminders are planned by the next
-  run, while the change itself cancels the old ones in its own transaction (cancel_pending_reminders).
+  run, while the change itself cancels the old ones in its own transaction (cancel_pending_reminders);
+- a cancelled reminder gives up its key, so a session moved away and back again is reminded at its old time.
 
 Each run first cancels pending reminders whose appointment or session no longer stands at that time, and
 those of patients who may no longer be texted (they go on the call list instead): a change made by a path
-that does not call cancel_pending_reminders, or one that raced a planner, is put right within one run.
+that does not call cancel_pending_reminders, or one that committed while a planner was between reading the
+bookings and writing their reminders (PostgreSQL, READ COMMITTED), is put right by the next run, 5 minutes
+later; the dispatcher also drops a text whose seat or appointment has ended.
 """
 
 from __future__ import annotations
@@ -106,8 +109,12 @@ def _appointment_reminders(session: Session, domain: DomainConfig, *, now: dt.da
         .where(AppointmentSlot.starts_at > now, AppointmentSlot.starts_at <= horizon)
     )
     policy = domain.policy.reminders
+    # Many appointments share a start time (every clinician's 10am): its reminder times are worked out once.
+    by_start: dict[dt.datetime, list[planning.Reminder]] = {}
     for appointment_id, service_key, starts_at, short_name, is_online, patient in rows:
-        for reminder in planning.appointment_reminders(starts_at, policy, now=now, zone=zone):
+        if starts_at not in by_start:
+            by_start[starts_at] = planning.appointment_reminders(starts_at, policy, now=now, zone=zone)
+        for reminder in by_start[starts_at]:
             yield _Due(
                 key=planning.reminder_key("appointment", appointment_id, reminder.kind, starts_at),
                 patient=patient, subject="appointment", subject_id=appointment_id, kind=reminder.kind,
@@ -131,9 +138,14 @@ def _session_reminders(session: Session, domain: DomainConfig, *, now: dt.dateti
     ).all()
     firsts = _first_session_starts(session, {row[1] for row in rows})
     policy = domain.policy.reminders
+    # Every seat of a session has the same reminder times: worked out once per session.
+    by_session: dict[tuple[dt.datetime, bool], list[planning.Reminder]] = {}
     for booking_id, cohort_id, service_key, starts_at, short_name, is_online, patient in rows:
-        first = firsts.get(cohort_id) == starts_at
-        for reminder in planning.session_reminders(starts_at, policy, first=first, now=now, zone=zone):
+        session_key = (starts_at, firsts.get(cohort_id) == starts_at)
+        if session_key not in by_session:
+            by_session[session_key] = planning.session_reminders(starts_at, policy, first=session_key[1], now=now,
+                                                                 zone=zone)
+        for reminder in by_session[session_key]:
             yield _Due(
                 key=planning.reminder_key("booking", booking_id, reminder.kind, starts_at),
                 patient=patient, subject="booking", subject_id=booking_id, kind=reminder.kind,

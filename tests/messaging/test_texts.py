@@ -64,6 +64,8 @@ def _worst_case_texts(base_url: str, phone: str) -> dict[str, str]:
         "reply_nothing_booked": texts.reply_nothing_booked(phone=phone),
         "reply_help": texts.reply_help(phone=phone),
         "reply_started": texts.reply_started(),
+        "selfcare_week_ready": texts.selfcare_week_ready(),
+        "questionnaire_due": texts.questionnaire_due(),
     }
 
 

@@ -63,8 +63,8 @@ def test_called_records_who_and_when_and_takes_the_call_off_the_list(session, re
     page = get_page(reception_client, URL)
     assert "No reminder calls to make." in page.get_text()
     # Pressed again (a second tab): nothing changes.
-    again = reception_client.post(f"{URL}/{call.id}/called", data={"csrf_token": csrf_token(page), "outcome": "reached"},
-                                  follow_redirects=True)
+    again = reception_client.post(f"{URL}/{call.id}/called", follow_redirects=True,
+                                  data={"csrf_token": csrf_token(page), "outcome": "reached"})
     assert "no longer on the list" in parse(again).get_text()
     assert calls(session)[0].attempts == 1
 

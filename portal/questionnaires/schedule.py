@@ -1,0 +1,159 @@
+"""When questionnaires fall due: baseline, end of course and follow-up, as Europe/London dates.
+
+- In a course (an active booking on a cohort that is not cancelled): baseline on the day of the first
+  scheduled session, end on the day of the last, follow-up ``follow_up_months`` after the end.
+- Not in a course: baseline on the day the account was activated, follow-up ``follow_up_months`` after it.
+
+One set is due at a time: the latest occasion whose day has come. An earlier set left unfinished lapses
+when the next one falls due (its drafts stay drafts, never scored). Dates are local calendar days, so a
+session at 18:00 or an activation just after midnight in summer falls on the day people see.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal.auth.models import Role, User
+from portal.booking.models import Booking, Cohort, CohortSession
+from portal.questionnaires.instruments import OCCASIONS, Instrument
+
+LONDON = ZoneInfo("Europe/London")
+GENERAL = "general"
+
+
+@dataclass(frozen=True)
+class Occasion:
+    occasion: str  # baseline, end or follow_up
+    plan: str  # "general" or "course-{service_key}"
+    due_on: dt.date
+
+    @property
+    def set_key(self) -> str:
+        return f"{self.plan}:{self.occasion}"
+
+
+@dataclass(frozen=True)
+class CourseDates:
+    service_key: str
+    first_day: dt.date
+    last_day: dt.date
+
+
+@dataclass(frozen=True)
+class DueSet:
+    """The questionnaires a patient has to fill in now, and how far they have got."""
+
+    occasion: Occasion
+    instruments: tuple[Instrument, ...]
+    submitted: frozenset[str]
+    started: frozenset[str]
+
+    @property
+    def set_key(self) -> str:
+        return self.occasion.set_key
+
+    @property
+    def due_on(self) -> dt.date:
+        return self.occasion.due_on
+
+    @property
+    def label(self) -> str:
+        return OCCASIONS[self.occasion.occasion]
+
+    @property
+    def remaining(self) -> tuple[Instrument, ...]:
+        return tuple(i for i in self.instruments if i.key not in self.submitted)
+
+    @property
+    def complete(self) -> bool:
+        return not self.remaining
+
+    def includes(self, instrument_key: str) -> bool:
+        return any(i.key == instrument_key for i in self.instruments)
+
+    def status_of(self, instrument_key: str) -> str:
+        if instrument_key in self.submitted:
+            return "done"
+        return "started" if instrument_key in self.started else "not-started"
+
+    def next_after(self, instrument_key: str | None = None) -> Instrument | None:
+        """The next measure still to answer, after the given one (wrapping round to earlier skipped ones)."""
+        keys = [i.key for i in self.instruments]
+        start = keys.index(instrument_key) + 1 if instrument_key in keys else 0
+        ordered = self.instruments[start:] + self.instruments[:start]
+        return next((i for i in ordered if i.key not in self.submitted and i.key != instrument_key), None)
+
+
+def local_day(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(LONDON).date()
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` calendar months later, or the month's last day (31 Aug + 3 months = 30 Nov)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def plan(*, activated_on: dt.date | None, course: CourseDates | None, follow_up_months: int) -> list[Occasion]:
+    """Every occasion of the patient's current plan, earliest first."""
+    if course is not None:
+        name = f"course-{course.service_key}"
+        return [
+            Occasion("baseline", name, course.first_day),
+            Occasion("end", name, course.last_day),
+            Occasion("follow_up", name, add_months(course.last_day, follow_up_months)),
+        ]
+    if activated_on is None:
+        return []
+    return [
+        Occasion("baseline", GENERAL, activated_on),
+        Occasion("follow_up", GENERAL, add_months(activated_on, follow_up_months)),
+    ]
+
+
+def current_occasion(occasions: list[Occasion], today: dt.date) -> Occasion | None:
+    """The latest occasion whose day has come; earlier ones have lapsed."""
+    reached = [o for o in occasions if o.due_on <= today]
+    return max(reached, key=lambda o: o.due_on) if reached else None
+
+
+# Course days per active booking: the first and last scheduled sessions of a cohort that still runs.
+_COURSES = (
+    select(
+        Booking.patient_id,
+        Cohort.service_key,
+        Cohort.timezone,
+        func.min(CohortSession.starts_at),
+        func.max(CohortSession.starts_at),
+    )
+    .join(Cohort, Booking.cohort_id == Cohort.id)
+    .join(CohortSession, CohortSession.cohort_id == Cohort.id)
+    .where(Booking.status == "active", Cohort.status != "cancelled", CohortSession.status == "scheduled")
+    .group_by(Booking.id, Booking.patient_id, Cohort.service_key, Cohort.timezone)
+)
+
+
+def courses_by_patient(session: Session, patient_ids: list[int] | None = None) -> dict[int, CourseDates]:
+    """Each patient's course (the one that starts first, should they hold two)."""
+    query = _COURSES if patient_ids is None else _COURSES.where(Booking.patient_id.in_(patient_ids))
+    found: dict[int, CourseDates] = {}
+    for patient_id, service_key, zone, first, last in session.execute(query):
+        tz = ZoneInfo(zone)
+        dates = CourseDates(service_key, first.astimezone(tz).date(), last.astimezone(tz).date())
+        if patient_id not in found or dates.first_day < found[patient_id].first_day:
+            found[patient_id] = dates
+    return found
+
+
+def activation_day(session: Session, patient_id: int) -> dt.date | None:
+    created = session.scalar(
+        select(User.created_at).where(User.patient_id == patient_id, User.role == Role.PATIENT.value)
+    )
+    return local_day(created) if created is not None else None
