@@ -28,6 +28,7 @@ from portal.messaging.clients import SmsClient, client_from_config
 from portal.messaging.dispatch import dispatch_due
 from portal.messaging.receipts import status_callback_base
 from portal.messaging.sweep import sweep_stuck_sending
+from portal.questionnaires import jobs as questionnaire_jobs
 from portal.reminders import jobs as reminder_jobs
 from portal.settings import DomainConfig
 
@@ -85,6 +86,10 @@ def plan_reminders(ctx: JobContext) -> None:
     reminder_jobs.plan_reminders(ctx.db, ctx.domain, now=utcnow())
 
 
+def nudge_due_questionnaires(ctx: JobContext) -> None:
+    questionnaire_jobs.nudge_due_questionnaires(ctx.db, ctx.domain, now=utcnow())
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -100,6 +105,7 @@ JOBS: tuple[Job, ...] = (
     Job("plan_reminders", plan_reminders, seconds=300),
     # Rows left in 'sending' by a crash: 'unknown' for staff once well past any batch's duration.
     Job("sweep_stuck_sending", sweep_stuck, seconds=600),
+    Job("nudge_due_questionnaires", nudge_due_questionnaires, seconds=1800),
     # Releasing self-management content joins this table with the self-management issue; no placeholder
     # until its body exists.
 )

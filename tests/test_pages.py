@@ -7,7 +7,8 @@ from tests import factories
 from tests.conftest import sign_in
 from tests.pages import get_page
 
-PATIENT_PAGES = ["/", "/services", "/services/t1-group", "/bookings", "/reading/week-01"]
+PATIENT_PAGES = ["/", "/services", "/services/t1-group", "/bookings", "/self-care", "/appointments", "/questionnaires",
+                 "/calendar"]
 STAFF_PAGES = ["/staff", "/staff/patients", "/staff/patients/new"]
 PUBLIC_PAGES = ["/sign-in", "/accessibility", "/privacy", "/contact"]
 

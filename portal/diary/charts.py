@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-WIDTH = 480
-LEFT, RIGHT, TOP, BOTTOM = 40, 14, 34, 30
+# Drawn at about phone width, so that its text is read at about its own size (14px) on a phone.
+WIDTH = 360
+LEFT, RIGHT, TOP, BOTTOM = 34, 14, 34, 30
 TEXT_COLOUR = "#212b32"
 GRID_COLOUR = "#d8dde0"
-FONT_SIZE = 13
+FONT_SIZE = 14
 MARKER = 4
 
 
@@ -191,7 +192,7 @@ def _legend(series: Sequence[Series]) -> list[str]:
         parts.append(f'<line x1="{x}" y1="14" x2="{x + 28}" y2="14" stroke="{line.colour}" stroke-width="2.5"{dash}/>')
         parts.append(_marker(line.marker, x + 14, 14, line.colour))
         parts.append(f'<text x="{x + 36}" y="14" dy="0.35em" fill="{TEXT_COLOUR}">{escape(line.name)}</text>')
-        x += 36 + 9 * len(line.name) + 24
+        x += 36 + 9 * len(line.name) + 20
     parts.append("</g>")
     return parts
 

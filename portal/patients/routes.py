@@ -19,6 +19,7 @@ from portal.extensions import db_session, domain, limiter, read_only
 from portal.messaging import texts
 from portal.patients.forms import EmailForm, MobileCodeForm, MobileForm, NeedsForm, TextsForm
 from portal.patients.identifiers import InvalidIdentifier, parse_uk_mobile
+from portal.questionnaires import services as questionnaires
 from portal.selfcare import services as selfcare
 
 bp = Blueprint("patients", __name__)
@@ -46,8 +47,10 @@ def _patient_home():
     reading = mine.this_week()
     catch_up = sum(entry.status == "catch-up" for entry in mine.weeks())
     course = domain().catalogue.course_for_tier(patient.tier)
+    questionnaire = questionnaires.due_questionnaire(db_session(), domain(), patient, now=now)
     return render_template(
         "patients/home.html",
+        questionnaire=questionnaire,
         patient=patient,
         upcoming=upcoming,
         offer_id=offer_id,

@@ -40,7 +40,7 @@ def test_the_chart_is_well_formed_svg_named_by_its_title_and_desc():
     assert svg.get("aria-describedby") == desc.get("id") == "pain-desc"
     # Text is escaped, never markup.
     assert title.text == "Pain <over> 4 weeks" and desc.text == "Pain & more"
-    assert svg.get("viewBox") == "0 0 480 240"
+    assert svg.get("viewBox") == f"0 0 {charts.WIDTH} 240"
 
 
 def test_each_point_sits_where_its_value_is():

@@ -327,3 +327,25 @@ def test_review_dates_past_are_flagged_overdue():
     soon = services.content_review(today=dt.date(2027, 10, 1))
     assert not any(i.overdue for i in soon) and all(i.due_soon for i in soon)
     assert not any(i.overdue or i.due_soon for i in services.content_review(today=dt.date(2027, 1, 1)))
+
+
+# Page views stay cheap: no SQLite write lock once an item has been opened, and a fixed number of statements.
+
+def test_reading_pages_are_read_only_after_the_first_open(app, db, session):
+    from tests.test_query_counts import recorded_statements
+
+    client = patient_signed_in(app, session)
+    url = "/self-care/tier-1-general/week-02"
+    with recorded_statements(db.engine) as first:
+        assert client.get(url).status_code == 200
+    with recorded_statements(db.engine) as again:
+        assert client.get(url).status_code == 200
+    with recorded_statements(db.engine) as week_list:
+        assert client.get("/self-care").status_code == 200
+    if db.is_sqlite:
+        # The first view records the open in a short write transaction of its own; later views only read.
+        assert [s for s in first if s.startswith("BEGIN")] == ["BEGIN", "BEGIN IMMEDIATE"]
+        assert [s for s in again if s.startswith("BEGIN")] == ["BEGIN"]
+        assert [s for s in week_list if s.startswith("BEGIN")] == ["BEGIN"]
+    assert not [s for s in again if s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
+    assert len(again) <= 8 and len(week_list) <= 8, (again, week_list)
