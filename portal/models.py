@@ -10,11 +10,12 @@ from portal.messaging import models as messaging_models
 from portal.patients import models as patients_models
 from portal.questionnaires import models as questionnaires_models
 from portal.reminders import models as reminders_models
+from portal.selfcare import models as selfcare_models
 
 metadata = Base.metadata
 
 __all__ = [
     "audit_models", "auth_models", "booking_models", "messaging_models", "patients_models", "reminders_models",
-    "questionnaires_models", "scheduler_lease",
+    "questionnaires_models", "selfcare_models", "scheduler_lease",
     "metadata",
 ]

@@ -29,6 +29,7 @@ from portal.messaging.dispatch import dispatch_due
 from portal.messaging.receipts import status_callback_base
 from portal.messaging.sweep import sweep_stuck_sending
 from portal.questionnaires import jobs as questionnaire_jobs
+from portal.selfcare import jobs as selfcare_jobs
 from portal.reminders import jobs as reminder_jobs
 from portal.settings import DomainConfig
 
@@ -86,6 +87,10 @@ def plan_reminders(ctx: JobContext) -> None:
     reminder_jobs.plan_reminders(ctx.db, ctx.domain, now=utcnow())
 
 
+def release_weekly_content(ctx: JobContext) -> None:
+    selfcare_jobs.release_weekly_content(ctx.db, ctx.domain, now=utcnow())
+
+
 def nudge_due_questionnaires(ctx: JobContext) -> None:
     questionnaire_jobs.nudge_due_questionnaires(ctx.db, ctx.domain, now=utcnow())
 
@@ -106,8 +111,7 @@ JOBS: tuple[Job, ...] = (
     # Rows left in 'sending' by a crash: 'unknown' for staff once well past any batch's duration.
     Job("sweep_stuck_sending", sweep_stuck, seconds=600),
     Job("nudge_due_questionnaires", nudge_due_questionnaires, seconds=1800),
-    # Releasing self-management content joins this table with the self-management issue; no placeholder
-    # until its body exists.
+    Job("release_weekly_content", release_weekly_content, seconds=300),
 )
 
 

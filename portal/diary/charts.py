@@ -172,7 +172,7 @@ def _axes(frame: _Frame, days: Sequence[dt.date], y_ticks: Sequence[int]) -> lis
         parts.append(f'<text x="{LEFT - 8}" y="{y}" dy="0.35em" text-anchor="end" fill="{TEXT_COLOUR}">{tick}</text>')
     bottom = _number(frame.height - BOTTOM)
     parts.append(f'<line x1="{LEFT}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}" stroke="{TEXT_COLOUR}"/>')
-    step = 7 if len(days) <= 35 else 14
+    step = 7 if len(days) <= 35 else 21  # a label a week, or every 3 weeks: never overlapping at 360 wide
     for index in range(0, len(days), step):
         x = _number(frame.x(index))
         anchor = "start" if index == 0 else "middle"
