@@ -29,8 +29,8 @@ from portal.messaging.dispatch import dispatch_due
 from portal.messaging.receipts import status_callback_base
 from portal.messaging.sweep import sweep_stuck_sending
 from portal.questionnaires import jobs as questionnaire_jobs
-from portal.selfcare import jobs as selfcare_jobs
 from portal.reminders import jobs as reminder_jobs
+from portal.selfcare import jobs as selfcare_jobs
 from portal.settings import DomainConfig
 
 log = logging.getLogger(__name__)
