@@ -74,6 +74,7 @@ class Target(NamedTuple):
 PORTAL_TARGETS: list[Target] = [
     Target("home", "/", "GET", expect="Hello"),
     Target("courses", "/services/t1-group", "GET", expect="Group starting"),
+    Target("selfcare_week", "/self-care/tier-1-general/week-01", "GET", expect="Your task this week"),
 ]
 BASELINE_TARGET = Target("baseline", "/", "GET", expect="Item number 20 ")
 
