@@ -413,6 +413,10 @@ def main() -> int:
 
         writes.report(writes.measure(Path(tmp), rounds=max(1, _whole_number("BENCH_ROUNDS", 4)),
                                      count=_whole_number("BENCH_WRITES", 200)))
+    with tempfile.TemporaryDirectory(prefix="portal-bench-plan-") as tmp:
+        from bench import plan  # reminder planning among 10,000 and 1,000,000 bookings: see bench/plan.py
+
+        plan.report(plan.measure(Path(tmp)))
     with tempfile.TemporaryDirectory(prefix="portal-bench-dispatch-") as tmp:
         from bench import dispatch  # SMS dispatch into the fake Twilio: see bench/dispatch.py
 

@@ -131,7 +131,8 @@ class GoalForm(FlaskForm):
 
 
 class CheckInForm(FlaskForm):
-    outcome = RadioField("How did it go this week?", choices=[SelectChoice(k, v) for k, v in CHECK_IN_WORDS.items()], validate_choice=False,
+    outcome = RadioField("How did it go this week?",
+                         choices=[SelectChoice(k, v) for k, v in CHECK_IN_WORDS.items()], validate_choice=False,
                          validators=[_required("Select how it went this week"),
                                      _one_of("Select how it went this week")])
     note = TextAreaField("Anything you want to remember? (optional)", filters=[_tidy],

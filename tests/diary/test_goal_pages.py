@@ -179,8 +179,8 @@ def test_writing_the_plan_then_printing_it(patient_client, session):
     assert printed.h1.get_text(strip=True) == "My flare-up plan"
     sections = printed.select(".portal-print-plan__section")
     assert [s.h2.get_text(strip=True) for s in sections] == [
-        "What helps me in a flare-up", "What I will cut down on or put off", "Who I will tell, and what I will ask them",
-        "When I will get help"]
+        "What helps me in a flare-up", "What I will cut down on or put off",
+        "Who I will tell, and what I will ask them", "When I will get help"]
     assert [s.p.get_text() for s in sections] == list(PLAN.values())
     urgent = printed.select_one(".portal-print-plan .nhsuk-warning-callout").get_text(" ", strip=True)
     assert "111" in urgent and "999" in urgent

@@ -51,9 +51,9 @@ def test_a_patient_keeps_a_diary_sets_a_goal_and_writes_a_flare_up_plan(db, new_
 
     pain = page.get_by_role("group", name="How bad was your pain?")
     pain.get_by_role("radio", name="6", exact=True).check()
-    page.get_by_role("group", name="How did you sleep?").get_by_role("radio", name="Badly", exact=True).check()
-    page.get_by_role("group", name="How was your mood?").get_by_role("radio", name="OK", exact=True).check()
-    page.get_by_role("group", name="How active were you?").get_by_role("radio", name="More than usual", exact=True).check()
+    for question, answer in (("How did you sleep?", "Badly"), ("How was your mood?", "OK"),
+                             ("How active were you?", "More than usual")):
+        page.get_by_role("group", name=question).get_by_role("radio", name=answer, exact=True).check()
     page.get_by_label("Pacing note (optional)").fill("Gardening: 3 goes of 10 minutes with rests")
     page.get_by_role("button", name="Save my diary").click()
     expect_success_banner(page, "Your diary for today is saved.")
@@ -86,7 +86,6 @@ def test_a_patient_keeps_a_diary_sets_a_goal_and_writes_a_flare_up_plan(db, new_
     expect(table).to_be_visible()
     expect(table.get_by_role("row").filter(has_text="No entry").first).to_be_visible()
     check_accessibility(page, "diary-trends-12-weeks-table")
-    page.screenshot(path="/tmp/dbg-trends.png", clip={"x": 0, "y": 250, "width": 390, "height": 1500})
 
     # A goal: the form's problems next to its fields, then saved, then this week's check-in.
     page.goto("/goals")
