@@ -131,6 +131,7 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
     app = current_app._get_current_object()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # ten lines per text otherwise
     leased = None if no_scheduler else start_in_process(dict(app.config), app.extensions["domain"])
     try:
         click.echo(f"Serving the portal on http://{host}:{port}")
@@ -147,6 +148,7 @@ def scheduler() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # ten lines per text otherwise
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     run_blocking(dict(current_app.config), current_app.extensions["domain"])
 

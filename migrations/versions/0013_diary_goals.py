@@ -7,7 +7,7 @@
 - flare_up_plan: one per patient, four free-text parts.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-11-25
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import portal.db
 
 revision: str = '0013'
-down_revision: str | None = '0011'
+down_revision: str | None = '0012'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -7,7 +7,7 @@
   open until a clinician acknowledges it with a note of the action taken.
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 Create Date: 2026-12-02
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import portal.db
 
 revision: str = '0014'
-down_revision: str | None = '0011'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -45,6 +45,7 @@ _WORDS = {
     "mobile-invalid": "Not sent: the mobile number is marked as refused by Twilio",
     "booking-ended": "Not sent: the group place it was about had been cancelled",
     "appointment-ended": "Not sent: the appointment it was about had been cancelled or moved",
+    "stuck": "The portal stopped while sending it (a crash or restart): the text may or may not have gone",
     "session-changed": "Not sent: the group session it was about had moved or been cancelled",
 }
 
