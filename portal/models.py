@@ -6,6 +6,7 @@ from portal.audit import models as audit_models
 from portal.auth import models as auth_models
 from portal.booking import models as booking_models
 from portal.db import Base
+from portal.diary import models as diary_models
 from portal.messaging import models as messaging_models
 from portal.patients import models as patients_models
 from portal.questionnaires import models as questionnaires_models
@@ -15,7 +16,7 @@ from portal.selfcare import models as selfcare_models
 metadata = Base.metadata
 
 __all__ = [
-    "audit_models", "auth_models", "booking_models", "messaging_models", "patients_models", "reminders_models",
-    "questionnaires_models", "selfcare_models", "scheduler_lease",
+    "audit_models", "auth_models", "booking_models", "diary_models", "messaging_models", "patients_models",
+    "reminders_models", "questionnaires_models", "selfcare_models", "scheduler_lease",
     "metadata",
 ]

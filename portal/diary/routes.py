@@ -7,6 +7,7 @@ own, so another patient's id answers 404, and staff get 403 (these are patient p
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
@@ -34,6 +35,7 @@ def _today() -> dt.date:
     return london_today(utcnow())
 
 
+@functools.lru_cache(maxsize=64)
 def day_label(day: dt.date, today: dt.date) -> str:
     """'Today (Monday 5 January)', 'Yesterday (...)', or the day itself."""
     name = f"{day:%A} {day.day} {day:%B}"
