@@ -15,11 +15,13 @@ Output, one line each:
     BENCH baseline <requests_per_second> <p99_ms>
     RATIO <target>_vs_baseline <ratio>
 
-Then the booking POST against a baseline one-row insert, in this process (see bench/writes.py):
+Then the booking and diary POSTs against a baseline one-row insert, in this process (see bench/writes.py):
 
-    BENCH book_post <posts_per_second> <p99_ms>
-    BENCH baseline_write <posts_per_second> <p99_ms>
+    BENCH book_post / diary_post / baseline_write <posts_per_second> <p99_ms>
     RATIO book_vs_baseline_write <ratio>
+    RATIO diary_post_vs_baseline_write <ratio>
+
+then reminder planning (bench/plan.py) and SMS dispatch (bench/dispatch.py).
 
 Environment: BENCH_SECONDS (length of each run, default 10), BENCH_ROUNDS (default 4), BENCH_WARMUP_SECONDS
 (default 3), BENCH_WRK (the wrk binary), BENCH_WRITES (timed POSTs per round, default 200). The defaults
