@@ -19,7 +19,6 @@ from alembic import op
 
 import portal.db
 
-
 revision: str = '0010'
 down_revision: str | None = '0009'
 branch_labels: str | Sequence[str] | None = None
