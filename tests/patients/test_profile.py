@@ -29,7 +29,7 @@ def _patient(session, client) -> Patient:
 
 
 def _events(session, action):
-    return session.scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
+    return session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)).all()
 
 
 def _sms_count(session):
