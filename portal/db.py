@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -145,3 +146,12 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def upsert_insert(dialect: str):
+    """The dialect's INSERT construct, the one with ON CONFLICT (the portal runs on PostgreSQL and SQLite)."""
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise ValueError(f"the portal runs on PostgreSQL or SQLite, not {dialect}")

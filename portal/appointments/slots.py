@@ -13,12 +13,12 @@ from collections.abc import Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from portal.appointments.models import AppointmentSlot, AvailabilityTemplate, ClinicianLeave
 from portal.booking.holidays import england_bank_holiday
 from portal.dates import london_today
+from portal.db import upsert_insert
 from portal.settings import DomainConfig
 
 # Rows per INSERT: well under SQLite's limit of bound parameters per statement.
@@ -106,7 +106,7 @@ def generate_slots(session: Session, domain: DomainConfig, *, now: dt.datetime) 
         )
     ).all()
     rows = planned_slots(templates, leave, first_day=today, last_day=horizon, now=now)
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = upsert_insert(session.get_bind().dialect.name)
     created = 0
     for offset in range(0, len(rows), _BATCH):
         statement = (

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from portal.auth.models import User
@@ -20,7 +19,7 @@ from portal.booking import notices, waitlist
 from portal.booking.models import Booking, Cohort, CohortSession, Venue
 from portal.booking.schedule import weekly_sessions
 from portal.booking.seats import release_seat, take_seat
-from portal.db import UTCDateTime
+from portal.db import UTCDateTime, upsert_insert
 from portal.patients.models import Patient
 from portal.reminders.services import cancel_pending_reminders
 from portal.settings import DomainConfig, Service
@@ -218,7 +217,7 @@ _COHORT_TO_BOOK = (
 
 @functools.cache
 def _insert_booking_statement(dialect: str):
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(dialect)
     columns = ("patient_id", "service_key", "cohort_id", "status", "booked_by_staff", "cancelled_by_staff",
                "created_at")
     return (

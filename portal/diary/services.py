@@ -18,9 +18,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from portal.db import upsert_insert
 from portal.diary.models import PLAN_SECTIONS, DiaryEntry, FlareUpPlan, Goal, GoalCheckIn
 
 # How far back a missed day may be filled in: today and the 7 days before it.
@@ -92,17 +92,11 @@ def save_entry(
     }).scalar_one()
 
 
-def _insert_for(dialect: str):
-    if dialect not in ("postgresql", "sqlite"):
-        raise NotImplementedError(f"no upsert for the {dialect} dialect")
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
 def _upsert(model, dialect: str, *, columns: tuple[str, ...], key: tuple[str, ...], keep: tuple[str, ...] = ()):
     """INSERT ... ON CONFLICT (key) DO UPDATE SET every column but the key, ``keep`` and created_at,
     RETURNING id: built once per model and dialect, with bound parameters."""
     table = model.__table__
-    statement = _insert_for(dialect)(model).values(
+    statement = upsert_insert(dialect)(model).values(
         {name: bindparam(name, type_=table.c[name].type) for name in columns}
     )
     unchanged = set(key) | set(keep) | {"created_at"}

@@ -24,13 +24,13 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from portal.appointments import services as appointments
 from portal.appointments.models import Appointment
 from portal.audit.services import SYSTEM, Actor, record
 from portal.booking.models import Booking, CohortSession
+from portal.db import upsert_insert
 from portal.messaging import texts
 from portal.messaging.models import SmsInbound, SmsMessage
 from portal.messaging.services import enqueue_sms
@@ -324,7 +324,7 @@ def _log_once(session: Session, *, message_sid: str, from_number: str, body: str
 
 @functools.cache
 def _log_statement(dialect: str):
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(dialect)
     columns = ("message_sid", "from_number", "body", "received_at", "action")
     return (
         insert(SmsInbound)

@@ -10,9 +10,9 @@ import datetime as dt
 import functools
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from portal.db import upsert_insert
 from portal.messaging.models import SmsMessage
 from portal.patients.models import Patient
 
@@ -70,7 +70,7 @@ def enqueue_sms(
 def _insert_statement(dialect: str):
     """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, built once per dialect with bound
     parameters: every text the portal sends goes through it, so it is not rebuilt per call."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(dialect)
     columns = ("idempotency_key", "patient_id", "booking_id", "appointment_id", "kind", "to_number", "body",
                "status", "attempts", "due_at", "next_attempt_at", "expires_at", "created_at", "updated_at")
     return (

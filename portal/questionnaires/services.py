@@ -10,10 +10,10 @@ import functools
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from portal.auth.models import Role, User
+from portal.db import upsert_insert
 from portal.messaging import texts
 from portal.messaging.services import enqueue_sms
 from portal.patients.models import Patient
@@ -108,7 +108,7 @@ def own_response(session: Session, patient: Patient, response_id: int) -> Questi
 
 @functools.cache
 def _insert_response(dialect: str):
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(dialect)
     columns = ("patient_id", "instrument", "set_key", "occasion", "due_on", "status", "answers", "created_at",
                "updated_at")
     table = QuestionnaireResponse.__table__
@@ -193,7 +193,7 @@ def save_answers(session: Session, patient: Patient, due: DueSet, instrument: In
 
 @functools.cache
 def _insert_flag(dialect: str):
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(dialect)
     table = UrgentFlag.__table__
     return (
         insert(UrgentFlag)

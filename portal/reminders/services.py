@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, and_, bindparam, cast, func, literal_column, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from portal.appointments.models import Appointment, AppointmentSlot
 from portal.auth.models import User
 from portal.booking.models import Booking, Cohort, CohortSession, Venue
+from portal.db import upsert_insert
 from portal.messaging import texts
 from portal.messaging.models import SmsMessage
 from portal.messaging.services import enqueue_sms
@@ -200,7 +200,7 @@ def _enqueue_texts(session: Session, domain: DomainConfig, due: list[_Due], *, n
 
 @functools.cache
 def _insert_call_statement(dialect: str):
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(dialect)
     columns = ("idempotency_key", "patient_id", "booking_id", "appointment_id", "kind", "service_key", "venue",
                "starts_at", "call_at", "status", "attempts", "created_at")
     return (

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, bindparam, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from portal.auth.models import Role, User
 from portal.booking.models import Booking, CohortSession
+from portal.db import upsert_insert
 from portal.messaging import texts
 from portal.messaging.services import enqueue_sms
 from portal.patients.models import Patient
@@ -189,7 +189,7 @@ def _record(session: Session, patient_id: int, track: str, opening: Opening, *, 
 @functools.cache
 def _insert_release(dialect: str):
     """INSERT ... ON CONFLICT (patient_id, track, week) DO NOTHING RETURNING id, built once per dialect."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(dialect)
     columns = ("patient_id", "track", "week", "opens_at", "recorded_at", "texted")
     return (
         insert(ContentRelease)
@@ -202,7 +202,7 @@ def _insert_release(dialect: str):
 def _advance_cursor(session: Session, now: dt.datetime) -> None:
     """Move the cursor to ``now``, never back (a slower concurrent run may finish after a later one)."""
     connection = session.connection()
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    insert = upsert_insert(connection.dialect.name)
     connection.execute(
         insert(ReleaseCursor).values(name=CURSOR, covered_until=now).on_conflict_do_nothing(index_elements=["name"])
     )

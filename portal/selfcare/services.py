@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from portal.auth.models import User
 from portal.booking.models import Booking, Cohort, CohortSession
+from portal.db import upsert_insert
 from portal.patients.models import Patient
 from portal.selfcare.content_loader import Reading, load_library
 from portal.selfcare.models import ContentRelease, ReadingProgress
@@ -293,7 +293,7 @@ def item_for_patient(mine: PatientReading, track: str, item_slug: str) -> WeekEn
 
 
 def _insert(session: Session, model):
-    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(model)
+    return upsert_insert(session.get_bind().dialect.name)(model)
 
 
 def mark_opened(session: Session, patient_id: int, track: str, week: int, *, now: dt.datetime) -> bool:
