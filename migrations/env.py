@@ -13,6 +13,12 @@ def run_migrations_offline() -> None:
     context.configure(url=url, target_metadata=metadata, literal_binds=True, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
+    if sqlite:
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        connection.commit()
+        _sqlite_foreign_keys(connection, on=True)
+        if broken:
+            raise RuntimeError(f"the migration left rows whose foreign keys point nowhere: {broken[:5]}")
 
 
 def run_migrations_online() -> None:
@@ -28,7 +34,18 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
+def _sqlite_foreign_keys(connection, *, on: bool) -> None:
+    # Straight on the driver's connection: through SQLAlchemy the statement would open a transaction first.
+    connection.connection.driver_connection.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+
+
 def _run(connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # SQLite changes a table by rebuilding it (batch mode); the foreign keys that point at the old copy
+        # would refuse its drop. They are switched off for the migration, outside any transaction (SQLite
+        # ignores the pragma inside one), and checked once it has run.
+        _sqlite_foreign_keys(connection, on=False)
     context.configure(
         connection=connection,
         target_metadata=metadata,
@@ -37,6 +54,12 @@ def _run(connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+    if sqlite:
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        connection.commit()
+        _sqlite_foreign_keys(connection, on=True)
+        if broken:
+            raise RuntimeError(f"the migration left rows whose foreign keys point nowhere: {broken[:5]}")
 
 
 if context.is_offline_mode():

@@ -2,6 +2,7 @@
 
 from portal import scheduler_lease  # noqa: I001
 from portal.appointments import models as appointments_models  # noqa: F401 - registers its tables
+from portal.attendance import models as attendance_models
 from portal.audit import models as audit_models
 from portal.auth import models as auth_models
 from portal.booking import models as booking_models
@@ -16,7 +17,7 @@ from portal.selfcare import models as selfcare_models
 metadata = Base.metadata
 
 __all__ = [
-    "audit_models", "auth_models", "booking_models", "diary_models", "messaging_models", "patients_models",
+    "attendance_models", "audit_models", "auth_models", "booking_models", "diary_models", "messaging_models", "patients_models",
     "reminders_models", "questionnaires_models", "selfcare_models", "scheduler_lease",
     "metadata",
 ]

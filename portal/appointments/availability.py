@@ -13,7 +13,7 @@ from portal.auth.models import Role, User
 from portal.booking.models import Venue
 from portal.settings import DomainConfig
 
-CLINICIAN_ROLES = (Role.FACILITATOR.value, Role.ADMIN.value)
+CLINICIAN_ROLES = (Role.CLINICIAN.value, Role.FACILITATOR.value, Role.ADMIN.value)
 LEAVE_BLOCK_REASON = "Clinician on leave"
 
 

@@ -15,6 +15,8 @@ from portal.patients.models import Patient
 class Role(enum.StrEnum):
     PATIENT = "patient"
     FACILITATOR = "facilitator"
+    # Runs 1:1 clinics (physiotherapy, acupuncture, pharmacy review) and decides did-not-attend reviews.
+    CLINICIAN = "clinician"
     RECEPTION = "reception"
     ADMIN = "admin"
 
@@ -26,7 +28,7 @@ class Role(enum.StrEnum):
 class User(Base):
     __tablename__ = "user_account"
     __table_args__ = (
-        CheckConstraint("role IN ('patient', 'facilitator', 'reception', 'admin')", name="role_known"),
+        CheckConstraint("role IN ('patient', 'facilitator', 'clinician', 'reception', 'admin')", name="role_known"),
         CheckConstraint("(role = 'patient') = (patient_id IS NOT NULL)", name="patient_link_matches_role"),
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, CheckConstraint, Date, Integer, SmallInteger, String, false
+from sqlalchemy import Boolean, CheckConstraint, Date, Integer, SmallInteger, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import Base, UTCDateTime, utcnow
@@ -97,6 +97,9 @@ class Patient(Base):
     # When Twilio refused the mobile number itself (21211 not a valid number, 21614 not a mobile): staff fix
     # it. Changing the number (set_mobile) clears it.
     mobile_invalid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Set only by a clinician's recorded decision (a did-not-attend review): never by the system itself.
+    discharged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    discharge_reason: Mapped[str | None] = mapped_column(Text)
 
     @property
     def full_name(self) -> str:

@@ -245,7 +245,7 @@ def acknowledge_flag(session: Session, flag_id: int, *, by: User, note: str, now
     note = note.strip()
     if not note:
         raise ValueError("acknowledging needs a note of the action taken")
-    if by.role not in (Role.FACILITATOR.value, Role.ADMIN.value):
+    if by.role not in (Role.CLINICIAN.value, Role.FACILITATOR.value, Role.ADMIN.value):
         raise PermissionError("only clinicians and admins acknowledge urgent flags")
     changed = session.execute(
         update(UrgentFlag)

@@ -19,7 +19,7 @@ from portal.questionnaires.models import FlagAlreadyAcknowledged, UrgentFlag
 
 bp = Blueprint("questionnaires_staff", __name__, url_prefix="/staff")
 
-CLINICIAN_ROLES = (Role.FACILITATOR, Role.ADMIN)
+CLINICIAN_ROLES = (Role.CLINICIAN, Role.FACILITATOR, Role.ADMIN)
 clinician_required = roles_required(*CLINICIAN_ROLES)
 
 
