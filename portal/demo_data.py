@@ -21,6 +21,8 @@ from portal.auth.services import create_staff_user, invite_patient
 from portal.booking import waitlist
 from portal.booking.models import Booking, Venue
 from portal.booking.services import create_cohort
+from portal.diary import services as diary
+from portal.diary.models import DiaryEntry
 from portal.patients.models import Patient
 from portal.settings import DomainConfig
 
@@ -153,6 +155,7 @@ def load(session: Session, domain: DomainConfig, *, today: dt.date, now: dt.date
                 waitlist.join(session, domain, waiting, domain.catalogue.get(service_key), cohort=None, now=now)
     session.flush()
     _clinics(session, domain, venues, now=now)
+    _self_management(session, today=today, now=now)
     return logins
 
 
@@ -178,3 +181,34 @@ def _clinics(session: Session, domain: DomainConfig, venues: dict[str, Venue], *
         ))
     session.flush()
     generate_slots(session, domain, now=now)
+
+
+def _self_management(session: Session, *, today: dt.date, now: dt.datetime) -> None:
+    """Four weeks of diary for the Tier 1 and the first Tier 2 demo patient (today left for them to fill in,
+    and a few days missed, as real diaries have), a goal with last week's check-in, and one flare-up plan."""
+    for n, plan in ((1, True), (2, False)):
+        patient = session.scalars(select(Patient).where(Patient.mobile == demo_mobile(n))).one()
+        for days_ago in range(1, 29):
+            if days_ago % 6 == 0:
+                continue
+            wave = (days_ago * 7 + n * 3) % 5  # a steady pattern that looks like a week with ups and downs
+            session.add(DiaryEntry(
+                patient_id=patient.id, entry_date=today - dt.timedelta(days=days_ago),
+                # Pain 0-10 eases over the month; sleep, mood and activity are 1-5.
+                pain=3 + wave // 2 + (days_ago > 14), sleep=5 - wave, mood=2 + wave % 3, activity=1 + days_ago % 4,
+                note="Paced the shopping in two trips." if days_ago % 5 == 1 else "", created_at=now, updated_at=now,
+            ))
+        goal = diary.add_goal(session, patient.id, diary.GoalValues(
+            what="Walk to the park and back", how_much="10 minutes, 3 times a week",
+            target_date=today + dt.timedelta(weeks=6), why="To play with my grandchildren", confidence=7,
+        ), now=now)
+        diary.check_in(session, goal, outcome="partly", note="Managed twice this week.",
+                       today=today - dt.timedelta(weeks=1), now=now)
+        if plan:
+            diary.save_flare_plan(session, patient.id, {
+                "what_helps": "Heat pack, a warm bath, short walks every hour, breathing exercise.",
+                "what_to_reduce": "Hoovering and carrying shopping; split jobs into smaller parts.",
+                "who_to_tell": "My daughter, and my manager if it is a work day.",
+                "when_to_seek_help": "New numbness or weakness, or pain that is different from usual: call 111.",
+            }, now=now)
+    session.flush()

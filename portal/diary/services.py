@@ -122,6 +122,17 @@ def entries_between(session: Session, patient_id: int, first: dt.date, last: dt.
     return {entry.entry_date: entry for entry in rows}
 
 
+_FILLED_IN = (
+    select(DiaryEntry.id)
+    .where(DiaryEntry.patient_id == bindparam("patient_id"), DiaryEntry.entry_date == bindparam("day"))
+)
+
+
+def filled_in(session: Session, patient_id: int, day: dt.date) -> bool:
+    """Whether the patient has an entry for ``day`` (the home page asks about today)."""
+    return session.execute(_FILLED_IN, {"patient_id": patient_id, "day": day}).first() is not None
+
+
 @dataclass(frozen=True)
 class EntryPage:
     """What the entry form shows for one day."""

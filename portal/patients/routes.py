@@ -14,7 +14,9 @@ from portal.auth.access import current_patient, patient_required
 from portal.auth.models import OneTimeCode
 from portal.booking import services as booking
 from portal.booking import waitlist
+from portal.dates import london_today
 from portal.db import utcnow
+from portal.diary import services as diary
 from portal.extensions import db_session, domain, limiter, read_only
 from portal.messaging import texts
 from portal.patients.forms import EmailForm, MobileCodeForm, MobileForm, NeedsForm, TextsForm
@@ -50,6 +52,7 @@ def _patient_home():
     questionnaire = questionnaires.due_questionnaire(db_session(), domain(), patient, now=now)
     return render_template(
         "patients/home.html",
+        diary_done=diary.filled_in(db_session(), patient.id, london_today(now)),
         questionnaire=questionnaire,
         patient=patient,
         upcoming=upcoming,

@@ -245,3 +245,14 @@ def test_read_pages_write_nothing(patient_client, session):
     for url in ("/diary", "/diary/trends", "/diary/export.csv"):
         assert patient_client.get(url).status_code == 200
     assert session.scalar(select(func.count()).select_from(AuditEvent)) == before
+
+
+def test_the_home_page_asks_for_today_until_it_is_filled_in(patient_client, session):
+    patient_id = patient_client.user.patient_id
+    create_entry(session, patient_id, today() - dt.timedelta(days=1))
+    section = get_page(patient_client, "/").find("h2", string="Today's diary").find_next("a")
+    assert (section.get_text(strip=True), section["href"]) == ("Fill in today's diary", "/diary")
+    create_entry(session, patient_id, today())
+    page = get_page(patient_client, "/")
+    assert "You have filled in today's diary." in page.get_text()
+    assert page.find("a", string="Fill in today's diary") is None

@@ -1,0 +1,30 @@
+"""`make run`'s demo data: what a demo patient sees must be there from the first sign-in."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from portal import demo_data
+from portal.dates import london_today
+from portal.db import utcnow
+from portal.diary.models import DiaryEntry, FlareUpPlan, Goal, GoalCheckIn
+from portal.patients.models import Patient
+
+
+def test_demo_patients_of_both_tiers_have_a_month_of_diary_a_goal_and_today_left_to_fill_in(session, domain):
+    now = utcnow()
+    today = london_today(now)
+    demo_data.load(session, domain, today=today, now=now, base_url="http://127.0.0.1")
+    session.commit()
+    for n, tier in ((1, 1), (2, 2)):
+        patient = session.scalars(select(Patient).where(Patient.mobile == demo_data.demo_mobile(n))).one()
+        assert patient.tier == tier
+        days = set(session.scalars(select(DiaryEntry.entry_date).where(DiaryEntry.patient_id == patient.id)))
+        assert today not in days, "today is left for the demo patient to fill in"
+        assert min(days) >= today - dt.timedelta(weeks=4) and 20 <= len(days) < 28
+        goal = session.scalars(select(Goal).where(Goal.patient_id == patient.id)).one()
+        assert session.scalars(select(GoalCheckIn).where(GoalCheckIn.goal_id == goal.id)).all()
+    plans = session.scalars(select(FlareUpPlan)).all()
+    assert len(plans) == 1 and not plans[0].is_empty
