@@ -53,6 +53,16 @@ def db(app):
 
 
 @pytest.fixture
+def race_db(database_url):
+    """A second handle on the test database for racing threads (see tests/races.py)."""
+    from tests.races import race_database
+
+    db = race_database(database_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
 def session(db):
     """The test's own session, for arranging data and checking results between requests.
 

@@ -4,64 +4,29 @@ Each thread runs the real service in its own transaction, as a request would, re
 threading.Barrier. The same tests run on SQLite and on PostgreSQL (make test-postgres).
 """
 
-import threading
-from collections import Counter
-
-import pytest
 from sqlalchemy import func, select
 
 from portal.appointments import services
 from portal.appointments.models import Appointment, AppointmentSlot
-from portal.db import Database, utcnow
+from portal.db import utcnow
 from portal.messaging.models import SmsMessage
 from portal.patients.models import Patient
 from tests import factories
 from tests.appointments import factories as appt
-
-
-@pytest.fixture
-def race_db(database_url):
-    # Enough pooled connections for the racers to overlap for real on PostgreSQL.
-    db = Database(database_url) if database_url.startswith("sqlite") else Database(
-        database_url, pool_size=60, max_overflow=0, pool_timeout=60)
-    yield db
-    db.dispose()
+from tests.races import count_together, in_transaction
 
 
 def _race(db, domain, jobs, *, action="book"):
-    """Run each (patient_id, slot_id[, appointment_id]) job in its own thread and transaction."""
-    barrier = threading.Barrier(len(jobs))
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
+    """Each (patient_id, slot_id[, appointment_id]) job runs in its own thread and transaction."""
     def attempt(patient_id, slot_id, appointment_id=None):
-        barrier.wait()
-        try:
-            with db.transaction() as s:
-                patient = s.get(Patient, patient_id)
-                if action == "book":
-                    services.book_appointment(s, domain, patient, slot_id, now=utcnow())
-                else:
-                    services.reschedule_appointment(s, domain, patient, appointment_id, slot_id, now=utcnow())
-            result = "done"
-        except services.SlotTaken:
-            result = "taken"
-        except services.LimitReached:
-            result = "limit"
-        except services.AppointmentNotFound:
-            result = "gone"
-        except Exception as exc:  # noqa: BLE001 - any other failure is the finding
-            result = f"error: {exc!r}"
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=attempt, args=job) for job in jobs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a racer hung"
-    return Counter(outcomes)
+        def work(s):
+            patient = s.get(Patient, patient_id)
+            if action == "book":
+                services.book_appointment(s, domain, patient, slot_id, now=utcnow())
+            else:
+                services.reschedule_appointment(s, domain, patient, appointment_id, slot_id, now=utcnow())
+        return in_transaction(db, work)
+    return count_together([attempt(*job) for job in jobs])
 
 
 def _count(session, model, *where):
@@ -72,7 +37,7 @@ def test_50_patients_race_for_one_slot(session, race_db, domain):
     slot = appt.create_slot(session)
     patients = [factories.create_patient(session) for _ in range(50)]
     outcomes = _race(race_db, domain, [(p.id, slot.id) for p in patients])
-    assert outcomes == {"done": 1, "taken": 49}, outcomes
+    assert outcomes == {"done": 1, "SlotTaken": 49}, outcomes
     session.expire_all()
     assert session.get(AppointmentSlot, slot.id).status == "booked"
     assert _count(session, Appointment) == 1
@@ -83,7 +48,7 @@ def test_one_patient_double_submitting_one_slot_books_once(session, race_db, dom
     slot = appt.create_slot(session)
     patient = factories.create_patient(session)
     outcomes = _race(race_db, domain, [(patient.id, slot.id)] * 10)
-    assert outcomes["done"] == 1 and outcomes["done"] + outcomes["taken"] + outcomes["limit"] == 10, outcomes
+    assert outcomes["done"] == 1 and outcomes["done"] + outcomes["SlotTaken"] + outcomes["LimitReached"] == 10, outcomes
     session.expire_all()
     assert _count(session, Appointment) == 1
     assert _count(session, SmsMessage) == 1
@@ -95,7 +60,8 @@ def test_two_slots_double_submitted_under_a_limit_of_one_book_one(session, race_
     patient = factories.create_patient(session)
     outcomes = _race(race_db, domain, [(patient.id, first.id), (patient.id, second.id)] * 5)
     # The others are refused: by the limit, or (for the slot that was booked) because it is taken.
-    assert outcomes["done"] == 1 and outcomes["limit"] + outcomes["taken"] == 9 and outcomes["limit"] >= 4, outcomes
+    limit, taken = outcomes["LimitReached"], outcomes["SlotTaken"]
+    assert outcomes["done"] == 1 and limit + taken == 9 and limit >= 4, outcomes
     session.expire_all()
     assert _count(session, Appointment, Appointment.status == "active") == 1
     booked = _count(session, AppointmentSlot, AppointmentSlot.status == "booked")
@@ -108,7 +74,7 @@ def test_a_double_submitted_reschedule_moves_once(session, race_db, domain):
     patient = factories.create_patient(session)
     old = appt.book(session, patient, old_slot)
     outcomes = _race(race_db, domain, [(patient.id, t.id, old.id) for t in targets] * 2, action="reschedule")
-    assert outcomes["done"] == 1 and outcomes["gone"] + outcomes["taken"] == 7, outcomes
+    assert outcomes["done"] == 1 and outcomes["AppointmentNotFound"] + outcomes["SlotTaken"] == 7, outcomes
     session.expire_all()
     assert _count(session, Appointment, Appointment.status == "active") == 1
     assert _count(session, AppointmentSlot, AppointmentSlot.status == "booked") == 1

@@ -4,66 +4,30 @@ Each thread runs the real service in its own transaction, as a request would, re
 threading.Barrier. The same tests run on SQLite and on PostgreSQL (make test-postgres).
 """
 
-import os
-import threading
-from collections import Counter
-
-import pytest
 from sqlalchemy import func, select
 
 from portal.booking import services
 from portal.booking.models import Booking, Cohort
-from portal.db import Database, utcnow
+from portal.db import utcnow
 from portal.messaging.models import SmsMessage
+from portal.patients.models import Patient
 from tests import factories
-
-
-@pytest.fixture
-def race_db(database_url):
-    # Enough pooled connections for the racers to overlap for real on PostgreSQL.
-    db = Database(database_url) if database_url.startswith("sqlite") else Database(
-        database_url, pool_size=40, max_overflow=0, pool_timeout=60)
-    yield db
-    db.dispose()
+from tests.races import count_together, in_transaction
 
 
 def _race(db, domain, jobs):
-    """Run each (patient_id, cohort_id) job in its own thread and transaction; return the outcomes."""
-    barrier = threading.Barrier(len(jobs))
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def attempt(patient_id, cohort_id):
-        barrier.wait()
-        try:
-            with db.transaction() as s:
-                from portal.patients.models import Patient
-
-                services.book_seat(s, domain, s.get(Patient, patient_id), cohort_id, now=utcnow())
-            result = "booked"
-        except services.CohortFull:
-            result = "full"
-        except services.AlreadyBooked:
-            result = "already"
-        except Exception as exc:  # noqa: BLE001 - any other failure is the finding
-            result = f"error: {exc!r}"
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=attempt, args=job) for job in jobs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a racer hung"
-    return Counter(outcomes)
+    """Each (patient_id, cohort_id) job books in its own thread and transaction: the Counter of outcomes."""
+    def book(patient_id, cohort_id):
+        return in_transaction(db, lambda s: services.book_seat(
+            s, domain, s.get(Patient, patient_id), cohort_id, now=utcnow()), done="booked")
+    return count_together([book(*job) for job in jobs])
 
 
 def test_200_patients_race_for_the_last_12_seats(session, race_db, domain):
     cohort = factories.create_cohort(session, capacity=20, seats_taken=8)
     patients = [factories.create_patient(session) for _ in range(200)]
     outcomes = _race(race_db, domain, [(p.id, cohort.id) for p in patients])
-    assert outcomes == {"booked": 12, "full": 188}, outcomes
+    assert outcomes == {"booked": 12, "CohortFull": 188}, outcomes
     session.expire_all()
     assert session.get(Cohort, cohort.id).seats_taken == 20
     active = session.scalar(select(func.count()).select_from(Booking).where(Booking.status == "active"))
@@ -75,7 +39,7 @@ def test_one_patient_double_submitting_gets_one_seat(session, race_db, domain):
     cohort = factories.create_cohort(session, capacity=20)
     patient = factories.create_patient(session)
     outcomes = _race(race_db, domain, [(patient.id, cohort.id)] * 10)
-    assert outcomes["booked"] == 1 and outcomes["already"] == 9, outcomes
+    assert outcomes["booked"] == 1 and outcomes["AlreadyBooked"] == 9, outcomes
     session.expire_all()
     assert session.get(Cohort, cohort.id).seats_taken == 1
     assert session.scalar(select(func.count()).select_from(Booking)) == 1
@@ -88,44 +52,10 @@ def test_one_patient_racing_for_two_cohorts_of_the_same_course_gets_one(session,
     second = factories.create_cohort(session, first_date=utcnow().date() + dt.timedelta(days=35))
     patient = factories.create_patient(session)
     outcomes = _race(race_db, domain, [(patient.id, first.id), (patient.id, second.id)] * 5)
-    assert outcomes["booked"] == 1 and outcomes["already"] == 9, outcomes
+    assert outcomes["booked"] == 1 and outcomes["AlreadyBooked"] == 9, outcomes
     session.expire_all()
     seats = session.get(Cohort, first.id).seats_taken + session.get(Cohort, second.id).seats_taken
     assert seats == 1
-
-
-def _run_together(jobs):
-    """Run callables at once behind a barrier; each returns its outcome label. Returns the Counter."""
-    barrier = threading.Barrier(len(jobs))
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def run(job):
-        barrier.wait()
-        try:
-            result = job()
-        except Exception as exc:  # noqa: BLE001 - the label says which failure it was
-            result = type(exc).__name__
-            if os.environ.get("RACE_DEBUG"):
-                print(repr(exc))
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a racer hung"
-    return Counter(outcomes)
-
-
-def _in_transaction(db, work):
-    def job():
-        with db.transaction() as s:
-            work(s)
-        return "done"
-    return job
 
 
 def test_losers_of_the_race_can_all_join_the_waiting_list(session, race_db, domain):
@@ -136,17 +66,17 @@ def test_losers_of_the_race_can_all_join_the_waiting_list(session, race_db, doma
     cohort = factories.create_cohort(session, capacity=20, seats_taken=8)
     patients = [factories.create_patient(session) for _ in range(60)]
     outcomes = _race(race_db, domain, [(p.id, cohort.id) for p in patients])
-    assert outcomes == {"booked": 12, "full": 48}, outcomes
+    assert outcomes == {"booked": 12, "CohortFull": 48}, outcomes
     booked = set(session.scalars(select(Booking.patient_id)).all())
     losers = [p.id for p in patients if p.id not in booked]
     service = domain.catalogue.get("t1-group")
     cohort_id = cohort.id
 
     def join(patient_id):
-        return _in_transaction(race_db, lambda s: waitlist.join(
+        return in_transaction(race_db, lambda s: waitlist.join(
             s, domain, s.get(Patient, patient_id), service, cohort=s.get(Cohort, cohort_id), now=utcnow()))
 
-    assert _run_together([join(p) for p in losers]) == {"done": 48}
+    assert count_together([join(p) for p in losers]) == {"done": 48}
     session.expire_all()
     queue = waitlist.queue_for_course(session, "t1-group")
     assert len(queue) == 48 and {e.patient_id for e in queue} == set(losers)
@@ -168,10 +98,10 @@ def test_a_cancel_racing_bookings_of_the_same_seat_keeps_seats_consistent(sessio
         services.withdraw_seat(s, domain, s.get(Patient, holder_id), seat_id, reason="race", now=utcnow())
 
     def book(patient_id):
-        return _in_transaction(
+        return in_transaction(
             race_db, lambda s: services.book_seat(s, domain, s.get(Patient, patient_id), cohort_id, now=utcnow()))
 
-    outcomes = _run_together([_in_transaction(race_db, cancel)] + [book(p) for p in bookers])
+    outcomes = count_together([in_transaction(race_db, cancel)] + [book(p) for p in bookers])
     # The cancel always lands; at most one booker gets the freed seat (none if every book ran first).
     assert outcomes["done"] in (1, 2) and outcomes["CohortFull"] == 21 - outcomes["done"], outcomes
     assert seats_consistent(session, cohort.id)
@@ -190,7 +120,7 @@ def test_a_double_submitted_cancel_frees_one_seat(session, race_db, domain):
     def cancel(s):
         services.withdraw_seat(s, domain, s.get(Patient, patient_id), seat_id, reason="tap", now=utcnow())
 
-    outcomes = _run_together([_in_transaction(race_db, cancel) for _ in range(8)])
+    outcomes = count_together([in_transaction(race_db, cancel) for _ in range(8)])
     assert outcomes == {"done": 1, "BookingNotFound": 7}, outcomes
     session.expire_all()
     assert session.get(Cohort, cohort.id).seats_taken == 5
@@ -213,7 +143,7 @@ def test_a_double_submitted_move_moves_once(session, race_db, domain):
     def move(s):
         services.move_seat(s, domain, s.get(Patient, patient_id), seat_id, later_id, now=utcnow())
 
-    outcomes = _run_together([_in_transaction(race_db, move) for _ in range(8)])
+    outcomes = count_together([in_transaction(race_db, move) for _ in range(8)])
     assert outcomes["done"] == 1 and sum(outcomes.values()) == 8, outcomes
     session.expire_all()
     assert session.get(Cohort, first.id).seats_taken == 0 and session.get(Cohort, later.id).seats_taken == 1
@@ -247,7 +177,7 @@ def test_accepting_an_offer_races_its_expiry(session, race_db, domain):
     def expire(s):
         waitlist.expire_offers(s, domain, now=expiry)
 
-    _run_together([_in_transaction(race_db, job) for job in (accept, accept, expire)])
+    count_together([in_transaction(race_db, job) for job in (accept, accept, expire)])
     session.expire_all()
     first = session.get(WaitlistEntry, entries[0].id).status
     second = session.get(WaitlistEntry, entries[1].id).status

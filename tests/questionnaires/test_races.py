@@ -4,52 +4,18 @@ acknowledging at once: the first wins. The same tests run on SQLite and on Postg
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
-import pytest
-
 from portal.auth.models import Role, User
-from portal.db import Database
 from portal.patients.models import Patient
 from portal.questionnaires import services
 from portal.questionnaires.instruments import PHQ9
 from portal.questionnaires.models import FlagAlreadyAcknowledged, ResponseAlreadySubmitted
 from tests import factories
 from tests.questionnaires.helpers import all_answers, flags, london, patient_user, responses
+from tests.races import count_together
 
 NOW = london(2026, 2, 2, 11)
-
-
-@pytest.fixture
-def race_db(database_url):
-    # Enough pooled connections for the racers to overlap for real on PostgreSQL.
-    db = Database(database_url) if database_url.startswith("sqlite") else Database(
-        database_url, pool_size=10, max_overflow=0, pool_timeout=60)
-    yield db
-    db.dispose()
-
-
-def _together(jobs) -> Counter:
-    barrier = threading.Barrier(len(jobs))
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def run(job):
-        barrier.wait()
-        try:
-            result = job()
-        except Exception as exc:  # noqa: BLE001 - the outcome names which failure it was
-            result = type(exc).__name__
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return Counter(outcomes)
 
 
 def test_two_submits_at_once_make_one_scored_response_and_one_flag(race_db, session, domain):
@@ -62,7 +28,7 @@ def test_two_submits_at_once_make_one_scored_response_and_one_flag(race_db, sess
             saved = services.save_answers(s, patient, due, PHQ9, all_answers(PHQ9, 2), submit=True, now=NOW)
             return "flag raised" if saved.flag_raised else "no flag"
 
-    outcomes = _together([submit] * 4)
+    outcomes = count_together([submit] * 4)
     assert outcomes["flag raised"] == 1
     assert outcomes["flag raised"] + outcomes[ResponseAlreadySubmitted.__name__] == 4
     [row] = responses(session, patient_id)
@@ -85,7 +51,7 @@ def test_two_clinicians_acknowledging_at_once(race_db, session, domain):
                 return "acknowledged"
         return job
 
-    outcomes = _together([acknowledge(u) for u in clinicians])
+    outcomes = count_together([acknowledge(u) for u in clinicians])
     assert outcomes == Counter({"acknowledged": 1, FlagAlreadyAcknowledged.__name__: 2})
     [flag] = flags(session)
     assert flag.action_note == f"Called by {flag.acknowledged_by_id}"

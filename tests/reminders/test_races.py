@@ -3,55 +3,21 @@ every reminder once; a planner racing a cancellation leaves nothing pending for 
 The same tests run on SQLite and on PostgreSQL (make test-postgres)."""
 
 import datetime as dt
-import threading
 from collections import Counter
 
 import pytest
 from sqlalchemy import func, select
 
 from portal.appointments import services as appointments
-from portal.db import Database
 from portal.messaging.models import SmsMessage
 from portal.patients.models import Patient
 from portal.reminders import services
 from portal.reminders.models import ReminderCall
 from tests import factories
+from tests.races import run_together
 from tests.reminders.helpers import appointment_at, london, plan, reminder_texts, seat_on, utc
 
 NOW = utc(2027, 3, 21, 6)  # before every reminder of the appointments below
-
-
-@pytest.fixture
-def race_db(database_url):
-    # Enough pooled connections for the racers to overlap for real on PostgreSQL.
-    db = Database(database_url) if database_url.startswith("sqlite") else Database(
-        database_url, pool_size=10, max_overflow=0, pool_timeout=60)
-    yield db
-    db.dispose()
-
-
-def _together(jobs):
-    """Run the callables at once behind a barrier; the Counter of what each returned (or raised)."""
-    barrier = threading.Barrier(len(jobs))
-    outcomes = []
-    lock = threading.Lock()
-
-    def run(job):
-        barrier.wait()
-        try:
-            result = job()
-        except Exception as exc:  # noqa: BLE001 - the label says which failure it was
-            result = f"error: {exc!r}"
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a planner hung"
-    return outcomes
 
 
 def _arrange(session):
@@ -77,7 +43,7 @@ def _counts(session):
 @pytest.mark.parametrize("planners", [2, 4])
 def test_planners_running_at_once_write_each_reminder_once(session, race_db, planners):
     _arrange(session)
-    outcomes = _together([lambda: plan(race_db, NOW)] * planners)
+    outcomes = run_together([lambda: plan(race_db, NOW)] * planners)
     assert not [o for o in outcomes if isinstance(o, str)], outcomes
     # Each reminder was written by exactly one of the planners.
     assert sum(o.texts for o in outcomes) == 17 * 2 + 5 * 2
@@ -96,7 +62,7 @@ def test_a_planner_racing_a_cancellation_leaves_nothing_pending_after_the_next_r
                                             appointment.id, reason="x", now=NOW)
         return "cancelled"
 
-    outcomes = _together([cancel, lambda: plan(race_db, NOW)])
+    outcomes = run_together([cancel, lambda: plan(race_db, NOW)])
     assert "cancelled" in outcomes, outcomes
     # Whichever committed first, the next run leaves no reminder pending for the cancelled appointment.
     plan(race_db, NOW + dt.timedelta(minutes=5))
@@ -117,7 +83,7 @@ def test_planners_at_once_cancel_stale_reminders_once_and_plan_the_new_ones_once
     session.commit()
     for number in range(5):
         appointment_at(session, london(2027, 3, 27, 10) + dt.timedelta(minutes=30 * number), booked_at=NOW)
-    outcomes = _together([lambda: plan(race_db, NOW + dt.timedelta(minutes=5))] * 4)
+    outcomes = run_together([lambda: plan(race_db, NOW + dt.timedelta(minutes=5))] * 4)
     assert not [o for o in outcomes if isinstance(o, str)], outcomes
     # The 10 ended appointments had 2 reminders each; 2 of the ended ones (numbers 0 and 14) were on the call list.
     assert sum(o.cancelled for o in outcomes) == 8 * 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections import Counter
 from zoneinfo import ZoneInfo
 
@@ -30,6 +29,7 @@ from portal.messaging.models import SmsMessage
 from tests import factories
 from tests.conftest import sign_in
 from tests.pages import csrf_token, error_for, get_page, parse
+from tests.races import count_together
 
 LONDON = ZoneInfo("Europe/London")
 NEW = "/staff/courses/new"
@@ -744,41 +744,15 @@ def test_fuzz_cohort_filters(reception_client, values):
 
 # Two members of staff, or one double click, at the same moment.
 
-@pytest.fixture
-def race_db(database_url):
-    from portal.db import Database
-
-    db = Database(database_url) if database_url.startswith("sqlite") else Database(
-        database_url, pool_size=12, max_overflow=0, pool_timeout=60)
-    yield db
-    db.dispose()
-
-
 def _race(db, count: int, change) -> Counter:
     """Run ``change(session)`` in ``count`` threads, each in its own transaction, released together."""
-    barrier = threading.Barrier(count)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
     def attempt():
-        barrier.wait()
         try:
             with db.transaction() as s:
-                result = "changed" if change(s).changed else "unchanged"
+                return "changed" if change(s).changed else "unchanged"
         except SessionChangeRefused as refused:
-            result = f"refused: {refused}"
-        except Exception as exc:  # noqa: BLE001 - any other failure is the finding
-            result = f"error: {exc!r}"
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=attempt) for _ in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a racer hung"
-    return Counter(outcomes)
+            return f"refused: {refused}"
+    return count_together([attempt] * count)
 
 
 def test_the_same_move_sent_ten_times_at_once_moves_once_and_texts_once(session, race_db, domain):
