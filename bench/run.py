@@ -21,7 +21,9 @@ Then the booking and diary POSTs against a baseline one-row insert, in this proc
     RATIO book_vs_baseline_write <ratio>
     RATIO diary_post_vs_baseline_write <ratio>
 
-then reminder planning (bench/plan.py) and SMS dispatch (bench/dispatch.py).
+then reminder planning (bench/plan.py), SMS dispatch (bench/dispatch.py), and the service reports and reception
+search among 100,000 synthetic patients (bench/reports.py: BENCH report_<name>_ms, BENCH search_ms; the synthetic
+database is generated once, a few minutes, and cached in instance/).
 
 Environment: BENCH_SECONDS (length of each run, default 10), BENCH_ROUNDS (default 4), BENCH_WARMUP_SECONDS
 (default 3), BENCH_WRK (the wrk binary), BENCH_WRITES (timed POSTs per round, default 200). The defaults
@@ -423,6 +425,9 @@ def main() -> int:
         from bench import dispatch  # SMS dispatch into the fake Twilio: see bench/dispatch.py
 
         dispatch.report(dispatch.measure(Path(tmp)))
+    from bench import reports  # service reports and reception search among 100,000 patients: see bench/reports.py
+
+    reports.main()
     print(f"# took {dt.timedelta(seconds=round(time.monotonic() - started))}", file=sys.stderr)
     return 0
 

@@ -75,6 +75,7 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from portal.appointments.routes import bp as appointments_bp
     from portal.appointments.staff_routes import bp as appointments_staff_bp
+    from portal.attendance.routes import bp as attendance_bp
     from portal.audit.routes import bp as audit_bp
     from portal.auth.mfa_routes import bp as mfa_bp
     from portal.auth.routes import bp as auth_bp
@@ -87,19 +88,25 @@ def _register_blueprints(app: Flask) -> None:
     from portal.questionnaires.routes import bp as questionnaires_bp
     from portal.questionnaires.staff_routes import bp as questionnaires_staff_bp
     from portal.reminders.routes import bp as reminders_bp
+    from portal.reports.routes import bp as reports_bp
     from portal.selfcare.routes import bp as selfcare_bp
     from portal.site import bp as site_bp
+    from portal.staff.admin import bp as staff_admin_bp
     from portal.staff.booking_desk import bp as staff_bookings_bp
     from portal.staff.courses import bp as staff_courses_bp
     from portal.staff.messages import bp as staff_messages_bp
+    from portal.staff.queues import bp as staff_queues_bp
     from portal.staff.routes import bp as staff_bp
+    from portal.staff.schedule import bp as staff_schedule_bp
     from portal.staff.selfcare import bp as staff_selfcare_bp
 
     for blueprint in (
         site_bp, auth_bp, mfa_bp, patients_bp, booking_bp, calendars_bp, staff_bp, staff_bookings_bp, staff_courses_bp,
         messaging_bp, audit_bp, appointments_bp, appointments_staff_bp, webhooks_bp, staff_messages_bp,
         reminders_bp, diary_bp, selfcare_bp, staff_selfcare_bp,
-        questionnaires_bp, questionnaires_staff_bp,
+        questionnaires_bp, questionnaires_staff_bp, staff_admin_bp,
+        attendance_bp, reports_bp,
+        staff_schedule_bp, staff_queues_bp,
     ):
         app.register_blueprint(blueprint)
 

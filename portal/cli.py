@@ -78,6 +78,7 @@ def _print_logins() -> None:
         ("Patient, Tier 2, Haringey team", "07700 900003"),
         ("Reception", "reception@demo.portal.nhs.uk"),
         ("Facilitator", "facilitator@demo.portal.nhs.uk"),
+        ("Clinician (1:1 clinics)", "clinician@demo.portal.nhs.uk"),
         ("Admin", "admin@demo.portal.nhs.uk"),
     ):
         click.echo(f"  {who:<36} {login}")
@@ -115,6 +116,63 @@ def import_triage(file: Path, no_invite: bool) -> None:
     click.echo(f"Summary: {report.summary()}.")
     if report.invited:
         click.echo(f"{report.invited} invitation texts queued; the scheduler sends them.")
+
+
+@main.command("invite-staff")
+@click.argument("email")
+@click.option("--name", required=True, help="Their full name, as staff pages show it.")
+@click.option("--role", required=True, type=click.Choice(["facilitator", "clinician", "reception", "admin"]))
+def invite_staff(email: str, name: str, role: str) -> None:
+    """Create a staff account and print its one-time set-up link: the first admin of a new deployment.
+    Admins invite everyone else at Staff accounts (/staff/admin/staff-accounts)."""
+    from email_validator import EmailNotValidError, validate_email
+
+    from portal.audit.services import SYSTEM, record
+    from portal.auth import staff_accounts
+    from portal.auth.models import Role
+    from portal.db import utcnow
+
+    try:
+        email = validate_email(email, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as problem:
+        raise click.ClickException(f"{email!r} is not an email address: {problem}") from None
+    with current_app.extensions["db"].transaction() as session:
+        try:
+            issued = staff_accounts.invite_staff(
+                session, email=email, display_name=name, role=Role(role), invited_by=None,
+                valid_days=current_app.extensions["domain"].policy.invitations.link_valid_days, now=utcnow())
+        except staff_accounts.EmailInUse:
+            raise click.ClickException(f"There is already an account with the email address {email}") from None
+        record(session, SYSTEM, "staff_invited", detail=f"account {issued.user.id}: {role}")
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    click.echo(f"Send this set-up link to {name}; it works once, until {issued.expires_at:%Y-%m-%d %H:%M} UTC:")
+    click.echo(f"{base}/activate/staff/{issued.token}")
+
+
+@main.command("synth")
+@click.option("--patients", type=click.IntRange(1, 1_000_000), required=True, help="How many patients to make.")
+@click.option("--seed", type=int, default=1, show_default=True, help="The same seed makes the same service.")
+@click.option("--force", is_flag=True,
+              help="Add to a database that already holds test-range patients (never to one with real-looking ones).")
+def synth(patients: int, seed: int, force: bool) -> None:
+    """Fill the database with a synthetic service of PATIENTS patients over 18 months (for reports and benches).
+
+    Refused in production config, on a database with a patient whose NHS number or mobile looks real, and,
+    without --force, on a database with any patients."""
+    import time
+
+    from portal import synth as synthetic
+
+    if current_app.config["PRODUCTION"]:
+        raise click.ClickException("synthetic data is never generated in production (PORTAL_ENV=production)")
+    started = time.monotonic()
+    try:
+        with current_app.extensions["db"].transaction() as session:
+            summary = synthetic.generate(session, patients, seed, domain=current_app.extensions["domain"],
+                                         force=force)
+    except synthetic.SynthRefused as refusal:
+        raise click.ClickException(str(refusal)) from None
+    click.echo(f"Generated in {time.monotonic() - started:.1f}s: {summary}.")
 
 
 @main.command("serve")

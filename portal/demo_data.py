@@ -21,6 +21,7 @@ from portal.auth.services import create_staff_user, invite_patient
 from portal.booking import waitlist
 from portal.booking.models import Booking, Venue
 from portal.booking.services import create_cohort
+from portal.dates import LONDON
 from portal.diary import services as diary
 from portal.diary.models import DiaryEntry
 from portal.patients.models import Patient
@@ -62,7 +63,7 @@ def load(session: Session, domain: DomainConfig, *, today: dt.date, now: dt.date
     """Fill an empty database. Returns the demo sign-ins to print."""
     logins: list[DemoLogin] = []
     for role, name in ((Role.RECEPTION, "Rita Reception"), (Role.FACILITATOR, "Femi Facilitator"),
-                       (Role.ADMIN, "Ada Admin")):
+                       (Role.CLINICIAN, "Kim Clinician"), (Role.ADMIN, "Ada Admin")):
         email = f"{role.value}@demo.portal.nhs.uk"
         create_staff_user(session, email=email, display_name=name, role=role, password=DEMO_PASSWORD)
         logins.append(DemoLogin(f"{role.value.title()} ({name})", email, DEMO_PASSWORD))
@@ -155,13 +156,14 @@ def load(session: Session, domain: DomainConfig, *, today: dt.date, now: dt.date
                 waitlist.join(session, domain, waiting, domain.catalogue.get(service_key), cohort=None, now=now)
     session.flush()
     _clinics(session, domain, venues, now=now)
+    _running_group(session, domain, venues["finsbury"], numbers, now=now)
     _self_management(session, today=today, now=now)
     return logins
 
 
 def _clinics(session: Session, domain: DomainConfig, venues: dict[str, Venue], *, now: dt.datetime) -> None:
-    """Weekly 1:1 clinics for each appointment service, run by the demo facilitator, and their slots."""
-    clinician = session.scalars(select(User).where(User.email == "facilitator@demo.portal.nhs.uk")).one()
+    """Weekly 1:1 clinics for each appointment service, run by the demo clinician, and their slots."""
+    clinician = session.scalars(select(User).where(User.email == "clinician@demo.portal.nhs.uk")).one()
     plan = [
         ("t1-physio", None, "finsbury", 1, dt.time(9, 0), dt.time(12, 0), 30),
         ("t1-pharmacy", None, "hornsey", 3, dt.time(13, 0), dt.time(16, 0), 30),
@@ -212,3 +214,43 @@ def _self_management(session: Session, *, today: dt.date, now: dt.datetime) -> N
                 "when_to_seek_help": "New numbness or weakness, or pain that is different from usual: call 111.",
             }, now=now)
     session.flush()
+
+
+def _running_group(session: Session, domain: DomainConfig, venue: Venue, numbers, *, now: dt.datetime) -> None:
+    """A group the demo facilitator is running: its third session is today, an hour before the demo data was
+    loaded (so "My sessions today" has a register to take), its first two are marked, and one patient who
+    missed both is in the did-not-attend review queue."""
+    from portal.attendance import services as attendance
+    from portal.audit.services import Actor
+
+    facilitator = session.scalars(select(User).where(User.email == "facilitator@demo.portal.nhs.uk")).one()
+    local_now = now.astimezone(LONDON)
+    start = max(local_now - dt.timedelta(hours=1), local_now.replace(hour=0, minute=15))
+    cohort = create_cohort(session, domain, service_key="t1-group", team=None, venue=venue,
+                           first_date=local_now.date() - dt.timedelta(weeks=2),
+                           start_time=dt.time(start.hour, start.minute // 15 * 15),
+                           session_minutes=120, capacity=8, facilitators=[facilitator])
+    people = [("Grace", "Okonkwo", {"needs_bsl_interpreter": True}),
+              ("Tomasz", "Nowak", {"interpreter_language": "Polish"}),
+              ("Maureen", "Kelly", {"needs_large_print": True, "carer_name": "Sean Kelly",
+                                    "carer_phone": demo_mobile(190)}),
+              ("Yusuf", "Demir", {"no_texts": True}),
+              ("Ellen", "Price", {})]
+    group = []
+    for n, (given, family, needs) in enumerate(people, start=180):
+        patient = Patient(nhs_number=next(numbers), given_name=given, family_name=family,
+                          date_of_birth=dt.date(1950 + n % 30, n % 12 + 1, n % 27 + 1), mobile=demo_mobile(n),
+                          postcode="N7 6PA", tier=1, team=None, **needs)
+        session.add(patient)
+        session.flush()
+        session.add(Booking(patient_id=patient.id, service_key="t1-group", cohort_id=cohort.id, created_at=now))
+        group.append(patient)
+    cohort.seats_taken = len(group)
+    session.flush()
+    actor = Actor(user_id=facilitator.id, role=facilitator.role)
+    missed = group[3]
+    for cohort_session in cohort.sessions[:2]:
+        marks = {p.id: "attended" for p in group} | {missed.id: "dna"}
+        if cohort_session.number == 2:
+            marks |= {group[1].id: "late_cancellation", group[4].id: "late"}
+        attendance.save_register(session, domain, cohort_session.id, marks, actor=actor, now=cohort_session.ends_at)

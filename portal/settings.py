@@ -162,6 +162,8 @@ class SmsPolicy(_Strict):
     # A text left in 'sending' this long is swept to 'unknown' (messaging.sweep): far above the longest a
     # batch can take (20 texts that each time out after 10 s is 200 s), so a live send is never swept.
     stuck_after_seconds: Annotated[int, Field(ge=300, le=86400)] = 900
+    # What one SMS segment costs, in pence (the texts report multiplies the segments billed by it).
+    price_per_segment_pence: Annotated[float, Field(ge=0, le=100)] = 4.0
 
 
 class QuestionnairePolicy(_Strict):
@@ -173,6 +175,15 @@ class QuestionnairePolicy(_Strict):
     follow_up_months: Annotated[int, Field(ge=1, le=24)] = 3
 
 
+class AttendancePolicy(_Strict):
+    # Marks may be corrected for this many days after a session or appointment; then the register is read-only.
+    correction_days: Annotated[int, Field(ge=0, le=60)] = 7
+    # A local rule, not a national one: this many did-not-attend marks in one cohort open a review.
+    course_dna_threshold: Annotated[int, Field(ge=1, le=20)] = 2
+    # ...and this many in a row, for the 1:1 appointments of one service.
+    appointment_dna_in_a_row: Annotated[int, Field(ge=1, le=20)] = 2
+
+
 class Policy(_Strict):
     service: ServiceInfo
     booking: BookingPolicy
@@ -180,6 +191,7 @@ class Policy(_Strict):
     reminders: ReminderPolicy
     sms: SmsPolicy
     questionnaires: QuestionnairePolicy = QuestionnairePolicy()
+    attendance: AttendancePolicy = AttendancePolicy()
 
 
 class DomainConfig(BaseModel):

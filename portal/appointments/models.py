@@ -139,6 +139,8 @@ class Appointment(Base):
             postgresql_where=text("status = 'active'"),
         ),
         Index("ix_appointment_patient_service", "patient_id", "service_key", "status"),
+        # Service reports (portal.reports): each patient's first appointment booked, from the index alone.
+        Index("ix_appointment_patient_created", "patient_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

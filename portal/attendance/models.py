@@ -55,6 +55,10 @@ class Attendance(Base):
               postgresql_where=text("appointment_id IS NOT NULL")),
         Index("ix_attendance_patient_time", "patient_id", "starts_at"),
         Index("ix_attendance_time", "starts_at"),
+        # Service reports (portal.reports): marks by month, service and mark, read from the index alone.
+        Index("ix_attendance_report", "starts_at", "service_key", "mark", "patient_id"),
+        # ...and each patient's first attendance (the waits report), from the index alone.
+        Index("ix_attendance_patient_first", "patient_id", "starts_at", "mark"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -106,6 +110,17 @@ class DnaReview(Base):
     patient: Mapped[Patient] = relationship()
     actions: Mapped[list[DnaReviewAction]] = relationship(order_by=lambda: DnaReviewAction.id,
                                                           back_populates="review")
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+    def close(self, decision: str, now: dt.datetime) -> None:
+        if decision not in REVIEW_ACTIONS or decision == "contacted":
+            raise ValueError(f"{decision!r} does not close a review")
+        self.status = "closed"
+        self.decision = decision
+        self.closed_at = now
 
 
 class DnaReviewAction(Base):

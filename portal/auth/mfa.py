@@ -20,7 +20,7 @@ import pyotp
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from portal.auth.models import RecoveryCode, Role, StaffSecondFactor, User
+from portal.auth.models import RecoveryCode, StaffSecondFactor, User
 
 STEP_SECONDS = 30
 # Codes from the step before and the step after are accepted too, for clocks a little apart.
@@ -244,20 +244,3 @@ def reset(session: Session, user: User) -> bool:
     user.end_all_sessions()
     session.flush()
     return had_factor
-
-
-@dataclass(frozen=True)
-class StaffAccount:
-    user: User
-    enrolled: bool
-
-
-def staff_accounts(session: Session) -> list[StaffAccount]:
-    """Every staff account, by name, with whether it has a confirmed app."""
-    rows = session.execute(
-        select(User, StaffSecondFactor.confirmed_at)
-        .outerjoin(StaffSecondFactor, StaffSecondFactor.user_id == User.id)
-        .where(User.role != Role.PATIENT.value)
-        .order_by(User.display_name, User.id)
-    )
-    return [StaffAccount(user, confirmed_at is not None) for user, confirmed_at in rows]

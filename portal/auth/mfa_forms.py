@@ -1,4 +1,4 @@
-"""Forms of the staff second factor: a code from the app, a recovery code, an admin's reset."""
+"""Forms of the staff second factor: a code from the app, a recovery code."""
 
 from __future__ import annotations
 
@@ -28,7 +28,3 @@ class RecoveryCodeForm(FlaskForm):
         "Recovery code",
         validators=[InputRequired("Enter one of your recovery codes"), Length(max=40)],
     )
-
-
-class ResetSecondFactorForm(FlaskForm):
-    pass

@@ -1,4 +1,5 @@
-"""Staff second factor: set up an authenticator app, type its code (or a recovery code), admins' reset.
+"""Staff second factor: set up an authenticator app, type its code (or a recovery code). Admins reset a
+factor from the staff member's account page (portal/staff/admin.py).
 
 The password step (``auth.sign_in``) hands staff to these pages through ``mfa_pending``; only once the
 second step succeeds does ``_start_session`` sign them in. Patients never reach them.
@@ -10,16 +11,15 @@ import dataclasses
 from collections.abc import Callable
 
 import segno
-from flask import Blueprint, abort, flash, redirect, render_template, session, url_for
+from flask import Blueprint, flash, redirect, render_template, session, url_for
 from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
 
 from portal.audit import services as audit_services
 from portal.audit.web import audit, current_actor
 from portal.auth import mfa, mfa_pending
-from portal.auth.access import roles_required
-from portal.auth.mfa_forms import AppCodeForm, RecoveryCodeForm, ResetSecondFactorForm
-from portal.auth.models import Role, User
+from portal.auth.mfa_forms import AppCodeForm, RecoveryCodeForm
+from portal.auth.models import User
 from portal.auth.routes import _start_session
 from portal.db import utcnow
 from portal.extensions import db_session, limiter
@@ -175,27 +175,3 @@ def verify():
 def recovery_code():
     return _second_step(RecoveryCodeForm(), mfa.use_recovery_code, "auth/mfa/recovery_code.html",
                         "wrong recovery code")
-
-
-@bp.route("/staff/accounts")
-@roles_required(Role.ADMIN)
-def staff_accounts():
-    return render_template(
-        "auth/mfa/staff_accounts.html", accounts=mfa.staff_accounts(db_session()), reset_form=ResetSecondFactorForm()
-    )
-
-
-@bp.route("/staff/accounts/<int:user_id>/reset-second-factor", methods=["POST"])
-@roles_required(Role.ADMIN)
-def reset_second_factor(user_id: int):
-    s = db_session()
-    user = s.get(User, user_id)
-    if user is None or not user.is_staff:
-        abort(404)
-    if not ResetSecondFactorForm().validate_on_submit():
-        abort(400)
-    mfa.reset(s, user)
-    audit("mfa_reset", detail=f"user {user.id}")
-    flash(f"The second factor of {user.display_name} is reset and their sessions have ended. They will set up "
-          "an authenticator app the next time they sign in.", "success")
-    return redirect(url_for("mfa.staff_accounts"))

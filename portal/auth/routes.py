@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.audit.web import audit
-from portal.auth import mfa_pending, services, sessions
+from portal.auth import mfa_pending, services, sessions, staff_accounts
 from portal.auth.forms import (
     ActivateForm,
     ChangePasswordForm,
@@ -136,6 +136,32 @@ def activate(token: str):
             flash("Your account is ready. You are signed in.", "success")
             return redirect(url_for("patients.home"))
     return render_template("auth/activate.html", form=form)
+
+
+@bp.route("/activate/staff/<token>", methods=["GET", "POST"])
+@limiter.limit("20 per minute", methods=["POST"])
+def staff_set_up(token: str):
+    """A new staff member's one-time link from an admin: choose a password, then set up the app."""
+    if current_user.is_authenticated:
+        return render_template("auth/staff_set_up_signed_in.html")
+    s = db_session()
+    try:
+        link = staff_accounts.find_usable_link(s, token, now=utcnow())
+    except staff_accounts.SetUpLinkUnusable:
+        return render_template("auth/staff_set_up_unusable.html"), 410
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            user = staff_accounts.complete_set_up(s, token, form.password.data, now=utcnow())
+        except services.WeakPassword as weak:
+            form.password.errors.append(weak.reason)
+        else:
+            audit("staff_account_set_up", detail=f"account {user.id}")
+            flash("Your password is saved. Now set up an authenticator app: you will use it every time you "
+                  "sign in.", "info")
+            # The password was proven just now: straight on to the second step, as after signing in.
+            return redirect(mfa_pending.begin(user, next_path=url_for("staff.dashboard")))
+    return render_template("auth/staff_set_up.html", form=form, user=link.user)
 
 
 # The account page: change password, sign out everywhere.

@@ -141,6 +141,8 @@ class Booking(Base):
             postgresql_where=text("status = 'active'"),
         ),
         Index("ix_booking_cohort_status", "cohort_id", "status"),
+        # Service reports (portal.reports): each patient's first booking, from the index alone.
+        Index("ix_booking_patient_created", "patient_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -38,6 +38,8 @@ class SmsMessage(Base):
         ),
         # The dispatcher's claim query: due pending rows, oldest first.
         Index("ix_sms_outbox_due", "status", "next_attempt_at"),
+        # Service reports (portal.reports): texts by the month they were written.
+        Index("ix_sms_outbox_created", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

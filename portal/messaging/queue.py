@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from portal.messaging import error_codes
@@ -120,3 +120,11 @@ def unreachable_patients(session: Session) -> list[Patient]:
         .where(or_(Patient.sms_opted_out_at.is_not(None), Patient.mobile_invalid_at.is_not(None)))
         .order_by(Patient.family_name, Patient.given_name, Patient.id)
     ))
+
+
+def count_failed_and_unknown(session: Session) -> int:
+    """How many texts the queue page lists (before its limit)."""
+    return session.scalar(
+        select(func.count(SmsMessage.id))
+        .where(SmsMessage.status.in_(RETRYABLE_BY_STAFF), SmsMessage.dismissed_at.is_(None))
+    ) or 0

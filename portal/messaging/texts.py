@@ -20,6 +20,12 @@ _GSM7_EXTENDED = "^{}\\[~]|€\f"
 CLINICAL_WORDS = ("pain", "acupuncture", "medication", "medicine", "physio", "psycholog", "clinic", "therapy")
 
 
+def clinical_words_in(value: str) -> list[str]:
+    """The clinical words in ``value`` (any case, also inside a longer word): what a text must not say."""
+    lowered = value.lower()
+    return [word for word in CLINICAL_WORDS if word in lowered]
+
+
 class TextTooLong(ValueError):
     pass
 

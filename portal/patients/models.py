@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 
-from sqlalchemy import Boolean, CheckConstraint, Date, Integer, SmallInteger, String, Text, false
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Boolean, CheckConstraint, Date, Index, Integer, SmallInteger, String, Text, false
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from portal.db import Base, UTCDateTime, utcnow
 
@@ -34,6 +35,18 @@ REFERRAL_CHECKLIST = {
 }
 
 
+def name_key(name: str) -> str:
+    """A name as reception search compares it: case folded, accents and everything but letters and digits
+    dropped, so "O'Brien-Smyth", "obrien smyth" and "OBRIENSMYTH" are one key and "Zoë" is "zoe"."""
+    decomposed = unicodedata.normalize("NFKD", (name or "").casefold())
+    return "".join(ch for ch in decomposed if ch.isalnum())[:100]
+
+
+# The name keys are compared by prefix in byte order; on PostgreSQL text_pattern_ops makes the index answer
+# the byte-order operators (~>=~, ~<~) whatever the database's collation (see patients.search).
+_PATTERN_OPS = {"family_name_key": "text_pattern_ops", "given_name_key": "text_pattern_ops"}
+
+
 def _one_of(column: str, values: dict[str, str]) -> str:
     return f"{column} IN (" + ", ".join(f"'{value}'" for value in values) + ")"
 
@@ -45,12 +58,22 @@ class Patient(Base):
         CheckConstraint("length(nhs_number) = 10", name="nhs_number_ten_digits"),
         # Tier 1 has no team; a Tier 2 patient without one waits in the "needs a team" queue.
         CheckConstraint("tier = 2 OR team IS NULL", name="team_only_in_tier_2"),
+        # Reception search (patients.search): by surname (then given name), by given name, by date of birth.
+        # The NHS number (unique) and the mobile have their own indexes.
+        Index("ix_patient_name_key", "family_name_key", "given_name_key", postgresql_ops=_PATTERN_OPS),
+        Index("ix_patient_given_name_key", "given_name_key", postgresql_ops=_PATTERN_OPS),
+        Index("ix_patient_date_of_birth", "date_of_birth"),
+        # Service reports (portal.reports): patients by month of triage, tier and team, read from the index alone.
+        Index("ix_patient_triage_report", "triage_date", "tier", "team"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     nhs_number: Mapped[str] = mapped_column(String(10), unique=True)
     given_name: Mapped[str] = mapped_column(String(100))
     family_name: Mapped[str] = mapped_column(String(100))
+    # name_key() of the two names, kept in step by _set_name_keys: what search compares.
+    given_name_key: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    family_name_key: Mapped[str] = mapped_column(String(100), default="", server_default="")
     date_of_birth: Mapped[dt.date] = mapped_column(Date)
     mobile: Mapped[str] = mapped_column(String(16), index=True)
     email: Mapped[str | None] = mapped_column(String(254))
@@ -101,6 +124,11 @@ class Patient(Base):
     discharged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     discharge_reason: Mapped[str | None] = mapped_column(Text)
 
+    @validates("given_name", "family_name")
+    def _set_name_keys(self, name: str, value: str) -> str:
+        setattr(self, f"{name}_key", name_key(value))
+        return value
+
     @property
     def full_name(self) -> str:
         return f"{self.given_name} {self.family_name}"
@@ -131,6 +159,17 @@ class Patient(Base):
             return False
         self.sms_opted_out_at = None
         return True
+
+    def discharge(self, now: dt.datetime, reason: str) -> None:
+        """Discharge back to the referrer: only ever from a clinician's recorded decision, with their reason."""
+        if not reason.strip():
+            raise ValueError("a discharge needs a reason")
+        self.discharged_at = now
+        self.discharge_reason = reason
+
+    @property
+    def discharged(self) -> bool:
+        return self.discharged_at is not None
 
     def mark_mobile_invalid(self, now: dt.datetime) -> bool:
         if self.mobile_invalid_at is not None:
@@ -204,6 +243,14 @@ class Patient(Base):
         if self.tier != 2:
             raise ValueError("only Tier 2 patients have a team")
         self.team = team
+
+    @property
+    def mobile_display(self) -> str:
+        """'07700 900 982' for a UK number stored as '+447700900982'; any other number as stored."""
+        if self.mobile.startswith("+44") and len(self.mobile) == 13:
+            national = "0" + self.mobile[3:]
+            return f"{national[:5]} {national[5:8]} {national[8:]}"
+        return self.mobile
 
     @property
     def nhs_number_display(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from portal.auth import services as auth
@@ -80,3 +80,44 @@ def invitation_status(session: Session, patient_id: int, *, now: dt.datetime) ->
     if now >= latest.expires_at:
         return InvitationStatus("expired", "Expired", **common)
     return InvitationStatus("sent", "Sent", **common)
+
+
+# Invitations not yet activated: the reception queue.
+
+def _unactivated(*, now: dt.datetime, older_than: dt.timedelta):
+    latest = (
+        select(Invitation.patient_id, func.max(Invitation.id).label("invitation_id"))
+        .group_by(Invitation.patient_id)
+        .subquery()
+    )
+    return (
+        select(Patient, Invitation)
+        .join(latest, latest.c.patient_id == Patient.id)
+        .join(Invitation, Invitation.id == latest.c.invitation_id)
+        .where(
+            Invitation.used_at.is_(None),
+            Patient.discharged_at.is_(None),
+            ~select(User.id).where(User.patient_id == Patient.id).exists(),
+            or_(
+                Invitation.expires_at <= now,
+                Invitation.created_at <= now - older_than,
+                Invitation.revoked_at.is_not(None),
+                Invitation.failed_attempts >= Invitation.MAX_FAILED_ATTEMPTS,
+            ),
+        )
+    )
+
+
+def unactivated_invitations(
+    session: Session, *, now: dt.datetime, older_than: dt.timedelta, limit: int = 200
+) -> list[tuple[Patient, Invitation]]:
+    """Patients without an account whose newest link is unused and expired, locked, cancelled or sent more than
+    ``older_than`` ago: reception resends or phones them. Longest waiting first."""
+    return [tuple(row) for row in session.execute(
+        _unactivated(now=now, older_than=older_than).order_by(Invitation.created_at, Invitation.id).limit(limit)
+    )]
+
+
+def count_unactivated_invitations(session: Session, *, now: dt.datetime, older_than: dt.timedelta) -> int:
+    query = _unactivated(now=now, older_than=older_than).with_only_columns(func.count(Patient.id))
+    return session.scalar(query) or 0

@@ -36,6 +36,8 @@ class QuestionnaireResponse(Base):
         # One response per measure per due set: a second tab or a double submit finds the same row.
         Index("uq_questionnaire_response_set_instrument", "patient_id", "set_key", "instrument", unique=True),
         Index("ix_questionnaire_response_patient_submitted", "patient_id", "status", "submitted_at"),
+        # Service reports (portal.reports): end and follow-up responses by the month they were submitted.
+        Index("ix_questionnaire_response_report", "occasion", "status", "submitted_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

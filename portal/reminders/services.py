@@ -356,6 +356,13 @@ def open_calls(session: Session, *, now: dt.datetime, limit: int = 500) -> list[
     ))
 
 
+def count_open_calls(session: Session, *, now: dt.datetime) -> int:
+    """How many calls the call list shows (before its limit)."""
+    return session.scalar(
+        select(func.count(ReminderCall.id)).where(ReminderCall.status == "open", ReminderCall.starts_at > now)
+    ) or 0
+
+
 class CallNotOpen(Exception):
     """The call was made already, or its booking changed: the list moved on."""
 

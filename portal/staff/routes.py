@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from portal.attendance.models import MARKS, REVIEW_ACTIONS
 from portal.audit.web import audit
 from portal.auth import services as auth
 from portal.auth.access import registration_staff_required, staff_required
@@ -12,12 +13,15 @@ from portal.auth.models import Role
 from portal.dates import london_today
 from portal.db import utcnow
 from portal.extensions import db_session, domain
-from portal.messaging.services import messages_for_patient
 from portal.patients import onboarding
 from portal.patients import services as patients
 from portal.patients.identifiers import postcode_district
 from portal.patients.models import Patient
+from portal.patients.search import SearchInputError, search_patients
+from portal.staff import record as desk_record
+from portal.staff.desk_forms import PatientSearchForm
 from portal.staff.forms import ActionForm, AssignTeamForm, RegisterPatientForm
+from portal.staff.messages import STATUSES
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -36,8 +40,22 @@ def dashboard():
 @bp.route("/patients")
 @staff_required
 def patient_list():
-    audit("patient_list_viewed")
-    return render_template("staff/patients.html", patients=patients.list_patients(db_session()))
+    form = PatientSearchForm(request.args)
+    results = None
+    status = 200
+    if "q" in request.args:
+        try:
+            results = search_patients(db_session(), form.q.data or "")
+        except SearchInputError as problem:
+            form.q.errors = [str(problem)]
+            status = 400
+        else:
+            # What kind of search and how many found: never the text typed, which may be an NHS number.
+            audit("patient_search", detail=f"{results.kind}: {len(results)}{'+' if results.more else ''} found")
+    if results is None:
+        audit("patient_list_viewed")
+    recent = patients.list_patients(db_session()) if results is None and status == 200 else []
+    return render_template("staff/patients.html", form=form, results=results, patients=recent), status
 
 
 @bp.route("/patients/new", methods=["GET", "POST"])
@@ -79,7 +97,8 @@ def register_patient():
 
 
 def _patient_or_404(patient_id: int) -> Patient:
-    patient = db_session().get(Patient, patient_id)
+    # An id past the database's integer range is no patient (SQLite would raise, not answer None).
+    patient = db_session().get(Patient, patient_id) if 0 < patient_id < 2**31 else None
     if patient is None:
         abort(404)
     return patient
@@ -91,12 +110,17 @@ def patient_record(patient_id: int):
     s = db_session()
     patient = _patient_or_404(patient_id)
     audit("patient_record_viewed", patient_id=patient.id)
+    now = utcnow()
     return render_template(
         "staff/patient_record.html",
         patient=patient,
         team=domain().teams.get(patient.team),
-        messages=messages_for_patient(s, patient.id),
-        invitation=onboarding.invitation_status(s, patient.id, now=utcnow()),
+        record=desk_record.patient_record(s, patient, now=now),
+        now=now,
+        statuses=STATUSES,
+        marks=MARKS,
+        review_actions=REVIEW_ACTIONS,
+        invitation=onboarding.invitation_status(s, patient.id, now=now),
         can_act=current_user.role in REGISTRATION_ROLES,
         action_form=ActionForm(),
     )

@@ -19,6 +19,8 @@ from tests.pages import csrf_token, error_for, get_page, parse
 ENROL = "/sign-in/set-up-app"
 CODE = "/sign-in/code"
 RECOVERY = "/sign-in/recovery-code"
+# Admins reset a second factor from the staff member's account page (portal/staff/admin.py).
+ACCOUNTS = "/staff/admin/staff-accounts"
 
 
 def password_step(client, user, *, query: str = ""):
@@ -301,20 +303,22 @@ def test_admin_reset_ends_sessions_and_forces_a_new_set_up(app, session):
     sign_in(admin_client, admin.email)
     assert is_signed_in(target_client)
 
-    assert get_page(admin_client, "/staff").find("a", href="/staff/accounts")
-    page = get_page(admin_client, "/staff/accounts")
+    assert get_page(admin_client, "/staff").find("a", href="/staff/admin")
+    assert get_page(admin_client, "/staff/admin").find("a", href=ACCOUNTS)
+    page = get_page(admin_client, ACCOUNTS)
     row = next(tr for tr in page.select("tbody tr") if "Rita Reception" in tr.get_text())
     assert "Set up" in row.get_text()
-    form = row.find("form")
-    assert form["action"] == f"/staff/accounts/{target.id}/reset-second-factor"
-    assert "Reset second factor for Rita Reception" in form.button.get_text(" ", strip=True)
+    account = row.find("a")["href"]
+    assert account == f"{ACCOUNTS}/{target.id}"
+    page = get_page(admin_client, account)
+    form = page.find("form", action=f"{ACCOUNTS}/{target.id}/reset-second-factor")
+    assert form.button.get_text(" ", strip=True) == "Reset second factor"
 
     response = admin_client.post(form["action"], data={"csrf_token": csrf_token(page)})
-    assert response.headers["Location"] == "/staff/accounts"
-    page = get_page(admin_client, "/staff/accounts")
+    assert response.headers["Location"] == account
+    page = get_page(admin_client, account)
     assert "The second factor of Rita Reception is reset" in page.select_one(".nhsuk-notification-banner").get_text()
-    row = next(tr for tr in page.select("tbody tr") if "Rita Reception" in tr.get_text())
-    assert "Not set up" in row.get_text()
+    assert "Authenticator app Not set up" in page.get_text(" ", strip=True)
 
     assert factor_of(session, target) is None
     assert session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == target.id)).first() is None
@@ -333,8 +337,8 @@ def test_a_pending_sign_in_ends_when_an_admin_resets_the_factor(app, session):
     target_client, admin_client = app.test_client(), app.test_client()
     password_step(target_client, target)
     sign_in(admin_client, admin.email)
-    page = get_page(admin_client, "/staff/accounts")
-    admin_client.post(f"/staff/accounts/{target.id}/reset-second-factor", data={"csrf_token": csrf_token(page)})
+    page = get_page(admin_client, ACCOUNTS)
+    admin_client.post(f"{ACCOUNTS}/{target.id}/reset-second-factor", data={"csrf_token": csrf_token(page)})
     token = csrf_token(get_page(target_client, "/sign-in"))
     response = target_client.post(CODE, data={"code": code_at(target.totp_secret, now_step()), "csrf_token": token})
     assert response.headers["Location"] == "/sign-in"
@@ -347,21 +351,21 @@ def test_only_admins_can_reset_a_second_factor(app, session, role):
     user = factories.create_staff(session, role=role)
     client = app.test_client()
     sign_in(client, user.email)
-    get_page(client, "/staff/accounts", status=403)
+    get_page(client, ACCOUNTS, status=403)
     token = csrf_token(get_page(client, "/staff"))
-    response = client.post(f"/staff/accounts/{target.id}/reset-second-factor", data={"csrf_token": token})
+    response = client.post(f"{ACCOUNTS}/{target.id}/reset-second-factor", data={"csrf_token": token})
     assert response.status_code == 403
     assert factor_of(session, target) is not None
-    assert get_page(client, "/staff").find("a", href="/staff/accounts") is None
+    assert get_page(client, "/staff").find("a", href="/staff/admin") is None
 
 
 def test_patients_cannot_reset_and_anonymous_visitors_sign_in(patient_client, client, session):
     target = factories.create_staff(session)
-    get_page(patient_client, "/staff/accounts", status=403)
+    get_page(patient_client, ACCOUNTS, status=403)
     token = csrf_token(get_page(patient_client, "/"))
-    assert patient_client.post(f"/staff/accounts/{target.id}/reset-second-factor",
+    assert patient_client.post(f"{ACCOUNTS}/{target.id}/reset-second-factor",
                                data={"csrf_token": token}).status_code == 403
-    assert client.get("/staff/accounts").headers["Location"].startswith("/sign-in")
+    assert client.get(ACCOUNTS).headers["Location"].startswith("/sign-in")
     assert factor_of(session, target) is not None
 
 
@@ -370,7 +374,7 @@ def test_a_reset_needs_the_csrf_token(app, session):
     target = factories.create_staff(session)
     client = app.test_client()
     sign_in(client, admin.email)
-    assert client.post(f"/staff/accounts/{target.id}/reset-second-factor").status_code == 400
+    assert client.post(f"{ACCOUNTS}/{target.id}/reset-second-factor").status_code == 400
     assert factor_of(session, target) is not None
 
 
@@ -379,9 +383,9 @@ def test_patients_accounts_cannot_be_reset(app, session):
     patient = factories.create_patient_user(session)
     client = app.test_client()
     sign_in(client, admin.email)
-    page = get_page(client, "/staff/accounts")
+    page = get_page(client, ACCOUNTS)
     assert patient.patient.full_name not in page.get_text()
-    response = client.post(f"/staff/accounts/{patient.id}/reset-second-factor", data={"csrf_token": csrf_token(page)})
+    response = client.post(f"{ACCOUNTS}/{patient.id}/reset-second-factor", data={"csrf_token": csrf_token(page)})
     assert response.status_code == 404
 
 

@@ -1,0 +1,1 @@
+"""Service reports: patients triaged, waits, cohort fill, attendance, texts and questionnaire change."""

@@ -1,0 +1,113 @@
+"""Forms of the admin pages: a venue, inviting a staff member, changing their role."""
+
+from __future__ import annotations
+
+import re
+
+from email_validator import EmailNotValidError, validate_email
+from flask_wtf import FlaskForm
+from wtforms import RadioField, StringField, TextAreaField, ValidationError
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import StopValidation
+
+from portal.auth.models import Role
+from portal.auth.staff_accounts import STAFF_ROLES
+from portal.booking import venues
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+ADDRESS_LENGTH = 500
+ACCESS_NOTES_LENGTH = 1000
+DISPLAY_NAME_LENGTH = 200
+EMAIL_LENGTH = 254
+
+# What each role does, as the invite and role forms explain it.
+ROLE_HINTS = {
+    Role.FACILITATOR.value: "Runs group sessions and takes their registers",
+    Role.CLINICIAN.value: "Runs 1:1 clinics, marks them and decides did-not-attend reviews",
+    Role.RECEPTION.value: "Registers patients, books for them and runs the waiting lists",
+    Role.ADMIN.value: "Everything reception does, plus courses, clinics, venues, content and staff accounts",
+}
+ROLE_CHOICES = [SelectChoice(role.value, role.value.capitalize()) for role in STAFF_ROLES]
+
+
+def _text(what: str, *, enter: str | None, length: int | None, lines: bool = False):
+    """A validator: strips the value; refuses it empty (when ``enter`` says what to type), too long or with
+    control characters. A refusal stops the field's other checks, so the message shown is the first problem."""
+
+    def check(_form: FlaskForm, field: StringField) -> None:
+        value = (field.data or "").strip()
+        if lines:
+            value = value.replace("\r\n", "\n")
+        field.data = value
+        if not value:
+            if enter:
+                raise StopValidation(enter)
+            return
+        if length is not None and len(value) > length:
+            raise StopValidation(f"{what} must be {length} characters or fewer")
+        if _CONTROL.search(value) or (not lines and "\n" in value):
+            raise StopValidation(f"{what} must only use letters, numbers and punctuation")
+
+    return check
+
+
+class VenueForm(FlaskForm):
+    name = StringField("Name", validators=[
+        _text("Name", enter="Enter the name of the venue", length=venues.NAME_LENGTH)])
+    # Its length is the short-name rule's to check (venues.short_name_problem), with the texts' wording.
+    short_name = StringField("Short name for texts", validators=[
+        _text("Short name", enter="Enter a short name for texts", length=None)])
+    address = TextAreaField("Address", validators=[
+        _text("Address", enter="Enter the address", length=ADDRESS_LENGTH, lines=True)])
+    access_notes = TextAreaField("Access notes", validators=[
+        _text("Access notes", enter=None, length=ACCESS_NOTES_LENGTH, lines=True)])
+    is_online = RadioField("Where is it?", choices=[SelectChoice("no", "In person"),
+                                                    SelectChoice("yes", "Online, by video call")],
+                           validate_choice=False)
+
+    def validate_short_name(self, field: StringField) -> None:
+        problem = venues.short_name_problem(field.data or "")
+        if problem:
+            raise ValidationError(problem)
+
+    def validate_is_online(self, field: RadioField) -> None:
+        if field.data not in ("yes", "no"):
+            raise ValidationError("Select whether the venue is in person or online")
+
+    @property
+    def values(self) -> dict[str, object]:
+        return {"name": self.name.data, "short_name": self.short_name.data, "address": self.address.data,
+                "access_notes": self.access_notes.data, "is_online": self.is_online.data == "yes"}
+
+
+def _role_field() -> RadioField:
+    return RadioField("Role", choices=ROLE_CHOICES, validate_choice=False)
+
+
+def _check_role(field: RadioField) -> None:
+    if field.data not in ROLE_HINTS:
+        raise ValidationError("Select a role")
+
+
+class InviteStaffForm(FlaskForm):
+    display_name = StringField("Full name", validators=[
+        _text("Full name", enter="Enter their full name", length=DISPLAY_NAME_LENGTH)])
+    email = StringField("Email address", validators=[
+        _text("Email address", enter="Enter their email address", length=EMAIL_LENGTH)])
+    role = _role_field()
+
+    def validate_email(self, field: StringField) -> None:
+        try:
+            field.data = validate_email(field.data, check_deliverability=False).normalized.lower()
+        except EmailNotValidError:
+            raise ValidationError("Enter an email address like name@nhs.net") from None
+
+    def validate_role(self, field: RadioField) -> None:
+        _check_role(field)
+
+
+class ChangeRoleForm(FlaskForm):
+    role = _role_field()
+
+    def validate_role(self, field: RadioField) -> None:
+        _check_role(field)
