@@ -157,6 +157,15 @@ def load(session: Session, domain: DomainConfig, *, today: dt.date, now: dt.date
     session.flush()
     _clinics(session, domain, venues, now=now)
     _running_group(session, domain, venues["finsbury"], numbers, now=now)
+    _running_programme(session, domain, venues["whittington"], numbers, today=today, now=now)
+    # Demo sign-ins for a patient of each tier already part-way through a course, whose weekly reading
+    # follows their sessions.
+    for n, label in ((184, "Patient, Tier 1, in a group running now (session 3 today)"),
+                     (6, "Patient, Tier 2, Whittington team, in a programme running now (week 5)")):
+        patient = session.scalars(select(Patient).where(Patient.mobile == demo_mobile(n))).one()
+        session.add(User(role=Role.PATIENT.value, patient=patient, display_name=patient.full_name,
+                         password_hash=hash_password(DEMO_PASSWORD)))
+        logins.append(DemoLogin(label, f"07700 900{n:03d}", DEMO_PASSWORD))
     _self_management(session, today=today, now=now)
     return logins
 
@@ -213,6 +222,24 @@ def _self_management(session: Session, *, today: dt.date, now: dt.datetime) -> N
                 "who_to_tell": "My daughter, and my manager if it is a work day.",
                 "when_to_seek_help": "New numbness or weakness, or pain that is different from usual: call 111.",
             }, now=now)
+    session.flush()
+
+
+def _running_programme(session: Session, domain: DomainConfig, venue: Venue, numbers, *, today: dt.date,
+                       now: dt.datetime) -> None:
+    """A Whittington team programme that began four weeks ago (its fifth session is this week), with one
+    patient on it: the Tier 2 demo sign-in who is part-way through a course."""
+    first = today - dt.timedelta(weeks=4, days=1)
+    cohort = create_cohort(session, domain, service_key="t2-programme", team="whittington", venue=venue,
+                           first_date=first, start_time=dt.time(14, 0), session_minutes=150, capacity=10)
+    patient = Patient(nhs_number=next(numbers), given_name="Paula", family_name="Programme",
+                      date_of_birth=dt.date(1968, 5, 17), mobile=demo_mobile(6), postcode="N19 5NF", tier=2,
+                      team="whittington")
+    session.add(patient)
+    session.flush()
+    session.add(Booking(patient_id=patient.id, service_key="t2-programme", cohort_id=cohort.id,
+                        created_at=now - dt.timedelta(weeks=5)))
+    cohort.seats_taken = 1
     session.flush()
 
 

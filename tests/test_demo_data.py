@@ -28,3 +28,20 @@ def test_demo_patients_of_both_tiers_have_a_month_of_diary_a_goal_and_today_left
         assert session.scalars(select(GoalCheckIn).where(GoalCheckIn.goal_id == goal.id)).all()
     plans = session.scalars(select(FlareUpPlan)).all()
     assert len(plans) == 1 and not plans[0].is_empty
+
+
+def test_demo_patients_part_way_through_a_course_read_their_course_week(session, domain):
+    from portal.auth.models import User
+    from portal.selfcare import services as selfcare
+
+    now = utcnow()
+    logins = demo_data.load(session, domain, today=london_today(now), now=now, base_url="http://127.0.0.1")
+    session.commit()
+    expected = {"07700 900184": ("tier-1-group", 3), "07700 900006": ("tier-2-programme", 5)}
+    assert expected.keys() <= {login.sign_in_as for login in logins}
+    for sign_in, (track, week) in expected.items():
+        mobile = "+44" + sign_in.replace(" ", "")[1:]
+        user = session.scalars(select(User).join(Patient).where(Patient.mobile == mobile)).one()
+        mine = selfcare.reading_for_patient(session, domain, user.patient, activated_at=user.created_at, now=now)
+        this_week = mine.this_week()
+        assert (this_week.track, this_week.week) == (track, week)
