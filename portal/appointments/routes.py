@@ -11,12 +11,16 @@ from portal.appointments import services
 from portal.appointments.forms import ActionForm, CancelAppointmentForm, ChooseTimeForm, slot_id
 from portal.appointments.models import Appointment
 from portal.audit.web import audit
-from portal.auth.access import current_patient, patient_required
+from portal.auth.access import current_patient, patient_required, refuse_new_bookings_after_discharge
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
 from portal.settings import Service
 
 bp = Blueprint("appointments", __name__)
+refuse_new_bookings_after_discharge(bp, {
+    "appointments.choose_service", "appointments.choose_day", "appointments.choose_time", "appointments.confirm",
+    "appointments.reschedule", "appointments.reschedule_time",
+})
 
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import abort
+from flask import Blueprint, abort, render_template, request
 from flask_login import current_user, login_required
 
 from portal.auth.models import Role
@@ -43,3 +43,17 @@ def current_patient() -> Patient:
     if patient is None:
         abort(403)
     return patient
+
+
+def refuse_new_bookings_after_discharge(blueprint: Blueprint, endpoints: set[str]) -> None:
+    """A discharged patient (a clinician's recorded decision: back to their referrer) books nothing new on
+    ``endpoints`` of ``blueprint``; they may still see and cancel what they hold."""
+
+    @blueprint.before_request
+    def _refuse():
+        if request.endpoint not in endpoints or not current_user.is_authenticated:
+            return None
+        patient = current_user.patient
+        if patient is None or not patient.discharged:
+            return None
+        return render_template("patients/discharged.html", patient=patient), 403

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
 from portal.audit.web import audit
-from portal.auth.access import current_patient, patient_required
+from portal.auth.access import current_patient, patient_required, refuse_new_bookings_after_discharge
 from portal.booking import services, waitlist
 from portal.booking.forms import ActionForm, BookSeatForm, JoinWaitlistForm, MoveSeatForm, OfferForm, WithdrawForm
 from portal.booking.models import Cohort
@@ -13,6 +13,10 @@ from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
 
 bp = Blueprint("booking", __name__)
+refuse_new_bookings_after_discharge(bp, {
+    "booking.service_list", "booking.cohorts", "booking.book", "booking.join_waitlist", "booking.offer",
+    "booking.move",
+})
 
 
 @bp.route("/services")
