@@ -197,3 +197,33 @@ def test_the_error_summary_links_each_error_to_its_field(app):
         ("start", "a", (("href", "#name"),)), ("start", "a", (("href", "#pain"),))]
     assert outline(ours) == outline(_render(app, REFERENCES["error_summary"], {"form": form}))
     assert _render(app, OURS["error_summary"], {"form": ExampleForm()}).strip() == ""
+
+
+BUTTONS = [
+    {"text": "Save <my> diary"},
+    {"text": "Save", "name": "action", "value": "save", "classes": "nhsuk-u-margin-right-3"},
+    {"text": "Mark everyone", "name": "action", "value": "all", "variant": "secondary"},
+    {"html": 'Dismiss<span class="nhsuk-u-visually-hidden"> the text to A &amp; B</span>',
+     "classes": "nhsuk-button--secondary nhsuk-u-margin-bottom-0"},
+    {"text": "Stop", "variant": "warning"},
+]
+
+
+@pytest.mark.parametrize("params", BUTTONS)
+def test_the_button_macro_writes_the_markup_of_the_nhsuk_button(app, params):
+    ours = _render(app, '{% from "macros/components.html" import button %}{{ button(params) }}', {"params": params})
+    reference = _render(app, '{% from "nhsuk/components/button/macro.jinja" import button %}{{ button(params) }}',
+                        {"params": params})
+    assert outline(ours) == outline(reference)
+
+
+def test_every_button_in_the_templates_uses_only_what_the_button_macro_writes():
+    import re
+    from pathlib import Path
+
+    templates = Path(__file__).resolve().parent.parent / "portal" / "templates"
+    calls = [call for path in templates.rglob("*.html")
+             for call in re.findall(r"\bbutton\(\{(.*?)\}\)", path.read_text(encoding="utf-8"), flags=re.S)]
+    assert len(calls) > 50
+    keys = {key for call in calls for key in re.findall(r'"(\w+)":', call)}
+    assert keys <= {"text", "html", "variant", "classes", "name", "value"}, keys

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 from portal.appointments.models import Appointment
 from portal.appointments.services import appointments_for_patient
 from portal.attendance.models import Attendance, DnaReview
+from portal.attendance.review import review_history
 from portal.attendance.services import ServiceAttendance, attendance_history, attendance_summary
 from portal.audit.models import AuditEvent
 from portal.audit.services import search as audit_search
@@ -49,16 +50,6 @@ def _bookings(session: Session, patient_id: int) -> list[Booking]:
     ))
 
 
-def _reviews(session: Session, patient_id: int) -> list[DnaReview]:
-    # TODO(attendance): use attendance.services.review_history once it exists.
-    return list(session.scalars(
-        select(DnaReview).where(DnaReview.patient_id == patient_id)
-        .options(selectinload(DnaReview.actions))
-        .order_by(DnaReview.opened_at.desc(), DnaReview.id.desc())
-        .limit(LATEST)
-    ))
-
-
 def _messages(session: Session, patient_id: int) -> list[SmsMessage]:
     return list(session.scalars(
         select(SmsMessage).where(SmsMessage.patient_id == patient_id)
@@ -86,7 +77,7 @@ def patient_record(session: Session, patient: Patient, *, now: dt.datetime) -> P
         waiting=[(entry, waitlist.place_in_queue(session, entry)) for entry in entries],
         attendance=attendance_summary(session, patient.id),
         marks=attendance_history(session, patient.id, limit=LATEST),
-        reviews=_reviews(session, patient.id),
+        reviews=review_history(session, patient.id),
         messages=messages[:LATEST],
         more_messages=len(messages) > LATEST,
         audit=audit_search(session, patient_id=patient.id, limit=LATEST),
