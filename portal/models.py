@@ -17,7 +17,8 @@ from portal.selfcare import models as selfcare_models
 metadata = Base.metadata
 
 __all__ = [
-    "attendance_models", "audit_models", "auth_models", "booking_models", "diary_models", "messaging_models", "patients_models",
+    "attendance_models", "audit_models", "auth_models", "booking_models", "diary_models", "messaging_models",
+    "patients_models",
     "reminders_models", "questionnaires_models", "selfcare_models", "scheduler_lease",
     "metadata",
 ]
