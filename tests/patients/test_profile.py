@@ -63,7 +63,7 @@ def test_the_profile_shows_the_patients_own_details(patient_client, session):
     patient = _patient(session, patient_client)
     page = get_page(patient_client, "/profile")
     text = page.get_text(" ", strip=True)
-    assert patient.mobile in text
+    assert patient.mobile_display in text
     assert "None recorded" in text
 
 

@@ -39,7 +39,7 @@ def test_reception_sees_who_to_call_when_about_what_and_their_needs(app, session
     page = get_page(reception_client, URL)
     [row] = page.select("tbody tr")
     text = row.get_text(" ", strip=True)
-    for expected in ("Ayse Yilmaz", to_call.patient.mobile, "Appointment", "Pain management physiotherapy",
+    for expected in ("Ayse Yilmaz", to_call.patient.mobile_display, "Appointment", "Pain management physiotherapy",
                      "Test HC", "Interpreter: Turkish", "No texts: contact by phone or letter"):
         assert expected in text, expected
     assert [b.get_text(" ", strip=True) for b in row.select("button")] == [
