@@ -134,6 +134,10 @@ class _Writer:
             "questionnaire_response": QuestionnaireResponse.__table__,
         }
         self.buffers: dict[str, list[dict]] = {name: [] for name in self.ORDER}
+        # Rows a live service writes as time passes (texts, questionnaires) are held back and written in time
+        # order at the end, so their ids follow time as in a real database (a range by time then reads the
+        # table in order, not all over it).
+        self.in_time_order: dict[str, list[dict]] = {"sms_outbox": [], "questionnaire_response": []}
         self.buffered = 0
         self.next_ids = {
             name: (session.scalar(select(func.max(table.c.id))) or 0) + 1
@@ -160,7 +164,18 @@ class _Writer:
             self.buffers[name] = []
         self.buffered = 0
 
+    def later(self, table: str, row: dict) -> None:
+        self.in_time_order[table].append(row)
+
     def finish(self) -> None:
+        for table, rows in self.in_time_order.items():
+            rows.sort(key=lambda row: row["created_at"])
+            for row in rows:
+                row["id"] = self.new_id(table)
+                if row.get("provider_sid") == "":
+                    row["provider_sid"] = f"SM{row['id']:032x}"
+                self.add(table, row)
+            rows.clear()
         self.flush()
         if self.session.get_bind().dialect.name == "postgresql":
             for name, table in self.tables.items():
@@ -458,16 +473,15 @@ def _text(out: _Writer, rng: random.Random, person: tuple, kind: str, key: str, 
           *, body: str, booking_id: int | None = None, appointment_id: int | None = None) -> None:
     if person[6]:  # no texts: contacted by phone or letter
         return
-    message_id = out.new_id("sms_outbox")
     status = "pending" if due > now else _pick(rng, TEXT_STATUS_WEIGHTS)
     handed_over = status not in ("pending", "cancelled") and not (status == "failed" and rng.random() < 0.5)
     sent_at = due + dt.timedelta(seconds=rng.randrange(1, 60)) if handed_over else None
-    out.add("sms_outbox", {
-        "id": message_id, "idempotency_key": f"synth:{kind}:{key}", "patient_id": person[0], "booking_id": booking_id,
+    out.later("sms_outbox", {
+        "idempotency_key": f"synth:{kind}:{key}", "patient_id": person[0], "booking_id": booking_id,
         "appointment_id": appointment_id, "kind": kind, "to_number": person[5], "body": body, "status": status,
         "attempts": 0 if status == "pending" else 1, "due_at": due, "next_attempt_at": due,
         "provider": "twilio" if handed_over else None,
-        "provider_sid": f"SM{message_id:032x}" if handed_over else None,
+        "provider_sid": "" if handed_over else None,  # made from the id, given in time order at the end
         "error_code": {"failed": "30003" if handed_over else "21211", "undelivered": "30005"}.get(status),
         "created_at": min(due, now), "sent_at": sent_at, "updated_at": sent_at or min(due, now),
     })
@@ -488,8 +502,8 @@ def _questionnaires(out: _Writer, rng: random.Random, patient_id: int, plan: str
             index = round(rng.gauss(severity * (len(values) - 1), 0.8))
             answers[item.key] = values[min(max(index, 0), len(values) - 1)]
         score = instruments.score(instrument, answers)
-        out.add("questionnaire_response", {
-            "id": out.new_id("questionnaire_response"), "patient_id": patient_id, "instrument": key,
+        out.later("questionnaire_response", {
+            "patient_id": patient_id, "instrument": key,
             "set_key": f"{plan}:{occasion}", "occasion": occasion, "due_on": at.astimezone(LONDON).date(),
             "status": "submitted", "answers": answers, "score": score, "band": instrument.band_for(score),
             "created_at": at, "updated_at": at, "submitted_at": at,

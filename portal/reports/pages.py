@@ -97,7 +97,8 @@ def _kind(spec: ChartSpec) -> str:
     return "percent" if spec.unit == "%" else "number"
 
 
-def charts_for(page: Page, report: Report, filters: Filters) -> list[Markup]:
+def charts_for(page: Page, report: Report, filters: Filters) -> list[tuple[str, Markup]]:
+    """Each chart of the page, with the title the page shows above it."""
     if not report.rows:
         return []
     labels = [row["label"] for row in report.rows]
@@ -105,10 +106,10 @@ def charts_for(page: Page, report: Report, filters: Filters) -> list[Markup]:
     charts = []
     for number, spec in enumerate(page.charts, start=1):
         series = [svg.Series(name, [row.get(key) for row in report.rows]) for key, name in spec.series]
-        charts.append(draw[spec.kind](
+        charts.append((spec.title, draw[spec.kind](
             chart_id=f"chart-{page.name}-{number}", title=spec.title,
             description=_description(report, spec, labels, filters), labels=_axis_labels(page, report),
-            series=series, unit=spec.unit, y_max=spec.y_max))
+            series=series, unit=spec.unit, y_max=spec.y_max)))
     return charts
 
 

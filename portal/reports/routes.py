@@ -66,7 +66,7 @@ def export(report: str):
     if not form.validate():
         problems = "; ".join(message for field in form for message in field.errors)
         return Response(f"The filters are not valid: {problems}\n", status=400, mimetype="text/plain")
-    result = services.run(db_session(), domain(), report, form.filters)
+    result = services.run(db_session(), domain(), report, form.filters, detail=True)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     for cells in services.rows_for_csv(result):

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, String, and_, case, func, literal, or_, select, type_coerce
+from sqlalchemy import ColumnElement, Date, Integer, and_, case, cast, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from portal.appointments.models import Appointment
@@ -195,75 +195,120 @@ def patients_triaged(session: Session, domain: DomainConfig, filters: Filters, *
 # Waits -----------------------------------------------------------------------------------------------------
 
 
-def _firsts(session: Session, column: ColumnElement, patient_id: ColumnElement, *conditions) -> dict:
-    """Each patient's earliest ``column`` (as stored: text on SQLite, read by _london_day), in one grouped scan
-    of a covering index: far cheaper than a lookup per patient."""
-    query = select(patient_id, type_coerce(func.min(column), String)).where(*conditions).group_by(patient_id)
-    return dict(session.execute(query).tuples())
+def summer_time_spans(first_year: int, last_year: int) -> list[tuple[dt.datetime, dt.datetime]]:
+    """When London is on BST, as UTC spans: from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last
+    Sunday of October (the UK rule since 1996; a test checks it against the time zone database)."""
+    def last_sunday(year: int, month: int) -> dt.datetime:
+        day = dt.date(year, month + 1, 1) - dt.timedelta(days=1)
+        day -= dt.timedelta(days=(day.weekday() + 1) % 7)
+        return dt.datetime.combine(day, dt.time(1), tzinfo=dt.UTC)
+
+    return [(last_sunday(year, 3), last_sunday(year, 10)) for year in range(first_year, last_year + 1)]
 
 
-def _london_day(value: dt.datetime | str | None) -> dt.date | None:
-    """The London date of a stored UTC time. The waits report reads tens of thousands of these, so on SQLite
-    it takes the stored text ('YYYY-MM-DD HH:MM:SS.ffffff', UTC) as it is: the date is its first ten
-    characters except in the last hour of a UTC day, which in summer (BST) is already the next London day."""
-    if value is None:
+def _days_after(moment: ColumnElement, day: ColumnElement, dialect: str, spans: list) -> ColumnElement:
+    """Whole days from the London date ``day`` to the London date of the UTC time ``moment``, in SQL."""
+    if dialect == "postgresql":
+        return cast(func.timezone("Europe/London", moment), Date) - day
+    # SQLite keeps UTC as text: an hour is added to what falls in summer time before taking the date.
+    shift = case(*[(and_(moment >= start, moment < end), "+1 hours") for start, end in spans], else_="+0 hours")
+    return cast(func.julianday(func.date(moment, shift)) - func.julianday(day), Integer)
+
+
+def percentile_of_counts(counts: Sequence[tuple[int, int]], fraction: float) -> float | None:
+    """``percentile`` of the values that ``counts`` (value, how many; sorted by value) stand for."""
+    total = sum(n for _value, n in counts)
+    if not total:
         return None
-    if isinstance(value, str):
-        if value[11:13] != "23":
-            return dt.date.fromisoformat(value[:10])
-        value = dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
-    return value.astimezone(LONDON).date()
+    rank = (total - 1) * fraction
+    low = int(rank)
+
+    def value_at(position: int) -> int:
+        seen = 0
+        for value, n in counts:
+            seen += n
+            if position < seen:
+                return value
+        return counts[-1][0]
+
+    below, above = value_at(low), value_at(min(low + 1, total - 1))
+    return below + (above - below) * (rank - low)
 
 
 def waits(session: Session, domain: DomainConfig, filters: Filters, *, detail: bool = True) -> Report:
     """Days from triage to the first booking and to the first attendance, by month of triage: median and 90th
-    percentile over the patients who have got that far (with the service filter: that service only)."""
-    month, in_range = _month_of(Patient.triage_date, filters, dates=True)
-    query = select(month, Patient.id, Patient.team, Patient.tier, Patient.triage_date).where(in_range)
-    if filters.team:
-        query = query.where(Patient.team == filters.team)
-    service = filters.service
-    seats = _firsts(session, Booking.created_at, Booking.patient_id, *([Booking.service_key == service] if service else []))
-    appointments = _firsts(session, Appointment.created_at, Appointment.patient_id,
-                           *([Appointment.service_key == service] if service else []))
-    attendances = _firsts(session, Attendance.starts_at, Attendance.patient_id,
-                          Attendance.mark.in_(sorted(ATTENDED_MARKS)),
-                          *([Attendance.service_key == service] if service else []))
-    by_month: dict[int, tuple[list[int], list[int], list[int]]] = defaultdict(lambda: ([], [], []))
-    by_group: dict[tuple[int, int, str | None], tuple[list[int], list[int], list[int]]] = defaultdict(
-        lambda: ([], [], []))
-    for index, patient_id, team, tier, triaged in session.execute(query).tuples():
-        # Both are UTC text of one format (SQLite) or aware datetimes (PostgreSQL): min() compares like with like.
-        firsts = [at for at in (seats.get(patient_id), appointments.get(patient_id)) if at is not None]
-        first_booking = _london_day(min(firsts)) if firsts else None
-        first_attendance = _london_day(attendances.get(patient_id))
-        to_booking = None if first_booking is None else (first_booking - triaged).days
-        to_attendance = None if first_attendance is None else (first_attendance - triaged).days
-        for bucket in (by_month[index], by_group[(index, tier, team)]):
-            bucket[0].append(1)
-            if to_booking is not None:
-                bucket[1].append(to_booking)
-            if to_attendance is not None:
-                bucket[2].append(to_attendance)
+    percentile over the patients who have got that far (with the service filter: that service only).
 
-    def figures(bucket: tuple[list[int], list[int], list[int]]) -> dict:
-        triaged, booked, attended = len(bucket[0]), sorted(bucket[1]), sorted(bucket[2])
+    The database does the per-patient work (each patient's first booking or attendance, in London days after
+    triage) and returns how many patients waited each number of days, per month, tier and team: a few hundred
+    rows, from which the percentiles are worked out here."""
+    month, in_range = _month_of(Patient.triage_date, filters, dates=True)
+    conditions = [in_range] + ([Patient.team == filters.team] if filters.team else [])
+    service = filters.service
+    dialect = session.get_bind().dialect.name
+    # First bookings may come up to two years after the last month of triage.
+    spans = summer_time_spans(filters.first_month.year, filters.last_month.year + 2)
+    bookings = union_all(
+        select(Booking.patient_id.label("patient_id"), Booking.created_at.label("at"))
+        .where(*([Booking.service_key == service] if service else [])),
+        select(Appointment.patient_id, Appointment.created_at)
+        .where(*([Appointment.service_key == service] if service else [])),
+    ).subquery("bookings")
+    attended = (
+        select(Attendance.patient_id.label("patient_id"), func.min(Attendance.starts_at).label("at"))
+        .where(Attendance.mark.in_(sorted(ATTENDED_MARKS)), *([Attendance.service_key == service] if service else []))
+        .group_by(Attendance.patient_id)
+    ).subquery("attended")
+    keys = (month, Patient.tier, Patient.team)
+
+    def histogram(firsts, *, earliest: bool) -> dict[tuple, list[tuple[int, int]]]:
+        days = _days_after(firsts.c.at, Patient.triage_date, dialect, spans)
+        per_patient = (
+            select(*keys, (func.min(days) if earliest else days).label("days"))
+            .join_from(Patient, firsts, firsts.c.patient_id == Patient.id).where(*conditions)
+        )
+        if earliest:
+            per_patient = per_patient.group_by(Patient.id, Patient.triage_date, Patient.tier, Patient.team)
+        per_patient = per_patient.subquery("per_patient")
+        c = per_patient.c
+        query = select(c.month, c.tier, c.team, c.days, func.count()).group_by(c.month, c.tier, c.team, c.days)
+        found: dict[tuple, list[tuple[int, int]]] = defaultdict(list)
+        for index, tier, team, waited, count in session.execute(query):
+            found[(index, tier, team)].append((int(waited), count))
+        return found
+
+    triaged = {(index, tier, team): count for index, tier, team, count in session.execute(
+        select(*keys, func.count()).where(*conditions).group_by(*keys))}
+    to_booking = histogram(bookings, earliest=True)
+    to_attendance = histogram(attended, earliest=False)
+
+    def merge(groups: Iterable[tuple], source: dict) -> list[tuple[int, int]]:
+        merged: dict[int, int] = defaultdict(int)
+        for group in groups:
+            for waited, count in source.get(group, ()):
+                merged[waited] += count
+        return sorted(merged.items())
+
+    def figures(groups: list[tuple]) -> dict:
+        booked, came = merge(groups, to_booking), merge(groups, to_attendance)
         return {
-            "triaged": triaged,
-            "booked": len(booked), "booking_median": percentile(booked, 0.5), "booking_p90": percentile(booked, 0.9),
-            "attended": len(attended), "attendance_median": percentile(attended, 0.5),
-            "attendance_p90": percentile(attended, 0.9),
+            "triaged": sum(triaged[group] for group in groups),
+            "booked": sum(n for _d, n in booked), "booking_median": percentile_of_counts(booked, 0.5),
+            "booking_p90": percentile_of_counts(booked, 0.9),
+            "attended": sum(n for _d, n in came), "attendance_median": percentile_of_counts(came, 0.5),
+            "attendance_p90": percentile_of_counts(came, 0.9),
         }
 
     rows = _month_rows(filters)
     for index, row in enumerate(rows):
-        row.update(figures(by_month.get(index, ([], [], []))))
+        row.update(figures([group for group in triaged if group[0] == index]))
     detail_rows = [
         {"label": month_label(filters.months[index]), "month": filters.months[index],
-         "team": _team_label(domain, team, tier), "service": _service_label(domain, filters.service)
-         if filters.service else "Any service", **figures(bucket)}
-        for (index, tier, team), bucket in sorted(by_group.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or ""))
-    ]
+         "team": _team_label(domain, team, tier),
+         "service": _service_label(domain, filters.service) if filters.service else "Any service",
+         **figures([(index, tier, team)])}
+        for index, tier, team in sorted(triaged, key=lambda group: (group[0], group[1], group[2] or ""))
+    ] if detail else []
     measures = [
         Column("triaged", "Patients triaged"),
         Column("booked", "Booked so far"), Column("booking_median", "Median days to first booking", "days"),

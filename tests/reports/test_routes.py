@@ -43,7 +43,8 @@ def test_each_report_page_shows_a_chart_a_table_and_a_csv_link(reception_client,
         ET.fromstring(str(chart))  # noqa: S314 - well-formed as XML too (our own markup, parsed in a test)
         region = page.select_one(".portal-table-scroll")
         assert region["tabindex"] == "0" and region["role"] == "region"
-        assert page.find(id=region["aria-labelledby"]).name == "caption"
+        assert page.find(id=region["aria-labelledby"]).get_text(strip=True) == f"{PAGES[name].title}: every figure"
+        assert region.find("table").caption is not None
         assert len(page.select("table tbody tr")) == 12  # the last 12 months by default
     link = page.find("a", string=lambda s: s and "Download this report" in s)
     assert link["href"] == f"/staff/reports/{name}.csv"
@@ -94,6 +95,22 @@ def test_every_csv_has_its_header(reception_client, name):
     header = next(csv.reader(io.StringIO(response.get_data(as_text=True).removeprefix("\ufeff"))))
     assert header[0] == "Month"
     assert len(header) >= 4
+
+
+def test_the_csv_gives_every_month_team_and_service(reception_client, session):
+    person = data.patient(session, triaged=dt.date(2026, 1, 5), tier=2, team="haringey")
+    clinician = data.staff(session)
+    starts = data.london(dt.date(2026, 2, 3), 10)
+    appointment = data.appointment(session, person, booked=starts - dt.timedelta(days=5), starts=starts,
+                                   clinician=clinician, service_key="t2-physio")
+    data.mark(session, person, appointment, starts, "dna", clinician)
+    response = reception_client.get("/staff/reports/attendance.csv?first_month=2026-01&last_month=2026-03")
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).removeprefix("\ufeff"))))
+    assert rows[0][:4] == ["Month", "Team", "Service", "Attended"]
+    assert len(rows) == 2
+    month, team, service, attended, late, dna = rows[1][:6]
+    assert (month, team, service, dna) == ("2026-02", "Haringey", "Pain management physiotherapy (Tier 2)", "1")
+    assert rows[1][-1] == "100.0"  # the DNA rate
 
 
 @pytest.mark.parametrize(("query", "field", "message"), [

@@ -220,3 +220,18 @@ def test_questionnaire_change_is_the_mean_of_paired_differences(session, domain)
     course_only = services.questionnaire_change(session, domain, Filters(JAN, MAR, service="t1-group"))
     assert [row["instrument"] for row in course_only.rows] == ["phq9"]
     assert services.questionnaire_change(session, domain, Filters(MAR, MAR)).rows == []
+
+
+def test_percentiles_from_counts_match_those_of_the_values():
+    values = [2, 4, 4, 6, 10, 10, 10, 30]
+    counts = [(2, 1), (4, 2), (6, 1), (10, 3), (30, 1)]
+    for fraction in (0, 0.25, 0.5, 0.9, 1):
+        assert services.percentile_of_counts(counts, fraction) == pytest.approx(percentile(values, fraction))
+    assert services.percentile_of_counts([], 0.5) is None
+
+
+def test_summer_time_spans_agree_with_the_time_zone_database():
+    for start, end in services.summer_time_spans(2020, 2030):
+        for moment, summer in ((start - dt.timedelta(minutes=1), False), (start, True),
+                               (end - dt.timedelta(minutes=1), True), (end, False)):
+            assert bool(moment.astimezone(data.LONDON).dst()) is summer, moment
