@@ -159,3 +159,13 @@ def test_the_record_runs_a_bounded_number_of_statements(app, reception_client, s
 @pytest.mark.parametrize("path", ["/staff/patients/abc", "/staff/patients/-1", "/staff/patients/0"])
 def test_bad_ids_never_500(reception_client, path):
     assert reception_client.get(path).status_code == 404
+
+
+def test_a_discharged_patient_is_flagged_with_the_reason(reception_client, session):
+    patient = factories.create_patient(session)
+    page = get_page(reception_client, f"/staff/patients/{patient.id}").get_text(" ", strip=True)
+    assert "Discharged" not in page
+    patient.discharge(utcnow(), "Did not attend twice; back to the GP")
+    session.commit()
+    page = get_page(reception_client, f"/staff/patients/{patient.id}").get_text(" ", strip=True)
+    assert "Discharged back to the referrer" in page and "Did not attend twice; back to the GP" in page
