@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -72,7 +73,18 @@ def _init_extensions(app: Flask) -> None:
     init_request_ids(app)
 
 
+class _DatabaseIntConverter(IntegerConverter):
+    """``<int:...>`` in a URL: only ids the database's integer columns can hold, so 2**63 in an address is a 404 on
+    every route (SQLite raises OverflowError for it instead of finding nothing)."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def _register_blueprints(app: Flask) -> None:
+    # Before any rule is added: each rule takes its converters from the map as it is added.
+    app.url_map.converters["int"] = _DatabaseIntConverter
     from portal.appointments.routes import bp as appointments_bp
     from portal.appointments.staff_routes import bp as appointments_staff_bp
     from portal.attendance.routes import bp as attendance_bp

@@ -25,6 +25,13 @@ class InvalidDate(ValueError):
         self.bad_parts = frozenset(bad_parts)
 
 
+def written_date(value: dt.datetime | dt.date) -> str:
+    """'7 September 2026', as NHS.UK style writes a date in a sentence; a datetime is taken in London time."""
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(LONDON).date()
+    return f"{value.day} {value:%B %Y}"
+
+
 def london_today(now: dt.datetime | None = None) -> dt.date:
     """Today's date for people in the service's area (not the UTC date, which differs after 11pm in summer)."""
     return (now or dt.datetime.now(dt.UTC)).astimezone(LONDON).date()

@@ -7,9 +7,21 @@ from typing import Any
 
 from wtforms import Field
 from wtforms.utils import unset_value
-from wtforms.validators import StopValidation
+from wtforms.validators import StopValidation, ValidationError
 
 from portal.dates import InvalidDate, parse_date_parts
+from portal.plain_text import has_control_characters
+
+
+class PlainText:
+    """A validator refusing control characters, with a message fit to show next to the field."""
+
+    def __init__(self, message: str = "Reason must be plain text") -> None:
+        self.message = message
+
+    def __call__(self, form: Any, field: Any) -> None:
+        if has_control_characters(field.data):
+            raise ValidationError(self.message)
 
 
 class DateParts(Field):

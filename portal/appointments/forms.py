@@ -10,10 +10,9 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from portal.forms import DateParts
+from portal.forms import DateParts, PlainText
 
 # PostgreSQL refuses NUL in text, and no control character belongs in a reason someone types.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
@@ -23,9 +22,7 @@ def slot_id(value: str | None) -> int:
     return int(value) if value and value.isascii() and value.isdigit() and len(value) < 10 else 0
 
 
-def plain_text(form: Any, field: Any) -> None:
-    if _CONTROL.search(field.data or ""):
-        raise ValidationError("Reason must be plain text")
+plain_text = PlainText("Reason must be plain text")
 
 
 class ActionForm(FlaskForm):

@@ -26,10 +26,13 @@ _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def parse_day(value: str) -> dt.date:
-    """A day from the URL (2027-03-29), or 404."""
+    """A day from the URL (2027-03-29), or 404. Only days of this century or the next: 9999-12-31 has no day
+    after it to bound its slots with (staff may look past the booking window, so nothing else limits it)."""
     try:
         if _ISO_DAY.match(value):
-            return dt.date.fromisoformat(value)
+            day = dt.date.fromisoformat(value)
+            if dt.date(2000, 1, 1) <= day <= dt.date(2100, 12, 31):
+                return day
     except ValueError:
         pass
     abort(404)

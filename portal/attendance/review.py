@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 from portal.attendance.models import REVIEW_ACTIONS, Attendance, DnaReview, DnaReviewAction
 from portal.audit.services import Actor, record
 from portal.booking.models import Booking, Cohort, CohortSession
+from portal.dates import written_date
 from portal.db import upsert_insert
 from portal.patients.models import Patient
 from portal.settings import DomainConfig
@@ -72,7 +73,7 @@ def open_if_course_threshold(session: Session, domain: DomainConfig, *, patient_
     if dnas < threshold:
         return None
     return _open(session, patient_id=patient_id, service_key=cohort.service_key, cohort_id=cohort.id,
-                 trigger=f"{dnas} did not attend in the course starting {cohort.first_date:%d %B %Y}",
+                 trigger=f"{dnas} did not attend in the course starting {written_date(cohort.first_date)}",
                  actor=actor, now=now)
 
 

@@ -96,11 +96,19 @@ def register(cohort_session_id: int):
     ), 400 if form.errors else 200
 
 
+# Day lists exist for these days only: outside them is no clinic (and 0001-01-01 or 9999-12-31 has no day before
+# or after to link to).
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
+
+
 def _day(value: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         abort(404)
+    if not FIRST_DAY <= day <= LAST_DAY:
+        abort(404)
+    return day
 
 
 @bp.route("/clinics/<int:clinician_id>/<day>", methods=["GET", "POST"])

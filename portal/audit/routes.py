@@ -37,4 +37,5 @@ def trail():
             since=form.since.data, until=form.until.data,
         )
         audit("audit_trail_viewed", patient_id=form.patient.data)
-    return render_template("audit/trail.html", form=form, events=events)
+    names = services.actor_names(db_session(), events)
+    return render_template("audit/trail.html", form=form, events=events, names=names)

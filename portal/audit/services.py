@@ -71,3 +71,13 @@ def search(
         end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
         query = query.where(AuditEvent.occurred_at < end)
     return list(session.scalars(query.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(limit)))
+
+
+def actor_names(session: Session, events: list[AuditEvent]) -> dict[int, str]:
+    """The display names of the accounts that acted in ``events`` (one query), for staff reading a trail."""
+    from portal.auth.models import User
+
+    ids = {event.actor_user_id for event in events if event.actor_user_id is not None}
+    if not ids:
+        return {}
+    return dict(session.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all())

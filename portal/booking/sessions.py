@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.auth.models import Role, User
 from portal.booking.models import Booking, Cohort, CohortSession, Venue
+from portal.dates import written_date
 from portal.messaging import texts
 from portal.messaging.services import enqueue_sms
 from portal.patients.models import Patient
@@ -54,7 +55,7 @@ def wall_clock_to_utc(day: dt.date, time: dt.time, timezone: str) -> dt.datetime
     instant = local.astimezone(dt.UTC)
     # zoneinfo silently shifts a skipped time by the gap; converting back shows it.
     if instant.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
-        raise NonexistentLocalTime(f"{time:%H:%M} does not exist on {day:%d %B %Y}: the clocks go forward")
+        raise NonexistentLocalTime(f"{time:%H:%M} does not exist on {written_date(day)}: the clocks go forward")
     return instant
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from flask_wtf import FlaskForm
@@ -23,10 +22,10 @@ from portal.diary.models import (
     SLEEP_SCALE,
 )
 from portal.forms import DateParts
+from portal.plain_text import CONTROL_CHARACTERS
 
 # PostgreSQL refuses NUL in text, and no control character belongs in something a person types
 # (tabs and line breaks are fine).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # The printed plan fits one sheet of A4 when each part takes at most this many printed lines, counting a line
 # of typing as one printed line for every PLAN_PRINT_LINE characters (an average line of the print view).
 PLAN_SECTION_LINES = 9
@@ -52,7 +51,7 @@ def _at_most(limit: int, name: str):
     def check(form: Any, field: Any) -> None:
         if len(field.data or "") > limit:
             raise StopValidation(f"{name} must be {limit} characters or fewer")
-        if _CONTROL.search(field.data or ""):
+        if CONTROL_CHARACTERS.search(field.data or ""):
             raise StopValidation(f"{name} must be plain text, without special characters")
 
     return check

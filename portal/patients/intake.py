@@ -14,7 +14,6 @@ Problems come in two kinds:
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -30,6 +29,7 @@ from portal.patients.identifiers import (
 )
 from portal.patients.models import PAIN_DURATIONS, REFERRAL_CHECKLIST
 from portal.patients.services import Registration
+from portal.plain_text import CONTROL_CHARACTERS
 from portal.settings import DomainConfig
 
 FROM_POSTCODE = "postcode"
@@ -39,7 +39,6 @@ ADULT_AGE = 18
 YES = {"y", "yes", "true", "1", "on"}
 NO = {"", "n", "no", "false", "0"}
 # Free text may hold letters of any language, but no control characters (PostgreSQL refuses NUL).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ def _name(value: str, *, empty: str) -> str:
         raise ValueError(empty)
     if len(value) > MAX_NAME:
         raise ValueError(f"Name must be {MAX_NAME} characters or fewer")
-    if _CONTROL.search(value):
+    if CONTROL_CHARACTERS.search(value):
         raise ValueError("Name must only include letters, spaces, hyphens and apostrophes")
     return value
 
@@ -150,7 +149,7 @@ def check_registration(
     reason = _text(raw, "override_reason")
     if len(reason) > MAX_REASON:
         errors["override_reason"] = f"Reason must be {MAX_REASON} characters or fewer"
-    elif _CONTROL.search(reason):
+    elif CONTROL_CHARACTERS.search(reason):
         errors["override_reason"] = "Reason must be plain text"
     elif warnings and not reason and "override_reason" in raw:
         errors["override_reason"] = "Give a reason for registering the patient despite the warning"

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import AnyOf, InputRequired, Length, Optional, ValidationError
 
+from portal.forms import PlainText
 from portal.questionnaires.instruments import Instrument
 
 # PostgreSQL refuses NUL in text, and no control character belongs in a note someone types.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class QuestionnaireForm(FlaskForm):
@@ -58,9 +56,7 @@ def questionnaire_form(instrument: Instrument, *, answers: dict[str, int] | None
     return form_class(data=data)
 
 
-def plain_text(form: FlaskForm, field: TextAreaField) -> None:
-    if _CONTROL.search(field.data or ""):
-        raise ValidationError("Note must be plain text")
+plain_text = PlainText("Note must be plain text")
 
 
 class AcknowledgeForm(FlaskForm):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField, TextAreaField, ValidationError
@@ -13,8 +11,8 @@ from wtforms.validators import StopValidation
 from portal.auth.models import Role
 from portal.auth.staff_accounts import STAFF_ROLES
 from portal.booking import venues
+from portal.plain_text import CONTROL_CHARACTERS
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 ADDRESS_LENGTH = 500
 ACCESS_NOTES_LENGTH = 1000
 DISPLAY_NAME_LENGTH = 200
@@ -45,7 +43,7 @@ def _text(what: str, *, enter: str | None, length: int | None, lines: bool = Fal
             return
         if length is not None and len(value) > length:
             raise StopValidation(f"{what} must be {length} characters or fewer")
-        if _CONTROL.search(value) or (not lines and "\n" in value):
+        if CONTROL_CHARACTERS.search(value) or (not lines and "\n" in value):
             raise StopValidation(f"{what} must only use letters, numbers and punctuation")
 
     return check

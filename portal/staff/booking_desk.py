@@ -14,6 +14,7 @@ from portal.auth.access import registration_staff_required
 from portal.booking import services as booking
 from portal.booking import waitlist
 from portal.booking.forms import ActionForm
+from portal.dates import written_date
 from portal.db import utcnow
 from portal.extensions import db_session, domain
 from portal.patients.models import Patient
@@ -150,7 +151,7 @@ def move(patient_id: int, booking_id: int):
                       detail=f"booking {seat.id} -> {new.id}, cohort {chosen.id}" + (f"; reason: {reason}" if reason
                                                                                        else ""))
                 flash(f"{patient.full_name} has moved to the group starting "
-                      f"{chosen.first_session.starts_at.date():%d %B %Y}.", "success")
+                      f"{written_date(chosen.first_session.starts_at)}.", "success")
                 return _to_record(patient)
         status = 400
     elif form.is_submitted():
@@ -189,7 +190,7 @@ def join_waitlist(patient_id: int, service_key: str):
     options = booking.open_cohorts(s, domain(), patient, service, now=utcnow(), override_closing=True)
     form = StaffWaitlistForm()
     form.cohort.choices = [SelectChoice("any", "Any group of this course")] + [
-        SelectChoice(str(c.id), f"Only the group starting {c.first_session.starts_at.date():%d %B %Y}")
+        SelectChoice(str(c.id), f"Only the group starting {written_date(c.first_session.starts_at)}")
         for c in options
     ]
     if form.validate_on_submit():

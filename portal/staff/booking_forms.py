@@ -7,7 +7,10 @@ from wtforms import RadioField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from portal.forms import PlainText
+
 _REASON_LENGTH = Length(max=500, message="Reason must be 500 characters or fewer")
+_PLAIN = PlainText()
 
 
 class StaffCohortForm(FlaskForm):
@@ -15,20 +18,20 @@ class StaffCohortForm(FlaskForm):
 
     cohort = RadioField("Group", choices=[], validate_choice=False,
                         validators=[InputRequired(message="Select a group")])
-    reason = TextAreaField("Reason", validators=[Optional(), _REASON_LENGTH])
+    reason = TextAreaField("Reason", validators=[Optional(), _REASON_LENGTH, _PLAIN])
 
 
 class StaffCancelForm(FlaskForm):
     reason = TextAreaField(
         "Why is the place being cancelled?",
-        validators=[DataRequired(message="Enter why the place is being cancelled"), _REASON_LENGTH],
+        validators=[DataRequired(message="Enter why the place is being cancelled"), _REASON_LENGTH, _PLAIN],
     )
 
 
 class StaffWaitlistForm(FlaskForm):
     cohort = SelectField("Which groups", choices=[], validate_choice=False,
                          validators=[InputRequired(message="Select which groups the patient would take")])
-    reason = TextAreaField("Reason", validators=[Optional(), _REASON_LENGTH])
+    reason = TextAreaField("Reason", validators=[Optional(), _REASON_LENGTH, _PLAIN])
 
 
 class ReorderForm(FlaskForm):
@@ -39,5 +42,5 @@ class ReorderForm(FlaskForm):
     )
     reason = TextAreaField(
         "Why are you changing the order?",
-        validators=[DataRequired(message="Enter why you are changing the order"), _REASON_LENGTH],
+        validators=[DataRequired(message="Enter why you are changing the order"), _REASON_LENGTH, _PLAIN],
     )

@@ -22,9 +22,9 @@ from portal.booking.models import Venue
 from portal.booking.sessions import COHORT_STATUSES, NonexistentLocalTime, wall_clock_to_utc
 from portal.dates import london_today
 from portal.forms import DateParts
+from portal.plain_text import CONTROL_CHARACTERS
 from portal.settings import DomainConfig
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TIME = re.compile(r"^([01]?[0-9]|2[0-3])[:.]([0-5][0-9])$")
 SESSION_MINUTES = (30, 240)
 CAPACITY = (1, 40)
@@ -226,7 +226,7 @@ class _ReasonMixin:
         field.data = (field.data or "").strip()
         if not field.data:
             raise ValidationError(self.REASON_MISSING)  # type: ignore[attr-defined]
-        if _CONTROL.search(field.data):
+        if CONTROL_CHARACTERS.search(field.data):
             # PostgreSQL refuses NUL in text; none of these belongs in a reason staff type.
             raise ValidationError("Reason must be plain text")
 

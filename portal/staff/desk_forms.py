@@ -10,7 +10,10 @@ from wtforms import RadioField, SelectField, StringField, TextAreaField, Validat
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
+from portal.plain_text import CONTROL_CHARACTERS
+
 REASON_LENGTH = 500
+# PostgreSQL refuses NUL in text, and no control character belongs in a reason staff type.
 
 
 class PatientSearchForm(FlaskForm):
@@ -87,6 +90,8 @@ class BulkMoveForm(FlaskForm):
     def validate_reason(self, field) -> None:
         if not (field.data or "").strip():
             raise ValidationError("Enter why the patients are moving")
+        if CONTROL_CHARACTERS.search(field.data):
+            raise ValidationError("Reason must be plain text")
 
 
 class InvitationQueueForm(FlaskForm):

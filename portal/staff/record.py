@@ -18,6 +18,7 @@ from portal.attendance.models import Attendance, DnaReview
 from portal.attendance.review import review_history
 from portal.attendance.services import ServiceAttendance, attendance_history, attendance_summary
 from portal.audit.models import AuditEvent
+from portal.audit.services import actor_names
 from portal.audit.services import search as audit_search
 from portal.booking import waitlist
 from portal.booking.models import Booking, Cohort, WaitlistEntry
@@ -40,6 +41,7 @@ class PatientRecord:
     messages: list[SmsMessage]  # latest texts, newest first
     more_messages: bool
     audit: list[AuditEvent]  # latest events about this patient, newest first
+    audit_names: dict[int, str]  # who acted in them, by account id
 
 
 def _bookings(session: Session, patient_id: int) -> list[Booking]:
@@ -68,6 +70,7 @@ def patient_record(session: Session, patient: Patient, *, now: dt.datetime) -> P
     upcoming = sorted((a for a in appointments if a.is_active and a.starts_at > now), key=lambda a: a.starts_at)
     entries = waitlist.live_entries_for_patient(session, patient.id)
     messages = _messages(session, patient.id)
+    audit = audit_search(session, patient_id=patient.id, limit=LATEST)
     return PatientRecord(
         seats=seats,
         ended_seats=[b for b in bookings if b.status != "active"][:LATEST],
@@ -80,5 +83,6 @@ def patient_record(session: Session, patient: Patient, *, now: dt.datetime) -> P
         reviews=review_history(session, patient.id),
         messages=messages[:LATEST],
         more_messages=len(messages) > LATEST,
-        audit=audit_search(session, patient_id=patient.id, limit=LATEST),
+        audit=audit,
+        audit_names=actor_names(session, audit),
     )

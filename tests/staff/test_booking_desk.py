@@ -125,3 +125,15 @@ def test_unknown_patient_booking_or_entry_answers_404(reception_client, session,
     # Another patient's booking through this patient's URL is not found.
     assert reception_client.get(f"/staff/patients/{patient.id}/bookings/{seat.id}/cancel").status_code == 404
     assert reception_client.get("/staff/waiting-lists/999999").status_code == 404
+
+
+def test_a_reason_with_control_characters_is_refused_next_to_the_field(reception_client, session, domain):
+    patient = factories.create_patient(session)
+    seat = services.book_seat(session, domain, patient, factories.create_cohort(session).id, now=utcnow())
+    session.commit()
+    cancel_url = f"/staff/patients/{patient.id}/bookings/{seat.id}/cancel"
+    token = csrf_token(get_page(reception_client, cancel_url))
+    refused = reception_client.post(cancel_url, data={"csrf_token": token, "reason": "Moved\x00away"})
+    assert refused.status_code < 500
+    assert error_for(parse(refused), "reason") == "Reason must be plain text"
+    assert session.scalars(select(Booking.status)).one() == "active"
