@@ -134,6 +134,8 @@ class BookingPolicy(_Strict):
 
 class InvitationPolicy(_Strict):
     link_valid_days: Annotated[int, Field(ge=1, le=30)]
+    # Reception's queue of invitations not yet used lists a link this many days old even before it expires.
+    chase_after_days: Annotated[int, Field(ge=1, le=30)] = 3
 
 
 class ReminderPolicy(_Strict):

@@ -21,11 +21,13 @@ from portal.staff.desk_forms import InvitationQueueForm
 from portal.staff.forms import ActionForm
 
 bp = Blueprint("staff_queues", __name__, url_prefix="/staff/queues")
-
-# A link not used after this many days goes on the queue even before it expires; staff may ask for another number.
-DEFAULT_DAYS = 3
 # A second resend within this time is a double click, not a request for another text.
 RESEND_GUARD = dt.timedelta(minutes=10)
+
+
+def _chase_after_days() -> int:
+    """A link not used after this many days goes on the queue even before it expires (policy.toml)."""
+    return domain().policy.invitations.chase_after_days
 
 
 @bp.route("")
@@ -35,18 +37,19 @@ def index():
     now = utcnow()
     counts = {
         "needs_a_team": patients.count_needing_a_team(s),
-        "invitations": onboarding.count_unactivated_invitations(s, now=now, older_than=dt.timedelta(days=DEFAULT_DAYS)),
+        "invitations": onboarding.count_unactivated_invitations(
+            s, now=now, older_than=dt.timedelta(days=_chase_after_days())),
         "messages": count_failed_and_unknown(s),
         "calls": count_open_calls(s, now=now),
     }
-    return render_template("staff/queues/index.html", counts=counts, days=DEFAULT_DAYS)
+    return render_template("staff/queues/index.html", counts=counts, days=_chase_after_days())
 
 
 @bp.route("/invitations")
 @registration_staff_required
 def invitations():
     form = InvitationQueueForm(request.args)
-    days = form.chosen_days(DEFAULT_DAYS)
+    days = form.chosen_days(_chase_after_days())
     now = utcnow()
     waiting = onboarding.unactivated_invitations(db_session(), now=now, older_than=dt.timedelta(days=days))
     audit("invitation_queue_viewed", detail=f"{len(waiting)} patients, {days} days")
