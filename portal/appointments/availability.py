@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from portal.appointments.models import Appointment, AppointmentSlot, AvailabilityTemplate, ClinicianLeave
@@ -45,6 +45,14 @@ def templates(session: Session) -> list[AvailabilityTemplate]:
         select(AvailabilityTemplate).order_by(AvailabilityTemplate.weekday, AvailabilityTemplate.start_time,
                                               AvailabilityTemplate.id)
     ))
+
+
+def running_clinics(session: Session, clinician_id: int, *, today: dt.date) -> int:
+    """How many weekly clinics (availability templates) of this clinician run today or later."""
+    return session.scalar(select(func.count()).select_from(AvailabilityTemplate).where(
+        AvailabilityTemplate.clinician_id == clinician_id,
+        or_(AvailabilityTemplate.valid_until.is_(None), AvailabilityTemplate.valid_until >= today),
+    )) or 0
 
 
 def upcoming_leave(session: Session, *, today: dt.date) -> list[ClinicianLeave]:

@@ -9,12 +9,14 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from portal.appointments import availability
 from portal.audit.web import audit
 from portal.auth import mfa, staff_accounts
 from portal.auth.access import roles_required
 from portal.auth.models import Role, User
 from portal.booking import venues
 from portal.booking.models import Venue
+from portal.dates import london_today
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
 from portal.staff.admin_forms import ROLE_HINTS, ChangeRoleForm, InviteStaffForm, VenueForm
@@ -180,7 +182,12 @@ def change_role(user_id: int):
     user = _staff_or_404(user_id)
     form = ChangeRoleForm()
     if form.validate_on_submit():
+        clinics = availability.running_clinics(db_session(), user.id, today=london_today(utcnow()))
         try:
+            if clinics and form.role.data not in availability.CLINICIAN_ROLES:
+                raise staff_accounts.NotAllowed(
+                    f"{user.display_name} runs {clinics} weekly clinic{'s' if clinics != 1 else ''}. "
+                    "Give them to another clinician, or end them, first")
             old = staff_accounts.change_role(db_session(), user, Role(form.role.data), by=current_user)
         except staff_accounts.NotAllowed as refused:
             form.role.errors.append(str(refused))

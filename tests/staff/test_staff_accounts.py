@@ -238,6 +238,25 @@ def test_an_admin_changes_a_role(admin_client, session, admin):
     assert (event.actor_user_id, event.detail) == (admin.id, f"account {target.id}: facilitator to clinician")
 
 
+def test_a_clinician_running_clinics_keeps_a_clinical_role_until_they_are_handed_on(admin_client, session):
+    from tests.appointments.factories import create_template
+
+    target = factories.create_staff(session, role=Role.CLINICIAN, display_name="Kim Clinician")
+    create_template(session, clinician=target)
+    create_template(session, clinician=target, weekday=2)
+    token = csrf_token(get_page(admin_client, f"{ACCOUNTS}/{target.id}"))
+    response = admin_client.post(f"{ACCOUNTS}/{target.id}/role", data={"role": "reception", "csrf_token": token})
+    assert error_for(parse(response), "role") == (
+        "Kim Clinician runs 2 weekly clinics. Give them to another clinician, or end them, first")
+    session.expire_all()
+    assert session.get(User, target.id).role == "clinician"
+    # Another clinical role keeps the clinics running, so it is allowed.
+    response = admin_client.post(f"{ACCOUNTS}/{target.id}/role", data={"role": "facilitator", "csrf_token": token})
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(User, target.id).role == "facilitator"
+
+
 def test_a_bad_role_is_refused_next_to_the_field(admin_client, session):
     target = factories.create_staff(session, role=Role.FACILITATOR)
     token = csrf_token(get_page(admin_client, f"{ACCOUNTS}/{target.id}"))
