@@ -109,24 +109,32 @@ def course_for_patient(domain: DomainConfig, patient: Patient, service_key: str)
     return service
 
 
-def _open_cohorts_query(
-    domain: DomainConfig, patient: Patient, service: Service, now: dt.datetime, *, closes_hours: int | None = None
-):
-    hours = domain.policy.booking.course_booking_closes_hours if closes_hours is None else closes_hours
+@functools.cache
+def _open_cohorts_statement(team_scoped: bool, *, with_sessions: bool):
+    """Open cohorts of a service whose first session starts after ``:opens_after`` (and of ``:team`` for a
+    team-scoped service). Built once per shape, with bound parameters: building costs more than running."""
     first_session = (
         select(CohortSession.starts_at)
         .where(CohortSession.cohort_id == Cohort.id, CohortSession.number == 1)
         .scalar_subquery()
     )
     query = select(Cohort).where(
-        Cohort.service_key == service.key,
+        Cohort.service_key == bindparam("service_key"),
         Cohort.status == "open",
-        first_session > now + dt.timedelta(hours=hours),
+        first_session > bindparam("opens_after", type_=UTCDateTime()),
     )
-    if service.team_scoped:
+    if team_scoped:
         # A Tier 2 patient without a team sees no cohorts until staff assign one.
-        query = query.where(Cohort.team == patient.team)
-    return query.order_by(Cohort.first_date, Cohort.id)
+        query = query.where(Cohort.team == bindparam("team"))
+    query = query.order_by(Cohort.first_date, Cohort.id)
+    return query.options(selectinload(Cohort.sessions)) if with_sessions else query
+
+
+def _open_cohorts_params(
+    domain: DomainConfig, patient: Patient, service: Service, now: dt.datetime, *, override_closing: bool
+) -> dict:
+    hours = 0 if override_closing else domain.policy.booking.course_booking_closes_hours
+    return {"service_key": service.key, "opens_after": now + dt.timedelta(hours=hours), "team": patient.team}
 
 
 def open_cohorts(
@@ -142,10 +150,9 @@ def open_cohorts(
 
     ``override_closing``: for staff, also those whose booking has closed but whose first session is to come.
     """
-    query = _open_cohorts_query(
-        domain, patient, service, now, closes_hours=0 if override_closing else None
-    ).options(selectinload(Cohort.sessions))
-    return list(session.scalars(query))
+    statement = _open_cohorts_statement(service.team_scoped, with_sessions=True)
+    return list(session.scalars(
+        statement, _open_cohorts_params(domain, patient, service, now, override_closing=override_closing)))
 
 
 def cohort_for_patient(
@@ -165,18 +172,22 @@ def cohort_for_patient(
     service = domain.catalogue.get(cohort.service_key) if cohort else None
     if cohort is None or service is None or course_for_patient(domain, patient, service.key) is None:
         raise CohortNotFound("This group is not available to book")
-    query = _open_cohorts_query(domain, patient, service, now, closes_hours=0 if override_closing else None)
-    if session.scalars(query.where(Cohort.id == cohort_id)).one_or_none() is None:
+    query = _open_cohorts_statement(service.team_scoped, with_sessions=False).where(Cohort.id == cohort_id)
+    params = _open_cohorts_params(domain, patient, service, now, override_closing=override_closing)
+    if session.scalars(query, params).one_or_none() is None:
         raise CohortNotFound("This group is not available to book")
     return cohort
 
 
+_ACTIVE_COURSE_BOOKING = select(Booking).where(
+    Booking.patient_id == bindparam("patient_id"), Booking.service_key == bindparam("service_key"),
+    Booking.status == "active",
+)
+
+
 def active_course_booking(session: Session, patient: Patient, service_key: str) -> Booking | None:
     return session.scalars(
-        select(Booking).where(
-            Booking.patient_id == patient.id, Booking.service_key == service_key, Booking.status == "active"
-        )
-    ).one_or_none()
+        _ACTIVE_COURSE_BOOKING, {"patient_id": patient.id, "service_key": service_key}).one_or_none()
 
 
 def booking_closed(domain: DomainConfig, cohort: Cohort, *, now: dt.datetime) -> bool:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from portal.booking import notices
 from portal.booking.models import WAITING_STATUSES, Booking, Cohort, CohortSession, WaitlistEntry
 from portal.booking.seats import release_seat, take_seat
+from portal.db import UTCDateTime
 from portal.messaging import texts
 from portal.messaging.services import enqueue_sms
 from portal.patients.models import Patient
@@ -31,14 +32,26 @@ class OfferNotFound(WaitlistError):
     pass
 
 
+# Read on every course page and home page: built once, with bound parameters (building a statement costs
+# more than running it).
+_LIVE_ENTRY = select(WaitlistEntry).where(
+    WaitlistEntry.patient_id == bindparam("patient_id"),
+    WaitlistEntry.service_key == bindparam("service_key"),
+    WaitlistEntry.status.in_(WAITING_STATUSES),
+)
+_OPEN_OFFER = (
+    select(WaitlistEntry.id)
+    .where(
+        WaitlistEntry.patient_id == bindparam("patient_id"),
+        WaitlistEntry.status == "offered",
+        WaitlistEntry.offer_expires_at > bindparam("now", type_=UTCDateTime()),
+    )
+    .limit(1)
+)
+
+
 def live_entry(session: Session, patient_id: int, service_key: str) -> WaitlistEntry | None:
-    return session.scalars(
-        select(WaitlistEntry).where(
-            WaitlistEntry.patient_id == patient_id,
-            WaitlistEntry.service_key == service_key,
-            WaitlistEntry.status.in_(WAITING_STATUSES),
-        )
-    ).one_or_none()
+    return session.scalars(_LIVE_ENTRY, {"patient_id": patient_id, "service_key": service_key}).one_or_none()
 
 
 def live_entry_by_id(session: Session, patient_id: int, entry_id: int) -> WaitlistEntry | None:
@@ -55,15 +68,7 @@ def waiting_entry(session: Session, entry_id: int) -> WaitlistEntry | None:
 
 def open_offer_id(session: Session, patient_id: int, *, now: dt.datetime) -> int | None:
     """The id of an offer waiting for the patient's answer, for the home page (one indexed lookup)."""
-    return session.scalar(
-        select(WaitlistEntry.id)
-        .where(
-            WaitlistEntry.patient_id == patient_id,
-            WaitlistEntry.status == "offered",
-            WaitlistEntry.offer_expires_at > now,
-        )
-        .limit(1)
-    )
+    return session.connection().execute(_OPEN_OFFER, {"patient_id": patient_id, "now": now}).scalar()
 
 
 def live_entries_for_patient(session: Session, patient_id: int) -> list[WaitlistEntry]:

@@ -130,7 +130,7 @@ _FILLED_IN = (
 
 def filled_in(session: Session, patient_id: int, day: dt.date) -> bool:
     """Whether the patient has an entry for ``day`` (the home page asks about today)."""
-    return session.execute(_FILLED_IN, {"patient_id": patient_id, "day": day}).first() is not None
+    return session.connection().execute(_FILLED_IN, {"patient_id": patient_id, "day": day}).first() is not None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from portal.auth.models import Role, User
@@ -140,11 +140,15 @@ _COURSES = (
 )
 
 
+_COURSES_OF = _COURSES.where(Booking.patient_id.in_(bindparam("patient_ids", expanding=True)))
+
+
 def courses_by_patient(session: Session, patient_ids: list[int] | None = None) -> dict[int, CourseDates]:
     """Each patient's course (the one that starts first, should they hold two)."""
-    query = _COURSES if patient_ids is None else _COURSES.where(Booking.patient_id.in_(patient_ids))
+    rows = session.connection().execute(_COURSES) if patient_ids is None else session.connection().execute(
+        _COURSES_OF, {"patient_ids": patient_ids})
     found: dict[int, CourseDates] = {}
-    for patient_id, service_key, zone, first, last in session.execute(query):
+    for patient_id, service_key, zone, first, last in rows:
         tz = ZoneInfo(zone)
         dates = CourseDates(service_key, first.astimezone(tz).date(), last.astimezone(tz).date())
         if patient_id not in found or dates.first_day < found[patient_id].first_day:
@@ -152,8 +156,10 @@ def courses_by_patient(session: Session, patient_ids: list[int] | None = None) -
     return found
 
 
+_ACTIVATED = select(User.created_at).where(User.patient_id == bindparam("patient_id"),
+                                           User.role == Role.PATIENT.value)
+
+
 def activation_day(session: Session, patient_id: int) -> dt.date | None:
-    created = session.scalar(
-        select(User.created_at).where(User.patient_id == patient_id, User.role == Role.PATIENT.value)
-    )
+    created = session.connection().execute(_ACTIVATED, {"patient_id": patient_id}).scalar()
     return local_day(created) if created is not None else None

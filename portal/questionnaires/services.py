@@ -52,12 +52,12 @@ def _instruments(domain: DomainConfig, occasion: Occasion) -> tuple[Instrument, 
     )
 
 
+_STATUSES = select(QuestionnaireResponse.instrument, QuestionnaireResponse.status).where(
+    QuestionnaireResponse.patient_id == bindparam("patient_id"), QuestionnaireResponse.set_key == bindparam("set_key"))
+
+
 def _statuses(session: Session, patient_id: int, set_key: str) -> tuple[frozenset[str], frozenset[str]]:
-    rows = session.execute(
-        select(QuestionnaireResponse.instrument, QuestionnaireResponse.status).where(
-            QuestionnaireResponse.patient_id == patient_id, QuestionnaireResponse.set_key == set_key
-        )
-    ).all()
+    rows = session.connection().execute(_STATUSES, {"patient_id": patient_id, "set_key": set_key}).all()
     return (frozenset(i for i, status in rows if status == "submitted"),
             frozenset(i for i, status in rows if status == "draft"))
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from portal.auth.models import User
@@ -100,20 +100,26 @@ def chunks(items: list, size: int = CHUNK) -> Iterator[list]:
         yield items[start:start + size]
 
 
+# Read on every home and weekly reading page: built once, with bound parameters (building a statement costs
+# more than running it).
+_COURSE_SEATS = (
+    select(Booking.patient_id, Booking.service_key, Cohort.timezone, CohortSession.number, CohortSession.starts_at)
+    .join(Cohort, Cohort.id == Booking.cohort_id)
+    .join(CohortSession, CohortSession.cohort_id == Cohort.id)
+    .where(Booking.patient_id.in_(bindparam("patient_ids", expanding=True)), Booking.status == "active",
+           Booking.service_key.in_(bindparam("course_keys", expanding=True)))
+)
+_PROGRESS = select(ReadingProgress).where(ReadingProgress.patient_id.in_(bindparam("patient_ids", expanding=True)))
+_RELEASES = select(ContentRelease).where(ContentRelease.patient_id.in_(bindparam("patient_ids", expanding=True)))
+
+
 def course_seats(session: Session, domain: DomainConfig, tiers: Mapping[int, int]) -> dict[int, CourseSeat]:
     """Each patient's active seat on the course of their own tier (``tiers``: patient id -> tier), with
     its sessions' actual starts. A seat on another tier's course does not count: the tier decides."""
     course_keys = [key for key in COURSE_TRACKS if domain.catalogue.get(key) is not None]
     rows: list = []
     for chunk in chunks(sorted(tiers)):
-        rows.extend(session.execute(
-            select(Booking.patient_id, Booking.service_key, Cohort.timezone, CohortSession.number,
-                   CohortSession.starts_at)
-            .join(Cohort, Cohort.id == Booking.cohort_id)
-            .join(CohortSession, CohortSession.cohort_id == Cohort.id)
-            .where(Booking.patient_id.in_(chunk), Booking.status == "active",
-                   Booking.service_key.in_(course_keys))
-        ))
+        rows.extend(session.connection().execute(_COURSE_SEATS, {"patient_ids": chunk, "course_keys": course_keys}))
     found: dict[int, tuple[str, str, dict[int, dt.datetime]]] = {}
     for patient_id, service_key, timezone, number, starts_at in rows:
         service = domain.catalogue.get(service_key)
@@ -254,11 +260,11 @@ def _records(session: Session, patient_ids: list[int], *, with_releases: bool = 
     progress: dict[int, dict[Key, ReadingProgress]] = {pid: {} for pid in patient_ids}
     releases: dict[int, dict[Key, ContentRelease]] = {pid: {} for pid in patient_ids}
     for chunk in chunks(sorted(patient_ids)):
-        for row in session.scalars(select(ReadingProgress).where(ReadingProgress.patient_id.in_(chunk))):
+        for row in session.scalars(_PROGRESS, {"patient_ids": chunk}):
             progress[row.patient_id][(row.track, row.week)] = row
         if not with_releases:
             continue
-        for row in session.scalars(select(ContentRelease).where(ContentRelease.patient_id.in_(chunk))):
+        for row in session.scalars(_RELEASES, {"patient_ids": chunk}):
             releases[row.patient_id][(row.track, row.week)] = row
     return progress, releases
 
