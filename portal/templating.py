@@ -51,9 +51,20 @@ def init_templating(app: Flask) -> None:
             return Markup(html.replace(CSRF_PLACEHOLDER, generate_csrf()))  # noqa: S704 - token is URL-safe
         return html
 
+    static_fragments: dict[str, Markup] = {}
+
+    def static_fragment(name: str) -> Markup:
+        """A template that depends on nothing (the urgent-help card), rendered once and then reused: the NHS.UK
+        macros inside it cost more to run than the rest of the page."""
+        if name not in static_fragments:
+            # Our own template, autoescaped by Jinja: already safe HTML.
+            static_fragments[name] = Markup(current_app.jinja_env.get_template(name).render())  # noqa: S704
+        return static_fragments[name]
+
     app.jinja_env.globals.update(
         static_url=static_url,
         layout_fragment=layout_fragment,
+        static_fragment=static_fragment,
         domain=app.extensions["domain"],
     )
     app.jinja_env.filters.update(
