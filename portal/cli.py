@@ -76,12 +76,14 @@ def _print_logins() -> None:
         ("Patient, Tier 1", "07700 900001"),
         ("Patient, Tier 2, Whittington team", "07700 900002"),
         ("Patient, Tier 2, Haringey team", "07700 900003"),
+        ("Patient, Tier 1, in a running group", "07700 900184"),
+        ("Patient, Tier 2, in a running programme", "07700 900006"),
         ("Reception", "reception@demo.portal.nhs.uk"),
         ("Facilitator", "facilitator@demo.portal.nhs.uk"),
         ("Clinician (1:1 clinics)", "clinician@demo.portal.nhs.uk"),
         ("Admin", "admin@demo.portal.nhs.uk"),
     ):
-        click.echo(f"  {who:<36} {login}")
+        click.echo(f"  {who:<40} {login}")
     click.echo("Texts the portal sends appear at http://127.0.0.1:5000/dev/texts\n")
 
 

@@ -45,3 +45,18 @@ def test_demo_patients_part_way_through_a_course_read_their_course_week(session,
         mine = selfcare.reading_for_patient(session, domain, user.patient, activated_at=user.created_at, now=now)
         this_week = mine.this_week()
         assert (this_week.track, this_week.week) == (track, week)
+
+
+def test_make_run_prints_every_demo_sign_in(app, session):
+    from portal.auth.models import User
+    from portal.cli import main
+
+    result = app.test_cli_runner().invoke(main, ["demo-data"])
+    assert result.exit_code == 0, result.output
+    staff = session.scalars(select(User.email).where(User.email.is_not(None))).all()
+    patients = session.scalars(select(Patient.mobile).join(User, User.patient_id == Patient.id)).all()
+    assert len(staff) == 4 and len(patients) == 5
+    for email in staff:
+        assert email in result.output
+    for mobile in patients:
+        assert f"07700 900{mobile[-3:]}" in result.output
