@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 
 from portal.appointments import availability, services
 from portal.appointments.forms import (
@@ -39,22 +38,6 @@ from portal.templating import local_datetime
 
 bp = Blueprint("appointments_staff", __name__, url_prefix="/staff")
 admin_required = roles_required(Role.ADMIN)
-ACTING_ROLES = (Role.RECEPTION.value, Role.ADMIN.value)
-
-
-@bp.app_template_global("patient_appointments")
-def patient_appointments(patient: Patient) -> dict:
-    """For the appointments section of the staff patient record (``_staff_record_section.html``): it is
-    included with only ``patient`` in hand, so it asks for the rest here."""
-    now = utcnow()
-    every = services.appointments_for_patient(db_session(), patient.id)
-    upcoming = sorted((a for a in every if a.is_active and a.starts_at > now), key=lambda a: a.starts_at)
-    return {
-        "upcoming": upcoming,
-        "past": [a for a in every if a not in upcoming][:20],
-        "late": {a.id for a in upcoming if not services.may_change_online(domain(), a, now=now)},
-        "can_act": current_user.is_authenticated and current_user.role in ACTING_ROLES,
-    }
 
 
 def _patient(patient_id: int) -> Patient:

@@ -3,8 +3,6 @@
 import datetime as dt
 
 import pytest
-from flask import render_template_string
-from flask_login import login_user
 from sqlalchemy import func, select
 
 from portal.appointments.models import Appointment, AppointmentSlot, AvailabilityTemplate, ClinicianLeave
@@ -116,21 +114,6 @@ def test_facilitators_may_not_book_and_reception_may_not_administer(facilitator_
     for url in ("/staff/admin/appointments", "/staff/admin/appointments/templates/new",
                 "/staff/admin/appointments/slots"):
         assert reception_client.get(url).status_code == 403
-
-
-def test_the_record_section_lists_appointments_with_actions(app, session):
-    patient = factories.create_patient(session)
-    appointment = appt.book(session, patient, appt.create_slot(session))
-    for role, acts in (("reception", True), ("facilitator", False)):
-        from portal.auth.models import Role
-
-        user = factories.create_staff(session, role=Role(role))
-        with app.test_request_context():
-            login_user(user)
-            html = render_template_string('{% include "appointments/_staff_record_section.html" %}', patient=patient)
-        assert f"appointment-row-{appointment.id}" in html
-        assert (f"/appointments/{appointment.id}/cancel" in html) is acts
-        assert ("/appointments/new" in html) is acts
 
 
 def test_admin_adds_a_clinic_and_its_slots_are_made(admin_client, session):
