@@ -9,9 +9,14 @@ over rounds of the portal's rate over the baseline's, so the machine's noise fal
 Output:
     BENCH book_post <posts_per_second> <p99_ms>
     BENCH diary_post <posts_per_second> <p99_ms>
+    BENCH signed_in_post_floor <posts_per_second> <p99_ms>
     BENCH baseline_write <posts_per_second> <p99_ms>
     RATIO book_vs_baseline_write <ratio>
     RATIO diary_post_vs_baseline_write <ratio>
+    RATIO signed_in_post_floor_vs_baseline_write <ratio>
+
+The floor POST (bench/floor.py) is a signed-in, CSRF-checked POST that writes nothing: the highest ratio any
+of the portal's POSTs could reach.
 
 The diary POST (today's entry, an upsert of one row plus its audit row) needs no resetting between posts; only
 its flash message is dropped from the cookie, untimed, as the booking's is.
@@ -23,14 +28,27 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
+from bench.floor import FLOOR_PATH, add_floor_routes
 from bench.run import PATIENT_MOBILE, PATIENT_SIGN_IN, BenchError, csrf_token, prepare_baseline_database
 
 
-def _portal(url: str, work_dir: Path):
-    """A signed-in test client of the portal, the cohort to book, and a function giving the seat back."""
+class _Portal(NamedTuple):
+    """The portal app with a signed-in test client and a form token, the booking POST, and giving its seat back."""
+
+    app: Flask
+    client: FlaskClient
+    token: str
+    book: Callable[[], None]
+    give_back: Callable[[], None]
+
+
+def _portal(url: str, work_dir: Path) -> _Portal:
     from portal import create_app, demo_data
     from portal.booking import services as booking
     from portal.booking.models import Booking, Cohort
@@ -39,10 +57,10 @@ def _portal(url: str, work_dir: Path):
     from portal.patients.models import Patient
 
     upgrade_database(url)
-    app = create_app({
+    app = add_floor_routes(create_app({
         "DATABASE_URL": url, "SECRET_KEY": "bench-secret", "PUBLIC_BASE_URL": "http://127.0.0.1",
         "SMS_BACKEND": "console", "PORTAL_INSTANCE_DIR": str(work_dir),
-    })
+    }))
     db, domain = app.extensions["db"], app.extensions["domain"]
     now = utcnow()
     with db.transaction() as session:
@@ -75,7 +93,7 @@ def _portal(url: str, work_dir: Path):
         if response.status_code != 302 or response.headers["Location"] != "/bookings":
             raise BenchError(f"booking POST answered {response.status_code} {response.headers.get('Location')}")
 
-    return app, book, give_back
+    return _Portal(app, client, token, book, give_back)
 
 
 def _baseline(url: str):
@@ -129,18 +147,31 @@ def _diary_post(client):
     return post, drop_flashes
 
 
+def _floor_post(client, token: str):
+    """The signed-in POST that does nothing else: the CSRF check, the user, the write transaction, a redirect."""
+
+    def post() -> None:
+        response = client.post(FLOOR_PATH, data={"csrf_token": token})
+        if response.status_code != 303:
+            raise BenchError(f"floor POST answered {response.status_code}")
+
+    return post
+
+
 def measure(work_dir: Path, *, rounds: int, count: int) -> dict[str, float]:
-    """Each round times the booking POST, the diary POST and the baseline insert, in alternating order."""
-    portal_app, book, give_back = _portal(f"sqlite:///{work_dir / 'writes-portal.db'}", work_dir)
+    """Each round times the booking POST, the diary POST, the signed-in floor POST and the baseline insert, in
+    alternating order."""
+    portal = _portal(f"sqlite:///{work_dir / 'writes-portal.db'}", work_dir)
     baseline_app, insert = _baseline(f"sqlite:///{work_dir / 'writes-baseline.db'}")
-    client = book.__closure__[[type(c.cell_contents).__name__ for c in book.__closure__].index("FlaskClient")]
-    diary, drop_flashes = _diary_post(client.cell_contents)
-    writes = [("book", book, give_back), ("diary", diary, drop_flashes), ("baseline", insert, None)]
+    diary, drop_flashes = _diary_post(portal.client)
+    floor = _floor_post(portal.client, portal.token)
+    writes = [("book", portal.book, portal.give_back), ("diary", diary, drop_flashes), ("floor", floor, None),
+              ("baseline", insert, None)]
     try:
         for _, action, between in writes:
             _time(action, between, 20)  # warm up
         timings: dict[str, list[float]] = {name: [] for name, _, _ in writes}
-        ratios: dict[str, list[float]] = {"book": [], "diary": []}
+        ratios: dict[str, list[float]] = {"book": [], "diary": [], "floor": []}
         for number in range(rounds):
             results = {}
             for name, action, between in writes if number % 2 == 0 else reversed(writes):
@@ -148,9 +179,9 @@ def measure(work_dir: Path, *, rounds: int, count: int) -> dict[str, float]:
                 timings[name] += results[name]
             for name in ratios:
                 ratios[name].append(statistics.fmean(results["baseline"]) / statistics.fmean(results[name]))
-        give_back()
+        portal.give_back()
     finally:
-        portal_app.extensions["db"].dispose()
+        portal.app.extensions["db"].dispose()
     figures = {}
     for name, values in timings.items():
         figures[f"{name}_rate"] = 1 / statistics.fmean(values)
@@ -163,6 +194,8 @@ def measure(work_dir: Path, *, rounds: int, count: int) -> dict[str, float]:
 def report(figures: dict[str, float]) -> None:
     print(f"BENCH book_post {figures['book_rate']:.2f} {figures['book_p99_ms']:.2f}")
     print(f"BENCH diary_post {figures['diary_rate']:.2f} {figures['diary_p99_ms']:.2f}")
+    print(f"BENCH signed_in_post_floor {figures['floor_rate']:.2f} {figures['floor_p99_ms']:.2f}")
     print(f"BENCH baseline_write {figures['baseline_rate']:.2f} {figures['baseline_p99_ms']:.2f}")
     print(f"RATIO book_vs_baseline_write {figures['book_ratio']:.2f}")
     print(f"RATIO diary_post_vs_baseline_write {figures['diary_ratio']:.2f}")
+    print(f"RATIO signed_in_post_floor_vs_baseline_write {figures['floor_ratio']:.2f}")
