@@ -11,6 +11,10 @@ import re
 from zoneinfo import ZoneInfo
 
 LONDON = ZoneInfo("Europe/London")
+# English names, whatever the process's locale (strftime's %A and %B follow the locale, and are slow).
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
 PARTS = ("day", "month", "year")
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _BRITISH = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
@@ -29,7 +33,13 @@ def written_date(value: dt.datetime | dt.date) -> str:
     """'7 September 2026', as NHS.UK style writes a date in a sentence; a datetime is taken in London time."""
     if isinstance(value, dt.datetime):
         value = value.astimezone(LONDON).date()
-    return f"{value.day} {value:%B %Y}"
+    return f"{value.day} {MONTHS[value.month - 1]} {value.year}"
+
+
+def weekday_and_date(day: dt.date, *, year: bool = True) -> str:
+    """'Tuesday 1 December 2026' (or 'Tuesday 1 December'), as NHS.UK style writes a day."""
+    words = f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]}"
+    return f"{words} {day.year}" if year else words
 
 
 def london_today(now: dt.datetime | None = None) -> dt.date:

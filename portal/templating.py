@@ -17,6 +17,7 @@ from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLo
 from markupsafe import Markup
 
 from portal.assets import load_manifest
+from portal.dates import WEEKDAYS, weekday_and_date
 
 CSRF_PLACEHOLDER = "__PORTAL_CSRF_TOKEN__"
 LONDON = ZoneInfo("Europe/London")
@@ -83,7 +84,7 @@ def local_date(value: dt.datetime | dt.date) -> str:
     """'Tuesday 6 January 2026', in London time."""
     if isinstance(value, dt.datetime):
         value = _local(value).date()
-    return f"{value:%A} {value.day} {value:%B %Y}"
+    return weekday_and_date(value)
 
 
 def local_time(value: dt.datetime) -> str:
@@ -97,7 +98,7 @@ def local_time(value: dt.datetime) -> str:
 
 
 def local_weekday(value: dt.datetime) -> str:
-    return f"{_local(value):%A}"
+    return WEEKDAYS[_local(value).weekday()]
 
 
 def local_datetime(value: dt.datetime) -> str:

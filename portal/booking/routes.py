@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
 from portal.audit.web import audit
 from portal.auth.access import current_patient, patient_required, refuse_new_bookings_after_discharge
-from portal.booking import services, waitlist
+from portal.booking import listing, services, waitlist
 from portal.booking.forms import ActionForm, BookSeatForm, JoinWaitlistForm, MoveSeatForm, OfferForm, WithdrawForm
 from portal.booking.models import Cohort
 from portal.db import utcnow
@@ -43,9 +43,9 @@ def cohorts(service_key: str):
     return render_template(
         "booking/cohorts.html",
         service=service,
-        cohorts=services.open_cohorts(s, domain(), patient, service, now=utcnow()),
-        current=services.active_course_booking(s, patient, service.key),
-        waiting=waitlist.live_entry(s, patient.id, service.key),
+        cohorts=listing.open_cohort_listing(s, domain(), patient, service, now=utcnow()),
+        current_starts=listing.current_seat_starts(s, patient.id, service.key),
+        waiting=waitlist.on_waiting_list(s, patient.id, service.key),
         patient=patient,
     )
 
@@ -61,7 +61,7 @@ def _full_page(cohort, service, *, status: int, form: JoinWaitlistForm | None = 
     return render_template(
         "booking/cohort_full.html", cohort=cohort, service=service, alternatives=alternatives,
         form=form or JoinWaitlistForm(), just_filled=just_filled,
-        waiting=waitlist.live_entry(s, patient.id, service.key),
+        waiting=waitlist.on_waiting_list(s, patient.id, service.key),
     ), status
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, aliased, selectinload
 
 from portal.auth.models import User
 from portal.booking import notices, waitlist
+from portal.booking.listing import open_cohort_conditions, open_cohort_params
 from portal.booking.models import Booking, Cohort, CohortSession, Venue
 from portal.booking.schedule import weekly_sessions
 from portal.booking.seats import release_seat, take_seat
@@ -111,30 +112,10 @@ def course_for_patient(domain: DomainConfig, patient: Patient, service_key: str)
 
 @functools.cache
 def _open_cohorts_statement(team_scoped: bool, *, with_sessions: bool):
-    """Open cohorts of a service whose first session starts after ``:opens_after`` (and of ``:team`` for a
-    team-scoped service). Built once per shape, with bound parameters: building costs more than running."""
-    first_session = (
-        select(CohortSession.starts_at)
-        .where(CohortSession.cohort_id == Cohort.id, CohortSession.number == 1)
-        .scalar_subquery()
-    )
-    query = select(Cohort).where(
-        Cohort.service_key == bindparam("service_key"),
-        Cohort.status == "open",
-        first_session > bindparam("opens_after", type_=UTCDateTime()),
-    )
-    if team_scoped:
-        # A Tier 2 patient without a team sees no cohorts until staff assign one.
-        query = query.where(Cohort.team == bindparam("team"))
-    query = query.order_by(Cohort.first_date, Cohort.id)
+    """The open cohorts (``listing.open_cohort_conditions``) as ORM objects. Built once per shape, with bound
+    parameters: building costs more than running."""
+    query = select(Cohort).where(*open_cohort_conditions(team_scoped)).order_by(Cohort.first_date, Cohort.id)
     return query.options(selectinload(Cohort.sessions)) if with_sessions else query
-
-
-def _open_cohorts_params(
-    domain: DomainConfig, patient: Patient, service: Service, now: dt.datetime, *, override_closing: bool
-) -> dict:
-    hours = 0 if override_closing else domain.policy.booking.course_booking_closes_hours
-    return {"service_key": service.key, "opens_after": now + dt.timedelta(hours=hours), "team": patient.team}
 
 
 def open_cohorts(
@@ -152,7 +133,7 @@ def open_cohorts(
     """
     statement = _open_cohorts_statement(service.team_scoped, with_sessions=True)
     return list(session.scalars(
-        statement, _open_cohorts_params(domain, patient, service, now, override_closing=override_closing)))
+        statement, open_cohort_params(domain, patient, service, now, override_closing=override_closing)))
 
 
 def cohort_for_patient(
@@ -173,7 +154,7 @@ def cohort_for_patient(
     if cohort is None or service is None or course_for_patient(domain, patient, service.key) is None:
         raise CohortNotFound("This group is not available to book")
     query = _open_cohorts_statement(service.team_scoped, with_sessions=False).where(Cohort.id == cohort_id)
-    params = _open_cohorts_params(domain, patient, service, now, override_closing=override_closing)
+    params = open_cohort_params(domain, patient, service, now, override_closing=override_closing)
     if session.scalars(query, params).one_or_none() is None:
         raise CohortNotFound("This group is not available to book")
     return cohort

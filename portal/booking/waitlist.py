@@ -33,8 +33,9 @@ class OfferNotFound(WaitlistError):
 
 
 # Read on every course page and home page: built once, with bound parameters (building a statement costs
-# more than running it).
-_LIVE_ENTRY = select(WaitlistEntry).where(
+# more than running it). _LIVE_ENTRY is a patient's live entry on a course (at most one): its id, its status
+# and the cohort of an offer it holds.
+_LIVE_ENTRY = select(WaitlistEntry.id, WaitlistEntry.status, WaitlistEntry.offer_cohort_id).where(
     WaitlistEntry.patient_id == bindparam("patient_id"),
     WaitlistEntry.service_key == bindparam("service_key"),
     WaitlistEntry.status.in_(WAITING_STATUSES),
@@ -50,8 +51,11 @@ _OPEN_OFFER = (
 )
 
 
-def live_entry(session: Session, patient_id: int, service_key: str) -> WaitlistEntry | None:
-    return session.scalars(_LIVE_ENTRY, {"patient_id": patient_id, "service_key": service_key}).one_or_none()
+def on_waiting_list(session: Session, patient_id: int, service_key: str) -> bool:
+    """Whether the patient waits (or holds an offer) on a course's waiting list."""
+    session.flush()
+    found = session.connection().execute(_LIVE_ENTRY, {"patient_id": patient_id, "service_key": service_key})
+    return found.first() is not None
 
 
 def live_entry_by_id(session: Session, patient_id: int, entry_id: int) -> WaitlistEntry | None:
@@ -121,7 +125,7 @@ def join(
     )
     if booked is not None:
         raise WaitlistError("You already have a place on this course")
-    if live_entry(session, patient.id, service.key) is not None:
+    if on_waiting_list(session, patient.id, service.key):
         raise WaitlistError("You are already on the waiting list for this course")
     last = session.scalar(select(func.max(WaitlistEntry.position)).where(WaitlistEntry.service_key == service.key))
     entry = WaitlistEntry(
@@ -153,13 +157,6 @@ def leave(session: Session, domain: DomainConfig, entry: WaitlistEntry, *, now: 
     session.flush()
     if held is not None:
         _pass_seat_on(session, domain, held, now=now)
-
-
-_LIVE_ENTRY = select(WaitlistEntry.id, WaitlistEntry.status, WaitlistEntry.offer_cohort_id).where(
-    WaitlistEntry.patient_id == bindparam("patient_id"),
-    WaitlistEntry.service_key == bindparam("service_key"),
-    WaitlistEntry.status.in_(WAITING_STATUSES),
-)
 
 
 def end_for_booking(session: Session, domain: DomainConfig, patient_id: int, service_key: str, *, now: dt.datetime,

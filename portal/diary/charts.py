@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from portal.dates import MONTHS, weekday_and_date
+
 # Drawn at about phone width, so that its text is read at about its own size (14px) on a phone.
 WIDTH = 360
 LEFT, RIGHT, TOP, BOTTOM = 34, 14, 34, 30
@@ -33,11 +35,11 @@ class Series:
 
 
 def short_day(day: dt.date) -> str:
-    return f"{day.day} {day:%b}"
+    return f"{day.day} {MONTHS[day.month - 1][:3]}"
 
 
 def long_day(day: dt.date) -> str:
-    return f"{day:%A} {day.day} {day:%B %Y}"
+    return weekday_and_date(day)
 
 
 def _number(value: float) -> str:

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 
 from portal.audit.web import audit
 from portal.auth.access import current_patient, patient_required
-from portal.dates import london_today
+from portal.dates import london_today, weekday_and_date
 from portal.db import utcnow
 from portal.diary import charts, services
 from portal.diary.forms import PLAN_LABELS, CheckInForm, DiaryEntryForm, FlarePlanForm, GoalForm, GoalStatusForm
@@ -38,7 +38,7 @@ def _today() -> dt.date:
 @functools.lru_cache(maxsize=64)
 def day_label(day: dt.date, today: dt.date) -> str:
     """'Today (Monday 5 January)', 'Yesterday (...)', or the day itself."""
-    name = f"{day:%A} {day.day} {day:%B}"
+    name = weekday_and_date(day, year=False)
     if day == today:
         return f"Today ({name})"
     if day == today - dt.timedelta(days=1):
@@ -52,7 +52,7 @@ def day_words(day: dt.date, today: dt.date) -> str:
         return "today"
     if day == today - dt.timedelta(days=1):
         return "yesterday"
-    return f"{day:%A} {day.day} {day:%B}"
+    return weekday_and_date(day, year=False)
 
 
 def _requested_day(days: list[dt.date]) -> dt.date:

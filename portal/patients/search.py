@@ -26,7 +26,7 @@ import phonenumbers
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from portal.dates import london_today
+from portal.dates import london_today, written_date
 from portal.patients.identifiers import format_nhs_number, format_uk_mobile
 from portal.patients.models import Patient, name_key
 
@@ -84,7 +84,7 @@ def search_patients(session: Session, text: str, limit: int = 50) -> SearchResul
 
     day = parse_uk_date(text)
     if day is not None:
-        return _run(session, "date_of_birth", f"date of birth {_long_date(day)}",
+        return _run(session, "date_of_birth", f"date of birth {written_date(day)}",
                     Patient.date_of_birth == day, limit)
     compact = _PHONE_PUNCTUATION.sub("", text)
     if re.fullmatch(r"\+?\d+", compact):
@@ -113,7 +113,7 @@ def _by_digits(session: Session, compact: str, limit: int) -> SearchResults:
                     Patient.nhs_number == digits, limit, hint=hint)
     if len(digits) == 8:
         day = _date_or_error(int(digits[4:]), int(digits[2:4]), int(digits[:2]))
-        return _run(session, "date_of_birth", f"date of birth {_long_date(day)}",
+        return _run(session, "date_of_birth", f"date of birth {written_date(day)}",
                     Patient.date_of_birth == day, limit)
     raise SearchInputError(
         "Enter a 10-digit NHS number, a mobile number like 07700 900 982, or a date of birth like 31/01/1970"
@@ -172,10 +172,6 @@ def _date_or_error(year: int, month: int, day: int) -> dt.date:
     return found
 
 
-def _long_date(day: dt.date) -> str:
-    return f"{day.day} {day:%B %Y}"
-
-
 def _name_and_date(session: Session, text: str, limit: int) -> SearchResults:
     """'Smith 31/01/1970' or '31/01/1970 smith': the date of birth, narrowed by the name."""
     match = _NUMERIC_DATE.search(text) or _ISO_DATE.search(text)
@@ -184,7 +180,7 @@ def _name_and_date(session: Session, text: str, limit: int) -> SearchResults:
     if day is None or not rest or any(ch.isdigit() for ch in rest):
         raise SearchInputError("Enter a name, an NHS number, a date of birth like 31/01/1970 or a mobile number")
     name = _name_condition(rest, _dialect(session))
-    return _run(session, "name_and_date_of_birth", f"“{rest}” born {_long_date(day)}",
+    return _run(session, "name_and_date_of_birth", f"“{rest}” born {written_date(day)}",
                 and_(Patient.date_of_birth == day, name), limit)
 
 
