@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import Row, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from portal.auth.models import User
@@ -109,8 +109,16 @@ _COURSE_SEATS = (
     .where(Booking.patient_id.in_(bindparam("patient_ids", expanding=True)), Booking.status == "active",
            Booking.service_key.in_(bindparam("course_keys", expanding=True)))
 )
-_PROGRESS = select(ReadingProgress).where(ReadingProgress.patient_id.in_(bindparam("patient_ids", expanding=True)))
-_RELEASES = select(ContentRelease).where(ContentRelease.patient_id.in_(bindparam("patient_ids", expanding=True)))
+# A patient's records are read as plain rows (attribute access like the models, no ORM objects): only the
+# columns a WeekEntry shows.
+_PROGRESS = select(
+    ReadingProgress.patient_id, ReadingProgress.track, ReadingProgress.week, ReadingProgress.opened_at,
+    ReadingProgress.done_at,
+).where(ReadingProgress.patient_id.in_(bindparam("patient_ids", expanding=True)))
+_RELEASES = select(
+    ContentRelease.patient_id, ContentRelease.track, ContentRelease.week, ContentRelease.recorded_at,
+    ContentRelease.texted,
+).where(ContentRelease.patient_id.in_(bindparam("patient_ids", expanding=True)))
 
 
 def course_seats(session: Session, domain: DomainConfig, tiers: Mapping[int, int]) -> dict[int, CourseSeat]:
@@ -172,8 +180,9 @@ class PatientReading:
 
     placement: Placement | None
     now: dt.datetime
-    progress: dict[Key, ReadingProgress] = field(default_factory=dict)
-    releases: dict[Key, ContentRelease] = field(default_factory=dict)
+    # Rows of _PROGRESS and _RELEASES: (track, week) -> opened_at, done_at / recorded_at, texted.
+    progress: dict[Key, Row] = field(default_factory=dict)
+    releases: dict[Key, Row] = field(default_factory=dict)
 
     @property
     def track(self) -> str | None:
@@ -256,15 +265,18 @@ class PatientReading:
 
 
 def _records(session: Session, patient_ids: list[int], *, with_releases: bool = True) -> tuple[
-        dict[int, dict[Key, ReadingProgress]], dict[int, dict[Key, ContentRelease]]]:
-    progress: dict[int, dict[Key, ReadingProgress]] = {pid: {} for pid in patient_ids}
-    releases: dict[int, dict[Key, ContentRelease]] = {pid: {} for pid in patient_ids}
+        dict[int, dict[Key, Row]], dict[int, dict[Key, Row]]]:
+    """Each patient's progress and release rows (``_PROGRESS``, ``_RELEASES``) by (track, week)."""
+    progress: dict[int, dict[Key, Row]] = {pid: {} for pid in patient_ids}
+    releases: dict[int, dict[Key, Row]] = {pid: {} for pid in patient_ids}
+    session.flush()
+    connection = session.connection()
     for chunk in chunks(sorted(patient_ids)):
-        for row in session.scalars(_PROGRESS, {"patient_ids": chunk}):
+        for row in connection.execute(_PROGRESS, {"patient_ids": chunk}):
             progress[row.patient_id][(row.track, row.week)] = row
         if not with_releases:
             continue
-        for row in session.scalars(_RELEASES, {"patient_ids": chunk}):
+        for row in connection.execute(_RELEASES, {"patient_ids": chunk}):
             releases[row.patient_id][(row.track, row.week)] = row
     return progress, releases
 
