@@ -10,7 +10,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from portal.auth import codes
@@ -269,12 +269,17 @@ def attempt_sign_in(
     return SignInAttempt(SignInOutcome.SIGNED_IN, user)
 
 
+# Run on every signed-in request: built once, with a bound parameter (building a statement each time, as
+# session.get does, costs more than running it). The patient comes with it (User.patient is joined).
+_SIGNED_IN_USER = select(User).where(User.id == bindparam("user_id"))
+
+
 def load_user_for_session(session: Session, session_id: str) -> User | None:
     """Flask-Login's loader: the id carries the session version, so old sessions stop loading."""
     user_id, _, version = (session_id or "").partition(":")
     if not (user_id.isdigit() and version.isdigit()):
         return None
-    user = session.get(User, int(user_id))
+    user = session.scalars(_SIGNED_IN_USER, {"user_id": int(user_id)}).first()
     if user is None or not user.is_active or user.session_version != int(version):
         return None
     return user
