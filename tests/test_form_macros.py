@@ -227,3 +227,22 @@ def test_every_button_in_the_templates_uses_only_what_the_button_macro_writes():
     assert len(calls) > 50
     keys = {key for call in calls for key in re.findall(r'"(\w+)":', call)}
     assert keys <= {"text", "html", "variant", "classes", "name", "value"}, keys
+
+
+PAGINATIONS = [
+    {"landmarkLabel": "Other weeks", "previous": {"href": "/a?b=1&c=2", "labelText": "Week 1: Pacing <& co>"},
+     "next": {"href": "/b", "labelText": "Week 3: Sleep"}},
+    {"landmarkLabel": "Other weeks", "previous": {"href": "/a", "labelText": "Week 1: Pacing"}},
+    {"landmarkLabel": "Days", "next": {"href": "/b", "labelText": "Day after"}},
+    {"previous": {"href": "/a"}, "next": {"href": "/b"}},
+]
+
+
+@pytest.mark.parametrize("params", PAGINATIONS)
+def test_the_pagination_macro_writes_the_markup_of_the_nhsuk_pagination(app, params):
+    ours = _render(app, '{% from "macros/components.html" import pagination %}{{ pagination(params) }}',
+                   {"params": params})
+    reference = _render(
+        app, '{% from "nhsuk/components/pagination/macro.jinja" import pagination %}{{ pagination(params) }}',
+        {"params": params})
+    assert outline(ours) == outline(reference)
