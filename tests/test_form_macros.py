@@ -246,3 +246,18 @@ def test_the_pagination_macro_writes_the_markup_of_the_nhsuk_pagination(app, par
         app, '{% from "nhsuk/components/pagination/macro.jinja" import pagination %}{{ pagination(params) }}',
         {"params": params})
     assert outline(ours) == outline(reference)
+
+
+def test_every_back_link_is_written_as_the_nhsuk_back_link_macro_writes_it(app):
+    import re
+    from pathlib import Path
+
+    reference = _render(app, '{% from "nhsuk/components/back-link/macro.jinja" import backLink %}'
+                             '{{ backLink({"href": "/goals", "text": "Back to your goals"}) }}', {})
+    assert outline(reference) == outline('<a class="nhsuk-back-link" href="/goals">Back to your goals</a>')
+    templates = Path(__file__).resolve().parent.parent / "portal" / "templates"
+    uses = [(path.name, line) for path in templates.rglob("*.html")
+            for line in path.read_text(encoding="utf-8").splitlines() if "nhsuk-back-link" in line]
+    assert len(uses) > 50
+    written = re.compile(r'<a class="nhsuk-back-link" href="[^"]+">[^<]+</a>')
+    assert [use for use in uses if not written.search(use[1]) or "__link" in use[1]] == []
