@@ -94,8 +94,22 @@ def test_security_headers(client):
     response = client.get("/sign-in")
     csp = response.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert "script-src 'self';" in csp and "nonce" not in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+def test_no_template_has_an_inline_script():
+    # The CSP allows scripts from the portal's own files only ('self', no nonce): an inline one would not run.
+    import re
+    from pathlib import Path
+
+    import portal
+
+    templates = Path(portal.__file__).parent / "templates"
+    inline = [path.name for path in templates.rglob("*.html")
+              if re.search(r"<script(?![^>]*\bsrc=)", path.read_text(encoding="utf-8"), re.IGNORECASE)]
+    assert inline == []
 
 
 def test_session_cookie_is_httponly_and_lax(app, session):
