@@ -8,6 +8,8 @@ per-request value inside them (the CSRF token of the sign-out button) is filled 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Hashable
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
@@ -21,6 +23,8 @@ from portal.dates import WEEKDAYS, weekday_and_date
 
 CSRF_PLACEHOLDER = "__PORTAL_CSRF_TOKEN__"
 LONDON = ZoneInfo("Europe/London")
+# Rendered fragments kept per process (see ``fragment``): a few kilobytes each.
+FRAGMENTS_KEPT = 512
 
 
 def init_templating(app: Flask) -> None:
@@ -52,20 +56,23 @@ def init_templating(app: Flask) -> None:
             return Markup(html.replace(CSRF_PLACEHOLDER, generate_csrf()))  # noqa: S704 - token is URL-safe
         return html
 
-    static_fragments: dict[str, Markup] = {}
+    @functools.lru_cache(maxsize=FRAGMENTS_KEPT)
+    def _render_fragment(name: str, values: tuple[tuple[str, Hashable], ...]) -> Markup:
+        # Our own template, autoescaped by Jinja: already safe HTML.
+        return Markup(app.jinja_env.get_template(name).render(dict(values)))  # noqa: S704
 
-    def static_fragment(name: str) -> Markup:
-        """A template that depends on nothing (the urgent-help card), rendered once and then reused: the NHS.UK
-        macros inside it cost more to run than the rest of the page."""
-        if name not in static_fragments:
-            # Our own template, autoescaped by Jinja: already safe HTML.
-            static_fragments[name] = Markup(current_app.jinja_env.get_template(name).render())  # noqa: S704
-        return static_fragments[name]
+    def fragment(name: str, **values: Hashable) -> Markup:
+        """A template that depends only on ``values`` (no request, no signed-in user), rendered once for each
+        distinct set of values and then reused. The values are the cache's key, so a changed value renders
+        afresh and nothing can be stale: they must be hashable (frozen rows, strings, numbers). Used where the
+        rendering costs more than the rest of a page: the urgent-help card (NHS.UK macros), and each cohort
+        on the course page (every session's date)."""
+        return _render_fragment(name, tuple(sorted(values.items())))
 
     app.jinja_env.globals.update(
         static_url=static_url,
         layout_fragment=layout_fragment,
-        static_fragment=static_fragment,
+        fragment=fragment,
         domain=app.extensions["domain"],
     )
     app.jinja_env.filters.update(

@@ -76,3 +76,23 @@ def test_current_seat_starts_at_the_first_session_of_the_active_seat_only(sessio
     services.withdraw_seat(session, domain, patient, seat.id, reason="Moving away", now=utcnow())
     session.commit()
     assert listing.current_seat_starts(session, patient.id, "t1-group") is None
+
+
+def test_the_course_page_never_shows_a_stale_card(app, session, domain):
+    # Each cohort's card is rendered once per distinct state and reused: a change must show at once.
+    from tests.booking.helpers import signed_in
+    from tests.pages import get_page
+
+    client = signed_in(app, session, tier=1)
+    cohort = factories.create_cohort(session, capacity=12, seats_taken=5)
+
+    def places_left():
+        return get_page(client, "/services/t1-group").select_one(".portal-seats-left").get_text(strip=True)
+
+    assert places_left() == "7 of 12" and places_left() == "7 of 12"
+    services.book_seat(session, domain, factories.create_patient(session, tier=1), cohort.id, now=utcnow())
+    session.commit()
+    assert places_left() == "6 of 12"
+    cohort.sessions[1].status = "cancelled"
+    session.commit()
+    assert "Cancelled" in get_page(client, "/services/t1-group").select_one(".portal-session-list").get_text()
