@@ -78,6 +78,30 @@ def facilitators(session: Session) -> list[User]:
     )
 
 
+@dataclass(frozen=True)
+class FacilitatorChange:
+    added: list[str]
+    removed: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed)
+
+
+def set_facilitators(session: Session, cohort: Cohort, chosen: list[User]) -> FacilitatorChange:
+    """Who runs the cohort from now on (a colleague covering, say): they see it in their sessions and may
+    take its register. Returns the display names added and removed; choosing the same people changes nothing."""
+    before = {user.id: user for user in cohort.facilitators}
+    after = {user.id: user for user in chosen}
+    change = FacilitatorChange(
+        added=sorted(after[key].display_name for key in after.keys() - before.keys()),
+        removed=sorted(before[key].display_name for key in before.keys() - after.keys()),
+    )
+    if change:
+        cohort.facilitators = sorted(after.values(), key=lambda user: (user.email or "", user.id))
+        session.flush()
+    return change
+
+
 def cohorts_for_staff(
     session: Session, *, service_key: str | None = None, status: str | None = None, limit: int = 200
 ) -> list[Cohort]:

@@ -64,7 +64,35 @@ def _require_date(field: DateParts) -> None:
         raise ValidationError(f"Enter {field.label.text.lower()}")
 
 
-class CreateCohortForm(FlaskForm):
+class _FacilitatorChoice:
+    """The facilitators field: checkboxes of the active facilitator accounts (``sessions.facilitators``). Each
+    form declares the field itself, where it comes in the form's order."""
+
+    facilitators: SelectMultipleField
+
+    def _offer_facilitators(self, facilitators: Sequence[User]) -> None:
+        self._facilitators = {str(u.id): u for u in facilitators}
+        self.facilitators.choices = [SelectChoice(key, u.display_name) for key, u in self._facilitators.items()]
+
+    def validate_facilitators(self, field: SelectMultipleField) -> None:
+        chosen = field.data or []
+        if any(key not in self._facilitators for key in chosen):
+            raise ValidationError("Select facilitators from the list")
+
+    @property
+    def chosen_facilitators(self) -> list[User]:
+        return [self._facilitators[key] for key in (self.facilitators.data or []) if key in self._facilitators]
+
+
+class FacilitatorsForm(_FacilitatorChoice, FlaskForm):
+    facilitators = SelectMultipleField("Facilitators", validate_choice=False)
+
+    def __init__(self, *args: Any, facilitators: Sequence[User], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._offer_facilitators(facilitators)
+
+
+class CreateCohortForm(_FacilitatorChoice, FlaskForm):
     service = SelectField("Course", validate_choice=False)
     team = SelectField("Team", validate_choice=False)
     venue = SelectField("Venue", validate_choice=False)
@@ -89,7 +117,7 @@ class CreateCohortForm(FlaskForm):
         self._now = now
         self._courses = {s.key: s for s in domain.catalogue.services if s.kind == "course"}
         self._venues = {str(v.id): v for v in venues}
-        self._facilitators = {str(u.id): u for u in facilitators}
+        self._offer_facilitators(facilitators)
         self.service.choices = [SelectChoice("", "Select a course")] + [
             SelectChoice(s.key, f"{s.name} (Tier {s.tier})") for s in self._courses.values()
         ]
@@ -99,7 +127,6 @@ class CreateCohortForm(FlaskForm):
         self.venue.choices = [SelectChoice("", "Select a venue")] + [
             SelectChoice(key, f"{v.name} (online)" if v.is_online else v.name) for key, v in self._venues.items()
         ]
-        self.facilitators.choices = [SelectChoice(key, u.display_name) for key, u in self._facilitators.items()]
         # Parsed values, set as each field validates.
         self.chosen_venue: Venue | None = None
         self.time: dt.time | None = None
@@ -176,11 +203,6 @@ class CreateCohortForm(FlaskForm):
         self.places = _whole_number(field.data, label="Number of places", example=12, low=CAPACITY[0],
                                     high=CAPACITY[1])
 
-    def validate_facilitators(self, field: SelectMultipleField) -> None:
-        chosen = field.data or []
-        if any(key not in self._facilitators for key in chosen):
-            raise ValidationError("Select facilitators from the list")
-
     def validate(self, extra_validators: Any = None) -> bool:
         valid = super().validate(extra_validators)
         # The first date against today and the start time: checked once both have parsed.
@@ -213,10 +235,6 @@ class CreateCohortForm(FlaskForm):
                 self.start_time.errors = ["The first session must start later than now"]
                 return False
         return valid
-
-    @property
-    def chosen_facilitators(self) -> list[User]:
-        return [self._facilitators[key] for key in (self.facilitators.data or []) if key in self._facilitators]
 
 
 class _ReasonMixin:

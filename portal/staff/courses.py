@@ -1,4 +1,5 @@
-"""Staff pages to run courses: create a cohort, see its sessions and roster, move or cancel a session."""
+"""Staff pages to run courses: create a cohort, see its sessions and roster, change its facilitators, move or
+cancel a session."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ from portal.booking import services, sessions
 from portal.booking.models import Cohort, CohortSession
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
-from portal.staff.course_forms import CancelSessionForm, CohortFilterForm, CreateCohortForm, MoveSessionForm
+from portal.staff.course_forms import (
+    CancelSessionForm,
+    CohortFilterForm,
+    CreateCohortForm,
+    FacilitatorsForm,
+    MoveSessionForm,
+)
 from portal.templating import local_datetime
 
 bp = Blueprint("staff_courses", __name__, url_prefix="/staff")
@@ -96,6 +103,29 @@ def cohort_page(cohort_id: int):
         planned=planned_times(cohort),
         now=utcnow(),
     )
+
+
+@bp.route("/courses/<int:cohort_id>/facilitators", methods=["GET", "POST"])
+@session_staff_required
+def change_facilitators(cohort_id: int):
+    s = db_session()
+    cohort = s.get(Cohort, cohort_id)
+    if cohort is None:
+        abort(404)
+    current = None if request.method == "POST" else {"facilitators": [str(u.id) for u in cohort.facilitators]}
+    form = FacilitatorsForm(data=current, facilitators=sessions.facilitators(s))
+    if form.validate_on_submit():
+        change = sessions.set_facilitators(s, cohort, form.chosen_facilitators)
+        if change:
+            audit("cohort_facilitators_changed",
+                  detail=f"cohort {cohort.id}: added {', '.join(change.added) or 'nobody'};"
+                         f" removed {', '.join(change.removed) or 'nobody'}")
+            flash("The facilitators are saved.", "success")
+        else:
+            flash("The facilitators were already as you chose: nothing changed.", "info")
+        return redirect(url_for("staff_courses.cohort_page", cohort_id=cohort.id))
+    return render_template("staff/courses/facilitators.html", form=form, cohort=cohort,
+                           service=domain().catalogue.get(cohort.service_key))
 
 
 def _session_or_404(cohort_id: int, session_id: int) -> CohortSession:

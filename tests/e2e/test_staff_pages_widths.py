@@ -71,7 +71,7 @@ def _arrange(db, domain) -> dict:
         return {"email": admin.email, "secret": admin.totp_secret, "ana": ana.id, "seat": seat.id,
                 "entry": entry.id, "cancelled": cancelled.id, "register": today.id, "venue": venue.id,
                 "clinician": clinician.id, "day": now.astimezone(LONDON).date().isoformat(),
-                "review": review_id, "nhs": ana.nhs_number}
+                "review": review_id, "nhs": ana.nhs_number, "cohort": today.cohort_id}
 
 
 def _press(label: str, *, choose: bool = False, reason: str | None = None):
@@ -105,6 +105,8 @@ def _pages(d: dict) -> list[tuple]:
         ("week", "/staff/schedule"), ("day", f"/staff/schedule?venue={d['venue']}&view=day"),
         ("week-error", "/staff/schedule?week=31-02-2026"),
         ("move-patients", move), ("move-patients-error", move, _press("Move 2 patients")),
+        ("cohort", f"/staff/courses/{d['cohort']}"),
+        ("cohort-facilitators", f"/staff/courses/{d['cohort']}/facilitators"),
         ("queues", "/staff/queues"), ("invitations", "/staff/queues/invitations"),
         ("needs-a-team", "/staff/queues/needs-a-team"),
         ("admin", "/staff/admin"), ("venues", "/staff/admin/venues"), ("venue", f"/staff/admin/venues/{d['venue']}"),
