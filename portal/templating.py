@@ -16,7 +16,7 @@ from flask import Flask, current_app
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from portal.assets import load_manifest
 from portal.dates import WEEKDAYS, weekday_and_date
@@ -69,7 +69,14 @@ def init_templating(app: Flask) -> None:
         on the course page (every session's date)."""
         return _render_fragment(name, tuple(sorted(values.items())))
 
+    def csrf_field() -> Markup:
+        """The hidden CSRF field of every POST form: the request's token (Flask-WTF makes it once per request,
+        and every FlaskForm checks it under this name). Written without an id, so a page with several forms
+        has no duplicate ids; and it costs no form object where a form has nothing else to show."""
+        return Markup(f'<input type="hidden" name="csrf_token" value="{escape(generate_csrf())}">')  # noqa: S704
+
     app.jinja_env.globals.update(
+        csrf_field=csrf_field,
         static_url=static_url,
         layout_fragment=layout_fragment,
         fragment=fragment,

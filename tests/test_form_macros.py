@@ -261,3 +261,23 @@ def test_every_back_link_is_written_as_the_nhsuk_back_link_macro_writes_it(app):
     assert len(uses) > 50
     written = re.compile(r'<a class="nhsuk-back-link" href="[^"]+">[^<]+</a>')
     assert [use for use in uses if not written.search(use[1]) or "__link" in use[1]] == []
+
+
+def test_every_post_form_carries_the_one_csrf_field(app):
+    # One mechanism: csrf_field() in every POST form, no WTForms token fields (they all had id="csrf_token",
+    # a duplicate id on every page with two forms).
+    import re
+    from pathlib import Path
+
+    templates = Path(__file__).resolve().parent.parent / "portal" / "templates"
+    texts = {path.name: path.read_text(encoding="utf-8") for path in templates.rglob("*.html")}
+    assert not [name for name, text in texts.items() if re.search(r"\.csrf_token(\(| \}\})", text)]
+    posts = [(name, form) for name, text in texts.items()
+             for form in re.findall(r'<form[^>]*method="post".*?</form>', text, flags=re.S)]
+    assert len(posts) > 60
+    assert [name for name, form in posts if "csrf_field()" not in form and "layout_fragment" not in form] == []
+    with app.test_request_context("/"):
+        from flask_wtf.csrf import generate_csrf
+
+        field = _render(app, "{{ csrf_field() }}{{ csrf_field() }}", {})
+        assert field == f'<input type="hidden" name="csrf_token" value="{generate_csrf()}">' * 2

@@ -76,7 +76,6 @@ def item(track: str, slug: str):
         weeks_in_track=len(plan.weeks) if plan else services.weeks_in_tracks().get(entry.track, entry.week),
         before=before,
         after=after,
-        form=MarkDoneForm(),
     )
 
 
