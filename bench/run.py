@@ -343,6 +343,20 @@ class Job:
         return statistics.median(ratios) if ratios else 0.0
 
 
+def refresh_cookie(job: Job) -> None:
+    """Take up the session cookie the portal last sent, as a browser would. The portal re-stamps a session's
+    last-seen time once a minute; wrk replays one cookie, so with the cookie from sign-in every request after
+    the first minute would re-sign and resend the session, which no browser causes."""
+    if "Cookie" not in job.headers:
+        return
+    response = requests.get(job.base + "/", headers=job.headers, allow_redirects=False, timeout=10)
+    if not response.cookies:
+        return
+    cookies = dict(part.split("=", 1) for part in job.headers["Cookie"].split("; "))
+    cookies.update(response.cookies.get_dict())
+    job.headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
+
+
 def measure(jobs: list[Job], *, seconds: int, warmup: int, rounds: int, work_dir: Path) -> None:
     """Warm every job up, then run them in rounds, alternating the order (ABBA) so drift in the machine's
     load falls on all of them alike."""
@@ -352,6 +366,7 @@ def measure(jobs: list[Job], *, seconds: int, warmup: int, rounds: int, work_dir
             run_wrk(job.url, job.target.method, job.headers, warmup, work_dir)
     for round_number in range(rounds):
         for job in jobs if round_number % 2 == 0 else reversed(jobs):
+            refresh_cookie(job)
             output = run_wrk(job.url, job.target.method, job.headers, seconds, work_dir)
             errors = re.search(r"Socket errors:.*", output)
             if errors:
