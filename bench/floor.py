@@ -8,9 +8,11 @@ to the app the benchmark serves, that do nothing but what every signed-in reques
 - ``POST /_bench/signed-in-floor``: the signed-in patient, the CSRF check and the write transaction, answered
   with a redirect and writing nothing.
 
-Both pass through every hook a real page passes through (session timeouts, the rate limiter, the security
-headers, the request id). Their ratios to the baselines are the highest the real pages could reach, so they
-say how much of a page's gap is its own work and how much the stack's.
+Both pass through every application-wide hook a real page passes through (session timeouts, the rate limiter,
+the security headers, the request id). They sit in no blueprint and need only a signed-in user, so the patient
+pages' own role check and their blueprints' hooks (the discharge check of the booking pages) are not in them.
+Their ratios to the baselines are the highest the real pages could reach, so they say how much of a page's gap
+is its own work and how much the stack's.
 
 Serve it with ``gunicorn 'bench.floor:create_app()'``; the portal's own pages are unchanged.
 """

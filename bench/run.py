@@ -343,30 +343,47 @@ class Job:
         return statistics.median(ratios) if ratios else 0.0
 
 
-def refresh_cookie(job: Job) -> None:
-    """Take up the session cookie the portal last sent, as a browser would. The portal re-stamps a session's
-    last-seen time once a minute; wrk replays one cookie, so with the cookie from sign-in every request after
-    the first minute would re-sign and resend the session, which no browser causes."""
-    if "Cookie" not in job.headers:
-        return
-    response = requests.get(job.base + "/", headers=job.headers, allow_redirects=False, timeout=10)
-    if not response.cookies:
-        return
-    cookies = dict(part.split("=", 1) for part in job.headers["Cookie"].split("; "))
-    cookies.update(response.cookies.get_dict())
-    job.headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
+class FreshCookie:
+    """Keeps the signed-in cookie that wrk replays as fresh as a browser's would be.
+
+    The portal re-stamps a session's last-seen time when the stamp is a minute old (``STAMP_EVERY``) and then
+    re-signs and resends the session. A browser takes the new cookie up; wrk replays one cookie, so once its
+    stamp is a minute old every request would re-sign the session. Before each run, ``ensure`` makes sure the
+    stamp will stay younger than a minute until the run ends: if not, it waits for the stamp to come due and
+    takes up the re-stamped cookie (at most a minute's wait per minute of runs). A run longer than about a
+    minute (BENCH_SECONDS) cannot avoid a re-stamp part-way through."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+        self.stamped = time.monotonic()  # sign_in's last page view stamped it
+
+    def ensure(self, base: str, seconds: int) -> None:
+        from portal.auth.sessions import STAMP_EVERY
+
+        if time.monotonic() - self.stamped + seconds + 2 < STAMP_EVERY:
+            return
+        time.sleep(max(0.0, self.stamped + STAMP_EVERY + 1 - time.monotonic()))
+        response = requests.get(base + "/", headers=self.headers, allow_redirects=False, timeout=10)
+        if not response.cookies:
+            raise BenchError("the portal did not re-stamp the session after a minute")
+        cookies = dict(part.split("=", 1) for part in self.headers["Cookie"].split("; "))
+        cookies.update(response.cookies.get_dict())
+        self.headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
+        self.stamped = time.monotonic()
 
 
-def measure(jobs: list[Job], *, seconds: int, warmup: int, rounds: int, work_dir: Path) -> None:
+def measure(jobs: list[Job], *, seconds: int, warmup: int, rounds: int, work_dir: Path,
+            cookie: FreshCookie | None = None) -> None:
     """Warm every job up, then run them in rounds, alternating the order (ABBA) so drift in the machine's
-    load falls on all of them alike."""
+    load falls on all of them alike. ``cookie`` keeps the signed-in jobs' cookie fresh."""
     for job in jobs:
         check_target(job.base, job.target, job.headers)
         if warmup > 0:
             run_wrk(job.url, job.target.method, job.headers, warmup, work_dir)
     for round_number in range(rounds):
         for job in jobs if round_number % 2 == 0 else reversed(jobs):
-            refresh_cookie(job)
+            if cookie is not None and job.headers is cookie.headers:
+                cookie.ensure(job.base, seconds)
             output = run_wrk(job.url, job.target.method, job.headers, seconds, work_dir)
             errors = re.search(r"Socket errors:.*", output)
             if errors:
@@ -414,7 +431,8 @@ def run() -> list[Job]:
             headers = sign_in(portal, PATIENT_SIGN_IN, DEMO_PASSWORD)
             jobs = [Job(target, portal, headers) for target in PORTAL_TARGETS]
             jobs.append(Job(BASELINE_TARGET, baseline, {"User-Agent": USER_AGENT}))
-            measure(jobs, seconds=seconds, warmup=warmup, rounds=rounds, work_dir=work_dir)
+            measure(jobs, seconds=seconds, warmup=warmup, rounds=rounds, work_dir=work_dir,
+                    cookie=FreshCookie(headers))
     return jobs
 
 
