@@ -89,13 +89,15 @@ class FacilitatorChange:
 
 def set_facilitators(session: Session, cohort: Cohort, chosen: list[User]) -> FacilitatorChange:
     """Who runs the cohort from now on (a colleague covering, say): they see it in their sessions and may
-    take its register. Returns the display names added and removed; choosing the same people changes nothing."""
+    take its register. Returns who was added and removed (name and user id); choosing the same people changes
+    nothing."""
     before = {user.id: user for user in cohort.facilitators}
     after = {user.id: user for user in chosen}
-    change = FacilitatorChange(
-        added=sorted(after[key].display_name for key in after.keys() - before.keys()),
-        removed=sorted(before[key].display_name for key in before.keys() - after.keys()),
-    )
+    def named(users: dict[int, User], keys: set[int]) -> list[str]:
+        return sorted(f"{users[key].display_name} (user {key})" for key in keys)
+
+    change = FacilitatorChange(added=named(after, after.keys() - before.keys()),
+                               removed=named(before, before.keys() - after.keys()))
     if change:
         cohort.facilitators = sorted(after.values(), key=lambda user: (user.email or "", user.id))
         session.flush()

@@ -87,9 +87,15 @@ class _FacilitatorChoice:
 class FacilitatorsForm(_FacilitatorChoice, FlaskForm):
     facilitators = SelectMultipleField("Facilitators", validate_choice=False)
 
-    def __init__(self, *args: Any, facilitators: Sequence[User], **kwargs: Any):
+    def __init__(self, *args: Any, facilitators: Sequence[User], current: Sequence[User], **kwargs: Any):
+        """``current``: who runs the cohort now. Anyone of them who is no longer an active facilitator is offered
+        too, ticked, so that saving never drops them unseen."""
         super().__init__(*args, **kwargs)
-        self._offer_facilitators(facilitators)
+        offered = {user.id for user in facilitators}
+        self._offer_facilitators([*facilitators, *(user for user in current if user.id not in offered)])
+        for choice, user in zip(self.facilitators.choices, self._facilitators.values(), strict=True):
+            if user.id not in offered:
+                choice.label = f"{user.display_name} (no longer an active facilitator)"
 
 
 class CreateCohortForm(_FacilitatorChoice, FlaskForm):

@@ -110,10 +110,10 @@ def cohort_page(cohort_id: int):
 def change_facilitators(cohort_id: int):
     s = db_session()
     cohort = s.get(Cohort, cohort_id)
-    if cohort is None:
+    if cohort is None or cohort.status == "cancelled":
         abort(404)
-    current = None if request.method == "POST" else {"facilitators": [str(u.id) for u in cohort.facilitators]}
-    form = FacilitatorsForm(data=current, facilitators=sessions.facilitators(s))
+    ticked = None if request.method == "POST" else {"facilitators": [str(u.id) for u in cohort.facilitators]}
+    form = FacilitatorsForm(data=ticked, facilitators=sessions.facilitators(s), current=cohort.facilitators)
     if form.validate_on_submit():
         change = sessions.set_facilitators(s, cohort, form.chosen_facilitators)
         if change:

@@ -58,7 +58,7 @@ def test_reception_hands_a_cohort_to_a_colleague_who_can_then_take_its_register(
     assert [f.id for f in cohort.facilitators] == [cover.id]
     assert may_mark_register(cover, cohort) and not may_mark_register(usual, cohort)
     [event] = _events(session)
-    assert event.detail == f"cohort {cohort.id}: added Cy Cover; removed Ada Usual"
+    assert event.detail == f"cohort {cohort.id}: added Cy Cover (user {cover.id}); removed Ada Usual (user {usual.id})"
     assert "Cy Cover" in get_page(client, f"/staff/courses/{cohort.id}").get_text()
 
 
@@ -102,6 +102,32 @@ def test_only_reception_and_admins_change_facilitators(app, session):
     assert patient_client.get(_url(cohort)).status_code == 403
 
 
-def test_an_unknown_cohort_is_not_found(app, session):
+def test_an_unknown_or_cancelled_cohort_is_not_found(app, session):
     client = _client(app, session, Role.RECEPTION)
     assert client.get("/staff/courses/999999/facilitators").status_code == 404
+    cohort = _cohort_run_by(session)
+    cohort.status = "cancelled"
+    session.commit()
+    assert client.get(_url(cohort)).status_code == 404
+    assert "Change<span" not in client.get(f"/staff/courses/{cohort.id}").get_data(as_text=True)
+
+
+def test_a_facilitator_no_longer_active_is_shown_ticked_and_kept_unless_unticked(app, session):
+    usual = factories.create_staff(session, role=Role.FACILITATOR, display_name="Ada Usual")
+    cover = factories.create_staff(session, role=Role.FACILITATOR, display_name="Cy Cover")
+    cohort = _cohort_run_by(session, usual)
+    usual.is_active = False
+    session.commit()
+    client = _client(app, session, Role.ADMIN)
+
+    page = get_page(client, _url(cohort))
+    box = page.select_one(f"input[name=facilitators][value='{usual.id}']")
+    assert box is not None and box.has_attr("checked")
+    assert "Ada Usual (no longer an active facilitator)" in page.get_text()
+
+    assert _post(client, cohort, [usual.id, cover.id]).status_code == 302
+    session.expire_all()
+    assert sorted(f.id for f in session.get(Cohort, cohort.id).facilitators) == sorted([usual.id, cover.id])
+    assert _post(client, cohort, [cover.id]).status_code == 302
+    session.expire_all()
+    assert [f.id for f in session.get(Cohort, cohort.id).facilitators] == [cover.id]
