@@ -276,6 +276,11 @@ def test_every_post_form_carries_the_one_csrf_field(app):
              for form in re.findall(r'<form[^>]*method="post".*?</form>', text, flags=re.S)]
     assert len(posts) > 60
     assert [name for name, form in posts if "csrf_field()" not in form and "layout_fragment" not in form] == []
+    # A GET form must not carry it: the token would land in the address, the history and the logs.
+    gets = [(name, form) for name, text in texts.items()
+            for form in re.findall(r'<form(?![^>]*method="post").*?</form>', text, flags=re.S)]
+    assert len(gets) > 5
+    assert [name for name, form in gets if "csrf" in form] == []
     with app.test_request_context("/"):
         from flask_wtf.csrf import generate_csrf
 
