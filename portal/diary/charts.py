@@ -4,6 +4,7 @@ Each chart is one ``<svg role="img">`` named by its ``<title>`` and described by
 how many days were filled in, the lowest, highest and average), so a screen reader gets the gist; the page
 puts a table with every day's numbers beside it. A day with no entry is a gap: the line stops and starts
 again, and is never drawn across a missing day. Series differ by colour, line pattern and marker shape.
+What they share with the reports' charts (size, opening, markers) is in ``portal.svg_charts``.
 """
 
 from __future__ import annotations
@@ -15,14 +16,10 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 from portal.dates import MONTHS, weekday_and_date
+from portal.svg_charts import GRID_COLOUR, TEXT_COLOUR, WIDTH, PlotArea, marker, number, svg_open
 
-# Drawn at about phone width, so that its text is read at about its own size (14px) on a phone.
-WIDTH = 360
 LEFT, RIGHT, TOP, BOTTOM = 34, 14, 34, 30
-TEXT_COLOUR = "#212b32"
-GRID_COLOUR = "#d8dde0"
 FONT_SIZE = 14
-MARKER = 4
 
 
 @dataclass(frozen=True)
@@ -42,12 +39,6 @@ def long_day(day: dt.date) -> str:
     return weekday_and_date(day)
 
 
-def _number(value: float) -> str:
-    """Coordinates to 0.1 of a unit: enough for a screen, and short."""
-    text = f"{value:.1f}"
-    return text[:-2] if text.endswith(".0") else text
-
-
 def describe(name: str, scale: str, days: Sequence[dt.date], values: Sequence[int | None]) -> str:
     """One or two sentences a screen reader reads as the chart's description."""
     recorded = [v for v in values if v is not None]
@@ -60,27 +51,14 @@ def describe(name: str, scale: str, days: Sequence[dt.date], values: Sequence[in
 
 
 @dataclass(frozen=True)
-class _Frame:
+class _Frame(PlotArea):
+    LEFT, RIGHT, TOP, BOTTOM = LEFT, RIGHT, TOP, BOTTOM
     days: int
-    y_min: int
-    y_max: int
-    height: int
-
-    @property
-    def plot_width(self) -> float:
-        return WIDTH - LEFT - RIGHT
-
-    @property
-    def plot_height(self) -> float:
-        return self.height - TOP - BOTTOM
 
     def x(self, index: int) -> float:
         if self.days == 1:
             return LEFT + self.plot_width / 2
         return LEFT + self.plot_width * index / (self.days - 1)
-
-    def y(self, value: float) -> float:
-        return TOP + self.plot_height * (self.y_max - value) / (self.y_max - self.y_min)
 
 
 def runs(values: Sequence[int | None]) -> list[list[tuple[int, int]]]:
@@ -97,23 +75,6 @@ def runs(values: Sequence[int | None]) -> list[list[tuple[int, int]]]:
     if current:
         stretches.append(current)
     return stretches
-
-
-def _marker(shape: str, x: float, y: float, colour: str, *, extra: str = "", title: str | None = None) -> str:
-    """A point's marker: the shape tells the series apart without colour. ``title`` is its hover text."""
-    if shape == "square":
-        tag = "rect"
-        attrs = f'x="{_number(x - MARKER)}" y="{_number(y - MARKER)}" width="{MARKER * 2}" height="{MARKER * 2}"'
-    elif shape == "diamond":
-        tag, r = "polygon", MARKER + 1
-        attrs = (f'points="{_number(x)},{_number(y - r)} {_number(x + r)},{_number(y)} '
-                 f'{_number(x)},{_number(y + r)} {_number(x - r)},{_number(y)}"')
-    else:
-        tag, attrs = "circle", f'cx="{_number(x)}" cy="{_number(y)}" r="{MARKER}"'
-    attrs += f' fill="{colour}"{extra}'
-    if title is None:
-        return f"<{tag} {attrs}/>"
-    return f"<{tag} {attrs}><title>{escape(title)}</title></{tag}>"
 
 
 def line_chart(
@@ -135,28 +96,20 @@ def line_chart(
         if len(line.values) != len(days):
             raise ValueError(f"{line.name}: {len(line.values)} values for {len(days)} days")
     frame = _Frame(days=len(days), y_min=y_min, y_max=y_max, height=height)
-    title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" id="{escape(chart_id)}" class="portal-chart" '
-        f'viewBox="0 0 {WIDTH} {height}" width="100%" role="img" focusable="false" '
-        f'aria-labelledby="{escape(title_id)}" aria-describedby="{escape(desc_id)}" '
-        f'font-family="arial, sans-serif" font-size="{FONT_SIZE}">',
-        f'<title id="{escape(title_id)}">{escape(title)}</title>',
-        f'<desc id="{escape(desc_id)}">{escape(description)}</desc>',
-    ]
+    parts = svg_open(chart_id, title, description, height=height, font_size=FONT_SIZE)
     parts += _axes(frame, days, y_ticks)
     parts += _legend(series)
     for line in series:
         parts.append(f'<g class="portal-chart__series" data-series="{escape(line.name)}">')
         for stretch in runs(line.values):
             if len(stretch) > 1:
-                points = " ".join(f"{_number(frame.x(i))},{_number(frame.y(v))}" for i, v in stretch)
+                points = " ".join(f"{number(frame.x(i))},{number(frame.y(v))}" for i, v in stretch)
                 dash = f' stroke-dasharray="{line.dash}"' if line.dash else ""
                 parts.append(f'<polyline points="{points}" fill="none" stroke="{line.colour}" stroke-width="2.5" '
                              f'stroke-linejoin="round"{dash}/>')
             for index, value in stretch:
                 day = days[index]
-                parts.append(_marker(
+                parts.append(marker(
                     line.marker, frame.x(index), frame.y(value), line.colour,
                     extra=f' data-day="{day.isoformat()}" data-value="{value}"',
                     title=f"{short_day(day)}: {line.name.lower()} {value}",
@@ -169,18 +122,18 @@ def line_chart(
 def _axes(frame: _Frame, days: Sequence[dt.date], y_ticks: Sequence[int]) -> list[str]:
     parts = ['<g class="portal-chart__axes" aria-hidden="true">']
     for tick in y_ticks:
-        y = _number(frame.y(tick))
+        y = number(frame.y(tick))
         parts.append(f'<line x1="{LEFT}" y1="{y}" x2="{WIDTH - RIGHT}" y2="{y}" stroke="{GRID_COLOUR}"/>')
         parts.append(f'<text x="{LEFT - 8}" y="{y}" dy="0.35em" text-anchor="end" fill="{TEXT_COLOUR}">{tick}</text>')
-    bottom = _number(frame.height - BOTTOM)
+    bottom = number(frame.height - BOTTOM)
     parts.append(f'<line x1="{LEFT}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}" stroke="{TEXT_COLOUR}"/>')
     step = 7 if len(days) <= 35 else 21  # a label a week, or every 3 weeks: never overlapping at 360 wide
     for index in range(0, len(days), step):
-        x = _number(frame.x(index))
+        x = number(frame.x(index))
         anchor = "start" if index == 0 else "middle"
-        tick_end = _number(frame.height - BOTTOM + 5)
+        tick_end = number(frame.height - BOTTOM + 5)
         parts.append(f'<line x1="{x}" y1="{bottom}" x2="{x}" y2="{tick_end}" stroke="{TEXT_COLOUR}"/>')
-        parts.append(f'<text x="{x}" y="{_number(frame.height - 8)}" text-anchor="{anchor}" '
+        parts.append(f'<text x="{x}" y="{number(frame.height - 8)}" text-anchor="{anchor}" '
                      f'fill="{TEXT_COLOUR}">{escape(short_day(days[index]))}</text>')
     parts.append("</g>")
     return parts
@@ -192,7 +145,7 @@ def _legend(series: Sequence[Series]) -> list[str]:
     for line in series:
         dash = f' stroke-dasharray="{line.dash}"' if line.dash else ""
         parts.append(f'<line x1="{x}" y1="14" x2="{x + 28}" y2="14" stroke="{line.colour}" stroke-width="2.5"{dash}/>')
-        parts.append(_marker(line.marker, x + 14, 14, line.colour))
+        parts.append(marker(line.marker, x + 14, 14, line.colour))
         parts.append(f'<text x="{x + 36}" y="14" dy="0.35em" fill="{TEXT_COLOUR}">{escape(line.name)}</text>')
         x += 36 + 9 * len(line.name) + 20
     parts.append("</g>")

@@ -1,4 +1,5 @@
 """Bar and line charts of the service reports, drawn on the server as SVG: no JavaScript, readable without colour.
+What they share with the diary's charts (size, opening, markers) is in ``portal.svg_charts``.
 
 Each chart is one ``<svg role="img">`` named by its ``<title>`` (``aria-labelledby``) and summarised by its
 ``<desc>`` (``aria-describedby``); every bar and point carries its own ``<title>`` with the exact figure, and
@@ -14,12 +15,10 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-# Drawn at about phone width, so its text reads at about its own size on a phone (as the diary's charts).
-WIDTH = 360
+from portal.svg_charts import GRID_COLOUR, TEXT_COLOUR, WIDTH, PlotArea, marker, number, svg_open
+
 LEFT, RIGHT, TOP, BOTTOM = 44, 10, 40, 42
 FONT_SIZE = 13
-TEXT_COLOUR = "#212b32"
-GRID_COLOUR = "#d8dde0"
 # NHS blue and NHS dark blue: both pass 3:1 against white (WCAG 1.4.11 non-text contrast).
 COLOURS = ("#005eb8", "#330072")
 MARKERS = ("circle", "square")
@@ -30,11 +29,6 @@ DASHES = (None, "6 4")
 class Series:
     name: str
     values: Sequence[float | None]
-
-
-def _n(value: float) -> str:
-    text = f"{value:.1f}"
-    return text[:-2] if text.endswith(".0") else text
 
 
 def nice_ticks(low: float, high: float, *, count: int = 5) -> list[float]:
@@ -59,19 +53,11 @@ def _format_tick(value: float) -> str:
 
 
 @dataclass(frozen=True)
-class _Frame:
+class _Frame(PlotArea):
+    """One band across per category: a bar stands in it, a point at its middle."""
+
+    LEFT, RIGHT, TOP, BOTTOM = LEFT, RIGHT, TOP, BOTTOM
     n: int
-    y_min: float
-    y_max: float
-    height: int
-
-    @property
-    def plot_width(self) -> float:
-        return WIDTH - LEFT - RIGHT
-
-    @property
-    def plot_height(self) -> float:
-        return self.height - TOP - BOTTOM
 
     def band(self, index: int) -> float:
         """The left edge of the index-th category's band."""
@@ -84,25 +70,10 @@ class _Frame:
     def x(self, index: int) -> float:
         return self.band(index) + self.band_width / 2
 
-    def y(self, value: float) -> float:
-        return TOP + self.plot_height * (self.y_max - value) / (self.y_max - self.y_min)
-
 
 def _label_every(n: int) -> int:
     """Label every k-th category so that the labels (about 30 px each) do not overlap."""
     return max(1, math.ceil(n * 34 / (WIDTH - LEFT - RIGHT)))
-
-
-def _open(chart_id: str, title: str, description: str, height: int) -> list[str]:
-    title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
-    return [
-        f'<svg xmlns="http://www.w3.org/2000/svg" id="{escape(chart_id)}" class="portal-chart" '
-        f'viewBox="0 0 {WIDTH} {height}" width="100%" role="img" focusable="false" '
-        f'aria-labelledby="{escape(title_id)}" aria-describedby="{escape(desc_id)}" '
-        f'font-family="arial, sans-serif" font-size="{FONT_SIZE}">',
-        f'<title id="{escape(title_id)}">{escape(title)}</title>',
-        f'<desc id="{escape(desc_id)}">{escape(description)}</desc>',
-    ]
 
 
 def _axes(frame: _Frame, labels: Sequence[str], ticks: Sequence[float], unit: str) -> list[str]:
@@ -110,8 +81,8 @@ def _axes(frame: _Frame, labels: Sequence[str], ticks: Sequence[float], unit: st
     for tick in ticks:
         y = frame.y(tick)
         colour = TEXT_COLOUR if tick == 0 else GRID_COLOUR
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_n(y)}" y2="{_n(y)}" stroke="{colour}"/>')
-        parts.append(f'<text x="{LEFT - 5}" y="{_n(y + 4)}" text-anchor="end" fill="{TEXT_COLOUR}">'
+        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{number(y)}" y2="{number(y)}" stroke="{colour}"/>')
+        parts.append(f'<text x="{LEFT - 5}" y="{number(y + 4)}" text-anchor="end" fill="{TEXT_COLOUR}">'
                      f'{escape(_format_tick(tick))}</text>')
     if unit:
         parts.append(f'<text x="2" y="{TOP - 8}" fill="{TEXT_COLOUR}">{escape(unit)}</text>')
@@ -120,7 +91,7 @@ def _axes(frame: _Frame, labels: Sequence[str], ticks: Sequence[float], unit: st
         if index % every:
             continue
         first, _, second = label.partition(" ")
-        x = _n(frame.x(index))
+        x = number(frame.x(index))
         base = frame.height - BOTTOM + 16
         parts.append(f'<text x="{x}" y="{base}" text-anchor="middle" fill="{TEXT_COLOUR}">{escape(first)}</text>')
         if second:
@@ -144,22 +115,11 @@ def _legend(series: Sequence[Series], kind: str) -> list[str]:
         else:
             dash = f' stroke-dasharray="{DASHES[index % 2]}"' if DASHES[index % 2] else ""
             parts.append(f'<line x1="{x}" x2="{x + 20}" y1="13" y2="13" stroke="{colour}" stroke-width="2"{dash}/>')
-            parts.append(_marker(MARKERS[index % 2], x + 10, 13, colour))
+            parts.append(marker(MARKERS[index % 2], x + 10, 13, colour))
         parts.append(f'<text x="{x + 24}" y="18" fill="{TEXT_COLOUR}">{escape(line.name)}</text>')
         x += 34 + len(line.name) * 7
     parts.append("</g>")
     return parts
-
-
-def _marker(shape: str, x: float, y: float, colour: str, title: str | None = None) -> str:
-    if shape == "square":
-        tag, attrs = "rect", f'x="{_n(x - 4)}" y="{_n(y - 4)}" width="8" height="8"'
-    else:
-        tag, attrs = "circle", f'cx="{_n(x)}" cy="{_n(y)}" r="4"'
-    attrs += f' fill="{colour}"'
-    if title is None:
-        return f"<{tag} {attrs}/>"
-    return f"<{tag} {attrs}><title>{escape(title)}</title></{tag}>"
 
 
 def _check(labels: Sequence[str], series: Sequence[Series]) -> tuple[float, float]:
@@ -189,7 +149,8 @@ def bar_chart(*, chart_id: str, title: str, description: str, labels: Sequence[s
     low, high = _check(labels, series)
     ticks = nice_ticks(low, max(high, y_max or high))
     frame = _Frame(n=len(labels), y_min=ticks[0], y_max=ticks[-1], height=height)
-    parts = _open(chart_id, title, description, height) + _axes(frame, labels, ticks, unit) + _legend(series, "bar")
+    parts = svg_open(chart_id, title, description, height=height, font_size=FONT_SIZE)
+    parts += _axes(frame, labels, ticks, unit) + _legend(series, "bar")
     gap = frame.band_width * 0.2
     width = (frame.band_width - gap) / len(series)
     zero = frame.y(0)
@@ -203,8 +164,8 @@ def bar_chart(*, chart_id: str, title: str, description: str, labels: Sequence[s
             x = frame.band(index) + gap / 2 + width * s
             top, bottom = sorted((frame.y(value), zero))
             parts.append(
-                f'<rect x="{_n(x)}" y="{_n(top)}" width="{_n(max(width - 1, 1))}" '
-                f'height="{_n(max(bottom - top, 0.5))}" '
+                f'<rect x="{number(x)}" y="{number(top)}" width="{number(max(width - 1, 1))}" '
+                f'height="{number(max(bottom - top, 0.5))}" '
                 f'fill="{fill}" stroke="{colour}" stroke-width="1.5">'
                 f"<title>{escape(_point_title(labels[index], line, value, unit))}</title></rect>"
             )
@@ -219,7 +180,8 @@ def line_chart(*, chart_id: str, title: str, description: str, labels: Sequence[
     low, high = _check(labels, series)
     ticks = nice_ticks(low, max(high, y_max or high))
     frame = _Frame(n=len(labels), y_min=ticks[0], y_max=ticks[-1], height=height)
-    parts = _open(chart_id, title, description, height) + _axes(frame, labels, ticks, unit) + _legend(series, "line")
+    parts = svg_open(chart_id, title, description, height=height, font_size=FONT_SIZE)
+    parts += _axes(frame, labels, ticks, unit) + _legend(series, "line")
     for s, line in enumerate(series):
         colour = COLOURS[s % 2]
         dash = f' stroke-dasharray="{DASHES[s % 2]}"' if DASHES[s % 2] else ""
@@ -232,11 +194,11 @@ def line_chart(*, chart_id: str, title: str, description: str, labels: Sequence[
                                  f'stroke-width="2"{dash}/>')
                 stretch = []
                 continue
-            stretch.append(f"{_n(frame.x(index))},{_n(frame.y(value))}")
+            stretch.append(f"{number(frame.x(index))},{number(frame.y(value))}")
         for index, value in enumerate(line.values):
             if value is not None:
-                parts.append(_marker(MARKERS[s % 2], frame.x(index), frame.y(value), colour,
-                                     _point_title(labels[index], line, value, unit)))
+                parts.append(marker(MARKERS[s % 2], frame.x(index), frame.y(value), colour,
+                                    title=_point_title(labels[index], line, value, unit)))
         parts.append("</g>")
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
