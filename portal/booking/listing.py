@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from portal.booking.models import Booking, Cohort, CohortSession, Venue
-from portal.db import UTCDateTime
+from portal.db import UTCDateTime, read_rows
 from portal.patients.models import Patient
 from portal.settings import DomainConfig, Service
 
@@ -109,23 +109,16 @@ _SEAT_STARTS = (
 )
 
 
-def _rows(session: Session, statement, params: dict):
-    # Straight on the connection: the ORM's execution path costs more than these small statements. Anything the
-    # session holds unwritten is written first, so the rows are what the ORM would have read.
-    session.flush()
-    return session.connection().execute(statement, params)
-
-
 def open_cohort_listing(
     session: Session, domain: DomainConfig, patient: Patient, service: Service, *, now: dt.datetime
 ) -> list[CohortListing]:
     """The cohorts of a course this patient may book now (as ``services.open_cohorts``), with every session."""
-    cohorts = _rows(session, _cohorts_statement(service.team_scoped),
+    cohorts = read_rows(session, _cohorts_statement(service.team_scoped),
                     open_cohort_params(domain, patient, service, now)).all()
     if not cohorts:
         return []
     sessions: dict[int, list[SessionRow]] = {row[0]: [] for row in cohorts}
-    for cohort_id, *values in _rows(session, _SESSIONS, {"cohort_ids": list(sessions)}):
+    for cohort_id, *values in read_rows(session, _SESSIONS, {"cohort_ids": list(sessions)}):
         sessions[cohort_id].append(SessionRow(*values))
     return [
         CohortListing(cohort_id, capacity, taken, VenueRow(name, address, notes, is_online),
@@ -136,4 +129,4 @@ def open_cohort_listing(
 
 def current_seat_starts(session: Session, patient_id: int, service_key: str) -> dt.datetime | None:
     """When the first session of the patient's active seat on this course starts, or None without a seat."""
-    return _rows(session, _SEAT_STARTS, {"patient_id": patient_id, "service_key": service_key}).scalar()
+    return read_rows(session, _SEAT_STARTS, {"patient_id": patient_id, "service_key": service_key}).scalar()

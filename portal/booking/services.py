@@ -160,17 +160,6 @@ def cohort_for_patient(
     return cohort
 
 
-_ACTIVE_COURSE_BOOKING = select(Booking).where(
-    Booking.patient_id == bindparam("patient_id"), Booking.service_key == bindparam("service_key"),
-    Booking.status == "active",
-)
-
-
-def active_course_booking(session: Session, patient: Patient, service_key: str) -> Booking | None:
-    return session.scalars(
-        _ACTIVE_COURSE_BOOKING, {"patient_id": patient.id, "service_key": service_key}).one_or_none()
-
-
 def booking_closed(domain: DomainConfig, cohort: Cohort, *, now: dt.datetime) -> bool:
     """True once patients can no longer book this cohort themselves (staff may still, with a reason)."""
     closes = dt.timedelta(hours=domain.policy.booking.course_booking_closes_hours)

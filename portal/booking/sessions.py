@@ -87,17 +87,26 @@ class FacilitatorChange:
         return bool(self.added or self.removed)
 
 
+def cohort_to_staff(session: Session, cohort_id: int) -> Cohort:
+    """A cohort whose facilitators may change, or CourseNotFound: a cancelled cohort runs nothing more."""
+    cohort = session.get(Cohort, cohort_id)
+    if cohort is None or cohort.status == "cancelled":
+        raise CourseNotFound(cohort_id)
+    return cohort
+
+
+def _named(users: dict[int, User], keys: set[int]) -> list[str]:
+    return sorted(f"{users[key].display_name} (user {key})" for key in keys)
+
+
 def set_facilitators(session: Session, cohort: Cohort, chosen: list[User]) -> FacilitatorChange:
     """Who runs the cohort from now on (a colleague covering, say): they see it in their sessions and may
     take its register. Returns who was added and removed (name and user id); choosing the same people changes
     nothing."""
     before = {user.id: user for user in cohort.facilitators}
     after = {user.id: user for user in chosen}
-    def named(users: dict[int, User], keys: set[int]) -> list[str]:
-        return sorted(f"{users[key].display_name} (user {key})" for key in keys)
-
-    change = FacilitatorChange(added=named(after, after.keys() - before.keys()),
-                               removed=named(before, before.keys() - after.keys()))
+    change = FacilitatorChange(added=_named(after, after.keys() - before.keys()),
+                               removed=_named(before, before.keys() - after.keys()))
     if change:
         cohort.facilitators = sorted(after.values(), key=lambda user: (user.email or "", user.id))
         session.flush()

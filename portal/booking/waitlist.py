@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from portal.booking import notices
 from portal.booking.models import WAITING_STATUSES, Booking, Cohort, CohortSession, WaitlistEntry
 from portal.booking.seats import release_seat, take_seat
-from portal.db import UTCDateTime
+from portal.db import UTCDateTime, read_rows
 from portal.messaging import texts
 from portal.messaging.services import enqueue_sms
 from portal.patients.models import Patient
@@ -53,8 +53,7 @@ _OPEN_OFFER = (
 
 def on_waiting_list(session: Session, patient_id: int, service_key: str) -> bool:
     """Whether the patient waits (or holds an offer) on a course's waiting list."""
-    session.flush()
-    found = session.connection().execute(_LIVE_ENTRY, {"patient_id": patient_id, "service_key": service_key})
+    found = read_rows(session, _LIVE_ENTRY, {"patient_id": patient_id, "service_key": service_key})
     return found.first() is not None
 
 

@@ -35,14 +35,11 @@ def short_day(day: dt.date) -> str:
     return f"{day.day} {MONTHS[day.month - 1][:3]}"
 
 
-def long_day(day: dt.date) -> str:
-    return weekday_and_date(day)
-
-
 def describe(name: str, scale: str, days: Sequence[dt.date], values: Sequence[int | None]) -> str:
     """One or two sentences a screen reader reads as the chart's description."""
     recorded = [v for v in values if v is not None]
-    period = f"{name}, {scale}, for the {len(days)} days from {long_day(days[0])} to {long_day(days[-1])}"
+    first, last = weekday_and_date(days[0]), weekday_and_date(days[-1])
+    period = f"{name}, {scale}, for the {len(days)} days from {first} to {last}"
     if not recorded:
         return f"{period}. No days filled in yet."
     average = sum(recorded) / len(recorded)

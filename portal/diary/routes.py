@@ -116,7 +116,7 @@ def trends():
         "diary/trends.html", trend=trend, weeks=weeks,
         charts=charts.diary_charts(trend.days, trend.series("pain"), trend.series("sleep"), trend.series("mood")),
         scales={"sleep": SLEEP_SCALE, "mood": MOOD_SCALE, "activity": ACTIVITY_SCALE},
-        long_day=charts.long_day,
+        long_day=weekday_and_date,
     )
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from portal.auth.models import User
 from portal.booking.models import Booking, Cohort, CohortSession
-from portal.db import upsert_insert
+from portal.db import read_rows, upsert_insert
 from portal.patients.models import Patient
 from portal.selfcare.content_loader import Reading, load_library
 from portal.selfcare.models import ContentRelease, ReadingProgress
@@ -269,14 +269,12 @@ def _records(session: Session, patient_ids: list[int], *, with_releases: bool = 
     """Each patient's progress and release rows (``_PROGRESS``, ``_RELEASES``) by (track, week)."""
     progress: dict[int, dict[Key, Row]] = {pid: {} for pid in patient_ids}
     releases: dict[int, dict[Key, Row]] = {pid: {} for pid in patient_ids}
-    session.flush()
-    connection = session.connection()
     for chunk in chunks(sorted(patient_ids)):
-        for row in connection.execute(_PROGRESS, {"patient_ids": chunk}):
+        for row in read_rows(session, _PROGRESS, {"patient_ids": chunk}):
             progress[row.patient_id][(row.track, row.week)] = row
         if not with_releases:
             continue
-        for row in connection.execute(_RELEASES, {"patient_ids": chunk}):
+        for row in read_rows(session, _RELEASES, {"patient_ids": chunk}):
             releases[row.patient_id][(row.track, row.week)] = row
     return progress, releases
 

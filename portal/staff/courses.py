@@ -109,8 +109,9 @@ def cohort_page(cohort_id: int):
 @session_staff_required
 def change_facilitators(cohort_id: int):
     s = db_session()
-    cohort = s.get(Cohort, cohort_id)
-    if cohort is None or cohort.status == "cancelled":
+    try:
+        cohort = sessions.cohort_to_staff(s, cohort_id)
+    except sessions.CourseNotFound:
         abort(404)
     ticked = None if request.method == "POST" else {"facilitators": [str(u.id) for u in cohort.facilitators]}
     form = FacilitatorsForm(data=ticked, facilitators=sessions.facilitators(s), current=cohort.facilitators)
