@@ -21,6 +21,16 @@ from portal.settings import DomainConfig
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+# Every limit is on a form POST (sign-in, codes, resets: tests/auth/test_rate_limits.py holds the routes to
+# that), so page views skip the limiter rather than look up limits they never have.
+LIMITED_METHODS = frozenset({"POST"})
+
+
+@limiter.request_filter
+def _not_limited_method() -> bool:
+    return request.method not in LIMITED_METHODS
+
+
 talisman = Talisman()
 
 CSP = {

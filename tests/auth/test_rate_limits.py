@@ -4,12 +4,15 @@ is set (so that every web host shares one count). The Redis test uses the real s
 Each test also asks for the session's ``app``: its tables are emptied after the test.
 """
 
+import ast
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
-from portal.extensions import limiter
+import portal
+from portal.extensions import LIMITED_METHODS, limiter
 from tests.conftest import UNUSABLE_TWILIO
 from tests.fixtures.apps import separate_app
 from tests.pages import csrf_token, get_page
@@ -109,3 +112,32 @@ def test_the_session_app_is_left_as_it_was(app, client, monkeypatch):
     statuses = {_post(client, "/forgot-password", {"identifier": "07911 123459"}, "10.5.5.5").status_code
                 for _ in range(8)}
     assert statuses == {302}
+
+
+def _limit_decorators():
+    """Every ``limiter.limit(...)`` call in the portal's source, with the file it is in."""
+    for path in sorted(Path(portal.__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "limit"
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "limiter"):
+                yield path.name, node
+
+
+def test_every_limit_is_on_a_method_the_limiter_checks():
+    """Page views skip the limiter (LIMITED_METHODS): a limit on any other method would never count."""
+    found = 0
+    for name, call in _limit_decorators():
+        methods = next((k.value for k in call.keywords if k.arg == "methods"), None)
+        assert methods is not None, f"{name}:{call.lineno}: a limit without methods= would cover page views too"
+        assert set(ast.literal_eval(methods)) <= LIMITED_METHODS, f"{name}:{call.lineno}"
+        found += 1
+    assert found >= 10  # the sign-in, activation, reset, MFA and mobile-code limits
+
+
+def test_an_address_held_back_from_signing_in_still_gets_the_page(app, database_url):
+    with separate_app(_config(database_url)) as app:
+        client = app.test_client()
+        statuses = [_post(client, "/sign-in", {"identifier": "nobody@test.nhs.uk", "password": "x"},
+                          "10.6.6.6").status_code for _ in range(21)]
+        assert statuses[-1] == 429
+        assert client.get("/sign-in", environ_base={"REMOTE_ADDR": "10.6.6.6"}).status_code == 200
