@@ -7,14 +7,19 @@ import datetime as dt
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from portal.appointments.models import Appointment, AppointmentSlot, AvailabilityTemplate, ClinicianLeave
+from portal.appointments.models import (
+    LEAVE_BLOCK_REASON,
+    Appointment,
+    AppointmentSlot,
+    AvailabilityTemplate,
+    ClinicianLeave,
+)
 from portal.appointments.services import local_day_bounds
 from portal.auth.models import Role, User
 from portal.booking.models import Venue
 from portal.settings import DomainConfig
 
 CLINICIAN_ROLES = (Role.CLINICIAN.value, Role.FACILITATOR.value, Role.ADMIN.value)
-LEAVE_BLOCK_REASON = "Clinician on leave"
 
 
 class AvailabilityError(ValueError):

@@ -73,6 +73,10 @@ class AvailabilityTemplate(Base):
         )
 
 
+# Why a slot is blocked when its clinician is on leave that day.
+LEAVE_BLOCK_REASON = "Clinician on leave"
+
+
 class ClinicianLeave(Base):
     """Days a clinician is away (both ends included): no slots are generated on them."""
 

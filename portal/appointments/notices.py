@@ -1,7 +1,8 @@
 """The texts that appointment changes cause, written to the outbox in the caller's transaction.
 
-Keys are per appointment, so a retried request writes nothing twice. ``booking_id`` is for course
-bookings only: appointments leave it empty.
+Keys are per appointment, so a retried request writes nothing twice. The booked and moved texts name their
+appointment, so the dispatcher drops them if it is cancelled or moved again before they go; the cancelled text
+names none (its appointment has ended, which is its news).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def booked(session: Session, domain: DomainConfig, patient: Patient, appointment
         session, key=f"appointment-booked:{appointment.id}", patient=patient, kind="appointment_booked",
         body=texts.appointment_booked(starts_at=starts_at, venue_short_name=_venue_name(appointment),
                                       phone=domain.policy.service.phone),
-        now=now, booking_id=None, expires_at=starts_at,
+        now=now, appointment_id=appointment.id, expires_at=starts_at,
     )
 
 
@@ -41,7 +42,7 @@ def moved(session: Session, domain: DomainConfig, patient: Patient, appointment:
         session, key=f"appointment-moved:{appointment.id}", patient=patient, kind="appointment_moved",
         body=texts.appointment_moved(starts_at=starts_at, venue_short_name=_venue_name(appointment),
                                      phone=domain.policy.service.phone),
-        now=now, booking_id=None, expires_at=starts_at,
+        now=now, appointment_id=appointment.id, expires_at=starts_at,
     )
 
 
@@ -51,5 +52,5 @@ def cancelled(session: Session, domain: DomainConfig, patient: Patient, appointm
     return enqueue_sms(
         session, key=f"appointment-cancelled:{appointment.id}", patient=patient, kind="appointment_cancelled",
         body=texts.appointment_cancelled(starts_at=starts_at, phone=domain.policy.service.phone),
-        now=now, booking_id=None, expires_at=starts_at,
+        now=now, expires_at=starts_at,
     )

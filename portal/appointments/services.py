@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager
 
 from portal.appointments import notices
-from portal.appointments.models import Appointment, AppointmentSlot
+from portal.appointments.models import LEAVE_BLOCK_REASON, Appointment, AppointmentSlot, ClinicianLeave
 from portal.booking.models import Venue
 from portal.db import UTCDateTime
 from portal.patients.models import Patient
@@ -265,11 +265,20 @@ def _take_slot(session: Session, slot_id: int, now: dt.datetime) -> bool:
     return result.rowcount == 1
 
 
-def _release_slot(session: Session, slot_id: int) -> None:
+def _release_slot(session: Session, domain: DomainConfig, slot_id: int) -> None:
+    """A slot whose appointment ended is free again, unless its clinician has since gone on leave that day: leave
+    blocks only the free slots, so the booked ones it covered are blocked as their appointments end."""
+    clinician_id, starts_at = session.execute(
+        select(AppointmentSlot.clinician_id, AppointmentSlot.starts_at).where(AppointmentSlot.id == slot_id)
+    ).one()
+    day = local_day(domain, starts_at)
+    on_leave = session.scalar(select(ClinicianLeave.id).where(
+        ClinicianLeave.clinician_id == clinician_id, ClinicianLeave.first_day <= day, ClinicianLeave.last_day >= day,
+    ).limit(1)) is not None
     session.execute(
         update(AppointmentSlot)
         .where(AppointmentSlot.id == slot_id, AppointmentSlot.status == "booked")
-        .values(status="open")
+        .values({"status": "blocked", "blocked_reason": LEAVE_BLOCK_REASON} if on_leave else {"status": "open"})
         .execution_options(synchronize_session=False)
     )
 
@@ -347,7 +356,7 @@ def cancel_appointment(
     if not _end(session, appointment.id, status="cancelled", reason=reason, now=now, by_staff=by_staff,
                 override_reason=override_reason if late else None):
         raise AppointmentNotFound("This appointment is not open")
-    _release_slot(session, appointment.slot_id)
+    _release_slot(session, domain, appointment.slot_id)
     cancel_pending_reminders(session, appointment_id=appointment.id, now=now)
     session.refresh(appointment)
     session.refresh(appointment.slot)
@@ -398,7 +407,7 @@ def reschedule_appointment(
                 update(Appointment).where(Appointment.id == old.id).values(moved_to_id=new.id)
                 .execution_options(synchronize_session=False)
             )
-            _release_slot(session, old.slot_id)
+            _release_slot(session, domain, old.slot_id)
     except IntegrityError:
         raise SlotTaken("That time was just taken") from None
     cancel_pending_reminders(session, appointment_id=old.id, now=now)

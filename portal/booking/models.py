@@ -112,6 +112,9 @@ class CohortSession(Base):
     # Set when staff move or cancel the session: where it was, and why it changed.
     moved_from: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     change_reason: Mapped[str | None] = mapped_column(Text)
+    # How many times staff have changed it (each move, the cancelling): the calendar events' SEQUENCE, which
+    # must rise with every change or a subscribed phone keeps the earlier time.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     cohort: Mapped[Cohort] = relationship(back_populates="sessions")
 

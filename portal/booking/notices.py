@@ -56,5 +56,6 @@ def seat_cancelled(
     enqueue_sms(
         session, key=f"cancelled:{booking.id}", patient=patient, kind="booking_cancelled",
         body=texts.seat_cancelled(first_session=first.starts_at, phone=domain.policy.service.phone),
-        now=now, booking_id=booking.id,
+        # No booking_id: the dispatcher drops a text whose booking has ended, and this one is about just that.
+        now=now,
     )

@@ -253,10 +253,15 @@ def book_seat(
     })
     if booking_id is None:
         raise AlreadyBooked(None)
-    if not take_seat(session, cohort_id):
-        connection.execute(delete(Booking).where(Booking.id == booking_id))
-        raise CohortFull("This group has just filled up")
-    waitlist.end_for_booking(session, domain, patient.id, service_key, now=now, booked_cohort_id=cohort_id)
+    # A patient offered a seat here who books the group rather than accepting the offer books the seat held for
+    # them; anyone else takes a free seat, and their place on the waiting list ends.
+    entry = waitlist.live_entry(session, patient.id, service_key)
+    if entry is None or not waitlist.book_held_seat(session, entry, cohort_id, now=now):
+        if not take_seat(session, cohort_id):
+            connection.execute(delete(Booking).where(Booking.id == booking_id))
+            raise CohortFull("This group has just filled up")
+        if entry is not None:
+            waitlist.end_for_booking(session, domain, entry, now=now)
     notices.seat_booked(
         session, domain, patient, booking_id=booking_id, first_session_at=first_at,
         venue_short_name="online" if is_online else venue_short_name, now=now,

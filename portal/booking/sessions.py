@@ -245,6 +245,7 @@ def move_session(
             ends_at=new_start + length,
             moved_from=None if original == new_start else original,
             change_reason=reason,
+            revision=CohortSession.revision + 1,
         )
         .execution_options(synchronize_session=False)
     ).rowcount == 1
@@ -293,7 +294,7 @@ def cancel_session(
     cancelled = session.execute(
         update(CohortSession)
         .where(CohortSession.id == cohort_session.id, CohortSession.status == "scheduled")
-        .values(status="cancelled", change_reason=reason)
+        .values(status="cancelled", change_reason=reason, revision=CohortSession.revision + 1)
         .execution_options(synchronize_session=False)
     ).rowcount == 1
     session.refresh(cohort_session)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import Row, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -53,8 +53,7 @@ _OPEN_OFFER = (
 
 def on_waiting_list(session: Session, patient_id: int, service_key: str) -> bool:
     """Whether the patient waits (or holds an offer) on a course's waiting list."""
-    found = read_rows(session, _LIVE_ENTRY, {"patient_id": patient_id, "service_key": service_key})
-    return found.first() is not None
+    return live_entry(session, patient_id, service_key) is not None
 
 
 def live_entry_by_id(session: Session, patient_id: int, entry_id: int) -> WaitlistEntry | None:
@@ -149,29 +148,51 @@ def join(
 
 
 def leave(session: Session, domain: DomainConfig, entry: WaitlistEntry, *, now: dt.datetime) -> None:
-    """Take the patient off the queue; a seat held for their offer goes to the next patient."""
-    held = entry.offer_cohort_id if entry.status == "offered" else None
-    entry.status = "left"
-    entry.updated_at = now
-    session.flush()
-    if held is not None:
-        _pass_seat_on(session, domain, held, now=now)
+    """Take the patient off the queue; a seat held for their offer goes to the next patient. Conditional: if the
+    entry ended meanwhile (the offer lapsed, say, and its seat moved on), nothing is released twice."""
+    _end_live_entries(session, domain, WaitlistEntry.id == entry.id, status="left", now=now)
+    session.expire(entry)
 
 
-def end_for_booking(session: Session, domain: DomainConfig, patient_id: int, service_key: str, *, now: dt.datetime,
-                    booked_cohort_id: int) -> None:
-    """The patient booked a seat on the course: their queue place ends, and an offer they held elsewhere moves on."""
-    found = session.connection().execute(_LIVE_ENTRY, {"patient_id": patient_id, "service_key": service_key}).first()
-    if found is None:
-        return
-    entry_id, status, offer_cohort_id = found
-    held = offer_cohort_id if status == "offered" else None
-    session.execute(
-        update(WaitlistEntry).where(WaitlistEntry.id == entry_id).values(status="booked", updated_at=now)
+def live_entry(session: Session, patient_id: int, service_key: str) -> Row | None:
+    """The patient's live entry on a course (at most one), as a row of ``_LIVE_ENTRY``, or None."""
+    return read_rows(session, _LIVE_ENTRY, {"patient_id": patient_id, "service_key": service_key}).first()
+
+
+def book_held_seat(session: Session, entry: Row, cohort_id: int, *, now: dt.datetime) -> bool:
+    """If the live ``entry`` holds an open offer of a seat in this cohort, turn it into the patient's booking of
+    that seat: True if it did (``book_seat`` then takes no other seat). Conditional, so an offer that lapsed or
+    was taken meanwhile books nothing."""
+    if entry.status != "offered" or entry.offer_cohort_id != cohort_id:
+        return False
+    return session.execute(
+        update(WaitlistEntry)
+        .where(WaitlistEntry.id == entry.id, WaitlistEntry.status == "offered", WaitlistEntry.offer_expires_at > now)
+        .values(status="booked", updated_at=now)
         .execution_options(synchronize_session=False)
-    )
-    if held is not None and held != booked_cohort_id:
-        _pass_seat_on(session, domain, held, now=now)
+    ).rowcount == 1
+
+
+def end_for_booking(session: Session, domain: DomainConfig, entry: Row, *, now: dt.datetime) -> None:
+    """The patient booked a free seat on the course: their queue place (``entry``) ends, and a seat held for an
+    offer they did not book with goes to the next patient."""
+    _end_live_entries(session, domain, WaitlistEntry.id == entry.id, status="booked", now=now)
+
+
+def _end_live_entries(session: Session, domain: DomainConfig, which, *, status: str, now: dt.datetime) -> None:
+    """End the live entries ``which`` picks, in one conditional UPDATE: only what is still live changes, so an entry
+    ended by a concurrent request (an expiry, an accept) frees its seat once. Waiting entries have no offer cohort,
+    so what comes back names exactly the seats that were held."""
+    held = session.execute(
+        update(WaitlistEntry)
+        .where(which, WaitlistEntry.status.in_(WAITING_STATUSES))
+        .values(status=status, updated_at=now)
+        .returning(WaitlistEntry.offer_cohort_id)
+        .execution_options(synchronize_session=False)
+    ).scalars().all()
+    for cohort_id in held:
+        if cohort_id is not None:
+            _pass_seat_on(session, domain, cohort_id, now=now)
 
 
 def _pass_seat_on(session: Session, domain: DomainConfig, cohort_id: int, *, now: dt.datetime) -> None:
@@ -193,22 +214,25 @@ def offer_free_seats(session: Session, domain: DomainConfig, cohort: Cohort, *, 
     first = _first_session_start(session, cohort.id)
     if cohort.status != "open" or first is None or first <= now:
         return 0
-    hours = domain.policy.booking.offer_hold_hours
-    expires = min(now + dt.timedelta(hours=hours), first)
+    service = domain.catalogue.get(cohort.service_key)
+    if service is None:
+        return 0
+    expires = min(now + dt.timedelta(hours=domain.policy.booking.offer_hold_hours), first)
+    # Who may have the seat is decided by the patient as they are now, not as they were when they joined: a
+    # patient since discharged, moved to the other tier or (for a team's course) to another team is passed over.
+    eligible = [Patient.discharged_at.is_(None), Patient.tier == service.tier]
+    if service.team_scoped:
+        eligible.append(Patient.team == cohort.team)
     made = 0
     while True:
         candidate = session.scalars(
             select(WaitlistEntry)
+            .join(Patient, Patient.id == WaitlistEntry.patient_id)
             .where(
                 WaitlistEntry.service_key == cohort.service_key,
                 WaitlistEntry.status == "waiting",
-                or_(
-                    WaitlistEntry.cohort_id == cohort.id,
-                    and_(
-                        WaitlistEntry.cohort_id.is_(None),
-                        or_(WaitlistEntry.team.is_(None), WaitlistEntry.team == cohort.team),
-                    ),
-                ),
+                or_(WaitlistEntry.cohort_id == cohort.id, WaitlistEntry.cohort_id.is_(None)),
+                *eligible,
             )
             .order_by(WaitlistEntry.position, WaitlistEntry.id)
             .limit(1)
@@ -235,7 +259,7 @@ def offer_free_seats(session: Session, domain: DomainConfig, cohort: Cohort, *, 
             key=f"offer:{candidate.id}",
             patient=candidate.patient,
             kind="place_offered",
-            body=texts.place_offered(first_session=first, hours=hours, phone=domain.policy.service.phone),
+            body=texts.place_offered(first_session=first, until=expires, phone=domain.policy.service.phone),
             now=now,
             expires_at=expires,
         )
@@ -260,6 +284,12 @@ def accept_offer(
 ) -> Booking:
     """Turn the held seat into the patient's booking, with its confirmation text."""
     entry = offer_for_patient(session, patient, entry_id, now=now)
+    offered = entry.offer_cohort
+    service = domain.catalogue.get(offered.service_key)
+    if (patient.discharged or service is None or service.tier != patient.tier
+            or (service.team_scoped and offered.team != patient.team)):
+        # Made before the patient's tier or team changed: the seat stays held until the offer lapses, then moves on.
+        raise OfferNotFound("This offer is no longer open")
     # Conditional, so an accept racing the expiry job (or a double tap) books at most once.
     won = session.execute(
         update(WaitlistEntry)

@@ -36,7 +36,8 @@ def course_events(domain: DomainConfig, booking: Booking) -> list[CalendarEvent]
     link = f"Join online: {cohort.online_link}\n" if cohort.online_link and booking.status == "active" else ""
     events = []
     for s in cohort.sessions:
-        cancelled = booking.status != "active" or s.status == "cancelled"
+        ended = booking.status != "active" or cohort.status == "cancelled"
+        cancelled = ended or s.status == "cancelled"
         events.append(CalendarEvent(
             uid=f"booking-{booking.id}-session-{s.id}@pain-portal",
             starts_at=s.starts_at,
@@ -45,7 +46,8 @@ def course_events(domain: DomainConfig, booking: Booking) -> list[CalendarEvent]
             location=_location(cohort),
             description=f"{link}To change or cancel, sign in to the portal or call {phone}.",
             cancelled=cancelled,
-            sequence=(2 if cancelled else 1 if s.moved_from else 0),
+            # Each change by staff raises the session's revision; the seat's ending is one change more.
+            sequence=s.revision + (1 if ended else 0),
         ))
     return events
 

@@ -134,10 +134,11 @@ def session_cancelled(*, was: dt.datetime, phone: str) -> str:
     )
 
 
-def place_offered(*, first_session: dt.datetime, hours: int, phone: str) -> str:
+def place_offered(*, first_session: dt.datetime, until: dt.datetime, phone: str) -> str:
+    """``until`` is when the offer lapses: the hold, or the group's start if that comes sooner."""
     return check_single_segment(
         f"NHS: a place is free on a weekly group starting {short_datetime(first_session)}. "
-        f"Sign in within {hours} hours to accept it, or call {phone}"
+        f"Sign in by {short_datetime(until)} to accept it, or call {phone}"
     )
 
 

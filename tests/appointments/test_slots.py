@@ -167,3 +167,49 @@ def test_leave_blocks_free_slots_already_made_and_reports_booked_ones(session, d
     statuses = [session.get(AppointmentSlot, s.id).status for s in (first, second, third)]
     assert statuses == ["blocked", "booked", "blocked"]
     assert session.get(AppointmentSlot, first.id).blocked_reason == availability.LEAVE_BLOCK_REASON
+
+
+def test_a_booked_slot_on_a_leave_day_is_blocked_when_its_appointment_ends(session, domain):
+    from portal.appointments import services as appointments
+
+    clinician = appt.create_clinician(session)
+    cancelled_slot, moved_slot, elsewhere = appt.create_slots(session, 3, clinician=clinician,
+                                                              first=appt.days_ahead(10))
+    later = appt.create_slot(session, starts_at=appt.days_ahead(12))
+    patient, other = factories.create_patient(session), factories.create_patient(session)
+    cancelled = appt.book(session, patient, cancelled_slot)
+    moved = appt.book(session, other, moved_slot)
+    day = cancelled_slot.starts_at.astimezone(LONDON).date()
+    availability.add_leave(session, domain, clinician_id=clinician.id, first_day=day, last_day=day, reason="",
+                           now=utcnow())
+    session.commit()
+    # Reception cancels one appointment and moves the other off the leave day, as add_leave asked them to.
+    appointments.cancel_appointment(session, domain, patient, cancelled.id, reason="Clinician away", now=utcnow(),
+                                    by_staff=True)
+    appointments.reschedule_appointment(session, domain, other, moved.id, later.id, now=utcnow(), by_staff=True)
+    session.commit()
+    session.expire_all()
+    for slot in (cancelled_slot, moved_slot):
+        freed = session.get(AppointmentSlot, slot.id)
+        assert (freed.status, freed.blocked_reason) == ("blocked", availability.LEAVE_BLOCK_REASON)
+    offered = appointments.free_slots_on(session, domain, factories.create_patient(session),
+                                         domain.catalogue.get(cancelled_slot.service_key), day, now=utcnow())
+    assert cancelled_slot.id not in {s.id for s in offered}
+
+
+def test_a_cancelled_appointment_frees_its_slot_when_the_clinician_is_not_on_leave(session, domain):
+    from portal.appointments import services as appointments
+
+    slot = appt.create_slot(session, starts_at=appt.days_ahead(10))
+    patient = factories.create_patient(session)
+    booked = appt.book(session, patient, slot)
+    # Leave on another day, and another clinician's leave on this day, leave it free.
+    day = slot.starts_at.astimezone(LONDON).date()
+    availability.add_leave(session, domain, clinician_id=slot.clinician_id, first_day=day + dt.timedelta(days=1),
+                           last_day=day + dt.timedelta(days=3), reason="", now=utcnow())
+    availability.add_leave(session, domain, clinician_id=appt.create_clinician(session).id, first_day=day,
+                           last_day=day, reason="", now=utcnow())
+    appointments.cancel_appointment(session, domain, patient, booked.id, reason="Feeling better", now=utcnow())
+    session.commit()
+    session.expire_all()
+    assert session.get(AppointmentSlot, slot.id).status == "open"

@@ -1,16 +1,20 @@
 """Calendar files and the private feed: Europe/London times, stable UIDs, revocable addresses."""
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
 from sqlalchemy import select
 
-from portal.booking import services
+from portal.booking import services, sessions
 from portal.booking.models import Booking
+from portal.calendars.services import course_events
 from portal.db import utcnow
 from tests import factories
 from tests.booking.helpers import signed_in
 from tests.pages import csrf_token, get_page
+
+LONDON = ZoneInfo("Europe/London")
 
 
 def _book(client, cohort):
@@ -97,13 +101,47 @@ def test_moved_and_cancelled_sessions_show_in_the_feed(app, session, domain):
     session.expire_all()
     seat = session.scalars(select(Booking)).one()
     second, third = seat.cohort.sessions[1], seat.cohort.sessions[2]
-    second.moved_from = second.starts_at
-    second.starts_at += dt.timedelta(days=1)
-    second.ends_at += dt.timedelta(days=1)
-    third.status = "cancelled"
+    planned = second.starts_at.astimezone(LONDON)
+    sessions.move_session(session, domain, second, new_date=planned.date() + dt.timedelta(days=1),
+                          new_time=planned.time(), reason="Room booked", now=utcnow())
+    sessions.cancel_session(session, domain, third, reason="Facilitator ill", now=utcnow())
     session.commit()
     body = client.get(f"/bookings/{seat.id}/calendar.ics").data
     by_uid = {str(e["UID"]): e for e in _events(body)}
     moved = by_uid[f"booking-{seat.id}-session-{second.id}@pain-portal"]
     assert int(moved["SEQUENCE"]) == 1 and moved.decoded("DTSTART").astimezone(dt.UTC) == second.starts_at
     assert str(by_uid[f"booking-{seat.id}-session-{third.id}@pain-portal"]["STATUS"]) == "CANCELLED"
+
+
+def test_each_change_to_a_session_raises_its_sequence(app, session, domain):
+    """RFC 5545: a calendar keeps the version with the higher SEQUENCE, so every change must raise it, moving a
+    session back to its planned time included."""
+    client = signed_in(app, session)
+    cohort = factories.create_cohort(session)
+    _book(client, cohort)
+    session.expire_all()
+    seat = session.scalars(select(Booking)).one()
+    third = seat.cohort.sessions[2]
+    uid = f"booking-{seat.id}-session-{third.id}@pain-portal"
+    planned = third.starts_at.astimezone(LONDON)
+
+    def sequence() -> int:
+        return int({str(e["UID"]): e for e in _events(client.get(f"/bookings/{seat.id}/calendar.ics").data)}[uid][
+            "SEQUENCE"])
+
+    seen = [sequence()]
+    for days in (1, 2, 0):  # a day later, two days later, then back where it was planned
+        sessions.move_session(session, domain, third, new_date=planned.date() + dt.timedelta(days=days),
+                              new_time=planned.time(), reason="Room", now=utcnow())
+        session.commit()
+        seen.append(sequence())
+    sessions.cancel_session(session, domain, third, reason="Facilitator ill", now=utcnow())
+    session.commit()
+    seen.append(sequence())
+    assert seen == [0, 1, 2, 3, 4]
+    # Giving up the seat is one change more (the feed, not the download, still shows a seat given up).
+    services.withdraw_seat(session, domain, seat.patient, seat.id, reason="Feeling better", now=utcnow())
+    session.commit()
+    session.expire_all()
+    event = next(e for e in course_events(domain, session.get(Booking, seat.id)) if e.uid == uid)
+    assert (event.cancelled, event.sequence) == (True, 5)

@@ -310,3 +310,54 @@ def test_dispatch_due_paces_with_max_per_second(db, domain, patient, fake_twilio
     assert made == [2.0]
     assert clock.sleeps == [pytest.approx(0.5), pytest.approx(0.5)]
     assert dt.timedelta(seconds=clock.now - 1000.0) == dt.timedelta(seconds=1)
+
+
+# -- the texts the booking services write: each reaches the dispatcher's re-check with the right link ------------
+
+
+def _written(db, kind: str):
+    with db.reader() as s:
+        return s.scalars(select(SmsMessage).where(SmsMessage.kind == kind)).one()
+
+
+def test_the_text_saying_a_seat_is_given_up_is_sent(db, session, domain, patient, fake_twilio, twilio_client):
+    # It is about a booking that has ended, which is its news: nothing may drop it for that.
+    seat = booking.book_seat(session, domain, patient, factories.create_cohort(session).id, now=utcnow())
+    booking.withdraw_seat(session, domain, patient, seat.id, reason="Test", now=utcnow())
+    session.commit()
+
+    dispatch(db, domain, twilio_client)
+
+    assert _written(db, "booking_cancelled").status == "sent"
+
+
+def test_the_booked_text_is_dropped_if_the_appointment_is_cancelled_before_it_goes(
+        db, session, domain, patient, fake_twilio, twilio_client):
+    slot = appointment_factories.create_slot(session)
+    appointment = appointments.book_appointment(session, domain, patient, slot.id, now=utcnow())
+    session.commit()
+    appointments.cancel_appointment(session, domain, patient, appointment.id, reason="Test", now=utcnow())
+    session.commit()
+
+    dispatch(db, domain, twilio_client)
+
+    booked = _written(db, "appointment_booked")
+    assert (booked.appointment_id, booked.status, booked.error_code) == (appointment.id, "cancelled",
+                                                                        "appointment-ended")
+    assert _written(db, "appointment_cancelled").status == "sent"
+
+
+def test_the_moved_text_is_dropped_if_the_appointment_moves_again_before_it_goes(
+        db, session, domain, patient, fake_twilio, twilio_client):
+    first, second, third = appointment_factories.create_slots(session, 3)
+    appointment = appointments.book_appointment(session, domain, patient, first.id, now=utcnow())
+    moved = appointments.reschedule_appointment(session, domain, patient, appointment.id, second.id, now=utcnow())
+    again = appointments.reschedule_appointment(session, domain, patient, moved.id, third.id, now=utcnow())
+    session.commit()
+
+    dispatch(db, domain, twilio_client)
+
+    with db.reader() as s:
+        texts = {row.appointment_id: (row.status, row.error_code) for row in s.scalars(
+            select(SmsMessage).where(SmsMessage.kind == "appointment_moved"))}
+    assert texts == {moved.id: ("cancelled", "appointment-ended"), again.id: ("sent", None)}

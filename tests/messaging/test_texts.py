@@ -10,7 +10,7 @@ import pytest
 
 from portal.booking.models import Venue
 from portal.messaging import texts
-from portal.settings import BookingPolicy, InvitationPolicy
+from portal.settings import InvitationPolicy
 from tests.fixtures.fake_twilio import segments as twilio_segments
 
 HELPERS = {"plain", "gsm7_length", "check_single_segment", "short_datetime", "clinical_words_in"}
@@ -18,7 +18,6 @@ VENUE_SHORT_NAME_MAX = Venue.__table__.c.short_name.type.length
 LONGEST_VALID_DAYS = next(m.le for m in InvitationPolicy.model_fields["link_valid_days"].metadata if hasattr(m, "le"))
 # secrets.token_urlsafe(16), as auth.services makes it, is always 22 URL-safe characters.
 WORST_TOKEN = "-_" * 11
-LONGEST_HOLD_HOURS = next(m.le for m in BookingPolicy.model_fields["offer_hold_hours"].metadata if hasattr(m, "le"))
 LONGEST_PHONE_ALLOWED = "0" + "1" * 13  # policy.toml's pattern: ^0[0-9 ]{9,13}$
 
 
@@ -48,7 +47,7 @@ def _worst_case_texts(base_url: str, phone: str) -> dict[str, str]:
         "session_moved": texts.session_moved(was=LONGEST_START, now_at=LONGEST_START, venue_short_name=venue_name,
                                              phone=phone),
         "session_cancelled": texts.session_cancelled(was=LONGEST_START, phone=phone),
-        "place_offered": texts.place_offered(first_session=LONGEST_START, hours=LONGEST_HOLD_HOURS, phone=phone),
+        "place_offered": texts.place_offered(first_session=LONGEST_START, until=LONGEST_START, phone=phone),
         "appointment_booked": texts.appointment_booked(starts_at=LONGEST_START, venue_short_name=venue_name,
                                                        phone=phone),
         "appointment_moved": texts.appointment_moved(starts_at=LONGEST_START, venue_short_name=venue_name,
