@@ -206,13 +206,24 @@ def _insert_flag(dialect: str):
 
 def raise_urgent_flag(session: Session, response: QuestionnaireResponse, answer_value: int, *,
                       now: dt.datetime) -> UrgentFlag | None:
-    """Raise the flag for this response unless it is raised already. Returns the new flag, or None."""
+    """Raise the flag for this response unless it is raised already. Returns the new flag, or None.
+
+    A flag still open shows the gravest answer given: a draft saved again with a graver answer raises it (the
+    clinician reads "Nearly every day", not the "Several days" first saved)."""
     connection = session.connection()
     new_id = connection.execute(_insert_flag(connection.dialect.name), {
         "patient_id": response.patient_id, "response_id": response.id, "reason": SAFETY_REASON,
         "answer_value": answer_value, "raised_at": now,
     }).scalar()
-    return session.get(UrgentFlag, new_id) if new_id is not None else None
+    if new_id is None:
+        session.execute(
+            update(UrgentFlag)
+            .where(UrgentFlag.response_id == response.id, UrgentFlag.acknowledged_at.is_(None),
+                   UrgentFlag.answer_value < answer_value)
+            .values(answer_value=answer_value)
+        )
+        return None
+    return session.get(UrgentFlag, new_id)
 
 
 def open_flags(session: Session) -> list[UrgentFlag]:

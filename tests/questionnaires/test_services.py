@@ -131,6 +131,18 @@ def test_a_draft_with_item_9_raises_the_flag_and_submitting_it_raises_no_second(
     assert len(flags(session, patient.id)) == 1
 
 
+def test_a_graver_item_9_answer_saved_later_shows_on_the_open_flag(session, domain, patient):
+    _save(session, domain, patient, PHQ9, {"phq9_9": 1}, submit=False)
+    _save(session, domain, patient, PHQ9, {"phq9_9": 3}, submit=False)
+    [flag] = flags(session, patient.id)
+    assert (flag.answer_value, flag.answer_label) == (3, "Nearly every day")
+    # A milder answer afterwards leaves the gravest one given on the flag.
+    _save(session, domain, patient, PHQ9, all_answers(PHQ9, 0) | {"phq9_9": 1})
+    session.expire_all()
+    [flag] = flags(session, patient.id)
+    assert flag.answer_value == 3 and flag.is_open
+
+
 def test_an_incomplete_submit_with_item_9_raises_the_flag(session, domain, patient):
     saved = _save(session, domain, patient, PHQ9, {"phq9_9": 3})
     assert saved.missing and saved.needs_support and saved.flag_raised is not None
