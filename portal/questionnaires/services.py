@@ -311,10 +311,13 @@ def classify_change(instrument: Instrument, baseline: float, score: float) -> Ch
     if rule is None or points == 0:
         return Change(points, None, False)
     size = abs(points)
-    meets = size >= rule.points or (rule.fraction is not None and baseline > 0 and size / baseline >= rule.fraction)
+    better = (points < 0) == rule.lower_is_better
+    # The fraction is of an improvement only (IMMPACT's 30% reduction): a rise from 1 to 2 is not a doubling that
+    # matters, so a deterioration has to meet the points.
+    meets = size >= rule.points or (better and rule.fraction is not None and baseline > 0
+                                    and size / baseline >= rule.fraction)
     if not meets:
         return Change(points, None, rule.reliable)
-    better = (points < 0) == rule.lower_is_better
     kind = rule.name.replace(" change", "")
     return Change(points, f"{kind} {'improvement' if better else 'deterioration'}", rule.reliable)
 

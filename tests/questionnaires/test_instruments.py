@@ -137,6 +137,8 @@ def test_gad7_reliable_change_is_four_points(baseline, later, verdict):
     (9, 8, None),  # 1 point, 11%
     (3, 2, "Clinically important improvement"),  # 1 point but 33% of the start
     (5, 7, "Clinically important deterioration"),
+    (1, 2, None),  # a rise of 1 point: the 30% rule is for improvement only
+    (1, 3, "Clinically important deterioration"),
 ])
 def test_pain_intensity_has_a_clinically_important_marker_never_called_reliable(baseline, later, verdict):
     change = classify_change(PAIN_INTENSITY, baseline, later)
