@@ -69,7 +69,7 @@ def parse_date_parts(
         bad = {p for p in PARTS if not (parts[p].isascii() and parts[p].isdigit())}
         raise InvalidDate(f"{label} must be a real date, in numbers", bad)
     if len(parts["year"]) != 4:
-        raise InvalidDate(f"{label} must have a 4-digit year, like 1970", {"year"})
+        raise InvalidDate(f"{label} must include a year with 4 numbers", {"year"})
     day, month, year = (int(parts[part]) for part in PARTS)
     if year < 1900:
         raise InvalidDate(f"{label} must be after 1900", {"year"})

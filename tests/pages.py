@@ -10,13 +10,18 @@ def parse(response) -> BeautifulSoup:
 
 
 def check_page(soup: BeautifulSoup) -> None:
-    """Every page has a title, exactly one h1, a skip link, and a CSRF token in every POST form."""
+    """Every page has a title, exactly one h1, a skip link, a CSRF token in every POST form, and headings
+    that go up one level at a time."""
     assert soup.title and soup.title.string and soup.title.string.strip(), "page has no <title>"
     assert len(soup.find_all("h1")) == 1, f"expected one <h1>, found {len(soup.find_all('h1'))}"
     assert soup.select_one("a.nhsuk-skip-link[href='#maincontent']"), "no skip link"
     for form in soup.find_all("form"):
         if (form.get("method") or "get").lower() == "post":
             assert form.find("input", attrs={"name": "csrf_token"}), f"POST form without CSRF token: {form}"
+    # Heading levels go up one at a time (axe's heading-order): a screen reader's list of headings has no gaps.
+    levels = [int(h.name[1]) for h in soup.find_all(["h1", "h2", "h3", "h4", "h5", "h6"])]
+    for before, after in zip(levels, levels[1:], strict=False):
+        assert after <= before + 1, f"heading levels jump from h{before} to h{after}: {levels}"
 
 
 def get_page(client, url: str, *, status: int = 200) -> BeautifulSoup:

@@ -164,9 +164,10 @@ def _plan_section(name: str) -> TextAreaField:
 
     def lines(form: Any, field: Any) -> None:
         if printed_lines(field.data or "") > PLAN_SECTION_LINES:
-            raise StopValidation("This part is too long to fit on one printed page. Use fewer or shorter lines")
+            raise StopValidation(f"{label} is too long to fit on one printed page. Use fewer or shorter lines")
 
-    return TextAreaField(label, filters=[_tidy], validators=[_at_most(PLAN_SECTION_MAX, "This part"), lines])
+    # Each message names its part: the error summary lists them all, and "This part" four times says nothing.
+    return TextAreaField(label, filters=[_tidy], validators=[_at_most(PLAN_SECTION_MAX, label), lines])
 
 
 class FlarePlanForm(FlaskForm):

@@ -25,7 +25,10 @@ def parse_nhs_number(raw: str) -> str:
         raise InvalidIdentifier("Enter the NHS number")
     if not digits.isdigit() or len(digits) != 10:
         raise InvalidIdentifier("NHS number must be 10 digits, like 943 476 5919")
-    if not nhs_number.is_valid(digits):
+    # The check digit alone lets through numbers no one is given, 000 000 0000 among them: the number must also
+    # fall in a range the NHS allocates (test and synthetic ranges included, for training and demos).
+    region = nhs_number.NhsNumber(digits).region
+    if not nhs_number.is_valid(digits) or region is None or region is nhs_number.REGIONS["UNALLOCATED"]:
         raise InvalidIdentifier("This is not a valid NHS number. Check it and try again")
     return digits
 

@@ -48,12 +48,13 @@ def _whole_number(value: str | None, *, label: str, example: int, low: int, high
     typed = (value or "").strip()
     if not typed:
         raise ValidationError(f"Enter {label.lower()}, like {example}")
-    if not (typed.isascii() and typed.isdigit()) or len(typed) > 6:
+    digits = typed.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
         raise ValidationError(f"{label} must be a whole number, like {example}")
-    number = int(typed)
-    if not low <= number <= high:
+    # A negative or very long number is a whole number all the same: what is wrong is its size.
+    if typed.startswith("-") or len(digits) > 6 or not low <= int(digits) <= high:
         raise ValidationError(f"{label} must be between {low} and {high}{unit}")
-    return number
+    return int(digits)
 
 
 def _require_date(field: DateParts) -> None:
@@ -147,6 +148,8 @@ class CreateCohortForm(_FacilitatorChoice, FlaskForm):
         service = self._courses.get(self.service.data or "")
         if service is None or not service.team_scoped:
             # Only team-scoped courses (the Tier 2 programme) belong to a team.
+            if field.data and service is not None:
+                raise ValidationError(f"The {service.name} is not run by one team. Select ‘No team (Tier 1)’")
             field.data = None
             return
         if not field.data:
@@ -226,6 +229,10 @@ class CreateCohortForm(_FacilitatorChoice, FlaskForm):
             return False
         service = self._courses.get(self.service.data or "")
         if self.time is None or service is None:
+            return False
+        if self.minutes is not None and self.time.hour * 60 + self.time.minute + self.minutes > 24 * 60:
+            self.session_minutes.errors = ["A session must end by midnight. Enter a shorter length or an earlier "
+                                           "start time"]
             return False
         timezone = self._domain.policy.service.timezone
         for week in range(service.weeks or 1):

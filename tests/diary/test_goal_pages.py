@@ -213,9 +213,9 @@ def test_plan_problems_show_next_to_their_fields(patient_client, session):
     assert error_for(empty, "what_helps") == "Fill in at least one part of your plan"
     too_long = parse(_post(patient_client, "/flare-up-plan", {
         "what_helps": "a" * 601, "who_to_tell": "line\n" * 10, "when_to_seek_help": "ok"}))
-    assert error_for(too_long, "what_helps") == "This part must be 600 characters or fewer"
-    assert error_for(too_long, "who_to_tell") == (
-        "This part is too long to fit on one printed page. Use fewer or shorter lines")
+    assert error_for(too_long, "what_helps") == "What helps me in a flare-up must be 600 characters or fewer"
+    assert error_for(too_long, "who_to_tell") == ("Who I will tell, and what I will ask them is too long to fit on "
+                                                  "one printed page. Use fewer or shorter lines")
     assert error_for(too_long, "when_to_seek_help") is None
     assert session.scalars(select(FlareUpPlan)).all() == []
 

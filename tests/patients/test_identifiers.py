@@ -26,6 +26,7 @@ def test_valid_nhs_numbers_are_stored_without_spaces(raw):
         ("94347659AB", "must be 10 digits"),
         ("9434765918", "not a valid NHS number"),  # wrong check digit
         ("9434765910", "not a valid NHS number"),
+        ("000 000 0000", "not a valid NHS number"),  # the check digit fits, but no one is given it
     ],
 )
 def test_invalid_nhs_numbers_say_why(raw, message):

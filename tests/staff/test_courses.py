@@ -198,9 +198,13 @@ def test_an_online_cohort_keeps_its_joining_link(admin_client, session):
     assert page.find("a", href="https://meet.nhs.net/abc-123")
 
 
-def test_a_tier_1_group_gets_no_team_even_if_one_is_chosen(admin_client, session):
+def test_a_tier_1_group_with_a_team_chosen_is_refused_not_silently_changed(admin_client, session):
     venue = factories.create_venue(session)
-    assert _post_new(admin_client, _valid_cohort(venue.id, team="haringey")).status_code == 302
+    page = parse(_post_new(admin_client, _valid_cohort(venue.id, team="haringey")))
+    assert error_for(page, "team") == (
+        "The Eight-week Pain Management Group is not run by one team. Select ‘No team (Tier 1)’")
+    assert session.scalars(select(Cohort.team)).all() == []
+    assert _post_new(admin_client, _valid_cohort(venue.id, team="")).status_code == 302
     assert session.scalars(select(Cohort.team)).one() is None
 
 
@@ -234,6 +238,10 @@ def test_a_tier_1_group_gets_no_team_even_if_one_is_chosen(admin_client, session
         ({"capacity": "0"}, "capacity", "Number of places must be between 1 and 40"),
         ({"capacity": "41"}, "capacity", "Number of places must be between 1 and 40"),
         ({"capacity": "ten"}, "capacity", "Number of places must be a whole number, like 12"),
+        ({"capacity": "-5"}, "capacity", "Number of places must be between 1 and 40"),
+        ({"capacity": "99999999999999999999999"}, "capacity", "Number of places must be between 1 and 40"),
+        ({"start_time": "23:30", "session_minutes": "240"}, "session_minutes",
+         "A session must end by midnight. Enter a shorter length or an earlier start time"),
         ({"facilitators": "999999"}, "facilitators", "Select facilitators from the list"),
     ],
 )
