@@ -82,6 +82,11 @@ class DueSet:
             return "done"
         return "started" if instrument_key in self.started else "not-started"
 
+    def to_resume(self) -> Instrument | None:
+        """Where "Continue" goes: a measure the patient started and saved, or else the next one not answered."""
+        started = next((i for i in self.instruments if i.key in self.started and i.key not in self.submitted), None)
+        return started or self.next_after()
+
     def next_after(self, instrument_key: str | None = None) -> Instrument | None:
         """The next measure still to answer, after the given one (wrapping round to earlier skipped ones)."""
         keys = [i.key for i in self.instruments]

@@ -111,6 +111,8 @@ def test_a_draft_is_kept_and_shown_again(patient, session):
     assert "Your answers are saved" in overview.get_text()
     assert "How you have been feeling Started" in [r.get_text(" ", strip=True)
                                                     for r in overview.select(".nhsuk-summary-list__row")]
+    # "Continue" takes the patient back to the one they started, not to the first they have not.
+    assert overview.find("a", string="Continue")["href"] == "/questionnaires/phq9"
     page = get_page(patient, "/questionnaires/phq9")
     assert {i["name"]: i["value"] for i in page.select("input[type=radio][checked]")} == {"phq9_1": "2",
                                                                                          "phq9_5": "0"}
