@@ -216,6 +216,16 @@ BAD_ROWS = [
         "pain_duration: The service is for people who have had pain for more than 6 months",
         "override_reason: Give a reason for registering the patient despite the warning",
     ], id="two-warnings"),
+    # Line 2 (GOOD[1]) goes in first: a later row with its mobile and no email would leave one of them unable to
+    # sign in; and its email is its own.
+    pytest.param({"mobile": "07700900202"}, [
+        "email: Another patient is registered with this mobile number. Patients who share a mobile sign in with "
+        "their email address: enter one for this patient",
+    ], id="shared-mobile-no-email"),
+    pytest.param({"email": "T.Nowak@example.com"}, [
+        "email: Another patient is registered with this email address. Enter the patient's own email address, or "
+        "leave it out",
+    ], id="email-on-another-record"),
 ]
 
 

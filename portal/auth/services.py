@@ -200,18 +200,32 @@ def _set_password(user: User, password: str, *, now: dt.datetime) -> None:
 
 
 def _find_account(session: Session, identifier: str, *, allow_drama_range: bool) -> User | None:
+    """The account an email address or mobile number names, or None.
+
+    Staff sign in with their account's email. Patients sign in with their mobile, or with the email on their
+    record. Patients who share a mobile (a family's one phone) each need their own email to register (see
+    ``patients.services.check_own_contact``); the mobile then names the one of them with no email on record,
+    or the first registered. Which account is found never lets anyone in: its own password must match.
+    """
     identifier = identifier.strip()
     if "@" in identifier:
-        return session.scalars(select(User).where(User.email == identifier.lower())).one_or_none()
+        email = identifier.lower()
+        staff = session.scalars(select(User).where(User.email == email)).one_or_none()
+        if staff is not None:
+            return staff
+        users = session.scalars(select(User).join(User.patient).where(func.lower(Patient.email) == email)).all()
+        # An email on two patients' records identifies neither.
+        return users[0] if len(users) == 1 else None
     if not re.fullmatch(r"[0-9+() -]{6,20}", identifier):
         return None
     try:
         mobile = parse_uk_mobile(identifier, allow_drama_range=allow_drama_range)
     except InvalidIdentifier:
         return None
-    users = session.scalars(select(User).join(User.patient).where(Patient.mobile == mobile)).all()
-    # A mobile shared by two patients cannot identify either: they sign in with email instead.
-    return users[0] if len(users) == 1 else None
+    return session.scalars(
+        select(User).join(User.patient).where(Patient.mobile == mobile)
+        .order_by(Patient.email.is_not(None), Patient.id).limit(1)
+    ).first()
 
 
 class SignInOutcome(enum.StrEnum):
@@ -331,12 +345,6 @@ def find_account_for_reset(session: Session, identifier: str, *, allow_drama_ran
     """The active patient account a reset request names (by mobile, or by the email on the patient's
     record), or None. Staff are not reset this way: they have no mobile on record to send a code to."""
     user = _find_account(session, identifier, allow_drama_range=allow_drama_range)
-    if user is None and "@" in identifier:
-        users = session.scalars(
-            select(User).join(User.patient).where(func.lower(Patient.email) == identifier.strip().lower())
-        ).all()
-        # As with a shared mobile: an email on two records identifies neither.
-        user = users[0] if len(users) == 1 else None
     if user is None or not user.is_active or user.patient is None:
         return None
     return user

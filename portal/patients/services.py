@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -53,15 +53,39 @@ UPDATABLE = (
 )
 
 
+class SharedContact(Exception):
+    """The details would leave a patient unable to sign in; ``field`` and the message are for staff."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def check_own_contact(session: Session, mobile: str, email: str | None, *, patient_id: int | None = None) -> None:
+    """Patients sign in with their mobile, or with their email. A mobile already on another patient's record
+    stays theirs to sign in with, so this patient needs an email of their own; and an email on two records
+    would sign in neither. Raises SharedContact; ``patient_id`` is the patient whose details these are, if any."""
+    others = Patient.id != patient_id if patient_id is not None else true()
+    if email and session.scalar(select(Patient.id).where(func.lower(Patient.email) == email.lower(), others).limit(1)):
+        raise SharedContact("email", "Another patient is registered with this email address. Enter the "
+                                     "patient's own email address, or leave it out")
+    if not email and session.scalar(select(Patient.id).where(Patient.mobile == mobile, others).limit(1)):
+        raise SharedContact("email", "Another patient is registered with this mobile number. Patients who share "
+                                     "a mobile sign in with their email address: enter one for this patient")
+
+
 def find_by_nhs_number(session: Session, nhs_number: str) -> Patient | None:
     return session.scalars(select(Patient).where(Patient.nhs_number == nhs_number)).one_or_none()
 
 
 def register_patient(session: Session, domain: DomainConfig, details: Registration) -> Patient:
-    """Create the patient record. Tier 2 patients whose postcode matches no catchment get no team."""
+    """Create the patient record. Tier 2 patients whose postcode matches no catchment get no team.
+
+    Raises DuplicateNhsNumber, or SharedContact when the mobile or email would leave someone unable to sign in."""
     existing = find_by_nhs_number(session, details.nhs_number)
     if existing is not None:
         raise DuplicateNhsNumber(existing.id)
+    check_own_contact(session, details.mobile, details.email)
     team = None
     if details.tier == 2:
         team = details.team or team_for_postcode(domain.teams, details.postcode)
@@ -97,12 +121,15 @@ def register_patient(session: Session, domain: DomainConfig, details: Registrati
 
 def update_patient(session: Session, domain: DomainConfig, patient: Patient, details: Registration) -> list[str]:
     """Bring a patient's record in line with newer triage details; return the names of what changed.
+    Raises SharedContact (and changes nothing) when a new mobile or email would leave someone unable to sign in.
 
     The team follows the details only when they name one, or when the tier or postcode changed: a team
     staff assigned by hand is never undone by importing the same details again. An override is recorded
     only when warnings apply now; an earlier one (say, when the patient was 17) stays on the record.
     """
     changed = [name for name in UPDATABLE if getattr(patient, name) != getattr(details, name)]
+    if "mobile" in changed or "email" in changed:
+        check_own_contact(session, details.mobile, details.email, patient_id=patient.id)
     for name in changed:
         if name == "mobile":
             patient.set_mobile(details.mobile)  # a new number starts clear of the old one's "refused" mark

@@ -162,6 +162,9 @@ def import_rows(
             report.rejected.append(Rejection(
                 row.line, ["nhs_number: registered by someone else during the import; import the file again"]))
             continue
+        except patients.SharedContact as problem:
+            report.rejected.append(Rejection(row.line, [f"{problem.field}: {problem}"]))
+            continue
         except SQLAlchemyError as problem:
             report.rejected.append(Rejection(
                 row.line, [f"could not be saved ({type(problem).__name__}); nothing was written for this row"]))

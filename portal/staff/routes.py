@@ -83,6 +83,8 @@ def register_patient():
         except patients.DuplicateNhsNumber as exc:
             duplicate_id = exc.existing_id
             form.nhs_number.errors = ["A patient with this NHS number is already registered"]
+        except patients.SharedContact as problem:
+            form[problem.field].errors = [str(problem)]
         else:
             audit("patient_registered", patient_id=patient.id)
             if patient.warning_codes:

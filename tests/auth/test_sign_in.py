@@ -15,6 +15,34 @@ def test_patient_signs_in_with_mobile_in_any_format(app, session):
         assert get_page(client, "/").h1.get_text(strip=True) == f"Hello {user.patient.given_name}"
 
 
+def test_a_patient_signs_in_with_the_email_on_their_record(app, session):
+    user = factories.create_patient_user(session, email="pat.sign-in@example.com")
+    client = app.test_client()
+    assert sign_in(client, "Pat.Sign-In@Example.com").status_code == 302
+    assert get_page(client, "/").h1.get_text(strip=True) == f"Hello {user.patient.given_name}"
+
+
+def test_patients_sharing_a_mobile_each_sign_in_with_what_is_theirs(app, session):
+    """One family phone: the first registered, with no email, signs in with the mobile; the other with their email.
+    The mobile never opens the other account: its own password is still checked."""
+    first = factories.create_patient_user(session, mobile="+447700900777", given_name="Alma",
+                                          password="first-patient-pass-1")
+    second = factories.create_patient_user(session, mobile="+447700900777", given_name="Bea",
+                                           email="second@example.com", password="second-patient-pass-2")
+    for identifier, password, user in (("07700 900777", "first-patient-pass-1", first),
+                                       ("second@example.com", "second-patient-pass-2", second)):
+        client = app.test_client()
+        assert sign_in(client, identifier, password).status_code == 302, identifier
+        assert get_page(client, "/").h1.get_text(strip=True) == f"Hello {user.patient.given_name}"
+    assert sign_in(app.test_client(), "07700 900777", "second-patient-pass-2").status_code == 200
+
+
+def test_an_email_on_two_patients_records_signs_in_neither(app, session):
+    factories.create_patient_user(session, email="family@example.com")
+    factories.create_patient_user(session, email="family@example.com")
+    assert sign_in(app.test_client(), "family@example.com").status_code == 200
+
+
 def test_staff_sign_in_with_email_case_insensitively(app, session):
     staff = factories.create_staff(session, role=Role.RECEPTION, email="rita@test.nhs.uk")
     client = app.test_client()

@@ -115,6 +115,27 @@ def test_the_same_nhs_number_twice_links_to_the_existing_record(reception_client
     assert _count(session, Patient) == 1
 
 
+def test_a_mobile_already_on_a_record_needs_an_email_for_the_new_patient(reception_client, session):
+    factories.create_patient(session, mobile="+447700900456", nhs_number="4010232137")
+    page = parse(_post(reception_client))
+    message = ("Another patient is registered with this mobile number. Patients who share a mobile sign in with "
+               "their email address: enter one for this patient")
+    assert error_for(page, "email") == message
+    assert message in page.select_one(".nhsuk-error-summary").get_text()
+    assert _count(session, Patient) == 1 and _count(session, SmsMessage) == 0
+    # With an email of their own, they are registered; the first patient keeps signing in with the mobile.
+    assert _post(reception_client, email="ada@example.com").status_code == 302
+    assert _count(session, Patient) == 2
+
+
+def test_an_email_already_on_a_record_is_refused(reception_client, session):
+    factories.create_patient(session, email="ada@example.com", nhs_number="4010232137")
+    page = parse(_post(reception_client, email="Ada@Example.com"))
+    assert error_for(page, "email") == ("Another patient is registered with this email address. Enter the "
+                                        "patient's own email address, or leave it out")
+    assert _count(session, Patient) == 1
+
+
 def test_entered_values_are_kept_after_an_error(reception_client):
     page = parse(_post(reception_client, mobile="bad"))
     assert page.find("input", attrs={"name": "given_name"})["value"] == "Ada"
