@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template, request
+from flask import Flask, redirect, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -25,6 +25,20 @@ def register(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(_error: CSRFError):
         return render_template("errors/csrf.html"), 400
+
+    @app.errorhandler(405)
+    def method_not_allowed(error: HTTPException):
+        # A form's address opened as a page (reloaded after an error, or gone back to): its actions are named
+        # below the page they belong to (/cohorts/7/waiting-list), so show that page rather than "not found".
+        if request.method == "GET":
+            parent = request.path.rstrip("/").rpartition("/")[0] or "/"
+            try:
+                app.create_url_adapter(request).match(parent, method="GET")
+            except HTTPException:
+                pass
+            else:
+                return redirect(parent, code=303)
+        return http_error(error)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

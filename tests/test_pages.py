@@ -67,6 +67,15 @@ def test_method_not_allowed_is_styled(client):
     assert "Page not found" in response.get_data(as_text=True)
 
 
+def test_a_forms_address_opened_as_a_page_shows_the_page_the_form_is_on(patient_client, session):
+    cohort = factories.create_cohort(session)
+    response = patient_client.get(f"/cohorts/{cohort.id}/waiting-list")
+    assert (response.status_code, response.headers["Location"]) == (303, f"/cohorts/{cohort.id}")
+    # A form's address with no page above it is still "not found", and other methods are not redirected.
+    assert "Page not found" in get_page(patient_client, "/waiting-list/1/leave", status=405).get_text()
+    assert patient_client.delete(f"/cohorts/{cohort.id}").status_code == 405
+
+
 def test_an_unexpected_error_shows_the_styled_500_without_a_trace(app, monkeypatch):
     import portal.site
 
