@@ -49,6 +49,8 @@ def _patient_home():
     reading = mine.this_week()
     catch_up = sum(entry.status == "catch-up" for entry in mine.weeks())
     course = domain().catalogue.course_for_tier(patient.tier)
+    # Waiting for a place on the course (only asked when no session is booked: the page says so there).
+    waiting = upcoming is None and course is not None and waitlist.on_waiting_list(db_session(), patient.id, course.key)
     questionnaire = questionnaires.due_questionnaire(db_session(), domain(), patient, now=now)
     return render_template(
         "patients/home.html",
@@ -61,6 +63,7 @@ def _patient_home():
         reading=reading,
         catch_up=catch_up,
         course=course,
+        waiting=waiting,
         service_name=lambda key: domain().catalogue.get(key).name,
     )
 

@@ -365,3 +365,17 @@ def test_leaving_while_the_offer_lapses_frees_the_held_seat_once(db, session, do
     assert session.get(WaitlistEntry, entry.id).status == "expired"
     assert session.get(WaitlistEntry, next_entry.id).status == "offered"
     assert seats_consistent(session, cohort.id)
+
+
+def test_the_home_page_says_the_patient_is_waiting_for_a_place(app, session, domain):
+    cohort = factories.create_cohort(session, capacity=1)
+    services.book_seat(session, domain, factories.create_patient(session), cohort.id, now=utcnow())
+    client = signed_in(app, session)
+    home = get_page(client, "/")
+    assert home.find("a", string="Book the Eight-week Pain Management Group") is not None
+    patient = client.user.patient
+    waitlist.join(session, domain, patient, _service(domain), cohort=cohort, now=utcnow())
+    session.commit()
+    home = get_page(client, "/")
+    assert "You are on the waiting list for the Eight-week Pain Management Group." in home.get_text(" ", strip=True)
+    assert home.find("a", string="Book the Eight-week Pain Management Group") is None
