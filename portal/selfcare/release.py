@@ -26,8 +26,8 @@ COURSE_TRACKS: Mapping[str, str] = {"t1-group": "tier-1-group", "t2-programme": 
 
 # What staff call each track.
 TRACK_LABELS: Mapping[str, str] = {
-    "tier-1-group": "Tier 1 Group",
-    "tier-2-programme": "Tier 2 Programme",
+    "tier-1-group": "Tier 1 group",
+    "tier-2-programme": "Tier 2 programme",
     "tier-1-general": "Tier 1 general",
     "tier-2-general": "Tier 2 general",
 }

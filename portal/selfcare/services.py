@@ -85,11 +85,12 @@ def content_review(*, today: dt.date) -> list[ReviewItem]:
     """Every item with its review date, by track and week: overdue ones (review date passed) flagged."""
     order = {track: n for n, track in enumerate(TRACK_LABELS)}
     items = sorted(load_library().values(), key=lambda r: (order.get(r.track, len(order)), r.track, r.week))
-    return [
-        ReviewItem(reading=r, overdue=r.review_due < today,
-                   due_soon=today <= r.review_due < today + REVIEW_SOON)
-        for r in items
-    ]
+    return [review_item(r, today=today) for r in items]
+
+
+def review_item(item: Reading, *, today: dt.date) -> ReviewItem:
+    return ReviewItem(reading=item, overdue=item.review_due < today,
+                      due_soon=today <= item.review_due < today + REVIEW_SOON)
 
 
 # Where a patient is

@@ -66,3 +66,16 @@ def content_review():
     items = services.content_review(today=london_today(utcnow()))
     return render_template("staff/selfcare/content.html", items=items, track_labels=TRACK_LABELS,
                            overdue=sum(i.overdue for i in items))
+
+
+@bp.route("/admin/self-care-content/<track>/<slug>")
+@read_only
+@admin_required
+def preview(track: str, slug: str):
+    """One item as patients read it, for its review."""
+    week = services.week_from_slug(slug)
+    item = services.reading(track, week) if week is not None else None
+    if item is None:
+        abort(404)
+    review = services.review_item(item, today=london_today(utcnow()))
+    return render_template("staff/selfcare/preview.html", review=review, track_label=TRACK_LABELS.get(track, track))

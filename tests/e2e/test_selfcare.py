@@ -71,7 +71,7 @@ def test_a_patient_reads_marks_done_and_catches_up_and_staff_see_it(db, new_page
     staff.goto(f"/staff/courses/{data['cohort_id']}/self-care")
     expect(heading(staff)).to_have_text("Self-care reading")
     row = staff.get_by_role("row").filter(has_text=data["name"])
-    expect(row).to_contain_text("Tier 1 Group, week 2 of 8")
+    expect(row).to_contain_text("Tier 1 group, week 2 of 8")
     check_accessibility(staff, "selfcare-staff-cohort")
     staff.get_by_role("link", name=data["name"]).click()
     expect(heading(staff)).to_have_text("Self-care reading")

@@ -291,9 +291,9 @@ def test_staff_see_a_cohorts_reading(app, session):
     client = staff_signed_in(app, session, Role.FACILITATOR)
     page = get_page(client, f"/staff/courses/{cohort.id}/self-care")
     rows = {row["id"]: row.get_text(" ", strip=True) for row in page.select("tbody tr")}
-    assert "Tier 1 Group, week 2 of 8" in rows[f"patient-{reader.user.patient_id}"]
+    assert "Tier 1 group, week 2 of 8" in rows[f"patient-{reader.user.patient_id}"]
     assert "Done 1 of 2" in rows[f"patient-{reader.user.patient_id}"]
-    assert "Tier 1 Group, not started" not in rows[f"patient-{not_yet.id}"]
+    assert "Tier 1 group, not started" not in rows[f"patient-{not_yet.id}"]
     assert client.get("/staff/courses/99999999/self-care").status_code == 404
 
 
@@ -319,6 +319,24 @@ def test_admins_see_the_content_review_list(app, session):
     rows = page.select("tbody tr")
     assert len(rows) == 36
     assert "Week 1: Welcome to the group, and how persistent pain works" in rows[0].get_text(" ", strip=True)
+    # Each item opens as patients read it, with its review date.
+    item = get_page(client, rows[0].find("a")["href"])
+    assert item.h1.get_text(strip=True) == "Welcome to the group, and how persistent pain works"
+    assert "Your task this week" in item.get_text() and "Review due" in item.get_text()
+    assert "111" in item.get_text()  # the urgent-help box
+
+
+@pytest.mark.parametrize("url", ["/staff/admin/self-care-content/tier-1-group/week-99",
+                                 "/staff/admin/self-care-content/no-such-track/week-01",
+                                 "/staff/admin/self-care-content/tier-1-group/week-1x"])
+def test_a_content_preview_of_nothing_is_not_found(app, session, url):
+    get_page(staff_signed_in(app, session, Role.ADMIN), url, status=404)
+
+
+@pytest.mark.parametrize("role", [Role.FACILITATOR, Role.RECEPTION])
+def test_only_admins_preview_content(app, session, role):
+    url = "/staff/admin/self-care-content/tier-1-group/week-01"
+    assert staff_signed_in(app, session, role).get(url).status_code == 403
 
 
 def test_review_dates_past_are_flagged_overdue():
