@@ -69,3 +69,18 @@ class DateParts(Field):
 
     def _value(self) -> str:
         return ""
+
+
+def whole_number(value: str | None, *, label: str, example: int, low: int, high: int, unit: str = "") -> int:
+    """A whole number typed into a box, between ``low`` and ``high``; ValidationError with an NHS.UK-style message
+    otherwise. ``unit`` follows the range in the message (" minutes")."""
+    typed = (value or "").strip()
+    if not typed:
+        raise ValidationError(f"Enter {label.lower()}, like {example}")
+    digits = typed.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValidationError(f"{label} must be a whole number, like {example}")
+    # A negative or very long number is a whole number all the same: what is wrong is its size.
+    if typed.startswith("-") or len(digits) > 6 or not low <= int(digits) <= high:
+        raise ValidationError(f"{label} must be between {low} and {high}{unit}")
+    return int(digits)

@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from portal.forms import DateParts, PlainText
+from portal.forms import DateParts, PlainText, whole_number
 
 # PostgreSQL refuses NUL in text, and no control character belongs in a reason someone types.
 
@@ -164,11 +164,7 @@ class TemplateForm(FlaskForm):
             raise ValidationError("End time must be after the start time")
 
     def validate_slot_minutes(self, field: StringField) -> None:
-        text = (field.data or "").strip()
-        if not (text.isascii() and text.isdigit() and len(text) <= 4):
-            raise ValidationError("Slot length must be a whole number of minutes, like 30")
-        if not 5 <= int(text) <= 240:
-            raise ValidationError("Slot length must be between 5 and 240 minutes")
+        whole_number(field.data, label="Slot length", example=30, low=5, high=240, unit=" minutes")
 
     @property
     def minutes(self) -> int:

@@ -21,7 +21,7 @@ from portal.auth.models import User
 from portal.booking.models import Venue
 from portal.booking.sessions import COHORT_STATUSES, NonexistentLocalTime, wall_clock_to_utc
 from portal.dates import london_today
-from portal.forms import DateParts
+from portal.forms import DateParts, whole_number
 from portal.plain_text import CONTROL_CHARACTERS
 from portal.settings import DomainConfig
 
@@ -42,19 +42,6 @@ def parse_time(value: str | None, *, label: str) -> dt.time:
     if match is None:
         raise ValidationError(f"{label} must be a time in 24-hour format, like 18:00")
     return dt.time(int(match.group(1)), int(match.group(2)))
-
-
-def _whole_number(value: str | None, *, label: str, example: int, low: int, high: int, unit: str = "") -> int:
-    typed = (value or "").strip()
-    if not typed:
-        raise ValidationError(f"Enter {label.lower()}, like {example}")
-    digits = typed.removeprefix("-")
-    if not (digits.isascii() and digits.isdigit()):
-        raise ValidationError(f"{label} must be a whole number, like {example}")
-    # A negative or very long number is a whole number all the same: what is wrong is its size.
-    if typed.startswith("-") or len(digits) > 6 or not low <= int(digits) <= high:
-        raise ValidationError(f"{label} must be between {low} and {high}{unit}")
-    return int(digits)
 
 
 def _require_date(field: DateParts) -> None:
@@ -205,11 +192,11 @@ class CreateCohortForm(_FacilitatorChoice, FlaskForm):
         self.time = parse_time(field.data, label="Start time")
 
     def validate_session_minutes(self, field: StringField) -> None:
-        self.minutes = _whole_number(field.data, label="Session length", example=120, low=SESSION_MINUTES[0],
+        self.minutes = whole_number(field.data, label="Session length", example=120, low=SESSION_MINUTES[0],
                                      high=SESSION_MINUTES[1], unit=" minutes")
 
     def validate_capacity(self, field: StringField) -> None:
-        self.places = _whole_number(field.data, label="Number of places", example=12, low=CAPACITY[0],
+        self.places = whole_number(field.data, label="Number of places", example=12, low=CAPACITY[0],
                                     high=CAPACITY[1])
 
     def validate(self, extra_validators: Any = None) -> bool:
