@@ -95,7 +95,7 @@ class Instrument:
 
 
 OCCASIONS = {
-    "baseline": "Start",
+    "baseline": "Start of care",
     "end": "End of course",
     "follow_up": "Follow-up",
 }
