@@ -13,11 +13,11 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from portal.auth.models import Role, User
-from portal.booking.models import Booking, Cohort, CohortSession, Venue
+from portal.booking.models import Booking, Cohort, CohortSession, Venue, cohort_facilitator
 from portal.dates import written_date
 from portal.messaging import texts
 from portal.messaging.services import enqueue_sms
@@ -57,6 +57,47 @@ def wall_clock_to_utc(day: dt.date, time: dt.time, timezone: str) -> dt.datetime
     if instant.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
         raise NonexistentLocalTime(f"{time:%H:%M} does not exist on {written_date(day)}: the clocks go forward")
     return instant
+
+
+@dataclass(frozen=True)
+class Clash:
+    """A planned session that would meet one already running: ``field`` of the form, and a message for staff."""
+
+    field: str
+    message: str
+
+
+def clashes(
+    session: Session, *, venue: Venue, facilitators: list[User], planned: list[tuple[dt.datetime, dt.datetime]],
+) -> list[Clash]:
+    """What stops a new cohort's planned sessions: another group in the same room at the same time (an online
+    venue holds any number), or a facilitator running another group then. The first clash of each, at most."""
+    if not planned:
+        return []
+    overlapping = [(CohortSession.starts_at < ends) & (CohortSession.ends_at > starts) for starts, ends in planned]
+    running = (
+        select(CohortSession.starts_at)
+        .join(Cohort, Cohort.id == CohortSession.cohort_id)
+        .where(CohortSession.status == "scheduled", Cohort.status != "cancelled", or_(*overlapping))
+        .order_by(CohortSession.starts_at)
+    )
+    found = []
+    if not venue.is_online:
+        row = session.execute(running.where(Cohort.venue_id == venue.id).limit(1)).first()
+        if row is not None:
+            found.append(Clash("venue", f"{venue.name} has another group at that time on "
+                                        f"{written_date(row.starts_at)}. Choose another venue, date or time"))
+    for user in facilitators:
+        row = session.execute(
+            running.join(cohort_facilitator, cohort_facilitator.c.cohort_id == Cohort.id)
+            .where(cohort_facilitator.c.user_id == user.id).limit(1)
+        ).first()
+        if row is not None:
+            found.append(Clash("facilitators", f"{user.display_name} runs another group at that time on "
+                                               f"{written_date(row.starts_at)}. Choose other facilitators, or another "
+                                               "date or time"))
+            break
+    return found
 
 
 def course_services(domain: DomainConfig) -> list[Service]:

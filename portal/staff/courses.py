@@ -14,6 +14,7 @@ from portal.auth.access import roles_required, staff_required
 from portal.auth.models import Role
 from portal.booking import services, sessions
 from portal.booking.models import Cohort, CohortSession
+from portal.booking.schedule import weekly_sessions
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
 from portal.staff.course_forms import (
@@ -62,7 +63,7 @@ def create_cohort():
                                                       "capacity": "12"}
     form = CreateCohortForm(data=defaults, domain=domain(), venues=sessions.venues(s),
                             facilitators=sessions.facilitators(s), now=utcnow())
-    if form.validate_on_submit():
+    if form.validate_on_submit() and not _clashes(s, form):
         cohort = services.create_cohort(
             s, domain(),
             service_key=form.service.data,
@@ -82,6 +83,17 @@ def create_cohort():
               "success")
         return redirect(url_for("staff_courses.cohort_page", cohort_id=cohort.id))
     return render_template("staff/courses/new.html", form=form, has_venues=bool(form.venue.choices[1:]))
+
+
+def _clashes(s, form: CreateCohortForm) -> bool:
+    """Puts any clash of the planned sessions with running groups next to its field; True if there was one."""
+    service = domain().catalogue.get(form.service.data)
+    planned = weekly_sessions(first_date=form.first_date.data, start_time=form.time, minutes=form.minutes,
+                              count=service.weeks, timezone=domain().policy.service.timezone)
+    found = sessions.clashes(s, venue=form.chosen_venue, facilitators=form.chosen_facilitators, planned=planned)
+    for clash in found:
+        form[clash.field].errors = [*form[clash.field].errors, clash.message]
+    return bool(found)
 
 
 @bp.route("/courses/<int:cohort_id>")

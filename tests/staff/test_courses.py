@@ -23,7 +23,7 @@ from portal.booking.sessions import (
     move_session,
     wall_clock_to_utc,
 )
-from portal.dates import london_today
+from portal.dates import london_today, written_date
 from portal.db import utcnow
 from portal.messaging.models import SmsMessage
 from tests import factories
@@ -787,3 +787,33 @@ def test_the_same_cancellation_sent_ten_times_at_once_texts_once(session, race_d
     outcomes = _race(race_db, 10, cancel)
     assert outcomes == {"changed": 1, "unchanged": 9}, outcomes
     assert len(_texts(session, "session_cancelled")) == len(texted)
+
+
+def test_a_group_that_would_share_a_room_or_a_facilitator_with_another_is_refused(admin_client, session):
+    facilitator = factories.create_staff(session, role=Role.FACILITATOR, display_name="Femi Ade")
+    room, other_room = factories.create_venue(session), factories.create_venue(session)
+    first = _today() + dt.timedelta(days=21)
+    assert _post_new(admin_client, _valid_cohort(room.id, first_date=first,
+                                                 facilitators=str(facilitator.id))).status_code == 302
+    # Four weeks later, at 7pm, the first group's week 5 is still running (6pm to 8pm).
+    later = first + dt.timedelta(weeks=4)
+    page = parse(_post_new(admin_client, _valid_cohort(room.id, first_date=later, start_time="19:00")))
+    assert error_for(page, "venue") == (f"{room.name} has another group at that time on {written_date(later)}. "
+                                        "Choose another venue, date or time")
+    page = parse(_post_new(admin_client, _valid_cohort(other_room.id, first_date=later, start_time="19:00",
+                                                       facilitators=str(facilitator.id))))
+    assert error_for(page, "facilitators") == (
+        f"Femi Ade runs another group at that time on {written_date(later)}. Choose other facilitators, or another "
+        "date or time")
+    assert session.scalar(select(func.count()).select_from(Cohort)) == 1
+    # Another room with other facilitators, or the same room once the first group's session has ended, is fine.
+    assert _post_new(admin_client, _valid_cohort(other_room.id, first_date=later, start_time="19:00")).status_code \
+        == 302
+    assert _post_new(admin_client, _valid_cohort(room.id, first_date=later, start_time="20:00")).status_code == 302
+
+
+def test_online_groups_may_run_at_the_same_time(admin_client, session):
+    online = factories.create_venue(session, is_online=True)
+    values = _valid_cohort(online.id, online_link="https://meet.nhs.net/group")
+    assert _post_new(admin_client, values).status_code == 302
+    assert _post_new(admin_client, values).status_code == 302
