@@ -19,6 +19,7 @@ from portal.booking.models import WAITING_STATUSES, Booking, Cohort, CohortSessi
 from portal.booking.seats import release_seat, take_seat
 from portal.db import UTCDateTime, read_rows
 from portal.messaging import texts
+from portal.messaging.models import SmsMessage
 from portal.messaging.services import enqueue_sms
 from portal.patients.models import Patient
 from portal.settings import DomainConfig, Service
@@ -165,12 +166,15 @@ def book_held_seat(session: Session, entry: Row, cohort_id: int, *, now: dt.date
     was taken meanwhile books nothing."""
     if entry.status != "offered" or entry.offer_cohort_id != cohort_id:
         return False
-    return session.execute(
+    booked = session.execute(
         update(WaitlistEntry)
         .where(WaitlistEntry.id == entry.id, WaitlistEntry.status == "offered", WaitlistEntry.offer_expires_at > now)
         .values(status="booked", updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount == 1
+    if booked:
+        _withdraw_offer_text(session, entry.id, now=now)
+    return booked
 
 
 def end_for_booking(session: Session, domain: DomainConfig, entry: Row, *, now: dt.datetime) -> None:
@@ -183,16 +187,32 @@ def _end_live_entries(session: Session, domain: DomainConfig, which, *, status: 
     """End the live entries ``which`` picks, in one conditional UPDATE: only what is still live changes, so an entry
     ended by a concurrent request (an expiry, an accept) frees its seat once. Waiting entries have no offer cohort,
     so what comes back names exactly the seats that were held."""
-    held = session.execute(
+    ended = session.execute(
         update(WaitlistEntry)
         .where(which, WaitlistEntry.status.in_(WAITING_STATUSES))
         .values(status=status, updated_at=now)
-        .returning(WaitlistEntry.offer_cohort_id)
+        .returning(WaitlistEntry.id, WaitlistEntry.offer_cohort_id)
         .execution_options(synchronize_session=False)
-    ).scalars().all()
-    for cohort_id in held:
+    ).all()
+    for entry_id, cohort_id in ended:
         if cohort_id is not None:
+            _withdraw_offer_text(session, entry_id, now=now)
             _pass_seat_on(session, domain, cohort_id, now=now)
+
+
+def offer_text_key(entry_id: int) -> str:
+    return f"offer:{entry_id}"
+
+
+def _withdraw_offer_text(session: Session, entry_id: int, *, now: dt.datetime) -> None:
+    """The offer ended before its text went (the patient answered it in the portal first, or left the list):
+    the text would only confuse, so it is not sent. A text already on its way is left to go."""
+    session.execute(
+        update(SmsMessage)
+        .where(SmsMessage.idempotency_key == offer_text_key(entry_id), SmsMessage.status == "pending")
+        .values(status="cancelled", error_code="offer-ended", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _pass_seat_on(session: Session, domain: DomainConfig, cohort_id: int, *, now: dt.datetime) -> None:
@@ -256,7 +276,7 @@ def offer_free_seats(session: Session, domain: DomainConfig, cohort: Cohort, *, 
         made += 1
         enqueue_sms(
             session,
-            key=f"offer:{candidate.id}",
+            key=offer_text_key(candidate.id),
             patient=candidate.patient,
             kind="place_offered",
             body=texts.place_offered(first_session=first, until=expires, phone=domain.policy.service.phone),
@@ -299,6 +319,7 @@ def accept_offer(
     ).rowcount == 1
     if not won:
         raise OfferNotFound("This offer is no longer open")
+    _withdraw_offer_text(session, entry.id, now=now)
     session.refresh(entry)
     cohort = entry.offer_cohort
     assert cohort is not None
@@ -324,6 +345,7 @@ def decline_offer(session: Session, domain: DomainConfig, patient: Patient, entr
         .execution_options(synchronize_session=False)
     ).rowcount == 1
     if declined:
+        _withdraw_offer_text(session, entry.id, now=now)
         _pass_seat_on(session, domain, entry.offer_cohort_id, now=now)
 
 

@@ -47,6 +47,7 @@ _WORDS = {
     "appointment-ended": "Not sent: the appointment it was about had been cancelled or moved",
     "stuck": "The portal stopped while sending it (a crash or restart): the text may or may not have gone",
     "session-changed": "Not sent: the group session it was about had moved or been cancelled",
+    "offer-ended": "Not sent: the patient had answered the offer of a place (or left the waiting list) first",
 }
 
 

@@ -379,3 +379,24 @@ def test_the_home_page_says_the_patient_is_waiting_for_a_place(app, session, dom
     home = get_page(client, "/")
     assert "You are on the waiting list for the Eight-week Pain Management Group." in home.get_text(" ", strip=True)
     assert home.find("a", string="Book the Eight-week Pain Management Group") is None
+
+
+@pytest.mark.parametrize("answer", ["accept", "decline", "leave"])
+def test_an_offer_answered_before_its_text_goes_is_not_texted(session, domain, answer):
+    cohort, holders, seats, waiting, entry = _full_with_one_waiting(session, domain)
+    (next_in_line,), _ = _queue(session, domain, cohort, 1)
+    services.withdraw_seat(session, domain, holders[0], seats[0].id, reason="x", now=utcnow())
+    session.commit()
+    if answer == "accept":
+        waitlist.accept_offer(session, domain, waiting, entry.id, now=utcnow())
+    elif answer == "decline":
+        waitlist.decline_offer(session, domain, waiting, entry.id, now=utcnow())
+    else:
+        waitlist.leave(session, domain, session.get(WaitlistEntry, entry.id), now=utcnow())
+    session.commit()
+    offers = {m.patient_id: (m.status, m.error_code) for m in session.scalars(
+        select(SmsMessage).where(SmsMessage.kind == "place_offered"))}
+    expected = {waiting.id: ("cancelled", "offer-ended")}
+    if answer != "accept":  # the seat went on to the next patient, whose text waits to go
+        expected[next_in_line.id] = ("pending", None)
+    assert offers == expected
