@@ -88,6 +88,7 @@ def test_reception_manages_waiting_lists_with_a_reason(reception_client, session
         assert reception_client.post(url, data={"csrf_token": token, "cohort": "any"}).status_code == 302
     lists = get_page(reception_client, "/staff/waiting-lists")
     assert all(p.family_name in lists.get_text() for p in patients)
+    assert len(lists.select("a[href^='/staff/waiting-lists/']")) == 3  # "Change order", for each
     entry = session.scalars(select(WaitlistEntry).where(WaitlistEntry.patient_id == patients[2].id)).one()
     url = f"/staff/waiting-lists/{entry.id}"
     token = csrf_token(get_page(reception_client, url))
@@ -137,3 +138,14 @@ def test_a_reason_with_control_characters_is_refused_next_to_the_field(reception
     assert refused.status_code < 500
     assert error_for(parse(refused), "reason") == "Reason must be plain text"
     assert session.scalars(select(Booking.status)).one() == "active"
+
+
+def test_a_waiting_list_of_one_offers_no_change_of_order(reception_client, session, domain):
+    factories.create_cohort(session, capacity=1, seats_taken=1)
+    patient = factories.create_patient(session)
+    url = f"/staff/patients/{patient.id}/courses/t1-group/waiting-list"
+    assert reception_client.post(url, data={"csrf_token": csrf_token(get_page(reception_client, url)),
+                                            "cohort": "any"}).status_code == 302
+    lists = get_page(reception_client, "/staff/waiting-lists")
+    assert patient.family_name in lists.get_text()
+    assert lists.select("a[href^='/staff/waiting-lists/']") == []  # no "Change order"

@@ -817,3 +817,12 @@ def test_online_groups_may_run_at_the_same_time(admin_client, session):
     values = _valid_cohort(online.id, online_link="https://meet.nhs.net/group")
     assert _post_new(admin_client, values).status_code == 302
     assert _post_new(admin_client, values).status_code == 302
+
+
+def test_a_group_without_facilitators_says_nobody_can_take_its_register(admin_client, session):
+    cohort = factories.create_cohort(session)
+    warning = "Nobody can take this group's register until it has a facilitator."
+    assert warning in get_page(admin_client, f"/staff/courses/{cohort.id}").get_text()
+    cohort.facilitators = [factories.create_staff(session, role=Role.FACILITATOR)]
+    session.commit()
+    assert warning not in get_page(admin_client, f"/staff/courses/{cohort.id}").get_text()
