@@ -61,7 +61,8 @@ def wall_clock_to_utc(day: dt.date, time: dt.time, timezone: str) -> dt.datetime
 
 @dataclass(frozen=True)
 class Clash:
-    """A planned session that would meet one already running: ``field`` of the form, and a message for staff."""
+    """A planned session that would meet one already running: what it meets (``venue`` or ``facilitators``, the
+    form field) and a sentence saying so, for staff."""
 
     field: str
     message: str
@@ -69,9 +70,11 @@ class Clash:
 
 def clashes(
     session: Session, *, venue: Venue, facilitators: list[User], planned: list[tuple[dt.datetime, dt.datetime]],
+    other_than: int | None = None,
 ) -> list[Clash]:
-    """What stops a new cohort's planned sessions: another group in the same room at the same time (an online
-    venue holds any number), or a facilitator running another group then. The first clash of each, at most."""
+    """What stops planned sessions: another group in the same room at the same time (an online venue holds any
+    number), or a facilitator running another group then. The first clash of each, at most. ``other_than`` is
+    the cohort the sessions belong to, when it exists already (a session being moved)."""
     if not planned:
         return []
     overlapping = [(CohortSession.starts_at < ends) & (CohortSession.ends_at > starts) for starts, ends in planned]
@@ -81,12 +84,14 @@ def clashes(
         .where(CohortSession.status == "scheduled", Cohort.status != "cancelled", or_(*overlapping))
         .order_by(CohortSession.starts_at)
     )
+    if other_than is not None:
+        running = running.where(Cohort.id != other_than)
     found = []
     if not venue.is_online:
         row = session.execute(running.where(Cohort.venue_id == venue.id).limit(1)).first()
         if row is not None:
             found.append(Clash("venue", f"{venue.name} has another group at that time on "
-                                        f"{written_date(row.starts_at)}. Choose another venue, date or time"))
+                                        f"{written_date(row.starts_at)}"))
     for user in facilitators:
         row = session.execute(
             running.join(cohort_facilitator, cohort_facilitator.c.cohort_id == Cohort.id)
@@ -94,8 +99,7 @@ def clashes(
         ).first()
         if row is not None:
             found.append(Clash("facilitators", f"{user.display_name} runs another group at that time on "
-                                               f"{written_date(row.starts_at)}. Choose other facilitators, or another "
-                                               "date or time"))
+                                               f"{written_date(row.starts_at)}"))
             break
     return found
 
@@ -247,8 +251,9 @@ def move_session(
 ) -> SessionChange:
     """Move one session to a new local date and time and text every patient booked on the cohort.
 
-    Refuses (SessionChangeRefused) a session that has started or is cancelled, a time in the past and a
-    local time the clocks skip. Moving it again to where it already is changes nothing and texts nobody.
+    Refuses (SessionChangeRefused) a session that has started or is cancelled, a time in the past, a local time
+    the clocks skip, and a time when its room or a facilitator has another group. Moving it again to where it
+    already is changes nothing and texts nobody.
     """
     cohort = cohort_session.cohort
     previous = cohort_session.starts_at
@@ -272,6 +277,10 @@ def move_session(
         raise SessionChangeRefused("The session is already at this date and time. Enter a new one", field="date")
 
     length = cohort_session.ends_at - cohort_session.starts_at
+    found = clashes(session, venue=cohort.venue, facilitators=list(cohort.facilitators),
+                    planned=[(new_start, new_start + length)], other_than=cohort.id)
+    if found:
+        raise SessionChangeRefused(f"{found[0].message}. Choose another date or time", field="date")
     # The original time is kept through later moves, so staff can always see where the session was planned.
     original = cohort_session.moved_from or previous
     moved = session.execute(

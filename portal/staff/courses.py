@@ -91,8 +91,10 @@ def _clashes(s, form: CreateCohortForm) -> bool:
     planned = weekly_sessions(first_date=form.first_date.data, start_time=form.time, minutes=form.minutes,
                               count=service.weeks, timezone=domain().policy.service.timezone)
     found = sessions.clashes(s, venue=form.chosen_venue, facilitators=form.chosen_facilitators, planned=planned)
+    advice = {"venue": "Choose another venue, date or time",
+              "facilitators": "Choose other facilitators, or another date or time"}
     for clash in found:
-        form[clash.field].errors = [*form[clash.field].errors, clash.message]
+        form[clash.field].errors = [*form[clash.field].errors, f"{clash.message}. {advice[clash.field]}"]
     return bool(found)
 
 

@@ -826,3 +826,30 @@ def test_a_group_without_facilitators_says_nobody_can_take_its_register(admin_cl
     cohort.facilitators = [factories.create_staff(session, role=Role.FACILITATOR)]
     session.commit()
     assert warning not in get_page(admin_client, f"/staff/courses/{cohort.id}").get_text()
+
+
+def test_a_session_is_not_moved_onto_another_group_in_its_room_or_with_its_facilitator(reception_client, session):
+    facilitator = factories.create_staff(session, role=Role.FACILITATOR, display_name="Femi Ade")
+    room = factories.create_venue(session)
+    first = _today() + dt.timedelta(days=21)
+    moving = factories.create_cohort(session, first_date=first, venue=room)
+    # Another group in the same room two days later, and one elsewhere run by the moving group's facilitator.
+    factories.create_cohort(session, first_date=first + dt.timedelta(days=2), venue=room)
+    elsewhere = factories.create_cohort(session, first_date=first + dt.timedelta(days=3),
+                                        venue=factories.create_venue(session))
+    elsewhere.facilitators = [facilitator]
+    moving.facilitators = [facilitator]
+    session.commit()
+    url = _session_url(moving.id, moving.sessions[0].id, "move")
+    for day, message in (
+        (first + dt.timedelta(days=2), f"{room.name} has another group at that time on "
+                                       f"{written_date(first + dt.timedelta(days=2))}. Choose another date or time"),
+        (first + dt.timedelta(days=3), "Femi Ade runs another group at that time on "
+                                       f"{written_date(first + dt.timedelta(days=3))}. Choose another date or time"),
+    ):
+        page = parse(_post_change(reception_client, url, _move_values(day)))
+        assert error_for(page, "date") == message
+    session.expire_all()
+    assert session.get(CohortSession, moving.sessions[0].id).moved_from is None
+    # A free evening is fine.
+    assert _post_change(reception_client, url, _move_values(first + dt.timedelta(days=1))).status_code == 302
