@@ -69,12 +69,12 @@ class Clash:
 
 
 def clashes(
-    session: Session, *, venue: Venue, facilitators: list[User], planned: list[tuple[dt.datetime, dt.datetime]],
+    session: Session, *, venue: Venue | None, facilitators: list[User], planned: list[tuple[dt.datetime, dt.datetime]],
     other_than: int | None = None,
 ) -> list[Clash]:
     """What stops planned sessions: another group in the same room at the same time (an online venue holds any
-    number), or a facilitator running another group then. The first clash of each, at most. ``other_than`` is
-    the cohort the sessions belong to, when it exists already (a session being moved)."""
+    number; ``venue=None`` leaves the room out), or a facilitator running another group then. The first clash of
+    each, at most. ``other_than`` is the cohort the sessions belong to, when it exists already."""
     if not planned:
         return []
     overlapping = [(CohortSession.starts_at < ends) & (CohortSession.ends_at > starts) for starts, ends in planned]
@@ -87,7 +87,7 @@ def clashes(
     if other_than is not None:
         running = running.where(Cohort.id != other_than)
     found = []
-    if not venue.is_online:
+    if venue is not None and not venue.is_online:
         row = session.execute(running.where(Cohort.venue_id == venue.id).limit(1)).first()
         if row is not None:
             found.append(Clash("venue", f"{venue.name} has another group at that time on "
@@ -144,12 +144,17 @@ def _named(users: dict[int, User], keys: set[int]) -> list[str]:
     return sorted(f"{users[key].display_name} (user {key})" for key in keys)
 
 
-def set_facilitators(session: Session, cohort: Cohort, chosen: list[User]) -> FacilitatorChange:
+def set_facilitators(session: Session, cohort: Cohort, chosen: list[User], *, now: dt.datetime) -> FacilitatorChange:
     """Who runs the cohort from now on (a colleague covering, say): they see it in their sessions and may
     take its register. Returns who was added and removed (name and user id); choosing the same people changes
-    nothing."""
+    nothing. Refuses (SessionChangeRefused) someone added who runs another group at one of its sessions to come."""
     before = {user.id: user for user in cohort.facilitators}
     after = {user.id: user for user in chosen}
+    to_come = [(s.starts_at, s.ends_at) for s in cohort.sessions if s.status == "scheduled" and s.ends_at > now]
+    found = clashes(session, venue=None, facilitators=[after[key] for key in after.keys() - before.keys()],
+                    planned=to_come, other_than=cohort.id)
+    if found:
+        raise SessionChangeRefused(f"{found[0].message}. Choose other facilitators", field="facilitators")
     change = FacilitatorChange(added=_named(after, after.keys() - before.keys()),
                                removed=_named(before, before.keys() - after.keys()))
     if change:

@@ -130,15 +130,19 @@ def change_facilitators(cohort_id: int):
     ticked = None if request.method == "POST" else {"facilitators": [str(u.id) for u in cohort.facilitators]}
     form = FacilitatorsForm(data=ticked, facilitators=sessions.facilitators(s), current=cohort.facilitators)
     if form.validate_on_submit():
-        change = sessions.set_facilitators(s, cohort, form.chosen_facilitators)
-        if change:
-            audit("cohort_facilitators_changed",
-                  detail=f"cohort {cohort.id}: added {', '.join(change.added) or 'nobody'};"
-                         f" removed {', '.join(change.removed) or 'nobody'}")
-            flash("The facilitators are saved.", "success")
+        try:
+            change = sessions.set_facilitators(s, cohort, form.chosen_facilitators, now=utcnow())
+        except sessions.SessionChangeRefused as refused:
+            form[refused.field].errors = [str(refused)]
         else:
-            flash("The facilitators were already as you chose: nothing changed.", "info")
-        return redirect(url_for("staff_courses.cohort_page", cohort_id=cohort.id))
+            if change:
+                audit("cohort_facilitators_changed",
+                      detail=f"cohort {cohort.id}: added {', '.join(change.added) or 'nobody'};"
+                             f" removed {', '.join(change.removed) or 'nobody'}")
+                flash("The facilitators are saved.", "success")
+            else:
+                flash("The facilitators were already as you chose: nothing changed.", "info")
+            return redirect(url_for("staff_courses.cohort_page", cohort_id=cohort.id))
     return render_template("staff/courses/facilitators.html", form=form, cohort=cohort,
                            service=domain().catalogue.get(cohort.service_key))
 

@@ -8,6 +8,7 @@ from portal.attendance.services import may_mark_register
 from portal.audit.models import AuditEvent
 from portal.auth.models import Role
 from portal.booking.models import Cohort
+from portal.dates import written_date
 from tests import factories
 from tests.conftest import sign_in
 from tests.pages import csrf_token, error_for, get_page, parse
@@ -131,3 +132,16 @@ def test_a_facilitator_no_longer_active_is_shown_ticked_and_kept_unless_unticked
     assert _post(client, cohort, [cover.id]).status_code == 302
     session.expire_all()
     assert [f.id for f in session.get(Cohort, cohort.id).facilitators] == [cover.id]
+
+
+def test_a_facilitator_running_another_group_at_the_same_time_cannot_be_added(app, session):
+    busy = factories.create_staff(session, role=Role.FACILITATOR, display_name="Bo Busy")
+    _cohort_run_by(session, busy)  # the factory's groups meet at the same time each week
+    cohort = _cohort_run_by(session)
+    client = _client(app, session, Role.RECEPTION)
+    page = parse(_post(client, cohort, [busy.id]))
+    first = cohort.sessions[0].starts_at
+    assert error_for(page, "facilitators") == (
+        f"Bo Busy runs another group at that time on {written_date(first)}. Choose other facilitators")
+    session.expire_all()
+    assert session.get(Cohort, cohort.id).facilitators == [] and _events(session) == []
