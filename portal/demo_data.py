@@ -120,11 +120,11 @@ def load(session: Session, domain: DomainConfig, *, today: dt.date, now: dt.date
         ("t1-group", None, "hornsey", 3, dt.time(10, 0), 3, 12, 4),
         ("t1-group", None, "finsbury", 1, dt.time(18, 0), 10, 12, 0),
         ("t2-programme", "whittington", "whittington", 2, dt.time(14, 0), 2, 10, 9),
-        ("t2-programme", "whittington", "whittington", 2, dt.time(14, 0), 8, 10, 2),
+        ("t2-programme", "whittington", "whittington", 3, dt.time(14, 0), 8, 10, 2),
         ("t2-programme", "whittington", "whittington", 4, dt.time(10, 30), 14, 10, 0),
         ("t2-programme", "haringey", "laurels", 0, dt.time(13, 0), 2, 10, 10),
         ("t2-programme", "haringey", "hornsey", 2, dt.time(18, 0), 5, 10, 8),
-        ("t2-programme", "haringey", "laurels", 0, dt.time(13, 0), 12, 10, 1),
+        ("t2-programme", "haringey", "laurels", 1, dt.time(13, 0), 12, 10, 1),
         ("t1-group", None, "online", 2, dt.time(12, 30), 4, 12, 6),
     ]
     filler = 100
@@ -231,7 +231,7 @@ def _running_programme(session: Session, domain: DomainConfig, venue: Venue, num
     patient on it: the Tier 2 demo sign-in who is part-way through a course."""
     first = today - dt.timedelta(weeks=4, days=1)
     cohort = create_cohort(session, domain, service_key="t2-programme", team="whittington", venue=venue,
-                           first_date=first, start_time=dt.time(14, 0), session_minutes=150, capacity=10)
+                           first_date=first, start_time=dt.time(10, 0), session_minutes=150, capacity=10)
     patient = Patient(nhs_number=next(numbers), given_name="Paula", family_name="Programme",
                       date_of_birth=dt.date(1968, 5, 17), mobile=demo_mobile(6), postcode="N19 5NF", tier=2,
                       team="whittington")

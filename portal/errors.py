@@ -28,16 +28,19 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(405)
     def method_not_allowed(error: HTTPException):
-        # A form's address opened as a page (reloaded after an error, or gone back to): its actions are named
-        # below the page they belong to (/cohorts/7/waiting-list), so show that page rather than "not found".
+        # A form's address opened as a page (gone back to, or typed): its actions are named below the page they
+        # belong to (/cohorts/7/waiting-list, /staff/patients/3/offers/5/accept), so show the nearest page above
+        # it rather than "not found".
         if request.method == "GET":
-            parent = request.path.rstrip("/").rpartition("/")[0] or "/"
-            try:
-                app.create_url_adapter(request).match(parent, method="GET")
-            except HTTPException:
-                pass
-            else:
-                return redirect(parent, code=303)
+            adapter = app.create_url_adapter(request)
+            path = request.path.rstrip("/")
+            while path:
+                path = path.rpartition("/")[0]
+                try:
+                    adapter.match(path or "/", method="GET")
+                except HTTPException:
+                    continue
+                return redirect(path or "/", code=303)
         return http_error(error)
 
     @app.errorhandler(HTTPException)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 
 from portal import demo_data
@@ -60,3 +61,18 @@ def test_make_run_prints_every_demo_sign_in(app, session):
         assert email in result.output
     for mobile in patients:
         assert f"07700 900{mobile[-3:]}" in result.output
+
+
+@pytest.mark.parametrize("weekday", range(7))
+def test_the_demo_groups_share_no_room_or_facilitator_at_the_same_time(session, domain, weekday):
+    """Whatever day the demo is loaded (mid-morning: the running group meets an hour before loading)."""
+    from portal.booking.models import Cohort
+    from portal.booking.sessions import clashes
+
+    today = dt.date(2026, 11, 23) + dt.timedelta(days=weekday)
+    now = dt.datetime.combine(today, dt.time(10, 30), tzinfo=dt.UTC)
+    demo_data.load(session, domain, today=today, now=now, base_url="http://127.0.0.1")
+    for cohort in session.scalars(select(Cohort)):
+        planned = [(s.starts_at, s.ends_at) for s in cohort.sessions]
+        assert clashes(session, venue=cohort.venue, facilitators=list(cohort.facilitators), planned=planned,
+                       other_than=cohort.id) == [], f"cohort {cohort.id} ({cohort.service_key})"

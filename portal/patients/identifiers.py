@@ -57,7 +57,9 @@ def parse_uk_mobile(raw: str, *, allow_drama_range: bool) -> str:
 
 
 def format_uk_mobile(e164: str) -> str:
-    """'07700 900 982' from '+447700900982'."""
+    """'07700 900 982' from '+447700900982'; any other number as it is."""
+    if not (e164.startswith("+44") and len(e164) == 13):
+        return e164
     national = "0" + e164.removeprefix("+44")
     return f"{national[:5]} {national[5:8]} {national[8:]}"
 

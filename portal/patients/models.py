@@ -9,6 +9,7 @@ from sqlalchemy import Boolean, CheckConstraint, Date, Index, Integer, SmallInte
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from portal.db import Base, UTCDateTime, utcnow
+from portal.patients.identifiers import format_uk_mobile
 
 # How long the patient has had pain, as a receptionist reads it from the referral ("a 3-year history").
 # The service is for pain of more than six months, so only the first band raises a warning.
@@ -247,10 +248,7 @@ class Patient(Base):
     @property
     def mobile_display(self) -> str:
         """'07700 900 982' for a UK number stored as '+447700900982'; any other number as stored."""
-        if self.mobile.startswith("+44") and len(self.mobile) == 13:
-            national = "0" + self.mobile[3:]
-            return f"{national[:5]} {national[5:8]} {national[8:]}"
-        return self.mobile
+        return format_uk_mobile(self.mobile)
 
     @property
     def nhs_number_display(self) -> str:

@@ -19,8 +19,9 @@ from portal.db import utcnow
 from portal.diary import services as diary
 from portal.extensions import db_session, domain, limiter, read_only
 from portal.messaging import texts
+from portal.patients import services as patients
 from portal.patients.forms import EmailForm, MobileCodeForm, MobileForm, NeedsForm, TextsForm
-from portal.patients.identifiers import InvalidIdentifier, parse_uk_mobile
+from portal.patients.identifiers import InvalidIdentifier, format_uk_mobile, parse_uk_mobile
 from portal.questionnaires import services as questionnaires
 from portal.selfcare import services as selfcare
 
@@ -93,17 +94,32 @@ def profile():
     return render_template("patients/profile.html", patient=current_patient())
 
 
+# What a patient is told when a change would leave them, or someone else, unable to sign in.
+_OWN_CONTACT = {
+    "email-taken": "You cannot use this email address. Enter a different one",
+    "mobile-shared": "You share your mobile number with someone else registered with us, so you need an email "
+                     "address to sign in",
+}
+
+
 @bp.route("/profile/email", methods=["GET", "POST"])
 @patient_required
+@limiter.limit("10 per minute", methods=["POST"])
 def profile_email():
     patient = current_patient()
     form = EmailForm(data={"email": patient.email or ""})
     if form.validate_on_submit():
-        if form.email.data != patient.email:
-            patient.email = form.email.data
-            audit("profile_email_changed", patient_id=patient.id, detail="removed" if patient.email is None else "")
-        flash("Your email address has been saved.", "success")
-        return redirect(url_for("patients.profile"))
+        try:
+            if form.email.data != patient.email:
+                patients.check_own_contact(db_session(), patient.mobile, form.email.data, patient_id=patient.id)
+                patient.email = form.email.data
+                audit("profile_email_changed", patient_id=patient.id,
+                      detail="removed" if patient.email is None else "")
+        except patients.SharedContact as problem:
+            form.email.errors.append(_OWN_CONTACT[problem.kind])
+        else:
+            flash("Your email address has been saved.", "success")
+            return redirect(url_for("patients.profile"))
     return render_template("patients/profile_email.html", form=form)
 
 
@@ -222,9 +238,17 @@ def profile_mobile_code():
             audit("mobile_change_code_rejected", patient_id=patient.id, detail=f"account {user.id}")
             form.code.errors.append(CODE_REFUSED)
         else:
-            # The number comes from the code's own record, never from the browser.
-            patient.set_mobile(record.sent_to)
-            audit("mobile_changed", patient_id=patient.id, detail=f"account {user.id}")
-            flash("Your mobile number has been changed.", "success")
-            return redirect(url_for("patients.profile"))
-    return render_template("patients/profile_mobile_code.html", form=form, sent_to=pending.sent_to)
+            # The number comes from the code's own record, never from the browser. Whoever typed the code holds
+            # the phone, so they may be told that someone else registered with us uses it too.
+            try:
+                patients.check_own_contact(db_session(), record.sent_to, patient.email, patient_id=patient.id)
+            except patients.SharedContact:
+                form.code.errors.append(
+                    "Someone else registered with us uses this mobile number. Add your email address to your "
+                    "account first, so that you can sign in with it, then change your mobile number")
+            else:
+                patient.set_mobile(record.sent_to)
+                audit("mobile_changed", patient_id=patient.id, detail=f"account {user.id}")
+                flash("Your mobile number has been changed.", "success")
+                return redirect(url_for("patients.profile"))
+    return render_template("patients/profile_mobile_code.html", form=form, sent_to=format_uk_mobile(pending.sent_to))

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portal.auth.models import User
 from portal.patients.identifiers import team_for_postcode
 from portal.patients.models import Patient
 from portal.settings import DomainConfig
@@ -54,24 +55,32 @@ UPDATABLE = (
 
 
 class SharedContact(Exception):
-    """The details would leave a patient unable to sign in; ``field`` and the message are for staff."""
+    """The details would leave someone unable to sign in. ``field`` is the form field, the message is for staff,
+    and ``kind`` says which rule it broke, for pages that word it for the patient themselves:
+    "email-taken" (on another patient's record, or a staff account's) or "mobile-shared" (with no email)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, kind: str) -> None:
         super().__init__(message)
         self.field = field
+        self.kind = kind
 
 
 def check_own_contact(session: Session, mobile: str, email: str | None, *, patient_id: int | None = None) -> None:
     """Patients sign in with their mobile, or with their email. A mobile already on another patient's record
-    stays theirs to sign in with, so this patient needs an email of their own; and an email on two records
-    would sign in neither. Raises SharedContact; ``patient_id`` is the patient whose details these are, if any."""
+    stays theirs to sign in with, so this patient needs an email of their own; an email on two records would
+    sign in neither, and a staff account's email signs in only the staff member. Raises SharedContact;
+    ``patient_id`` is the patient whose details these are, if they are registered already."""
     others = Patient.id != patient_id if patient_id is not None else true()
+    if email and session.scalar(select(User.id).where(User.email == email.lower()).limit(1)):
+        raise SharedContact("email", "This email address belongs to a staff account. Enter the patient's own "
+                                     "email address, or leave it out", kind="email-taken")
     if email and session.scalar(select(Patient.id).where(func.lower(Patient.email) == email.lower(), others).limit(1)):
         raise SharedContact("email", "Another patient is registered with this email address. Enter the "
-                                     "patient's own email address, or leave it out")
+                                     "patient's own email address, or leave it out", kind="email-taken")
     if not email and session.scalar(select(Patient.id).where(Patient.mobile == mobile, others).limit(1)):
         raise SharedContact("email", "Another patient is registered with this mobile number. Patients who share "
-                                     "a mobile sign in with their email address: enter one for this patient")
+                                     "a mobile sign in with their email address: enter one for this patient",
+                            kind="mobile-shared")
 
 
 def find_by_nhs_number(session: Session, nhs_number: str) -> Patient | None:

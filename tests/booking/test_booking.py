@@ -66,6 +66,19 @@ def test_cohort_list_shows_dates_venue_and_places_left(patient_client, session):
     assert len(card.select(".portal-session-list li")) == 8
 
 
+def test_groups_starting_on_the_same_day_have_names_of_their_own(patient_client, session):
+    """A screen reader's list of regions and links tells them apart: the time and place are in the names."""
+    morning = factories.create_cohort(session, start_time=dt.time(10, 0))
+    evening = factories.create_cohort(session, start_time=dt.time(18, 0), venue=factories.create_venue(
+        session, name="Archway Centre"))
+    page = get_page(patient_client, "/services/t1-group")
+    headings = [page.find(id=f"cohort-{c.id}").get_text(" ", strip=True) for c in (morning, evening)]
+    assert headings[0].endswith("at 10am, Test Health Centre") and headings[1].endswith("at 6pm, Archway Centre")
+    buttons = [a.get_text(" ", strip=True) for a in page.select("a.nhsuk-button")]
+    assert len(buttons) == len(set(buttons)) == 2
+    assert all(b.startswith("Choose this group starting ") for b in buttons)
+
+
 def test_patient_books_a_seat_and_the_confirmation_is_queued_with_it(patient_client, session):
     cohort = factories.create_cohort(session, seats_taken=3)
     response = _book(patient_client, cohort.id)

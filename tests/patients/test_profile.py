@@ -9,6 +9,7 @@ from portal.audit.models import AuditEvent
 from portal.db import utcnow
 from portal.messaging.models import SmsMessage
 from portal.messaging.services import enqueue_sms
+from portal.patients.identifiers import format_uk_mobile
 from portal.patients.models import Patient
 from tests import factories
 from tests.pages import csrf_token, error_for, get_page, parse
@@ -154,6 +155,38 @@ def test_consent_off_stops_every_text(patient_client, session):
     assert _sms_count(session) == 0
 
 
+def test_an_email_on_another_record_or_a_staff_account_is_refused_without_saying_whose(patient_client, session):
+    factories.create_patient(session, email="taken@example.com")
+    factories.create_staff(session, email="staff.member@test.nhs.uk")
+    for email in ("Taken@Example.com", "staff.member@test.nhs.uk"):
+        page = parse(_post(patient_client, "/profile/email", {"email": email}))
+        assert error_for(page, "email") == "You cannot use this email address. Enter a different one"
+    assert _patient(session, patient_client).email is None
+    assert not _events(session, "profile_email_changed")
+
+
+def test_a_patient_sharing_their_mobile_keeps_their_email(patient_client, session):
+    _post(patient_client, "/profile/email", {"email": "mine@example.com"})
+    factories.create_patient(session, mobile=_patient(session, patient_client).mobile)
+    page = parse(_post(patient_client, "/profile/email", {"email": ""}))
+    assert error_for(page, "email") == ("You share your mobile number with someone else registered with us, so you "
+                                        "need an email address to sign in")
+    assert _patient(session, patient_client).email == "mine@example.com"
+
+
+def test_a_mobile_someone_else_uses_needs_an_email_first(patient_client, session):
+    """Whoever typed the code holds the phone: they may be told someone else registered uses it."""
+    factories.create_patient(session, mobile=NEW_MOBILE_E164)
+    old = _patient(session, patient_client).mobile
+    _post(patient_client, "/profile/mobile", {"mobile": NEW_MOBILE, "password": factories.PASSWORD})
+    code, _ = _texted_code(session)
+    page = get_page(patient_client, "/profile/mobile/code")
+    refused = parse(patient_client.post("/profile/mobile/code", data={"code": code, "csrf_token": csrf_token(page)}))
+    assert error_for(refused, "code").startswith("Someone else registered with us uses this mobile number.")
+    assert _patient(session, patient_client).mobile == old
+    assert not _events(session, "mobile_changed")
+
+
 def test_the_mobile_changes_only_with_the_password_and_the_code_sent_to_the_new_number(patient_client, session):
     old = _patient(session, patient_client).mobile
     response = _post(patient_client, "/profile/mobile", {"mobile": NEW_MOBILE, "password": factories.PASSWORD})
@@ -162,7 +195,7 @@ def test_the_mobile_changes_only_with_the_password_and_the_code_sent_to_the_new_
     code, to_number = _texted_code(session)
     assert to_number == NEW_MOBILE_E164
     page = get_page(patient_client, "/profile/mobile/code")
-    assert NEW_MOBILE_E164 in page.get_text()
+    assert format_uk_mobile(NEW_MOBILE_E164) in page.get_text()
     response = patient_client.post("/profile/mobile/code", data={"code": code, "csrf_token": csrf_token(page)})
     assert response.status_code == 302
     assert _patient(session, patient_client).mobile == NEW_MOBILE_E164

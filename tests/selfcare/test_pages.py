@@ -319,6 +319,8 @@ def test_admins_see_the_content_review_list(app, session):
     rows = page.select("tbody tr")
     assert len(rows) == 36
     assert "Week 1: Welcome to the group, and how persistent pain works" in rows[0].get_text(" ", strip=True)
+    names = [row.find("a").get_text(" ", strip=True) for row in rows]
+    assert len(set(names)) == 36  # the tracks share titles: each link's name says its track
     # Each item opens as patients read it, with its review date.
     item = get_page(client, rows[0].find("a")["href"])
     assert item.h1.get_text(strip=True) == "Welcome to the group, and how persistent pain works"

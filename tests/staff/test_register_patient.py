@@ -136,6 +136,14 @@ def test_an_email_already_on_a_record_is_refused(reception_client, session):
     assert _count(session, Patient) == 1
 
 
+def test_a_staff_accounts_email_is_refused(reception_client, session):
+    factories.create_staff(session, email="clinician@test.nhs.uk")
+    page = parse(_post(reception_client, email="Clinician@test.nhs.uk"))
+    assert error_for(page, "email") == ("This email address belongs to a staff account. Enter the patient's own "
+                                        "email address, or leave it out")
+    assert _count(session, Patient) == 0
+
+
 def test_entered_values_are_kept_after_an_error(reception_client):
     page = parse(_post(reception_client, mobile="bad"))
     assert page.find("input", attrs={"name": "given_name"})["value"] == "Ada"
