@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.auth.models import Role, User
 from portal.booking.models import Booking, Cohort, CohortSession, Venue, cohort_facilitator
+from portal.booking.schedule import weekly_sessions
 from portal.dates import written_date
 from portal.messaging import texts
 from portal.messaging.services import enqueue_sms
@@ -92,16 +93,27 @@ def clashes(
         if row is not None:
             found.append(Clash("venue", f"{venue.name} has another group at that time on "
                                         f"{written_date(row.starts_at)}"))
-    for user in facilitators:
+    if facilitators:
+        by_id = {user.id: user for user in facilitators}
         row = session.execute(
-            running.join(cohort_facilitator, cohort_facilitator.c.cohort_id == Cohort.id)
-            .where(cohort_facilitator.c.user_id == user.id).limit(1)
+            running.add_columns(cohort_facilitator.c.user_id)
+            .join(cohort_facilitator, cohort_facilitator.c.cohort_id == Cohort.id)
+            .where(cohort_facilitator.c.user_id.in_(list(by_id))).limit(1)
         ).first()
         if row is not None:
-            found.append(Clash("facilitators", f"{user.display_name} runs another group at that time on "
-                                               f"{written_date(row.starts_at)}"))
-            break
+            found.append(Clash("facilitators", f"{by_id[row.user_id].display_name} runs another group at that "
+                                               f"time on {written_date(row.starts_at)}"))
     return found
+
+
+def new_cohort_clashes(
+    session: Session, domain: DomainConfig, *, service: Service, venue: Venue, facilitators: list[User],
+    first_date: dt.date, start_time: dt.time, minutes: int,
+) -> list[Clash]:
+    """``clashes`` for every weekly session a new cohort of ``service`` would have."""
+    planned = weekly_sessions(first_date=first_date, start_time=start_time, minutes=minutes, count=service.weeks,
+                              timezone=domain.policy.service.timezone)
+    return clashes(session, venue=venue, facilitators=facilitators, planned=planned)
 
 
 def course_services(domain: DomainConfig) -> list[Service]:
@@ -150,13 +162,13 @@ def set_facilitators(session: Session, cohort: Cohort, chosen: list[User], *, no
     nothing. Refuses (SessionChangeRefused) someone added who runs another group at one of its sessions to come."""
     before = {user.id: user for user in cohort.facilitators}
     after = {user.id: user for user in chosen}
+    added = after.keys() - before.keys()
     to_come = [(s.starts_at, s.ends_at) for s in cohort.sessions if s.status == "scheduled" and s.ends_at > now]
-    found = clashes(session, venue=None, facilitators=[after[key] for key in after.keys() - before.keys()],
-                    planned=to_come, other_than=cohort.id)
+    found = clashes(session, venue=None, facilitators=[after[key] for key in added], planned=to_come,
+                    other_than=cohort.id)
     if found:
         raise SessionChangeRefused(f"{found[0].message}. Choose other facilitators", field="facilitators")
-    change = FacilitatorChange(added=_named(after, after.keys() - before.keys()),
-                               removed=_named(before, before.keys() - after.keys()))
+    change = FacilitatorChange(added=_named(after, added), removed=_named(before, before.keys() - after.keys()))
     if change:
         cohort.facilitators = sorted(after.values(), key=lambda user: (user.email or "", user.id))
         session.flush()

@@ -14,7 +14,6 @@ from portal.auth.access import roles_required, staff_required
 from portal.auth.models import Role
 from portal.booking import services, sessions
 from portal.booking.models import Cohort, CohortSession
-from portal.booking.schedule import weekly_sessions
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
 from portal.staff.course_forms import (
@@ -87,10 +86,11 @@ def create_cohort():
 
 def _clashes(s, form: CreateCohortForm) -> bool:
     """Puts any clash of the planned sessions with running groups next to its field; True if there was one."""
-    service = domain().catalogue.get(form.service.data)
-    planned = weekly_sessions(first_date=form.first_date.data, start_time=form.time, minutes=form.minutes,
-                              count=service.weeks, timezone=domain().policy.service.timezone)
-    found = sessions.clashes(s, venue=form.chosen_venue, facilitators=form.chosen_facilitators, planned=planned)
+    found = sessions.new_cohort_clashes(
+        s, domain(), service=domain().catalogue.get(form.service.data), venue=form.chosen_venue,
+        facilitators=form.chosen_facilitators, first_date=form.first_date.data, start_time=form.time,
+        minutes=form.minutes,
+    )
     advice = {"venue": "Choose another venue, date or time",
               "facilitators": "Choose other facilitators, or another date or time"}
     for clash in found:
