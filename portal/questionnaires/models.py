@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, CheckConstraint, Date, Float, ForeignKey, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import JSON, CheckConstraint, Date, Float, ForeignKey, Index, Integer, SmallInteger, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.auth.models import User
@@ -81,7 +81,9 @@ class QuestionnaireResponse(Base):
 class UrgentFlag(Base):
     """An answer that needs a clinician to act (PHQ-9 item 9 above "not at all"), open until acknowledged.
 
-    One per response: saving the same answers again, or submitting the draft that raised it, raises no other.
+    At most one open flag per response: saving the same answers again, or submitting the draft that raised it,
+    raises no other. Once a clinician has acknowledged it, a graver answer to the same response raises a new
+    one: the clinician acted on the answer they read, not on the one given since.
     """
 
     __tablename__ = "urgent_flag"
@@ -92,11 +94,13 @@ class UrgentFlag(Base):
             name="acknowledgement_complete",
         ),
         Index("ix_urgent_flag_open", "acknowledged_at", "raised_at"),
+        Index("uq_urgent_flag_open_response", "response_id", unique=True,
+              sqlite_where=text("acknowledged_at IS NULL"), postgresql_where=text("acknowledged_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
-    response_id: Mapped[int] = mapped_column(ForeignKey("questionnaire_response.id"), unique=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("questionnaire_response.id"), index=True)
     reason: Mapped[str] = mapped_column(String(40))
     # The answer that raised it (PHQ-9 item 9: 1 several days, 2 more than half the days, 3 nearly every day).
     answer_value: Mapped[int] = mapped_column(SmallInteger)

@@ -169,7 +169,7 @@ def save_answers(session: Session, patient: Patient, due: DueSet, instrument: In
                  *, submit: bool, now: dt.datetime) -> Saved:
     """Keep the patient's answers. Submitting with every required item answered scores them by the published
     rule; anything less stays a draft, never scored. An item-9 answer above "not at all" raises the urgent
-    flag, once per response, whether the answers are a draft or submitted.
+    flag (one open flag per response: see raise_urgent_flag), whether the answers are a draft or submitted.
 
     Raises ResponseAlreadySubmitted if this measure was already submitted for the set.
     """
@@ -199,17 +199,24 @@ def _insert_flag(dialect: str):
         insert(UrgentFlag)
         .values({name: bindparam(name, type_=table.c[name].type)
                  for name in ("patient_id", "response_id", "reason", "answer_value", "raised_at")})
-        .on_conflict_do_nothing(index_elements=["response_id"])
+        .on_conflict_do_nothing(index_elements=["response_id"], index_where=UrgentFlag.acknowledged_at.is_(None))
         .returning(UrgentFlag.id)
     )
 
 
 def raise_urgent_flag(session: Session, response: QuestionnaireResponse, answer_value: int, *,
                       now: dt.datetime) -> UrgentFlag | None:
-    """Raise the flag for this response unless it is raised already. Returns the new flag, or None.
+    """Raise a flag for this answer unless a clinician has it already. Returns the new flag, or None.
 
     A flag still open shows the gravest answer given: a draft saved again with a graver answer raises it (the
-    clinician reads "Nearly every day", not the "Several days" first saved)."""
+    clinician reads "Nearly every day", not the "Several days" first saved). Once acknowledged, a flag stops
+    another only for answers no graver than the one the clinician read; a graver one raises a new flag."""
+    acknowledged = session.scalar(
+        select(func.max(UrgentFlag.answer_value))
+        .where(UrgentFlag.response_id == response.id, UrgentFlag.acknowledged_at.is_not(None))
+    )
+    if acknowledged is not None and acknowledged >= answer_value:
+        return None
     connection = session.connection()
     new_id = connection.execute(_insert_flag(connection.dialect.name), {
         "patient_id": response.patient_id, "response_id": response.id, "reason": SAFETY_REASON,

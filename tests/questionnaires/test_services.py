@@ -143,6 +143,35 @@ def test_a_graver_item_9_answer_saved_later_shows_on_the_open_flag(session, doma
     assert flag.answer_value == 3 and flag.is_open
 
 
+def test_a_graver_answer_after_the_flag_was_acknowledged_raises_a_new_flag(session, domain, patient):
+    clinician = factories.create_staff(session, role=Role.FACILITATOR)
+    first = _save(session, domain, patient, PHQ9, {"phq9_9": 1}, submit=False)
+    services.acknowledge_flag(session, first.flag_raised.id, by=clinician, note="Phoned; safe", now=NOW)
+    session.commit()
+    # The answer the clinician read, or a milder one, raises nothing more.
+    assert _save(session, domain, patient, PHQ9, {"phq9_9": 1, "phq9_1": 2}, submit=False).flag_raised is None
+    assert len(flags(session, patient.id)) == 1
+    graver = _save(session, domain, patient, PHQ9, {"phq9_9": 3}, submit=False)
+    assert graver.flag_raised is not None and graver.needs_support
+    acknowledged, open_flag = flags(session, patient.id)
+    assert (acknowledged.is_open, acknowledged.answer_value) == (False, 1)
+    assert (open_flag.is_open, open_flag.answer_value, open_flag.response_id) == (True, 3, first.response.id)
+    assert [f.id for f in services.open_flags(session)] == [open_flag.id]
+    # Submitting the same answers leaves the one open flag.
+    assert _save(session, domain, patient, PHQ9, all_answers(PHQ9, 0) | {"phq9_9": 3}).flag_raised is None
+    assert len(flags(session, patient.id)) == 2
+
+
+def test_a_response_holds_one_open_flag_at_most(session, domain, patient):
+    saved = _save(session, domain, patient, PHQ9, {"phq9_9": 1}, submit=False)
+    flag = saved.flag_raised
+    session.add(type(flag)(patient_id=patient.id, response_id=saved.response.id, reason=flag.reason,
+                           answer_value=2, raised_at=NOW))
+    with pytest.raises(IntegrityError):
+        session.flush()
+    session.rollback()
+
+
 def test_an_incomplete_submit_with_item_9_raises_the_flag(session, domain, patient):
     saved = _save(session, domain, patient, PHQ9, {"phq9_9": 3})
     assert saved.missing and saved.needs_support and saved.flag_raised is not None
