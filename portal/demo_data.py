@@ -21,6 +21,7 @@ from portal.auth.services import create_staff_user, invite_patient
 from portal.booking import waitlist
 from portal.booking.models import Booking, Venue
 from portal.booking.services import create_cohort
+from portal.booking.sessions import new_cohort_clashes
 from portal.dates import LONDON
 from portal.diary import services as diary
 from portal.diary.models import DiaryEntry
@@ -156,7 +157,7 @@ def load(session: Session, domain: DomainConfig, *, today: dt.date, now: dt.date
                 waitlist.join(session, domain, waiting, domain.catalogue.get(service_key), cohort=None, now=now)
     session.flush()
     _clinics(session, domain, venues, now=now)
-    _running_group(session, domain, venues["finsbury"], numbers, now=now)
+    _running_group(session, domain, [venues[key] for key in ("finsbury", "hornsey", "laurels")], numbers, now=now)
     _running_programme(session, domain, venues["whittington"], numbers, today=today, now=now)
     # Demo sign-ins for a patient of each tier already part-way through a course, whose weekly reading
     # follows their sessions.
@@ -243,20 +244,26 @@ def _running_programme(session: Session, domain: DomainConfig, venue: Venue, num
     session.flush()
 
 
-def _running_group(session: Session, domain: DomainConfig, venue: Venue, numbers, *, now: dt.datetime) -> None:
+def _running_group(session: Session, domain: DomainConfig, venues: list[Venue], numbers, *,
+                   now: dt.datetime) -> None:
     """A group the demo facilitator is running: its third session is today, an hour before the demo data was
     loaded (so "My sessions today" has a register to take), its first two are marked, and one patient who
-    missed both is in the did-not-attend review queue."""
+    missed both is in the did-not-attend review queue. It meets at the first of ``venues`` with no other group
+    then (its time follows the time of loading, so it can fall on another demo group's)."""
     from portal.attendance import services as attendance
     from portal.audit.services import Actor
 
     facilitator = session.scalars(select(User).where(User.email == "facilitator@demo.portal.nhs.uk")).one()
     local_now = now.astimezone(LONDON)
     start = max(local_now - dt.timedelta(hours=1), local_now.replace(hour=0, minute=15))
+    when = {"first_date": local_now.date() - dt.timedelta(weeks=2),
+            "start_time": dt.time(start.hour, start.minute // 15 * 15), "minutes": 120}
+    service = domain.catalogue.get("t1-group")
+    venue = next(v for v in venues if not new_cohort_clashes(session, domain, service=service, venue=v,
+                                                             facilitators=[], **when))
     cohort = create_cohort(session, domain, service_key="t1-group", team=None, venue=venue,
-                           first_date=local_now.date() - dt.timedelta(weeks=2),
-                           start_time=dt.time(start.hour, start.minute // 15 * 15),
-                           session_minutes=120, capacity=8, facilitators=[facilitator])
+                           first_date=when["first_date"], start_time=when["start_time"],
+                           session_minutes=when["minutes"], capacity=8, facilitators=[facilitator])
     people = [("Grace", "Okonkwo", {"needs_bsl_interpreter": True}),
               ("Tomasz", "Nowak", {"interpreter_language": "Polish"}),
               ("Maureen", "Kelly", {"needs_large_print": True, "carer_name": "Sean Kelly",

@@ -63,14 +63,16 @@ def test_make_run_prints_every_demo_sign_in(app, session):
         assert f"07700 900{mobile[-3:]}" in result.output
 
 
+@pytest.mark.parametrize("hour", [10, 19])
 @pytest.mark.parametrize("weekday", range(7))
-def test_the_demo_groups_share_no_room_or_facilitator_at_the_same_time(session, domain, weekday):
-    """Whatever day the demo is loaded (mid-morning: the running group meets an hour before loading)."""
+def test_the_demo_groups_share_no_room_or_facilitator_at_the_same_time(session, domain, weekday, hour):
+    """Whatever day and time the demo is loaded (the running group meets an hour before loading, so an evening
+    load puts it on the evening groups' time)."""
     from portal.booking.models import Cohort
     from portal.booking.sessions import clashes
 
     today = dt.date(2026, 11, 23) + dt.timedelta(days=weekday)
-    now = dt.datetime.combine(today, dt.time(10, 30), tzinfo=dt.UTC)
+    now = dt.datetime.combine(today, dt.time(hour, 30), tzinfo=dt.UTC)
     demo_data.load(session, domain, today=today, now=now, base_url="http://127.0.0.1")
     for cohort in session.scalars(select(Cohort)):
         planned = [(s.starts_at, s.ends_at) for s in cohort.sessions]
