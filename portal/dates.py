@@ -42,6 +42,11 @@ def weekday_and_date(day: dt.date, *, year: bool = True) -> str:
     return f"{words} {day.year}" if year else words
 
 
+def london_midnight(day: dt.date) -> dt.datetime:
+    """00:00 on ``day`` in London, as a UTC instant: where a day people name starts."""
+    return dt.datetime.combine(day, dt.time(0), tzinfo=LONDON).astimezone(dt.UTC)
+
+
 def london_today(now: dt.datetime | None = None) -> dt.date:
     """Today's date for people in the service's area (not the UTC date, which differs after 11pm in summer)."""
     return (now or dt.datetime.now(dt.UTC)).astimezone(LONDON).date()
@@ -75,7 +80,7 @@ def parse_date_parts(
         raise InvalidDate(f"{label} must be after 1900", {"year"})
     try:
         date = dt.date(year, month, day)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a day or month too big for a C int
         raise InvalidDate(f"{label} must be a real date", set(PARTS)) from None
     today = today or dt.datetime.now(dt.UTC).date()
     if past_only and date >= today:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from wtforms import Field
+from flask_wtf import FlaskForm
+from wtforms import Field, HiddenField, PasswordField, StringField
 from wtforms.utils import unset_value
 from wtforms.validators import StopValidation, ValidationError
 
@@ -22,6 +23,41 @@ class PlainText:
     def __call__(self, form: Any, field: Any) -> None:
         if has_control_characters(field.data):
             raise ValidationError(self.message)
+
+
+class PortalForm(FlaskForm):
+    """Every form of the portal, for two rules of every text box (a password's aside):
+
+    - what is typed is tidied before any check: spaces at either end dropped, and a textarea's CRLF line breaks
+      made one character each, so a length limit counts what is kept;
+    - it must be plain text (portal.plain_text), checked after the fields' own checks. A hidden field is left
+      to the view that reads it.
+    """
+
+    class Meta:
+        def bind_field(self, form: Any, unbound_field: Any, options: dict[str, Any]) -> Any:
+            field_class = unbound_field.field_class
+            if issubclass(field_class, StringField) and not issubclass(field_class, PasswordField):
+                options["filters"] = [tidy_text, *unbound_field.kwargs.get("filters", ())]
+            return unbound_field.bind(form=form, **options)
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = super().validate(extra_validators)
+        for field in self:
+            if (isinstance(field, StringField) and not isinstance(field, PasswordField | HiddenField)
+                    and not field.errors and has_control_characters(field.data)):
+                field.errors = [f"{_plain_label(field.label.text)} must not include hidden characters"]
+                valid = False
+        return valid
+
+
+def tidy_text(value: Any) -> Any:
+    return value.replace("\r\n", "\n").strip() if isinstance(value, str) else value
+
+
+def _plain_label(text: str) -> str:
+    """A field's label fit to start a sentence: "Pacing note (optional)" gives "Pacing note"."""
+    return text.replace("(optional)", "").strip().rstrip("?:").strip() or "Your answer"
 
 
 class DateParts(Field):

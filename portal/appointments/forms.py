@@ -6,11 +6,11 @@ import datetime as dt
 import re
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from portal.forms import DateParts, PlainText, whole_number
+from portal.forms import DateParts, PlainText, PortalForm, whole_number
+from portal.plain_text import number_id
 
 # PostgreSQL refuses NUL in text, and no control character belongs in a reason someone types.
 
@@ -19,17 +19,17 @@ WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 def slot_id(value: str | None) -> int:
     """A slot id from a radio value; 0 (no such slot) for anything that is not a plain number."""
-    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 10 else 0
+    return number_id(value)
 
 
 plain_text = PlainText("Reason must be plain text")
 
 
-class ActionForm(FlaskForm):
+class ActionForm(PortalForm):
     """A button that changes something named in the URL: only its CSRF token is checked."""
 
 
-class ChooseTimeForm(FlaskForm):
+class ChooseTimeForm(PortalForm):
     # The choices are the free slots the view lists; a stale or tampered id is answered by the service,
     # so the message can say what happened.
     slot = RadioField("Choose a time", choices=[], validate_choice=False,
@@ -44,7 +44,7 @@ CANCEL_REASONS = [
 ]
 
 
-class CancelAppointmentForm(FlaskForm):
+class CancelAppointmentForm(PortalForm):
     reason = RadioField(
         "Why are you cancelling?", choices=[SelectChoice(value, label) for value, label in CANCEL_REASONS],
         validators=[InputRequired(message="Select why you are cancelling your appointment")],
@@ -87,7 +87,7 @@ class StaffRescheduleForm(StaffOverrideMixin, ChooseTimeForm):
     pass
 
 
-class StaffCancelForm(StaffOverrideMixin, FlaskForm):
+class StaffCancelForm(StaffOverrideMixin, PortalForm):
     reason = TextAreaField("Why is the appointment being cancelled?", validators=[
         InputRequired(message="Enter why the appointment is being cancelled"),
         Length(max=500, message="Reason must be 500 characters or fewer"), plain_text,
@@ -129,7 +129,7 @@ class OptionalDateParts(DateParts):
         super().pre_validate(form)
 
 
-class TemplateForm(FlaskForm):
+class TemplateForm(PortalForm):
     clinician = SelectField("Clinician", validators=[InputRequired("Select a clinician")], validate_choice=False)
     service_key = SelectField("Service", validators=[InputRequired("Select a service")], validate_choice=False)
     team = SelectField("Team (Tier 2 services)", validate_choice=False)
@@ -171,7 +171,7 @@ class TemplateForm(FlaskForm):
         return int(self.slot_minutes.data.strip())
 
 
-class LeaveForm(FlaskForm):
+class LeaveForm(PortalForm):
     clinician = SelectField("Clinician", validators=[InputRequired("Select a clinician")], validate_choice=False)
     first_day = DateParts("First day of leave")
     last_day = DateParts("Last day of leave")
@@ -184,7 +184,7 @@ class LeaveForm(FlaskForm):
             SelectChoice(str(c.id), c.display_name) for c in clinicians]
 
 
-class BlockSlotForm(FlaskForm):
+class BlockSlotForm(PortalForm):
     reason = StringField("Why is this slot blocked?", validators=[
         InputRequired("Enter why this slot is blocked"),
         Length(max=200, message="Reason must be 200 characters or fewer"), plain_text,

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import AnyOf, InputRequired, Length, Optional, ValidationError
 
 from portal.attendance.models import MARKS, REVIEW_ACTIONS
 from portal.attendance.services import Row
+from portal.forms import PortalForm
 from portal.questionnaires.forms import plain_text
 
 ALL_ATTENDED = "all_attended"
 
 
-class MarksForm(FlaskForm):
+class MarksForm(PortalForm):
     """Radios named ``mark_<key>`` for each row that may be marked now. A radio left alone keeps its mark."""
 
     rows: list[Row]
@@ -66,7 +66,7 @@ def marks_form(rows: list[Row]) -> MarksForm:
     return form_class(data={f"mark_{row.key}": row.mark for row in open_rows if row.mark})
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(PortalForm):
     action = RadioField(
         "What have you decided?",
         choices=[SelectChoice(value, label) for value, label in REVIEW_ACTIONS.items()],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
-from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField
 from wtforms.validators import NumberRange, Optional
 
@@ -12,11 +11,12 @@ from portal.audit.web import audit
 from portal.auth.access import roles_required
 from portal.auth.models import Role
 from portal.extensions import db_session
+from portal.forms import PortalForm
 
 bp = Blueprint("audit", __name__, url_prefix="/staff/audit")
 
 
-class AuditFilterForm(FlaskForm):
+class AuditFilterForm(PortalForm):
     class Meta:
         csrf = False  # a GET search form: it changes nothing
 

@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from portal.audit.models import AuditEvent
+from portal.dates import london_midnight
 from portal.db import utcnow
 
 
@@ -65,11 +66,11 @@ def search(
         query = query.where(AuditEvent.patient_id == patient_id)
     if user_id is not None:
         query = query.where(AuditEvent.actor_user_id == user_id)
+    # The days are London's, as the trail shows its times.
     if since is not None:
-        query = query.where(AuditEvent.occurred_at >= dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC))
-    if until is not None:
-        end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-        query = query.where(AuditEvent.occurred_at < end)
+        query = query.where(AuditEvent.occurred_at >= london_midnight(since))
+    if until is not None and until < dt.date.max:
+        query = query.where(AuditEvent.occurred_at < london_midnight(until + dt.timedelta(days=1)))
     return list(session.scalars(query.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(limit)))
 
 

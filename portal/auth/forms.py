@@ -1,16 +1,15 @@
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length, ValidationError
 
-from portal.forms import DateParts
+from portal.forms import DateParts, PortalForm
 from portal.patients.identifiers import InvalidIdentifier, parse_postcode
 
 DIGITS = "0123456789"
 
 
-class SignInForm(FlaskForm):
+class SignInForm(PortalForm):
     identifier = StringField(
         "Email address or mobile number",
         validators=[InputRequired("Enter your email address or mobile number"), Length(max=254)],
@@ -30,14 +29,14 @@ def _confirm_password() -> PasswordField:
     )
 
 
-def _uk_postcode(_form: FlaskForm, field: StringField) -> None:
+def _uk_postcode(_form: PortalForm, field: StringField) -> None:
     try:
         parse_postcode(field.data or "")
     except InvalidIdentifier as problem:
         raise ValidationError(str(problem)) from None
 
 
-class ActivateForm(FlaskForm):
+class ActivateForm(PortalForm):
     date_of_birth = DateParts("Date of birth", past_only=True)
     postcode = StringField(
         "Postcode",
@@ -51,15 +50,15 @@ class ActivateForm(FlaskForm):
     confirm_password = _confirm_password()
 
 
-class SignOutForm(FlaskForm):
+class SignOutForm(PortalForm):
     pass
 
 
-class SignOutEverywhereForm(FlaskForm):
+class SignOutEverywhereForm(PortalForm):
     pass
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(PortalForm):
     current_password = PasswordField(
         "Current password", validators=[InputRequired("Enter your current password"), Length(max=200)]
     )
@@ -67,14 +66,14 @@ class ChangePasswordForm(FlaskForm):
     confirm_password = _confirm_password()
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(PortalForm):
     identifier = StringField(
         "Mobile number or email address",
         validators=[InputRequired("Enter your mobile number or email address"), Length(max=254)],
     )
 
 
-class ResetCodeForm(FlaskForm):
+class ResetCodeForm(PortalForm):
     code = StringField(
         "Code", validators=[InputRequired("Enter the 6-digit code from the text"), Length(max=20)]
     )
@@ -85,6 +84,6 @@ class ResetCodeForm(FlaskForm):
             raise ValidationError("Enter the 6 digits of the code, like 123456")
 
 
-class NewPasswordForm(FlaskForm):
+class NewPasswordForm(PortalForm):
     password = _new_password("New password", "Enter a new password")
     confirm_password = _confirm_password()

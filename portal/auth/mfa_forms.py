@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length, Regexp
+
+from portal.forms import PortalForm
 
 
 def _digits_only(value: str | None) -> str | None:
@@ -12,7 +13,7 @@ def _digits_only(value: str | None) -> str | None:
     return "".join(ch for ch in value if not ch.isspace() and ch != "-") if value else value
 
 
-class AppCodeForm(FlaskForm):
+class AppCodeForm(PortalForm):
     code = StringField(
         "Security code",
         filters=[_digits_only],
@@ -23,7 +24,7 @@ class AppCodeForm(FlaskForm):
     )
 
 
-class RecoveryCodeForm(FlaskForm):
+class RecoveryCodeForm(PortalForm):
     code = StringField(
         "Recovery code",
         validators=[InputRequired("Enter one of your recovery codes"), Length(max=40)],

@@ -13,7 +13,6 @@ from collections.abc import Callable
 import segno
 from flask import Blueprint, flash, redirect, render_template, session, url_for
 from flask_login import current_user, logout_user
-from flask_wtf import FlaskForm
 
 from portal.audit import services as audit_services
 from portal.audit.web import audit, current_actor
@@ -23,6 +22,7 @@ from portal.auth.models import User
 from portal.auth.routes import _start_session
 from portal.db import utcnow
 from portal.extensions import db_session, limiter
+from portal.forms import PortalForm
 
 bp = Blueprint("mfa", __name__)
 
@@ -130,7 +130,7 @@ def _tries_left(count: int | None) -> str:
     return f" You have {count} more {'try' if count == 1 else 'tries'}."
 
 
-def _second_step(form: FlaskForm, check: Callable[..., mfa.Verified], template: str, wrong: str):
+def _second_step(form: PortalForm, check: Callable[..., mfa.Verified], template: str, wrong: str):
     pending, factor, ended_response = _pending_sign_in()
     if ended_response is not None:
         return ended_response

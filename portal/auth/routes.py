@@ -177,7 +177,7 @@ def account():
 def sign_out_everywhere():
     if SignOutEverywhereForm().validate_on_submit():
         user = current_user._get_current_object()
-        services.sign_out_everywhere(user)
+        services.sign_out_everywhere(db_session(), user)
         audit("signed_out_everywhere", patient_id=user.patient_id)
         logout_user()
         session.clear()

@@ -16,11 +16,13 @@ from sqlalchemy.orm import Session
 from portal.auth import codes
 from portal.auth.models import Invitation, OneTimeCode, Role, User
 from portal.auth.passwords import hash_password, needs_rehash, strength_problem, verify_password
+from portal.calendars.services import revoke_feed
 from portal.db import utcnow
 from portal.messaging import texts
 from portal.messaging.services import enqueue_sms
 from portal.patients.identifiers import InvalidIdentifier, parse_uk_mobile
 from portal.patients.models import Patient
+from portal.plain_text import is_plain_number
 from portal.settings import DomainConfig
 
 RESET_PURPOSE = "password_reset"
@@ -291,7 +293,7 @@ _SIGNED_IN_USER = select(User).where(User.id == bindparam("user_id"))
 def load_user_for_session(session: Session, session_id: str) -> User | None:
     """Flask-Login's loader: the id carries the session version, so old sessions stop loading."""
     user_id, _, version = (session_id or "").partition(":")
-    if not (user_id.isdigit() and version.isdigit()):
+    if not (is_plain_number(user_id) and is_plain_number(version)):
         return None
     user = session.scalars(_SIGNED_IN_USER, {"user_id": int(user_id)}).first()
     if user is None or not user.is_active or user.session_version != int(version):
@@ -299,9 +301,17 @@ def load_user_for_session(session: Session, session_id: str) -> User | None:
     return user
 
 
-def sign_out_everywhere(user: User) -> None:
+def sign_out_everywhere(session: Session, user: User) -> None:
     """End every session of this user, on every device, this one included."""
+    _end_every_session(session, user)
+
+
+def _end_every_session(session: Session, user: User) -> None:
+    """Sign the user out on every device, and for a patient stop their calendar address: a phone they no longer
+    have, or someone who has had their password, may have subscribed to it. They can make a new one."""
     user.end_all_sessions()
+    if user.patient_id is not None:
+        revoke_feed(session, user.patient_id)
 
 
 def change_password(session: Session, user: User, current: str, new: str, *, now: dt.datetime) -> None:
@@ -317,7 +327,7 @@ def change_password(session: Session, user: User, current: str, new: str, *, now
     if not matches:
         raise WrongPassword(locked_for=_count_failed_sign_in(session, user, now=now))
     _set_password(user, new, now=now)
-    user.end_all_sessions()
+    _end_every_session(session, user)
     session.flush()
 
 
@@ -395,5 +405,5 @@ def reset_password(session: Session, user: User, password: str, *, now: dt.datet
     """Set the new password of someone who proved they hold the account's phone, unlock the account and
     end every session (the caller starts a fresh one). Raises WeakPassword."""
     _set_password(user, password, now=now)
-    user.end_all_sessions()
+    _end_every_session(session, user)
     session.flush()

@@ -1,16 +1,17 @@
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import RadioField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, ValidationError
 
+from portal.forms import PortalForm
 
-class BookSeatForm(FlaskForm):
+
+class BookSeatForm(PortalForm):
     """No fields: the cohort is in the URL; the form carries the CSRF token."""
 
 
-class ActionForm(FlaskForm):
+class ActionForm(PortalForm):
     """A button that changes something named in the URL (leave a waiting list, decline an offer)."""
 
 
@@ -22,7 +23,7 @@ WITHDRAW_REASONS = {
 }
 
 
-class WithdrawForm(FlaskForm):
+class WithdrawForm(PortalForm):
     reason = RadioField(
         "Why are you cancelling?", choices=[SelectChoice(k, v) for k, v in WITHDRAW_REASONS.items()],
         validators=[InputRequired(message="Select why you are cancelling your place")],
@@ -43,14 +44,14 @@ class WithdrawForm(FlaskForm):
         return f"{label}: {detail}" if detail else label
 
 
-class MoveSeatForm(FlaskForm):
+class MoveSeatForm(PortalForm):
     # Choices are the cohorts open to this patient, set by the view; a stale or tampered id is
     # answered by the service, so the message can say what happened.
     cohort = RadioField("Which group do you want to move to?", choices=[], validate_choice=False,
                         validators=[InputRequired(message="Select the group you want to move to")])
 
 
-class JoinWaitlistForm(FlaskForm):
+class JoinWaitlistForm(PortalForm):
     which = RadioField(
         "Which groups would you take a place in?",
         choices=[SelectChoice("this", "Only this group"), SelectChoice("any", "Any group of this course")],
@@ -58,7 +59,7 @@ class JoinWaitlistForm(FlaskForm):
     )
 
 
-class OfferForm(FlaskForm):
+class OfferForm(PortalForm):
     decision = RadioField(
         "Do you want this place?",
         choices=[SelectChoice("accept", "Yes, book me on this group"),

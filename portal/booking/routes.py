@@ -11,6 +11,7 @@ from portal.booking.forms import ActionForm, BookSeatForm, JoinWaitlistForm, Mov
 from portal.booking.models import Cohort
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
+from portal.plain_text import number_id
 
 bp = Blueprint("booking", __name__)
 refuse_new_bookings_after_discharge(bp, {
@@ -204,10 +205,10 @@ def move(booking_id: int):
     if form.validate_on_submit():
         status = 409
         try:
-            new = services.move_seat(s, domain(), patient, booking_id, _int(form.cohort.data), now=utcnow())
+            new = services.move_seat(s, domain(), patient, booking_id, number_id(form.cohort.data), now=utcnow())
         except services.CohortFull:
             form.cohort.errors.append("That group has just filled up. Your place has not changed. Choose another.")
-            options = [c for c in options if c.id != _int(form.cohort.data)]
+            options = [c for c in options if c.id != number_id(form.cohort.data)]
         except services.CohortNotFound:
             status = 400
             form.cohort.errors.append("Select one of the groups shown")
@@ -221,10 +222,6 @@ def move(booking_id: int):
     elif form.is_submitted():
         status = 400
     return render_template("booking/move.html", booking=booking, service=service, options=options, form=form), status
-
-
-def _int(value: str | None) -> int:
-    return int(value) if value and value.isdigit() and len(value) < 10 else 0
 
 
 @bp.route("/bookings")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import StopValidation, ValidationError
 
@@ -21,7 +20,7 @@ from portal.diary.models import (
     PLAN_SECTIONS,
     SLEEP_SCALE,
 )
-from portal.forms import DateParts
+from portal.forms import DateParts, PortalForm
 from portal.plain_text import CONTROL_CHARACTERS
 
 # PostgreSQL refuses NUL in text, and no control character belongs in something a person types
@@ -32,11 +31,6 @@ PLAN_SECTION_LINES = 9
 PLAN_PRINT_LINE = 70
 # How far ahead a goal's date may be: a goal for years away is not a goal for this course.
 GOAL_HORIZON_DAYS = 2 * 365
-
-
-def _tidy(value: Any) -> Any:
-    """Browsers send a textarea's line breaks as CRLF: count and store each as one character."""
-    return value.replace("\r\n", "\n").strip() if isinstance(value, str) else value
 
 
 def _required(message: str):
@@ -77,7 +71,7 @@ def _scale(label: str, words: tuple[str, ...] | None, message: str, *, lowest: i
     return RadioField(label, choices=choices, validate_choice=False, validators=[_required(message), _one_of(message)])
 
 
-class DiaryEntryForm(FlaskForm):
+class DiaryEntryForm(PortalForm):
     # The choices (today and the days before it that may be filled in) are set by the view.
     day = SelectField("Which day is this for?", choices=[], validate_choice=False,
                       validators=[_required("Select the day this is for"),
@@ -86,7 +80,7 @@ class DiaryEntryForm(FlaskForm):
     sleep = _scale("How did you sleep?", SLEEP_SCALE, "Select how you slept")
     mood = _scale("How was your mood?", MOOD_SCALE, "Select how your mood was")
     activity = _scale("How active were you?", ACTIVITY_SCALE, "Select how active you were")
-    note = TextAreaField("Pacing note (optional)", filters=[_tidy], validators=[_at_most(NOTE_MAX, "Pacing note")])
+    note = TextAreaField("Pacing note (optional)", validators=[_at_most(NOTE_MAX, "Pacing note")])
 
     def set_days(self, days: list[dt.date], labels: list[str]) -> None:
         self.day.choices = [SelectChoice(day.isoformat(), label) for day, label in zip(days, labels, strict=True)]
@@ -99,14 +93,14 @@ class DiaryEntryForm(FlaskForm):
         return int(getattr(self, name).data)
 
 
-class GoalForm(FlaskForm):
-    what = StringField("What do you want to do?", filters=[_tidy],
+class GoalForm(PortalForm):
+    what = StringField("What do you want to do?",
                        validators=[_required("Enter what you want to do"), _at_most(GOAL_TEXT_MAX, "Your goal")])
-    how_much = StringField("How much, or how often?", filters=[_tidy],
+    how_much = StringField("How much, or how often?",
                            validators=[_required("Enter how much or how often"),
                                        _at_most(GOAL_TEXT_MAX, "How much or how often")])
     target_date = DateParts("The date")
-    why = TextAreaField("Why does it matter to you?", filters=[_tidy],
+    why = TextAreaField("Why does it matter to you?",
                         validators=[_required("Enter why this goal matters to you"),
                                     _at_most(GOAL_WHY_MAX, "Why it matters")])
     confidence = _scale("How confident are you that you can do it?", None,
@@ -129,16 +123,16 @@ class GoalForm(FlaskForm):
             raise ValidationError("The date must be within the next 2 years. Choose a nearer step towards it")
 
 
-class CheckInForm(FlaskForm):
+class CheckInForm(PortalForm):
     outcome = RadioField("How did it go this week?",
                          choices=[SelectChoice(k, v) for k, v in CHECK_IN_WORDS.items()], validate_choice=False,
                          validators=[_required("Select how it went this week"),
                                      _one_of("Select how it went this week")])
-    note = TextAreaField("Anything you want to remember? (optional)", filters=[_tidy],
+    note = TextAreaField("Anything you want to remember? (optional)",
                          validators=[_at_most(CHECK_IN_NOTE_MAX, "Your note")])
 
 
-class GoalStatusForm(FlaskForm):
+class GoalStatusForm(PortalForm):
     """The buttons that finish a goal (achieved, stopped) or start it again (active)."""
 
     status = HiddenField(validators=[_one_of("Choose what to do with the goal", ("achieved", "stopped", "active"))])
@@ -167,10 +161,10 @@ def _plan_section(name: str) -> TextAreaField:
             raise StopValidation(f"{label} is too long to fit on one printed page. Use fewer or shorter lines")
 
     # Each message names its part: the error summary lists them all, and "This part" four times says nothing.
-    return TextAreaField(label, filters=[_tidy], validators=[_at_most(PLAN_SECTION_MAX, label), lines])
+    return TextAreaField(label, validators=[_at_most(PLAN_SECTION_MAX, label), lines])
 
 
-class FlarePlanForm(FlaskForm):
+class FlarePlanForm(PortalForm):
     what_helps = _plan_section("what_helps")
     what_to_reduce = _plan_section("what_to_reduce")
     who_to_tell = _plan_section("who_to_tell")

@@ -19,6 +19,7 @@ from portal.audit.services import Actor
 from portal.db import utcnow
 from portal.extensions import csrf, db_session, domain
 from portal.messaging import inbound, receipts
+from portal.plain_text import number_id
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
@@ -75,7 +76,7 @@ def status():
     outbox = request.args.get(receipts.OUTBOX_PARAM, "")
     outcome = receipts.apply_receipt(
         db_session(), sid=sid[:64], provider_status=provider_status, error_code=request.form.get("ErrorCode"),
-        outbox_id=int(outbox) if outbox.isdigit() and len(outbox) < 10 else None, now=utcnow(), actor=_actor(),
+        outbox_id=number_id(outbox) or None, now=utcnow(), actor=_actor(),
     )
     if outcome == "unmatched":
         log.warning("twilio receipt for %s (%s): no such text", sid, provider_status)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, ValidationError
 
+from portal.forms import PortalForm
+
 DIGITS = "0123456789"
 
 
-class EmailForm(FlaskForm):
+class EmailForm(PortalForm):
     email = StringField("Email address (optional)")
 
     def validate_email(self, field: StringField) -> None:
@@ -27,7 +28,7 @@ class EmailForm(FlaskForm):
             raise ValidationError("Enter an email address like name@example.com") from None
 
 
-class TextsForm(FlaskForm):
+class TextsForm(PortalForm):
     sms_consent = RadioField(
         "Can we text you?",
         choices=[SelectChoice("yes", "Yes, you can text me"), SelectChoice("no", "No, do not text me")],
@@ -35,7 +36,7 @@ class TextsForm(FlaskForm):
     )
 
 
-class NeedsForm(FlaskForm):
+class NeedsForm(PortalForm):
     needs_large_print = BooleanField("Large print")
     needs_easy_read = BooleanField("Easy read")
     needs_bsl_interpreter = BooleanField("A British Sign Language (BSL) interpreter")
@@ -69,7 +70,7 @@ class NeedsForm(FlaskForm):
         field.data = ("+" if typed.startswith("+") else "") + digits
 
 
-class MobileForm(FlaskForm):
+class MobileForm(PortalForm):
     mobile = StringField(
         "New mobile number", validators=[InputRequired("Enter your new mobile number"), Length(max=20)]
     )
@@ -78,7 +79,7 @@ class MobileForm(FlaskForm):
     )
 
 
-class MobileCodeForm(FlaskForm):
+class MobileCodeForm(PortalForm):
     code = StringField("Code", validators=[InputRequired("Enter the 6-digit code from the text"), Length(max=20)])
 
     def validate_code(self, field: StringField) -> None:

@@ -7,6 +7,7 @@ import re
 import nhs_number
 import phonenumbers
 
+from portal.plain_text import ascii_digits, is_plain_number
 from portal.settings import Teams
 
 # Ofcom reserves 07700 900000 to 900999 for drama and testing. phonenumbers (rightly) calls them
@@ -20,10 +21,10 @@ class InvalidIdentifier(ValueError):
 
 
 def parse_nhs_number(raw: str) -> str:
-    digits = re.sub(r"[\s-]", "", raw or "")
+    digits = ascii_digits(re.sub(r"[\s-]", "", raw or ""))
     if not digits:
         raise InvalidIdentifier("Enter the NHS number")
-    if not digits.isdigit() or len(digits) != 10:
+    if not is_plain_number(digits) or len(digits) != 10:
         raise InvalidIdentifier("NHS number must be 10 digits, like 943 476 5919")
     # The check digit alone lets through numbers no one is given, 000 000 0000 among them: the number must also
     # fall in a range the NHS allocates (test and synthetic ranges included, for training and demos).

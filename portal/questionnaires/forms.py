@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import AnyOf, InputRequired, Length, Optional, ValidationError
 
-from portal.forms import PlainText
+from portal.forms import PlainText, PortalForm
 from portal.questionnaires.instruments import Instrument
 
 # PostgreSQL refuses NUL in text, and no control character belongs in a note someone types.
 
 
-class QuestionnaireForm(FlaskForm):
+class QuestionnaireForm(PortalForm):
     """One measure's items as radios. Every item is optional here: a draft may leave any out. On submit the
     view asks ``mark_missing`` to put an error next to each required item left out."""
 
@@ -59,7 +58,7 @@ def questionnaire_form(instrument: Instrument, *, answers: dict[str, int] | None
 plain_text = PlainText("Note must be plain text")
 
 
-class AcknowledgeForm(FlaskForm):
+class AcknowledgeForm(PortalForm):
     note = TextAreaField(
         "What action did you take?",
         validators=[

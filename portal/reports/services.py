@@ -17,7 +17,6 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Date, Integer, and_, case, cast, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
@@ -25,13 +24,13 @@ from sqlalchemy.orm import Session
 from portal.appointments.models import Appointment
 from portal.attendance.models import ATTENDED_MARKS, MARKS, Attendance
 from portal.booking.models import Booking, Cohort
+from portal.dates import london_midnight
 from portal.messaging.models import SmsMessage
 from portal.patients.models import Patient
 from portal.questionnaires.instruments import BY_KEY
 from portal.questionnaires.models import QuestionnaireResponse
 from portal.settings import DomainConfig
 
-LONDON = ZoneInfo("Europe/London")
 # The longest range a report covers (the filters refuse more).
 MAX_MONTHS = 36
 NO_TEAM = "none"
@@ -81,10 +80,6 @@ def default_filters(today: dt.date) -> Filters:
 
 def month_label(month: dt.date) -> str:
     return f"{month:%b %Y}"
-
-
-def london_midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(0), tzinfo=LONDON).astimezone(dt.UTC)
 
 
 def _bucket(column: ColumnElement, starts: Sequence[object], lo: int, hi: int) -> ColumnElement:

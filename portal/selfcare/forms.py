@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
+from portal.forms import PortalForm
 
 
-class MarkDoneForm(FlaskForm):
+class MarkDoneForm(PortalForm):
     """The "Mark as done" button: only its CSRF token is checked."""

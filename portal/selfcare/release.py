@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from portal.plain_text import is_plain_number
+
 # The course behind each course track, by catalogue service key.
 COURSE_TRACKS: Mapping[str, str] = {"t1-group": "tier-1-group", "t2-programme": "tier-2-programme"}
 
@@ -52,7 +54,7 @@ def slug(week: int) -> str:
 
 def week_from_slug(value: str) -> int | None:
     """The week number in ``week-03``, or None for anything else."""
-    if len(value) != 7 or not value.startswith("week-") or not value[5:].isdigit():
+    if len(value) != 7 or not value.startswith("week-") or not is_plain_number(value[5:]):
         return None
     week = int(value[5:])
     return week if week >= 1 else None

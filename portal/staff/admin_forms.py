@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
-from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField, TextAreaField, ValidationError
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import StopValidation
@@ -11,6 +10,7 @@ from wtforms.validators import StopValidation
 from portal.auth.models import Role
 from portal.auth.staff_accounts import STAFF_ROLES
 from portal.booking import venues
+from portal.forms import PortalForm
 from portal.plain_text import CONTROL_CHARACTERS
 
 ADDRESS_LENGTH = 500
@@ -32,7 +32,7 @@ def _text(what: str, *, enter: str | None, length: int | None, lines: bool = Fal
     """A validator: strips the value; refuses it empty (when ``enter`` says what to type), too long or with
     control characters. A refusal stops the field's other checks, so the message shown is the first problem."""
 
-    def check(_form: FlaskForm, field: StringField) -> None:
+    def check(_form: PortalForm, field: StringField) -> None:
         value = (field.data or "").strip()
         if lines:
             value = value.replace("\r\n", "\n")
@@ -49,7 +49,7 @@ def _text(what: str, *, enter: str | None, length: int | None, lines: bool = Fal
     return check
 
 
-class VenueForm(FlaskForm):
+class VenueForm(PortalForm):
     name = StringField("Name", validators=[
         _text("Name", enter="Enter the name of the venue", length=venues.NAME_LENGTH)])
     # Its length is the short-name rule's to check (venues.short_name_problem), with the texts' wording.
@@ -87,7 +87,7 @@ def _check_role(field: RadioField) -> None:
         raise ValidationError("Select a role")
 
 
-class InviteStaffForm(FlaskForm):
+class InviteStaffForm(PortalForm):
     display_name = StringField("Full name", validators=[
         _text("Full name", enter="Enter their full name", length=DISPLAY_NAME_LENGTH)])
     email = StringField("Email address", validators=[
@@ -104,7 +104,7 @@ class InviteStaffForm(FlaskForm):
         _check_role(field)
 
 
-class ChangeRoleForm(FlaskForm):
+class ChangeRoleForm(PortalForm):
     role = _role_field()
 
     def validate_role(self, field: RadioField) -> None:

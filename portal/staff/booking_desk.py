@@ -18,6 +18,7 @@ from portal.dates import written_date
 from portal.db import utcnow
 from portal.extensions import db_session, domain
 from portal.patients.models import Patient
+from portal.plain_text import number_id
 from portal.staff.booking_forms import ReorderForm, StaffCancelForm, StaffCohortForm, StaffWaitlistForm
 
 bp = Blueprint("staff_bookings", __name__, url_prefix="/staff")
@@ -46,10 +47,6 @@ def _seat(patient: Patient, booking_id: int):
 
 def _to_record(patient: Patient):
     return redirect(url_for("staff_bookings.courses", patient_id=patient.id))
-
-
-def _cohort_id(value: str | None) -> int:
-    return int(value) if value and value.isdigit() and len(value) < 10 else 0
 
 
 def _closed(cohorts, now) -> set[int]:
@@ -93,7 +90,7 @@ def book(patient_id: int, service_key: str):
     form = StaffCohortForm()
     status = 200
     if form.validate_on_submit():
-        chosen = next((c for c in options if c.id == _cohort_id(form.cohort.data)), None)
+        chosen = next((c for c in options if c.id == number_id(form.cohort.data)), None)
         if chosen is None:
             form.cohort.errors.append("Select one of the groups shown")
         elif not _needs_reason(form, chosen, now=now):
@@ -133,7 +130,7 @@ def move(patient_id: int, booking_id: int):
     form = StaffCohortForm()
     status = 200
     if form.validate_on_submit():
-        chosen = next((c for c in options if c.id == _cohort_id(form.cohort.data)), None)
+        chosen = next((c for c in options if c.id == number_id(form.cohort.data)), None)
         if chosen is None:
             form.cohort.errors.append("Select one of the groups shown")
         elif not _needs_reason(form, chosen, now=now):

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from portal.forms import PlainText
+from portal.forms import PlainText, PortalForm
 
 _REASON_LENGTH = Length(max=500, message="Reason must be 500 characters or fewer")
 _PLAIN = PlainText()
 
 
-class StaffCohortForm(FlaskForm):
+class StaffCohortForm(PortalForm):
     """Book or move a place: the cohort, and a reason (needed when overriding the booking window)."""
 
     cohort = RadioField("Group", choices=[], validate_choice=False,
@@ -21,20 +20,20 @@ class StaffCohortForm(FlaskForm):
     reason = TextAreaField("Reason", validators=[Optional(), _REASON_LENGTH, _PLAIN])
 
 
-class StaffCancelForm(FlaskForm):
+class StaffCancelForm(PortalForm):
     reason = TextAreaField(
         "Why is the place being cancelled?",
         validators=[DataRequired(message="Enter why the place is being cancelled"), _REASON_LENGTH, _PLAIN],
     )
 
 
-class StaffWaitlistForm(FlaskForm):
+class StaffWaitlistForm(PortalForm):
     cohort = SelectField("Which groups", choices=[], validate_choice=False,
                          validators=[InputRequired(message="Select which groups the patient would take")])
     reason = TextAreaField("Reason", validators=[Optional(), _REASON_LENGTH, _PLAIN])
 
 
-class ReorderForm(FlaskForm):
+class ReorderForm(PortalForm):
     direction = RadioField(
         "Move this patient",
         choices=[SelectChoice("up", "Up one place"), SelectChoice("down", "Down one place")],

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask_wtf import FlaskForm
 from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField, ValidationError
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
@@ -21,7 +20,7 @@ from portal.auth.models import User
 from portal.booking.models import Venue
 from portal.booking.sessions import COHORT_STATUSES, NonexistentLocalTime, wall_clock_to_utc
 from portal.dates import london_today
-from portal.forms import DateParts, whole_number
+from portal.forms import DateParts, PortalForm, whole_number
 from portal.plain_text import CONTROL_CHARACTERS
 from portal.settings import DomainConfig
 
@@ -72,7 +71,7 @@ class _FacilitatorChoice:
         return [self._facilitators[key] for key in (self.facilitators.data or []) if key in self._facilitators]
 
 
-class FacilitatorsForm(_FacilitatorChoice, FlaskForm):
+class FacilitatorsForm(_FacilitatorChoice, PortalForm):
     facilitators = SelectMultipleField("Facilitators", validate_choice=False)
 
     def __init__(self, *args: Any, facilitators: Sequence[User], current: Sequence[User], **kwargs: Any):
@@ -86,7 +85,7 @@ class FacilitatorsForm(_FacilitatorChoice, FlaskForm):
                 choice.label = f"{user.display_name} (no longer an active facilitator)"
 
 
-class CreateCohortForm(_FacilitatorChoice, FlaskForm):
+class CreateCohortForm(_FacilitatorChoice, PortalForm):
     service = SelectField("Course", validate_choice=False)
     team = SelectField("Team", validate_choice=False)
     venue = SelectField("Venue", validate_choice=False)
@@ -249,7 +248,7 @@ class _ReasonMixin:
             raise ValidationError("Reason must be plain text")
 
 
-class MoveSessionForm(_ReasonMixin, FlaskForm):
+class MoveSessionForm(_ReasonMixin, PortalForm):
     REASON_MISSING = "Enter why the session is moving"
 
     date = DateParts("New date")
@@ -270,7 +269,7 @@ class MoveSessionForm(_ReasonMixin, FlaskForm):
         self.new_time = parse_time(field.data, label="New start time")
 
 
-class CancelSessionForm(_ReasonMixin, FlaskForm):
+class CancelSessionForm(_ReasonMixin, PortalForm):
     REASON_MISSING = "Enter why the session is cancelled"
 
     reason = TextAreaField(
@@ -282,7 +281,7 @@ class CancelSessionForm(_ReasonMixin, FlaskForm):
 STATUS_LABELS = {"open": "Open", "closed": "Closed", "cancelled": "Cancelled"}
 
 
-class CohortFilterForm(FlaskForm):
+class CohortFilterForm(PortalForm):
     """The filters of the list of cohorts: a GET form that changes nothing, so it has no CSRF token."""
 
     class Meta:

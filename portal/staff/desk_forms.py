@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, StringField, TextAreaField, ValidationError
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
-from portal.plain_text import CONTROL_CHARACTERS
+from portal.forms import PortalForm
+from portal.plain_text import CONTROL_CHARACTERS, number_id
 
 REASON_LENGTH = 500
 # PostgreSQL refuses NUL in text, and no control character belongs in a reason staff type.
 
 
-class PatientSearchForm(FlaskForm):
+class PatientSearchForm(PortalForm):
     """A GET form: it changes nothing, so it carries no CSRF token and its address can be bookmarked."""
 
     class Meta:
@@ -25,7 +25,7 @@ class PatientSearchForm(FlaskForm):
     q = StringField("Search for a patient")
 
 
-class ScheduleForm(FlaskForm):
+class ScheduleForm(PortalForm):
     """Which venue, which service, and which day or week: read from the query string."""
 
     class Meta:
@@ -45,7 +45,7 @@ class ScheduleForm(FlaskForm):
         value = (self.venue.data or "").strip()
         if not value:
             return None
-        if not (value.isascii() and value.isdigit() and len(value) < 10 and int(value) in venue_ids):
+        if number_id(value) not in venue_ids:
             self.venue.errors = ["Select a venue from the list"]
             return None
         return int(value)
@@ -77,7 +77,7 @@ class ScheduleForm(FlaskForm):
         return self.view.data == "day"
 
 
-class BulkMoveForm(FlaskForm):
+class BulkMoveForm(PortalForm):
     """Move the patients of a cancelled session's cohort to another cohort of the course."""
 
     cohort = RadioField("Move them to", choices=[], validate_choice=False,
@@ -94,7 +94,7 @@ class BulkMoveForm(FlaskForm):
             raise ValidationError("Reason must be plain text")
 
 
-class InvitationQueueForm(FlaskForm):
+class InvitationQueueForm(PortalForm):
     class Meta:
         csrf = False
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
@@ -16,7 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired
 
-from portal.forms import DateParts
+from portal.forms import DateParts, PortalForm
 from portal.patients.identifiers import InvalidIdentifier, parse_nhs_number
 from portal.patients.intake import FROM_POSTCODE, Problems, check_registration
 from portal.patients.models import PAIN_DURATIONS, REFERRAL_CHECKLIST
@@ -24,7 +23,7 @@ from portal.patients.services import Registration
 from portal.settings import DomainConfig
 
 
-class RegisterPatientForm(FlaskForm):
+class RegisterPatientForm(PortalForm):
     """The reception form. Its fields only carry and show values: every check is made by
     patients.intake.check_registration, the same code the triage import uses."""
 
@@ -106,7 +105,7 @@ class RegisterPatientForm(FlaskForm):
             return None
 
 
-class AssignTeamForm(FlaskForm):
+class AssignTeamForm(PortalForm):
     team = SelectField("Team", validators=[InputRequired("Select a team")], validate_choice=False)
 
     def __init__(self, *args: Any, domain: DomainConfig, **kwargs: Any):
@@ -121,5 +120,5 @@ class AssignTeamForm(FlaskForm):
             raise ValidationError("Select a team from the list")
 
 
-class ActionForm(FlaskForm):
+class ActionForm(PortalForm):
     """A button that changes something: only its CSRF token is checked."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField
 
+from portal.forms import PortalForm
 
-class RetryForm(FlaskForm):
+
+class RetryForm(PortalForm):
     """Send a text again. For a text whose fate is unknown the box must be ticked (the view checks it, since a
     failed text does not need it): retrying may text the patient twice."""
 

@@ -149,3 +149,25 @@ def test_a_password_made_of_the_patients_own_details_is_refused(patient_client):
 def test_the_account_pages_are_not_cached(patient_client):
     for url in ("/account", "/account/password"):
         assert patient_client.get(url).headers["Cache-Control"] == "no-store"
+
+
+def _feed_address(session, user) -> str:
+    from portal.calendars.services import new_feed_token
+    from portal.db import utcnow
+
+    token = new_feed_token(session, user.patient_id, now=utcnow())
+    session.commit()
+    return f"/calendar/feed/{token}.ics"
+
+
+def test_signing_out_everywhere_or_changing_the_password_stops_the_calendar_address(app, session):
+    user, phone, laptop = _two_devices(app, session)
+    address = _feed_address(session, user)
+    assert app.test_client().get(address).status_code == 200
+    assert _change_password(phone).status_code == 302
+    assert app.test_client().get(address).status_code == 404
+    address = _feed_address(session, user)
+    page = get_page(phone, "/account")
+    assert "Your calendar address stops working as well" in page.get_text()
+    phone.post("/account/sign-out-everywhere", data={"csrf_token": csrf_token(page)})
+    assert app.test_client().get(address).status_code == 404
