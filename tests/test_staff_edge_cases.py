@@ -183,7 +183,8 @@ def test_a_bad_review_decision_changes_nothing_and_a_double_tap_decides_once(app
     assert problems == [], "\n".join(problems)
     assert _audit_count(session, "dna_review_kept_on") == 0
     for action in ("kept_on", "discharged"):  # a double tap, then a second clinician's late decision
-        assert _post(client, url, {"action": action, "note": "Spoke to them: café, \u0645\u0631\u062d\u0628\u0627 \U0001f600"}).status_code == 302
+        note = "Spoke to them: café, \u0645\u0631\u062d\u0628\u0627 \U0001f600"
+        assert _post(client, url, {"action": action, "note": note}).status_code == 302
     session.expire_all()
     review = session.get(DnaReview, world["review"])
     assert [a.action for a in review.actions] == ["kept_on"] and not review.patient.discharged
