@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from bs4 import BeautifulSoup
+
+# Markup a template escaped by mistake shows as text: "<p>Only ..." on the page, tags and all.
+ESCAPED_MARKUP = re.compile(r"</?(p|span|a|strong|br)( [a-z-]+=\"[^\"]*\")*\s*/?>")
 
 
 def parse(response) -> BeautifulSoup:
@@ -11,13 +16,15 @@ def parse(response) -> BeautifulSoup:
 
 def check_page(soup: BeautifulSoup) -> None:
     """Every page has a title, exactly one h1, a skip link, a CSRF token in every POST form, and headings
-    that go up one level at a time."""
+    that go up one level at a time, and no markup shown as text."""
     assert soup.title and soup.title.string and soup.title.string.strip(), "page has no <title>"
     assert len(soup.find_all("h1")) == 1, f"expected one <h1>, found {len(soup.find_all('h1'))}"
     assert soup.select_one("a.nhsuk-skip-link[href='#maincontent']"), "no skip link"
     for form in soup.find_all("form"):
         if (form.get("method") or "get").lower() == "post":
             assert form.find("input", attrs={"name": "csrf_token"}), f"POST form without CSRF token: {form}"
+    shown = ESCAPED_MARKUP.search(soup.get_text())
+    assert shown is None, f"markup shown as text: {shown.group(0)!r}"
     # Heading levels go up one at a time (axe's heading-order): a screen reader's list of headings has no gaps.
     levels = [int(h.name[1]) for h in soup.find_all(["h1", "h2", "h3", "h4", "h5", "h6"])]
     for before, after in zip(levels, levels[1:], strict=False):
