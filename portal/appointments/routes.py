@@ -165,8 +165,10 @@ def confirm(slot_id: int):
     if len(existing) >= domain().policy.booking.max_future_appointments_per_service:
         return render_template("appointments/limit.html", service=service, existing=existing[0])
     day = services.local_day(domain(), slot.starts_at).isoformat()
+    changeable_until = slot.starts_at - dt.timedelta(hours=domain().policy.booking.cancel_cutoff_hours)
     return render_template("appointments/confirm.html", service=service, slot=slot, form=form,
-                           back_url=f"/appointments/book/{service.key}/{day}")
+                           back_url=f"/appointments/book/{service.key}/{day}",
+                           too_late_to_change=utcnow() >= changeable_until)
 
 
 @bp.route("/appointments/<int:appointment_id>/cancel", methods=["GET", "POST"])

@@ -250,3 +250,15 @@ def test_patients_see_only_their_own_appointments(app, session):
 def test_staff_cannot_use_the_patient_pages(reception_client):
     for url in ("/appointments", "/appointments/book", "/appointments/book/t1-physio"):
         assert reception_client.get(url).status_code == 403
+
+
+def test_booking_a_time_inside_the_cut_off_warns_that_it_cannot_be_changed_online(patient_client, session):
+    soon, later = appt.create_slots(session, 1)[0], appt.create_slots(session, 1)[0]
+    soon.starts_at = utcnow() + dt.timedelta(hours=18)
+    session.commit()
+    warning = get_page(patient_client, f"/appointments/slots/{soon.id}").select_one(".nhsuk-warning-callout")
+    assert warning is not None and "You cannot change this appointment online" in warning.get_text()
+    assert "less than 24 hours" in warning.get_text()
+    page = get_page(patient_client, f"/appointments/slots/{later.id}")
+    assert page.select_one(".nhsuk-warning-callout") is None
+    assert "until 24 hours before it starts" in page.get_text()
