@@ -256,6 +256,23 @@ class SessionChange:
     patients_booked: int = 0
 
 
+def _check_order(cohort: Cohort, moving: CohortSession, starts: dt.datetime, ends: dt.datetime) -> None:
+    """Session k stays between sessions k-1 and k+1 (cancelled ones aside): the weekly reading and the texts
+    follow the numbers, and a session on top of another of its own course is no session."""
+    others = sorted((s for s in cohort.sessions if s.id != moving.id and s.status == "scheduled"),
+                    key=lambda s: s.number)
+    before = [s for s in others if s.number < moving.number]
+    after = [s for s in others if s.number > moving.number]
+    if before and starts < before[-1].ends_at:
+        raise SessionChangeRefused(
+            f"Session {moving.number} must be after session {before[-1].number}, on "
+            f"{written_date(before[-1].starts_at)}. Choose a later date", field="date")
+    if after and ends > after[0].starts_at:
+        raise SessionChangeRefused(
+            f"Session {moving.number} must be before session {after[0].number}, on "
+            f"{written_date(after[0].starts_at)}. Choose an earlier date", field="date")
+
+
 def move_session(
     session: Session,
     domain: DomainConfig,
@@ -269,7 +286,8 @@ def move_session(
     """Move one session to a new local date and time and text every patient booked on the cohort.
 
     Refuses (SessionChangeRefused) a session that has started or is cancelled, a time in the past, a local time
-    the clocks skip, and a time when its room or a facilitator has another group. Moving it again to where it
+    the clocks skip, a time out of the course's order (before the session before it ends, or running into the
+    one after it), and a time when its room or a facilitator has another group. Moving it again to where it
     already is changes nothing and texts nobody.
     """
     cohort = cohort_session.cohort
@@ -294,6 +312,7 @@ def move_session(
         raise SessionChangeRefused("The session is already at this date and time. Enter a new one", field="date")
 
     length = cohort_session.ends_at - cohort_session.starts_at
+    _check_order(cohort, cohort_session, new_start, new_start + length)
     found = clashes(session, venue=cohort.venue, facilitators=list(cohort.facilitators),
                     planned=[(new_start, new_start + length)], other_than=cohort.id)
     if found:

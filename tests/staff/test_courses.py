@@ -478,7 +478,8 @@ def _cohort_with_patients(session, *, first_date: dt.date | None = None):
 
 def test_moving_a_session_texts_each_booked_patient_once(reception_client, session):
     spring = _next_clock_change(3, weeks_before=3)
-    cohort, texted = _cohort_with_patients(session, first_date=spring - dt.timedelta(days=18))  # a Friday
+    # Session 2 is on the Friday before the clocks go forward, session 3 on the Friday after.
+    cohort, texted = _cohort_with_patients(session, first_date=spring - dt.timedelta(days=9))
     second = cohort.sessions[1]
     old_start = second.starts_at
     new_day = spring + dt.timedelta(days=1)  # after the clocks go forward
@@ -853,3 +854,22 @@ def test_a_session_is_not_moved_onto_another_group_in_its_room_or_with_its_facil
     assert session.get(CohortSession, moving.sessions[0].id).moved_from is None
     # A free evening is fine.
     assert _post_change(reception_client, url, _move_values(first + dt.timedelta(days=1))).status_code == 302
+
+
+def test_a_session_keeps_its_place_in_the_course(reception_client, session):
+    cohort = factories.create_cohort(session)
+    first, second, third = cohort.sessions[:3]
+    url = _session_url(cohort.id, second.id, "move")
+    cases = [
+        (_local(first.starts_at).date(), f"Session 2 must be after session 1, on {written_date(first.starts_at)}"),
+        (_local(third.starts_at).date(), f"Session 2 must be before session 3, on {written_date(third.starts_at)}"),
+        (_local(cohort.sessions[-1].starts_at).date() + dt.timedelta(days=7), "Session 2 must be before session 3"),
+    ]
+    for day, message in cases:
+        error = error_for(parse(_post_change(reception_client, url, _move_values(day))), "date")
+        assert error is not None and error.startswith(message), error
+    session.expire_all()
+    assert session.get(CohortSession, second.id).starts_at == second.starts_at
+    # A day between its neighbours is fine.
+    between = _local(second.starts_at).date() + dt.timedelta(days=2)
+    assert _post_change(reception_client, url, _move_values(between)).status_code == 302
