@@ -154,7 +154,7 @@ def load(session: Session, domain: DomainConfig, *, today: dt.date, now: dt.date
                                   mobile=demo_mobile(filler % 1000), postcode="N15 5AZ", tier=2, team=team)
                 session.add(waiting)
                 session.flush()
-                waitlist.join(session, domain, waiting, domain.catalogue.get(service_key), cohort=None, now=now)
+                waitlist.join(session, domain, waiting, domain.catalogue.get(service_key), cohort=cohort, now=now)
     session.flush()
     _clinics(session, domain, venues, now=now)
     _running_group(session, domain, [venues[key] for key in ("finsbury", "hornsey", "laurels")], numbers, now=now)

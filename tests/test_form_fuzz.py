@@ -243,7 +243,8 @@ def test_staff_course_desk_forms(reception_client, session, form, data):
         seat = book_seat(session, domain, patient, cohort.id, now=utcnow())
         url = f"/staff/patients/{patient.id}/bookings/{seat.id}/cancel"
     else:
-        entries = [waitlist.join(session, domain, p, domain.catalogue.get("t1-group"), cohort=None, now=utcnow())
+        full = factories.create_cohort(session, capacity=1, seats_taken=1)
+        entries = [waitlist.join(session, domain, p, domain.catalogue.get("t1-group"), cohort=full, now=utcnow())
                    for p in (patient, factories.create_patient(session))]
         url = f"/staff/waiting-lists/{entries[1].id}"
     session.commit()

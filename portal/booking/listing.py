@@ -127,6 +127,14 @@ def open_cohort_listing(
     ]
 
 
+def has_free_seat(session: Session, domain: DomainConfig, patient: Patient, service: Service, *,
+                  now: dt.datetime, override_closing: bool = False) -> bool:
+    """Whether any cohort of the course this patient may book now (staff: up to its start) has a place left."""
+    rows = read_rows(session, _cohorts_statement(service.team_scoped),
+                     open_cohort_params(domain, patient, service, now, override_closing=override_closing))
+    return any(capacity > taken for _, capacity, taken, *_ in rows)
+
+
 def current_seat_starts(session: Session, patient_id: int, service_key: str) -> dt.datetime | None:
     """When the first session of the patient's active seat on this course starts, or None without a seat."""
     return read_rows(session, _SEAT_STARTS, {"patient_id": patient_id, "service_key": service_key}).scalar()

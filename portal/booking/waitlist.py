@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from portal.booking import notices
+from portal.booking.listing import has_free_seat
 from portal.booking.models import WAITING_STATUSES, Booking, Cohort, CohortSession, WaitlistEntry
 from portal.booking.seats import release_seat, take_seat
 from portal.db import UTCDateTime, read_rows
@@ -110,7 +111,11 @@ def join(
     now: dt.datetime,
     by_staff: bool = False,
 ) -> WaitlistEntry:
-    """Put the patient at the end of the course's queue, for one cohort or (``cohort=None``) for any."""
+    """Put the patient at the end of the course's queue, for one cohort or (``cohort=None``) for any.
+
+    A queue is for places that are not there: a cohort with places left (or, for any cohort, a course with one)
+    is refused, so that the patient books instead. Messages speak to the patient, or of them when ``by_staff``.
+    """
     if service.kind != "course" or service.tier != patient.tier:
         raise WaitlistError("This course is not available to you")
     if service.team_scoped and patient.team is None:
@@ -123,9 +128,17 @@ def join(
         )
     )
     if booked is not None:
-        raise WaitlistError("You already have a place on this course")
+        raise WaitlistError("The patient already has a place on this course" if by_staff
+                            else "You already have a place on this course")
     if on_waiting_list(session, patient.id, service.key):
-        raise WaitlistError("You are already on the waiting list for this course")
+        raise WaitlistError("The patient is already on the waiting list for this course" if by_staff
+                            else "You are already on the waiting list for this course")
+    # Seats are counted by UPDATE statements, so the count is read afresh, not from the loaded cohort.
+    if cohort is not None and session.scalar(select(Cohort.capacity - Cohort.seats_taken).where(
+            Cohort.id == cohort.id, Cohort.status == "open")) > 0:
+        raise WaitlistError("This group has places left: book one instead of joining its waiting list")
+    if cohort is None and has_free_seat(session, domain, patient, service, now=now, override_closing=by_staff):
+        raise WaitlistError("A group of this course has places left: book one instead of joining the waiting list")
     last = session.scalar(select(func.max(WaitlistEntry.position)).where(WaitlistEntry.service_key == service.key))
     entry = WaitlistEntry(
         patient_id=patient.id,

@@ -131,10 +131,10 @@ def test_any_cohort_entries_are_offered_a_seat_in_any_group_of_their_team(sessio
 
 def test_booking_directly_ends_the_queue_place_and_releases_a_held_offer(session, domain):
     full = factories.create_cohort(session, capacity=1)
-    spare = factories.create_cohort(session, first_date=utcnow().date() + dt.timedelta(days=40))
     holder = factories.create_patient(session)
     seat = services.book_seat(session, domain, holder, full.id, now=utcnow())
     (patient, nxt), entries = _queue(session, domain, full, 2, any_cohort=True)
+    spare = factories.create_cohort(session, first_date=utcnow().date() + dt.timedelta(days=40))
     services.withdraw_seat(session, domain, holder, seat.id, reason="x", now=utcnow())
     session.commit()
     services.book_seat(session, domain, patient, spare.id, now=utcnow())
@@ -147,7 +147,7 @@ def test_booking_directly_ends_the_queue_place_and_releases_a_held_offer(session
 
 
 def test_one_live_place_per_course_and_none_when_booked(session, domain):
-    cohort = factories.create_cohort(session, capacity=1)
+    cohort = factories.create_cohort(session, capacity=1, seats_taken=1)
     patient = factories.create_patient(session)
     waitlist.join(session, domain, patient, _service(domain), cohort=cohort, now=utcnow())
     session.commit()
@@ -155,14 +155,14 @@ def test_one_live_place_per_course_and_none_when_booked(session, domain):
         waitlist.join(session, domain, patient, _service(domain), cohort=None, now=utcnow())
     session.rollback()
     booked = factories.create_patient(session)
-    services.book_seat(session, domain, booked, cohort.id, now=utcnow())
+    services.book_seat(session, domain, booked, factories.create_cohort(session, capacity=1).id, now=utcnow())
     with pytest.raises(waitlist.WaitlistError, match="already have a place"):
         waitlist.join(session, domain, booked, _service(domain), cohort=None, now=utcnow())
     session.rollback()
 
 
 def test_reception_reorders_the_queue(session, domain):
-    cohort = factories.create_cohort(session, capacity=1)
+    cohort = factories.create_cohort(session, capacity=1, seats_taken=1)
     _, entries = _queue(session, domain, cohort, 3)
     waitlist.move_in_queue(session, entries[2].id, direction="up", now=utcnow())
     session.commit()
@@ -170,6 +170,28 @@ def test_reception_reorders_the_queue(session, domain):
     assert order == [entries[0].id, entries[2].id, entries[1].id]
     with pytest.raises(waitlist.WaitlistError, match="top"):
         waitlist.move_in_queue(session, entries[0].id, direction="up", now=utcnow())
+    session.rollback()
+
+
+def test_no_waiting_list_while_there_are_places(session, domain):
+    spare = factories.create_cohort(session, capacity=2, seats_taken=1)
+    full = factories.create_cohort(session, capacity=1, seats_taken=1,
+                                   first_date=utcnow().date() + dt.timedelta(days=40))
+    patient = factories.create_patient(session)
+    with pytest.raises(waitlist.WaitlistError, match="This group has places left"):
+        waitlist.join(session, domain, patient, _service(domain), cohort=spare, now=utcnow())
+    with pytest.raises(waitlist.WaitlistError, match="A group of this course has places left"):
+        waitlist.join(session, domain, patient, _service(domain), cohort=None, now=utcnow())
+    session.rollback()
+    # The full group's own list is open, and once the last place goes, so is any group's.
+    assert waitlist.join(session, domain, patient, _service(domain), cohort=full, now=utcnow()).cohort_id == full.id
+    last_place = factories.create_patient(session)
+    services.book_seat(session, domain, last_place, spare.id, now=utcnow())
+    other = factories.create_patient(session)
+    assert waitlist.join(session, domain, other, _service(domain), cohort=None, now=utcnow()).cohort_id is None
+    # Reception reads about the patient, not "you".
+    with pytest.raises(waitlist.WaitlistError, match="The patient already has a place on this course"):
+        waitlist.join(session, domain, last_place, _service(domain), cohort=None, now=utcnow(), by_staff=True)
     session.rollback()
 
 

@@ -49,7 +49,7 @@ def _arrange(db, domain) -> dict:
         seat = book_seat(s, domain, ana, first.id, now=now)
         book_seat(s, domain, ben, first.id, now=now)
         waiting = factories.create_patient(s, given_name="Cal", family_name="Wren")
-        entry = waitlist.join(s, domain, waiting, domain.catalogue.get("t1-group"), cohort=None, now=now)
+        entry = waitlist.join(s, domain, waiting, domain.catalogue.get("t1-group"), cohort=first, now=now)
         cancelled = first.sessions[2]
         cancel_session(s, domain, cancelled, reason="Room flooded", now=now)
         s.commit()
