@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from flask_wtf import FlaskForm
@@ -44,11 +45,29 @@ class PortalForm(FlaskForm):
     def validate(self, extra_validators: Any = None) -> bool:
         valid = super().validate(extra_validators)
         for field in self:
+            field.errors = [_in_our_words(field, error) for error in field.errors]
             if (isinstance(field, StringField) and not isinstance(field, PasswordField | HiddenField)
                     and not field.errors and has_control_characters(field.data)):
                 field.errors = [f"{_plain_label(field.label.text)} must not include hidden characters"]
                 valid = False
         return valid
+
+
+_TOO_LONG = re.compile(r"Field cannot be longer than (\d+) characters\.")
+
+
+def _in_our_words(field: Field, error: str) -> str:
+    """WTForms' own messages, where a field gives none of its own, in the portal's (NHS.UK) style."""
+    if not isinstance(error, str):
+        return error
+    if too_long := _TOO_LONG.fullmatch(error):
+        return f"{_plain_label(field.label.text)} must be {too_long.group(1)} characters or fewer"
+    if error in ("Not a valid choice.", "Not a valid choice"):
+        return "Select one of the options shown"
+    if error == "This field is required.":
+        return "Select one of the options shown" if hasattr(field, "choices") else \
+            f"Enter {_plain_label(field.label.text).lower()}"
+    return error
 
 
 def tidy_text(value: Any) -> Any:

@@ -162,3 +162,16 @@ def test_spaces_around_a_reason_do_not_count_towards_its_length(app):
         form = CancelSessionForm(meta={"csrf": False})
         assert form.validate(), form.errors
         assert form.reason.data == typed
+
+
+def test_wtforms_own_messages_are_put_in_the_portal_s_words(client, patient_client, session):
+    long_identifier = client.post("/sign-in", data={"csrf_token": csrf_token(get_page(client, "/sign-in")),
+                                                    "identifier": "x" * 300, "password": "p"})
+    assert _errors(long_identifier) == ["Error: Email address or mobile number must be 254 characters or fewer"]
+    seat = book_seat(session, factories.domain(), patient_client.user.patient, factories.create_cohort(session).id,
+                     now=utcnow())
+    session.commit()
+    url = f"/bookings/{seat.id}/cancel"
+    tampered = patient_client.post(url, data={"csrf_token": csrf_token(get_page(patient_client, url)),
+                                              "reason": "not-a-reason"})
+    assert "Error: Select one of the options shown" in _errors(tampered)
