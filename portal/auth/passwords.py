@@ -3,6 +3,7 @@ new password must pass, checked offline with zxcvbn."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from argon2 import PasswordHasher
@@ -15,6 +16,8 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 MIN_LENGTH = 8
 MAX_LENGTH = 200
+_NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")
+
 # zxcvbn's 0-4 scale: 3 is "safely unguessable" against an online attacker and slows an offline one.
 MIN_SCORE = 3
 # zxcvbn refuses longer input (its matching grows fast with length); the start of a password is enough
@@ -47,6 +50,15 @@ def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
 
 
+def _mostly_personal(password: str, words: list[str]) -> bool:
+    """Whether fewer than MIN_LENGTH letters and digits are left once the person's details are taken out:
+    zxcvbn scores "Tess Tierone 1" as strong even when told the name is Tess Tierone."""
+    rest = password.lower()
+    for word in sorted(words, key=len, reverse=True):
+        rest = rest.replace(word, "")
+    return rest != password.lower() and len(_NOT_LETTER_OR_DIGIT.sub("", rest)) < MIN_LENGTH
+
+
 def strength_problem(password: str, *, personal: Iterable[str] = ()) -> str | None:
     """Why ``password`` may not be used, in plain English, or None if it may.
 
@@ -58,6 +70,8 @@ def strength_problem(password: str, *, personal: Iterable[str] = ()) -> str | No
     if len(password) > MAX_LENGTH:
         return f"Password must be {MAX_LENGTH} characters or fewer"
     words = sorted({word.lower() for word in personal if word and len(word) >= 2})
+    if _mostly_personal(password, words):
+        return f"Do not use details about you, like your name, date of birth or postcode. {_ADVICE}"
     result = zxcvbn(password[:_ZXCVBN_MAX], user_inputs=words)
     if result["score"] >= MIN_SCORE:
         return None
