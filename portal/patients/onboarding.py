@@ -41,7 +41,7 @@ def has_account(session: Session, patient_id: int) -> bool:
 class InvitationStatus:
     """Where the patient's latest invitation stands, for staff."""
 
-    # "not-sent", "sent", "used", "expired", "locked" or "revoked"
+    # "not-sent", "not-needed" (an account made without a link), "sent", "used", "expired", "locked" or "revoked"
     state: str
     label: str
     sent_at: dt.datetime | None = None
@@ -52,7 +52,8 @@ class InvitationStatus:
 
     @property
     def tag_colour(self) -> str:
-        return {"sent": "blue", "used": "green", "expired": "grey", "locked": "red"}.get(self.state, "orange")
+        return {"sent": "blue", "used": "green", "not-needed": "green", "expired": "grey",
+                "locked": "red"}.get(self.state, "orange")
 
 
 def invitation_status(session: Session, patient_id: int, *, now: dt.datetime) -> InvitationStatus:
@@ -64,7 +65,9 @@ def invitation_status(session: Session, patient_id: int, *, now: dt.datetime) ->
         .order_by(Invitation.created_at.desc(), Invitation.id.desc()).limit(1)
     ).one_or_none()
     if latest is None:
-        return InvitationStatus("not-sent", "Not sent", has_account=account)
+        # An account made without a link (imported, or the demo's) needs none.
+        return InvitationStatus("not-needed" if account else "not-sent",
+                                "Not needed: account set up" if account else "Not sent", has_account=account)
     common = {
         "sent_at": latest.created_at, "expires_at": latest.expires_at, "used_at": latest.used_at,
         "failed_attempts": latest.failed_attempts, "has_account": account,

@@ -60,6 +60,15 @@ def test_a_fresh_invitation_shows_as_sent(reception_client, invited):
     assert page.find("button", string=lambda s: s and "Resend invitation" in s)
 
 
+def test_an_account_made_without_a_link_needs_no_invitation(reception_client, session):
+    patient = factories.create_patient_user(session).patient
+    page = get_page(reception_client, f"/staff/patients/{patient.id}")
+    assert _status(page) == "Not needed: account set up"
+    assert not page.find("button", string=lambda s: s and "invitation" in s.lower())
+    assert page.find("button", string=lambda s: s and "Send a new set-up link" in s)
+    assert "set a new password" in page.get_text(" ", strip=True)
+
+
 def test_a_patient_never_invited_shows_not_sent_and_can_be_sent_one(reception_client, session):
     patient = factories.create_patient(session)
     page = get_page(reception_client, f"/staff/patients/{patient.id}")
