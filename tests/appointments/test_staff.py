@@ -89,6 +89,8 @@ def test_reception_moves_an_appointment(reception_client, session):
     old = appt.book(session, patient, old_slot)
     base = f"/staff/patients/{patient.id}/appointments/{old.id}/reschedule"
     assert get_page(reception_client, base).find("a", href=f"{base}/{_day(new_slot)}")
+    times = get_page(reception_client, f"{base}/{_day(new_slot)}").get_text(" ", strip=True)
+    assert "Appointment now:" in times and "Your appointment" not in times and "You keep it" not in times
     response = _post(reception_client, f"{base}/{_day(new_slot)}", {"slot": str(new_slot.id)})
     assert response.status_code == 302
     session.expire_all()
