@@ -149,6 +149,7 @@ def _late(appointment: Appointment) -> bool:
     return not services.may_change_online(domain(), appointment, now=utcnow())
 
 
+_NO_OVERRIDE = "Give a reason for cancelling inside the cut-off"
 _LATE_HINT = "This appointment is inside the {hours}-hour cut-off, when patients must call. To go ahead, say why."
 
 
@@ -162,7 +163,12 @@ def cancel(patient_id: int, appointment_id: int):
     form = StaffCancelForm()
     context = {"override_needed": late,
                "override_hint": _LATE_HINT.format(hours=domain().policy.booking.cancel_cutoff_hours)}
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    if form.is_submitted() and late and not form.override_text and not form.override_reason.errors:
+        # Known before the service is asked, so said with any other problem on the form, not after it.
+        form.override_reason.errors.append(_NO_OVERRIDE)
+        valid = False
+    if valid:
         try:
             services.cancel_appointment(db_session(), domain(), patient, appointment.id,
                                         reason=form.reason.data.strip(), now=utcnow(), by_staff=True,
@@ -170,7 +176,7 @@ def cancel(patient_id: int, appointment_id: int):
         except services.AppointmentPassed as problem:
             form.reason.errors.append(str(problem))
         except services.TooLateToChange:
-            form.override_reason.errors.append("Give a reason for cancelling inside the cut-off")
+            form.override_reason.errors.append(_NO_OVERRIDE)
             context["override_needed"] = True
         except services.AppointmentNotFound:
             abort(404)

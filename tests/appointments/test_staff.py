@@ -68,6 +68,8 @@ def test_reception_cancels_inside_the_cut_off_only_with_a_reason(reception_clien
     assert response.status_code == 400
     page = parse(response)
     assert error_for(page, "reason") == "Enter why the appointment is being cancelled"
+    # Both problems at once, not one after the other.
+    assert error_for(page, "override_reason") == "Give a reason for cancelling inside the cut-off"
     response = _post(reception_client, url, {"reason": "Patient phoned: unwell"})
     assert error_for(parse(response), "override_reason") == "Give a reason for cancelling inside the cut-off"
     session.expire_all()
