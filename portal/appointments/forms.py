@@ -157,6 +157,8 @@ class TemplateForm(PortalForm):
         service = self._services.get(self.service_key.data or "")
         if service is not None and service.team_scoped and field.data not in self._team_keys:
             raise ValidationError(f"Select the team whose patients book {service.name}")
+        if service is not None and not service.team_scoped and field.data:
+            raise ValidationError(f"{service.name} is not booked by one team. Select ‘No team (Tier 1)’")
 
     def validate_end_time(self, field: TimeField) -> None:
         # Checked here as well as in the service, so it shows together with the form's other problems.

@@ -147,6 +147,8 @@ def test_admin_adds_a_clinic_and_its_slots_are_made(admin_client, session):
     ({"slot_minutes": "-30"}, "slot_minutes", "Slot length must be between 5 and 240 minutes"),
     ({"slot_minutes": ""}, "slot_minutes", "Enter the slot length in minutes"),
     ({"service_key": "t2-physio"}, "team", "Select the team whose patients book Pain management physiotherapy"),
+    ({"team": "whittington"}, "team",
+     "Pain management physiotherapy is not booked by one team. Select ‘No team (Tier 1)’"),
     ({"clinician": "abc"}, "clinician", "Select a clinician from the list"),
     ({"weekday": ""}, "weekday", "Select a day of the week"),
     ({"valid_from[day]": "31", "valid_from[month]": "2"}, "valid_from", "First date must be a real date"),
