@@ -84,7 +84,8 @@ def _print_logins() -> None:
         ("Admin", "admin@demo.portal.nhs.uk"),
     ):
         click.echo(f"  {who:<40} {login}")
-    click.echo("Texts the portal sends appear at http://127.0.0.1:5000/dev/texts\n")
+    base_url = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    click.echo(f"Texts the portal sends appear at {base_url}/dev/texts\n")
 
 
 @main.command("import-triage")
