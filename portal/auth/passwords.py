@@ -54,7 +54,8 @@ def _mostly_personal(password: str, words: list[str]) -> bool:
     """Whether fewer than MIN_LENGTH letters and digits are left once the person's details are taken out:
     zxcvbn scores "Tess Tierone 1" as strong even when told the name is Tess Tierone."""
     rest = password.lower()
-    for word in sorted(words, key=len, reverse=True):
+    # Two-letter details (a short name, a postcode area) would be taken out of unrelated words.
+    for word in sorted((w for w in words if len(w) >= 3), key=len, reverse=True):
         rest = rest.replace(word, "")
     return rest != password.lower() and len(_NOT_LETTER_OR_DIGIT.sub("", rest)) < MIN_LENGTH
 

@@ -256,11 +256,13 @@ class SessionChange:
     patients_booked: int = 0
 
 
-def _check_order(cohort: Cohort, moving: CohortSession, starts: dt.datetime, ends: dt.datetime) -> None:
+def _check_order(cohort: Cohort, moving: CohortSession, starts: dt.datetime, ends: dt.datetime, *,
+                 now: dt.datetime) -> None:
     """Session k stays between sessions k-1 and k+1 (cancelled ones aside): the weekly reading and the texts
-    follow the numbers, and a session on top of another of its own course is no session."""
-    others = sorted((s for s in cohort.sessions if s.id != moving.id and s.status == "scheduled"),
-                    key=lambda s: s.number)
+    follow the numbers, and a session on top of another of its own course is no session. Sessions already over
+    are left out: a course put out of order before this rule can still have its sessions to come moved."""
+    others = sorted((s for s in cohort.sessions
+                     if s.id != moving.id and s.status == "scheduled" and s.ends_at > now), key=lambda s: s.number)
     before = [s for s in others if s.number < moving.number]
     after = [s for s in others if s.number > moving.number]
     if before and starts < before[-1].ends_at:
@@ -312,7 +314,7 @@ def move_session(
         raise SessionChangeRefused("The session is already at this date and time. Enter a new one", field="date")
 
     length = cohort_session.ends_at - cohort_session.starts_at
-    _check_order(cohort, cohort_session, new_start, new_start + length)
+    _check_order(cohort, cohort_session, new_start, new_start + length, now=now)
     found = clashes(session, venue=cohort.venue, facilitators=list(cohort.facilitators),
                     planned=[(new_start, new_start + length)], other_than=cohort.id)
     if found:

@@ -101,6 +101,10 @@ def place_in_queue(session: Session, entry: WaitlistEntry) -> int:
     return (ahead or 0) + 1
 
 
+_ALREADY_WAITING = ("You are already on the waiting list for this course",
+                    "The patient is already on the waiting list for this course")
+
+
 def join(
     session: Session,
     domain: DomainConfig,
@@ -116,10 +120,14 @@ def join(
     A queue is for places that are not there: a cohort with places left (or, for any cohort, a course with one)
     is refused, so that the patient books instead. Messages speak to the patient, or of them when ``by_staff``.
     """
+    def refuse(to_patient: str, of_patient: str) -> WaitlistError:
+        return WaitlistError(of_patient if by_staff else to_patient)
+
     if service.kind != "course" or service.tier != patient.tier:
-        raise WaitlistError("This course is not available to you")
+        raise refuse("This course is not available to you", "This course is not for the patient's tier")
     if service.team_scoped and patient.team is None:
-        raise WaitlistError("You need a pain team before you can join this waiting list. Please call us.")
+        raise refuse("You need a pain team before you can join this waiting list. Please call us.",
+                     "The patient needs a pain team before they can join this waiting list. Assign one first")
     if cohort is not None and cohort.service_key != service.key:
         raise WaitlistError("That group is not part of this course")
     booked = session.scalar(
@@ -128,14 +136,16 @@ def join(
         )
     )
     if booked is not None:
-        raise WaitlistError("The patient already has a place on this course" if by_staff
-                            else "You already have a place on this course")
+        raise refuse("You already have a place on this course", "The patient already has a place on this course")
     if on_waiting_list(session, patient.id, service.key):
-        raise WaitlistError("The patient is already on the waiting list for this course" if by_staff
-                            else "You are already on the waiting list for this course")
+        raise refuse(*_ALREADY_WAITING)
     # Seats are counted by UPDATE statements, so the count is read afresh, not from the loaded cohort.
-    if cohort is not None and session.scalar(select(Cohort.capacity - Cohort.seats_taken).where(
-            Cohort.id == cohort.id, Cohort.status == "open")) > 0:
+    if cohort is not None:
+        left = session.scalar(select(Cohort.capacity - Cohort.seats_taken).where(Cohort.id == cohort.id,
+                                                                                 Cohort.status == "open"))
+        if left is None:
+            raise WaitlistError("This group is no longer taking bookings. Choose another group")
+    if cohort is not None and left > 0:
         raise WaitlistError("This group has places left: book one instead of joining its waiting list")
     if cohort is None and has_free_seat(session, domain, patient, service, now=now, override_closing=by_staff):
         raise WaitlistError("A group of this course has places left: book one instead of joining the waiting list")
@@ -157,7 +167,7 @@ def join(
             session.flush()
     except IntegrityError:
         # A double submit: the partial unique index kept one live entry.
-        raise WaitlistError("You are already on the waiting list for this course") from None
+        raise refuse(*_ALREADY_WAITING) from None
     return entry
 
 

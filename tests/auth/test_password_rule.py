@@ -54,6 +54,10 @@ def test_the_persons_own_details_are_refused(password):
     assert problem == f"Do not use details about you, like your name, date of birth or postcode. {ADVICE}"
 
 
+def test_a_two_letter_name_is_not_taken_out_of_other_words():
+    assert services.password_problem("Hannah and Ann ran far", patient=_patient(given_name="An")) is None
+
+
 def test_a_name_inside_a_long_passphrase_is_fine():
     assert services.password_problem("margaret likes orange piano meadows", patient=_patient()) is None
 

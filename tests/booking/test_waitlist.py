@@ -195,6 +195,30 @@ def test_no_waiting_list_while_there_are_places(session, domain):
     session.rollback()
 
 
+def test_joining_the_list_of_a_group_no_longer_open_is_refused(session, domain):
+    cohort = factories.create_cohort(session, capacity=1, seats_taken=1)
+    cohort.status = "cancelled"
+    session.commit()
+    with pytest.raises(waitlist.WaitlistError, match="no longer taking bookings"):
+        waitlist.join(session, domain, factories.create_patient(session), _service(domain), cohort=cohort,
+                      now=utcnow())
+    session.rollback()
+
+
+def test_reception_reads_every_refusal_about_the_patient(session, domain):
+    cohort = factories.create_cohort(session, service_key="t2-programme", capacity=1, seats_taken=1)
+    no_team = factories.create_patient(session, tier=2)
+    no_team.team = None
+    tier_1 = factories.create_patient(session)
+    session.commit()
+    programme = _service(domain, "t2-programme")
+    for patient in (no_team, tier_1):
+        with pytest.raises(waitlist.WaitlistError) as refused:
+            waitlist.join(session, domain, patient, programme, cohort=cohort, now=utcnow(), by_staff=True)
+        assert "you" not in str(refused.value).lower().split(), str(refused.value)
+        session.rollback()
+
+
 # Through the patient's pages.
 
 def test_a_full_cohort_offers_the_waiting_list_and_joining_shows_the_place(app, session):

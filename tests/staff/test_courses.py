@@ -873,3 +873,20 @@ def test_a_session_keeps_its_place_in_the_course(reception_client, session):
     # A day between its neighbours is fine.
     between = _local(second.starts_at).date() + dt.timedelta(days=2)
     assert _post_change(reception_client, url, _move_values(between)).status_code == 302
+
+
+def test_sessions_already_over_do_not_hold_the_order(session, domain):
+    """A course put out of order before the rule (session 3 held before session 2) can still have session 2
+    moved."""
+    cohort = factories.create_cohort(session)
+    first, second, third = cohort.sessions[:3]
+    now = utcnow()
+    for held, days_ago in ((first, 3), (third, 2)):
+        held.starts_at = now - dt.timedelta(days=days_ago)
+        held.ends_at = held.starts_at + dt.timedelta(hours=2)
+    session.commit()
+    local = _local(second.starts_at)
+    moved = move_session(session, domain, second, new_date=local.date(),
+                         new_time=(local + dt.timedelta(hours=1)).time(), reason="Room", now=now)
+    assert moved.changed
+    session.rollback()
