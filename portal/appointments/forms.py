@@ -10,16 +10,10 @@ from wtforms import RadioField, SelectChoice, SelectField, StringField, TextArea
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from portal.forms import DateParts, PlainText, PortalForm, whole_number
-from portal.plain_text import number_id
 
 # PostgreSQL refuses NUL in text, and no control character belongs in a reason someone types.
 
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-
-
-def slot_id(value: str | None) -> int:
-    """A slot id from a radio value; 0 (no such slot) for anything that is not a plain number."""
-    return number_id(value)
 
 
 plain_text = PlainText("Reason must be plain text")

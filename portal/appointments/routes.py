@@ -8,12 +8,13 @@ import re
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from portal.appointments import services
-from portal.appointments.forms import ActionForm, CancelAppointmentForm, ChooseTimeForm, slot_id
+from portal.appointments.forms import ActionForm, CancelAppointmentForm, ChooseTimeForm
 from portal.appointments.models import Appointment
 from portal.audit.web import audit
 from portal.auth.access import current_patient, patient_required, refuse_new_bookings_after_discharge
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
+from portal.plain_text import number_id
 from portal.settings import Service
 
 bp = Blueprint("appointments", __name__)
@@ -118,7 +119,7 @@ def choose_time(service_key: str, day: str):
                "submit_text": "Continue", "heading": "Choose a time"}
     if not form.validate_on_submit():
         return _time_page(service, chosen_day, form, status=400 if form.is_submitted() else 200, **context)
-    wanted = slot_id(form.slot.data)
+    wanted = number_id(form.slot.data)
     try:
         slot = services.slot_for_patient(db_session(), domain(), current_patient(), wanted, now=utcnow())
     except services.SlotNotFound:
@@ -240,7 +241,7 @@ def reschedule_time(appointment_id: int, day: str):
                "back_text": "Back to days", "submit_text": "Move my appointment", "heading": "Choose a new time"}
     if not form.validate_on_submit():
         return _time_page(service, chosen_day, form, status=400 if form.is_submitted() else 200, **context)
-    wanted = slot_id(form.slot.data)
+    wanted = number_id(form.slot.data)
     try:
         new = services.reschedule_appointment(db_session(), domain(), patient, appointment.id, wanted, now=now)
     except services.SlotTaken:

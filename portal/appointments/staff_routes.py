@@ -21,7 +21,6 @@ from portal.appointments.forms import (
     StaffCancelForm,
     StaffRescheduleForm,
     TemplateForm,
-    slot_id,
 )
 from portal.appointments.models import Appointment
 from portal.appointments.routes import parse_day
@@ -33,6 +32,7 @@ from portal.dates import london_today
 from portal.db import utcnow
 from portal.extensions import db_session, domain
 from portal.patients.models import Patient
+from portal.plain_text import number_id
 from portal.settings import Service
 from portal.templating import local_datetime
 
@@ -122,7 +122,7 @@ def book_time(patient_id: int, service_key: str, day: str):
     form = StaffBookForm()
     if not form.validate_on_submit():
         return _times(patient, service, chosen_day, form, status=400 if form.is_submitted() else 200, **context)
-    wanted = slot_id(form.slot.data)
+    wanted = number_id(form.slot.data)
     try:
         appointment = services.book_appointment(s, domain(), patient, wanted, now=now, by_staff=True,
                                                  override_reason=form.override_text)
@@ -225,7 +225,7 @@ def reschedule_time(patient_id: int, appointment_id: int, day: str):
     form = StaffRescheduleForm()
     if not form.validate_on_submit():
         return _times(patient, service, chosen_day, form, status=400 if form.is_submitted() else 200, **context)
-    wanted = slot_id(form.slot.data)
+    wanted = number_id(form.slot.data)
     try:
         new = services.reschedule_appointment(db_session(), domain(), patient, appointment.id, wanted, now=utcnow(),
                                               by_staff=True, override_reason=form.override_text)
@@ -277,8 +277,8 @@ def new_template():
     if form.validate_on_submit():
         try:
             template = availability.create_template(
-                s, domain(), clinician_id=slot_id(form.clinician.data), service_key=form.service_key.data,
-                team=form.team.data or None, venue_id=slot_id(form.venue.data), weekday=int(form.weekday.data),
+                s, domain(), clinician_id=number_id(form.clinician.data), service_key=form.service_key.data,
+                team=form.team.data or None, venue_id=number_id(form.venue.data), weekday=int(form.weekday.data),
                 start_time=form.start_time.time, end_time=form.end_time.time, slot_minutes=form.minutes,
                 valid_from=form.valid_from.data, valid_until=form.valid_until.data,
             )
@@ -302,7 +302,7 @@ def new_leave():
     if form.validate_on_submit():
         try:
             leave, blocked, affected = availability.add_leave(
-                s, domain(), clinician_id=slot_id(form.clinician.data), first_day=form.first_day.data,
+                s, domain(), clinician_id=number_id(form.clinician.data), first_day=form.first_day.data,
                 last_day=form.last_day.data, reason=(form.reason.data or "").strip(), now=utcnow(),
             )
         except availability.AvailabilityError as problem:
@@ -340,7 +340,7 @@ def _slots_url(slot) -> str:
 def slots():
     s = db_session()
     clinicians = availability.clinicians(s)
-    wanted = slot_id(request.args.get("clinician"))
+    wanted = number_id(request.args.get("clinician"))
     clinician = next((c for c in clinicians if c.id == wanted), None)
     day_text = request.args.get("day", "")
     day = parse_day(day_text) if day_text else london_today(utcnow())

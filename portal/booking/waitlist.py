@@ -145,9 +145,9 @@ def join(
                                                                                  Cohort.status == "open"))
         if left is None:
             raise WaitlistError("This group is no longer taking bookings. Choose another group")
-    if cohort is not None and left > 0:
-        raise WaitlistError("This group has places left: book one instead of joining its waiting list")
-    if cohort is None and has_free_seat(session, domain, patient, service, now=now, override_closing=by_staff):
+        if left > 0:
+            raise WaitlistError("This group has places left: book one instead of joining its waiting list")
+    elif has_free_seat(session, domain, patient, service, now=now, override_closing=by_staff):
         raise WaitlistError("A group of this course has places left: book one instead of joining the waiting list")
     last = session.scalar(select(func.max(WaitlistEntry.position)).where(WaitlistEntry.service_key == service.key))
     entry = WaitlistEntry(
