@@ -11,10 +11,12 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import CursorResult, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from portal import prepared
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -148,12 +150,13 @@ class Database:
         self.engine.dispose()
 
 
-def read_rows(session: Session, statement: Any, params: dict[str, Any]) -> CursorResult:
-    """Run a prebuilt Core statement straight on the session's connection, as plain rows: for hot reads, where
-    the ORM's execution path costs more than the statement. Whatever the session holds unwritten is written
-    first (as the ORM's autoflush would), so the rows are what an ORM query would have read."""
+def read_rows(session: Session, statement: Any, params: dict[str, Any]) -> prepared.Rows:
+    """Run a prebuilt Core SELECT on the session's connection as a prepared read (``portal.prepared``), as plain
+    rows: for hot reads, where SQLAlchemy's execution path costs more than the statement. Whatever the session
+    holds unwritten is written first (as the ORM's autoflush would), so the rows are what an ORM query would
+    have read."""
     session.flush()
-    return session.connection().execute(statement, params)
+    return prepared.read(session.connection(), statement, params)
 
 
 def upsert_insert(dialect: str):

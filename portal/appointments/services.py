@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, contains_eager
 from portal.appointments import notices
 from portal.appointments.models import LEAVE_BLOCK_REASON, Appointment, AppointmentSlot, ClinicianLeave
 from portal.booking.models import Venue
-from portal.db import UTCDateTime
+from portal.db import UTCDateTime, read_rows
 from portal.patients.models import Patient
 from portal.reminders.services import cancel_pending_reminders
 from portal.settings import DomainConfig, Service
@@ -215,7 +215,7 @@ _NEXT_APPOINTMENT = (
 
 
 def next_appointment(session: Session, patient_id: int, *, now: dt.datetime) -> NextAppointment | None:
-    row = session.connection().execute(_NEXT_APPOINTMENT, {"patient_id": patient_id, "now": now}).first()
+    row = read_rows(session, _NEXT_APPOINTMENT, {"patient_id": patient_id, "now": now}).first()
     return NextAppointment(*row) if row else None
 
 

@@ -20,7 +20,7 @@ from portal.booking.listing import open_cohort_conditions, open_cohort_params
 from portal.booking.models import Booking, Cohort, CohortSession, Venue
 from portal.booking.schedule import weekly_sessions
 from portal.booking.seats import release_seat, take_seat
-from portal.db import UTCDateTime, upsert_insert
+from portal.db import UTCDateTime, read_rows, upsert_insert
 from portal.patients.models import Patient
 from portal.reminders.services import cancel_pending_reminders
 from portal.settings import DomainConfig, Service
@@ -398,7 +398,7 @@ _NEXT_SESSION = (
 def next_session(session: Session, patient: Patient, *, now: dt.datetime) -> UpcomingSession | None:
     """The patient's next group session across all their active bookings."""
     # On the session's connection (same transaction), skipping the ORM layer: nothing here is an entity.
-    row = session.connection().execute(_NEXT_SESSION, {"patient_id": patient.id, "now": now}).first()
+    row = read_rows(session, _NEXT_SESSION, {"patient_id": patient.id, "now": now}).first()
     if row is None:
         return None
     starts_at, ends_at, number, session_count, service_key, *venue = row

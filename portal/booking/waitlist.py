@@ -72,7 +72,7 @@ def waiting_entry(session: Session, entry_id: int) -> WaitlistEntry | None:
 
 def open_offer_id(session: Session, patient_id: int, *, now: dt.datetime) -> int | None:
     """The id of an offer waiting for the patient's answer, for the home page (one indexed lookup)."""
-    return session.connection().execute(_OPEN_OFFER, {"patient_id": patient_id, "now": now}).scalar()
+    return read_rows(session, _OPEN_OFFER, {"patient_id": patient_id, "now": now}).scalar()
 
 
 def live_entries_for_patient(session: Session, patient_id: int) -> list[WaitlistEntry]:

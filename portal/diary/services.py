@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from portal.db import upsert_insert
+from portal.db import read_rows, upsert_insert
 from portal.diary.models import PLAN_SECTIONS, DiaryEntry, FlareUpPlan, Goal, GoalCheckIn
 
 # How far back a missed day may be filled in: today and the 7 days before it.
@@ -130,7 +130,7 @@ _FILLED_IN = (
 
 def filled_in(session: Session, patient_id: int, day: dt.date) -> bool:
     """Whether the patient has an entry for ``day`` (the home page asks about today)."""
-    return session.connection().execute(_FILLED_IN, {"patient_id": patient_id, "day": day}).first() is not None
+    return read_rows(session, _FILLED_IN, {"patient_id": patient_id, "day": day}).first() is not None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from portal.auth.models import Role, User
 from portal.booking.models import Booking, Cohort, CohortSession
+from portal.db import read_rows
 from portal.questionnaires.instruments import OCCASIONS, Instrument
 
 LONDON = ZoneInfo("Europe/London")
@@ -150,8 +151,8 @@ _COURSES_OF = _COURSES.where(Booking.patient_id.in_(bindparam("patient_ids", exp
 
 def courses_by_patient(session: Session, patient_ids: list[int] | None = None) -> dict[int, CourseDates]:
     """Each patient's course (the one that starts first, should they hold two)."""
-    rows = session.connection().execute(_COURSES) if patient_ids is None else session.connection().execute(
-        _COURSES_OF, {"patient_ids": patient_ids})
+    rows = read_rows(session, _COURSES, {}) if patient_ids is None else read_rows(
+        session, _COURSES_OF, {"patient_ids": patient_ids})
     found: dict[int, CourseDates] = {}
     for patient_id, service_key, zone, first, last in rows:
         tz = ZoneInfo(zone)
@@ -166,5 +167,5 @@ _ACTIVATED = select(User.created_at).where(User.patient_id == bindparam("patient
 
 
 def activation_day(session: Session, patient_id: int) -> dt.date | None:
-    created = session.connection().execute(_ACTIVATED, {"patient_id": patient_id}).scalar()
+    created = read_rows(session, _ACTIVATED, {"patient_id": patient_id}).scalar()
     return local_day(created) if created is not None else None

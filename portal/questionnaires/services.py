@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.auth.models import Role, User
-from portal.db import upsert_insert
+from portal.db import read_rows, upsert_insert
 from portal.messaging import texts
 from portal.messaging.services import enqueue_sms
 from portal.patients.models import Patient
@@ -57,7 +57,7 @@ _STATUSES = select(QuestionnaireResponse.instrument, QuestionnaireResponse.statu
 
 
 def _statuses(session: Session, patient_id: int, set_key: str) -> tuple[frozenset[str], frozenset[str]]:
-    rows = session.connection().execute(_STATUSES, {"patient_id": patient_id, "set_key": set_key}).all()
+    rows = read_rows(session, _STATUSES, {"patient_id": patient_id, "set_key": set_key}).all()
     return (frozenset(i for i, status in rows if status == "submitted"),
             frozenset(i for i, status in rows if status == "draft"))
 

@@ -128,7 +128,7 @@ def course_seats(session: Session, domain: DomainConfig, tiers: Mapping[int, int
     course_keys = [key for key in COURSE_TRACKS if domain.catalogue.get(key) is not None]
     rows: list = []
     for chunk in chunks(sorted(tiers)):
-        rows.extend(session.connection().execute(_COURSE_SEATS, {"patient_ids": chunk, "course_keys": course_keys}))
+        rows.extend(read_rows(session, _COURSE_SEATS, {"patient_ids": chunk, "course_keys": course_keys}))
     found: dict[int, tuple[str, str, dict[int, dt.datetime]]] = {}
     for patient_id, service_key, timezone, number, starts_at in rows:
         service = domain.catalogue.get(service_key)

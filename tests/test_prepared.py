@@ -1,0 +1,113 @@
+"""Prepared reads (portal.prepared) give exactly the rows SQLAlchemy's own execution gives, on either engine."""
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import bindparam, event, select
+
+from portal import prepared
+from portal.booking.models import Booking, Cohort, CohortSession, Venue
+from portal.db import UTCDateTime, read_rows
+from portal.patients.models import Patient
+from tests import factories
+
+_SESSIONS = (
+    select(CohortSession.cohort_id, CohortSession.number, CohortSession.starts_at, CohortSession.moved_from)
+    .where(CohortSession.cohort_id.in_(bindparam("cohort_ids", expanding=True)),
+           CohortSession.starts_at > bindparam("after", type_=UTCDateTime()),
+           CohortSession.status.in_(["scheduled", "moved"]))
+    .order_by(CohortSession.cohort_id, CohortSession.number)
+)
+_PATIENTS = (
+    select(Patient.id, Patient.tier, Patient.team, Patient.sms_consent, Patient.date_of_birth, Patient.discharged_at)
+    .where(Patient.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Patient.id)
+)
+_SEATS = (
+    select(Booking.patient_id, Cohort.id.label("cohort"), Venue.is_online)
+    .join(Cohort, Cohort.id == Booking.cohort_id).join(Venue, Venue.id == Cohort.venue_id)
+    .where(Booking.patient_id == bindparam("patient_id"), Booking.status == "active")
+)
+
+
+def _sqlalchemy_rows(session, statement, params):
+    return [tuple(row) for row in session.connection().execute(statement, params)]
+
+
+def test_rows_match_sqlalchemy_with_expanding_lists_constants_and_utc_datetimes(session):
+    cohorts = [factories.create_cohort(session) for _ in range(3)]
+    session.flush()
+    first_start = min(s.starts_at for s in cohorts[0].sessions)
+    for ids in ([cohorts[0].id], [c.id for c in cohorts], [cohorts[2].id, cohorts[1].id], []):
+        params = {"cohort_ids": ids, "after": first_start}
+        rows = read_rows(session, _SESSIONS, params)
+        assert [tuple(row) for row in rows] == _sqlalchemy_rows(session, _SESSIONS, params)
+        assert len(rows) == (8 - 1) * len(ids)  # a Tier 1 group has 8 sessions, and the first is not after itself
+    row = read_rows(session, _SESSIONS, {"cohort_ids": [cohorts[1].id], "after": first_start}).first()
+    assert row.cohort_id == cohorts[1].id
+    assert row.starts_at.tzinfo is not None and row.starts_at.utcoffset() == dt.timedelta(0)
+    assert row.moved_from is None
+
+
+def test_booleans_dates_and_nulls_come_back_as_python_values(session):
+    texts = factories.create_patient(session, sms_consent=True, team=None)
+    no_texts = factories.create_patient(session, sms_consent=False, date_of_birth=dt.date(1950, 12, 31))
+    no_texts.discharged_at = dt.datetime(2026, 3, 29, 0, 30, tzinfo=dt.UTC)
+    session.flush()
+    params = {"ids": [texts.id, no_texts.id]}
+    rows = read_rows(session, _PATIENTS, params)
+    assert [tuple(row) for row in rows] == _sqlalchemy_rows(session, _PATIENTS, params)
+    assert rows[0].sms_consent is True and rows[0].team is None and rows[0].discharged_at is None
+    assert rows[1].sms_consent is False and rows[1].date_of_birth == dt.date(1950, 12, 31)
+    assert rows[1].discharged_at == dt.datetime(2026, 3, 29, 0, 30, tzinfo=dt.UTC)
+
+
+def test_labels_joins_and_the_result_methods(session):
+    patient = factories.create_patient(session)
+    cohort = factories.create_cohort(session)
+    session.add(Booking(patient_id=patient.id, service_key=cohort.service_key, cohort_id=cohort.id, status="active",
+                        booked_by_staff=False, created_at=dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)))
+    session.flush()
+    rows = read_rows(session, _SEATS, {"patient_id": patient.id})
+    assert rows.all() == [(patient.id, cohort.id, cohort.venue.is_online)]
+    assert rows.first().cohort == cohort.id
+    assert rows.scalar() == patient.id
+    empty = read_rows(session, _SEATS, {"patient_id": patient.id + 1000})
+    assert empty.all() == [] and empty.first() is None and empty.scalar() is None
+
+
+def test_unwritten_changes_are_written_before_reading(session):
+    patient = factories.create_patient(session, tier=1)
+    session.flush()
+    patient.tier = 2  # not flushed yet
+    assert read_rows(session, _PATIENTS, {"ids": [patient.id]}).first().tier == 2
+
+
+def test_a_missing_value_is_refused_by_name(session):
+    with pytest.raises(KeyError, match="patient_id"):
+        read_rows(session, _SEATS, {})
+
+
+def test_the_engine_sees_every_prepared_read(db, session):
+    """The query-count tests listen to the engine: a prepared read must not slip past them."""
+    seen = []
+
+    def record(_conn, _cursor, statement, *_):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        read_rows(session, _SEATS, {"patient_id": 1})
+        read_rows(session, _SEATS, {"patient_id": 2})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert len([s for s in seen if s.lstrip().startswith("SELECT booking.patient_id")]) == 2
+
+
+def test_each_list_length_is_compiled_once(session):
+    prepared._expand.cache_clear()
+    for _ in range(3):
+        read_rows(session, _PATIENTS, {"ids": [1, 2]})
+        read_rows(session, _PATIENTS, {"ids": [1, 2, 3]})
+    assert prepared._expand.cache_info().misses == 2
+    assert prepared._expand.cache_info().hits == 4
