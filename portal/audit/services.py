@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from portal.audit.models import AuditEvent
@@ -50,6 +50,12 @@ def record(
         "ip": actor.ip,
         "request_id": actor.request_id,
     })
+
+
+def count_since(session: Session, action: str, *, patient_id: int, since: dt.datetime) -> int:
+    """How many ``action`` events the trail holds about this patient since ``since``."""
+    return session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.patient_id == patient_id, AuditEvent.occurred_at >= since, AuditEvent.action == action))
 
 
 def search(

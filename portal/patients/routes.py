@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from portal.appointments import services as appointments
+from portal.audit import services as audit_services
 from portal.audit.web import audit
 from portal.auth import codes
 from portal.auth import services as auth_services
@@ -102,13 +105,32 @@ _OWN_CONTACT = {
 }
 
 
+# "You cannot use this email address" tells whoever types an address that someone registered with us uses it.
+# The refusals are audited, and after a few in a day the page stops answering that question, whatever the address.
+EMAIL_REFUSALS_A_DAY = 3
+_TOO_MANY_EMAILS = ("You have tried several email addresses we could not use today. Try again tomorrow, or call us "
+                    "on {phone} to change your email address")
+
+
+def _may_try_email(form: EmailForm, patient) -> bool:
+    """False, with the error on the field, once the patient has had too many addresses refused in a day."""
+    if not form.email.data or form.email.data == patient.email:
+        return True
+    refused = audit_services.count_since(db_session(), "profile_email_refused", patient_id=patient.id,
+                                         since=utcnow() - dt.timedelta(days=1))
+    if refused < EMAIL_REFUSALS_A_DAY:
+        return True
+    form.email.errors.append(_TOO_MANY_EMAILS.format(phone=domain().policy.service.phone))
+    return False
+
+
 @bp.route("/profile/email", methods=["GET", "POST"])
 @patient_required
 @limiter.limit("10 per minute", methods=["POST"])
 def profile_email():
     patient = current_patient()
     form = EmailForm(data={"email": patient.email or ""})
-    if form.validate_on_submit():
+    if form.validate_on_submit() and _may_try_email(form, patient):
         try:
             if form.email.data != patient.email:
                 patients.check_own_contact(db_session(), patient.mobile, form.email.data, patient_id=patient.id)
@@ -116,6 +138,8 @@ def profile_email():
                 audit("profile_email_changed", patient_id=patient.id,
                       detail="removed" if patient.email is None else "")
         except patients.SharedContact as problem:
+            if problem.kind == "email-taken":
+                audit("profile_email_refused", patient_id=patient.id)
             form.email.errors.append(_OWN_CONTACT[problem.kind])
         else:
             flash("Your email address has been saved.", "success")

@@ -1,6 +1,7 @@
 """The patient's profile: email, texts, communication needs and a new mobile proved by a code, all on the
 signed-in patient's own record (no ids in these URLs), audited, and shown to staff."""
 
+import datetime as dt
 import re
 
 from sqlalchemy import func, select
@@ -163,6 +164,41 @@ def test_an_email_on_another_record_or_a_staff_account_is_refused_without_saying
         assert error_for(page, "email") == "You cannot use this email address. Enter a different one"
     assert _patient(session, patient_client).email is None
     assert not _events(session, "profile_email_changed")
+
+
+def test_after_three_refused_addresses_in_a_day_the_page_stops_saying_which_are_taken(patient_client, session):
+    """Each refusal tells the patient that someone registered with us uses that address: a patient could test a
+    neighbour's address. After three in a day, every new address gets the same answer, free or not."""
+    for number in range(3):
+        factories.create_patient(session, email=f"taken{number}@example.com")
+        page = parse(_post(patient_client, "/profile/email", {"email": f"taken{number}@example.com"}))
+        assert error_for(page, "email") == "You cannot use this email address. Enter a different one"
+    assert len(_events(session, "profile_email_refused")) == 3
+    assert {event.patient_id for event in _events(session, "profile_email_refused")} == {
+        patient_client.user.patient_id}
+    factories.create_patient(session, email="taken3@example.com")
+    for email in ("taken3@example.com", "free@example.com"):
+        response = _post(patient_client, "/profile/email", {"email": email})
+        assert response.status_code == 200
+        page = parse(response)
+        assert error_for(page, "email").startswith("You have tried several email addresses we could not use today")
+        assert page.find(class_="nhsuk-error-summary").find("a", href="#email")
+    assert _patient(session, patient_client).email is None
+    assert len(_events(session, "profile_email_refused")) == 3
+    # Taking the address off, or keeping the one they have, still works.
+    assert _post(patient_client, "/profile/email", {"email": ""}).status_code == 302
+
+
+def test_refusals_from_more_than_a_day_ago_do_not_count(patient_client, session, monkeypatch):
+    from portal.patients import routes
+
+    factories.create_patient(session, email="taken@example.com")
+    for _ in range(3):
+        _post(patient_client, "/profile/email", {"email": "taken@example.com"})
+    tomorrow = utcnow() + dt.timedelta(days=1, minutes=1)
+    monkeypatch.setattr(routes, "utcnow", lambda: tomorrow)
+    assert _post(patient_client, "/profile/email", {"email": "free@example.com"}).status_code == 302
+    assert _patient(session, patient_client).email == "free@example.com"
 
 
 def test_a_patient_sharing_their_mobile_keeps_their_email(patient_client, session):
