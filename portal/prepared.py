@@ -6,8 +6,9 @@ small reads a page makes. For the few statements every page runs, ``read`` does 
 compiles the statement for the connection's dialect, keeps the SQL text, the order of its parameters and the
 bind and result processors of its types, and then only fills in the values and converts the rows.
 
-The statement still runs through ``Connection.exec_driver_sql``, so the engine's events (the query-count
-tests listen to them) and its error wrapping apply as to any other statement.
+The SQL runs on the connection's own DBAPI cursor, inside the session's transaction; a database error comes back
+as SQLAlchemy's ``DBAPIError``, as from any other statement. While something listens to the engine's statements
+(the query-count tests do), it runs through ``Connection.exec_driver_sql`` instead, so that the listener hears it.
 
 An expanding parameter (``bindparam(..., expanding=True)``, an ``IN`` list) makes one SQL text for each
 length of list it is given; the texts are kept for the lengths seen, up to ``EXPANSIONS_KEPT`` of them.
@@ -22,6 +23,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Select
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 
 EXPANSIONS_KEPT = 256
 
@@ -78,18 +80,37 @@ def read(connection: Connection, statement: Select, params: Mapping[str, Any]) -
               in form.parameters]
     arguments = tuple(values) if form.positional else {
         name: value for (name, *_), value in zip(form.parameters, values, strict=True)}
-    result = connection.exec_driver_sql(form.sql, arguments)
     rows = Rows()
     processors = compiled.result_processors
     make_row = compiled.make_row
-    for raw in result.cursor.fetchall():
+    for raw in _fetch(connection, form.sql, arguments):
         if processors:
             raw = list(raw)
             for position, process in processors:
                 raw[position] = process(raw[position])
         rows.append(make_row(raw))
-    result.close()
     return rows
+
+
+def _fetch(connection: Connection, sql: str, arguments: Any) -> list[tuple]:
+    """The raw rows. Straight on the DBAPI cursor, unless something listens to the engine's statements (the
+    query-count tests do): then through ``exec_driver_sql``, so that it hears this one too."""
+    if connection.dispatch.before_cursor_execute or connection.dispatch.after_cursor_execute:
+        result = connection.exec_driver_sql(sql, arguments)
+        try:
+            return result.cursor.fetchall()
+        finally:
+            result.close()
+    dbapi_connection = connection.connection.dbapi_connection
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(sql, arguments)
+        return cursor.fetchall()
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(sql, arguments, error, connection.dialect.loaded_dbapi.Error,
+                                  dialect=connection.dialect) from error
+    finally:
+        cursor.close()
 
 
 def _value(params: Mapping[str, Any], placeholder: _Placeholder | None, constant: Any,

@@ -3,7 +3,8 @@
 import datetime as dt
 
 import pytest
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import Column, Integer, MetaData, Table, bindparam, event, select
+from sqlalchemy.exc import DBAPIError
 
 from portal import prepared
 from portal.booking.models import Booking, Cohort, CohortSession, Venue
@@ -35,6 +36,8 @@ def _sqlalchemy_rows(session, statement, params):
 
 
 def test_rows_match_sqlalchemy_with_expanding_lists_constants_and_utc_datetimes(session):
+    # Nothing listens to the engine's statements here, so the reads below go straight to the DBAPI cursor.
+    assert not session.connection().dispatch.before_cursor_execute
     cohorts = [factories.create_cohort(session) for _ in range(3)]
     session.flush()
     first_start = min(s.starts_at for s in cohorts[0].sessions)
@@ -86,6 +89,13 @@ def test_unwritten_changes_are_written_before_reading(session):
 def test_a_missing_value_is_refused_by_name(session):
     with pytest.raises(KeyError, match="patient_id"):
         read_rows(session, _SEATS, {})
+
+
+def test_a_database_error_comes_back_as_sqlalchemys(session):
+    missing = Table("no_such_table", MetaData(), Column("id", Integer))
+    with pytest.raises(DBAPIError):
+        read_rows(session, select(missing.c.id).where(missing.c.id == bindparam("id")), {"id": 1})
+    session.rollback()
 
 
 def test_the_engine_sees_every_prepared_read(db, session):
