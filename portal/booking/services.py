@@ -233,7 +233,7 @@ def book_seat(
     """
     # Core statements on the session's connection throughout: same transaction, none of the ORM's per-call work.
     connection = session.connection()
-    row = connection.execute(_COHORT_TO_BOOK, {"cohort_id": cohort_id}).first() if 0 < cohort_id < 2**31 else None
+    row = read_rows(session, _COHORT_TO_BOOK, {"cohort_id": cohort_id}).first() if 0 < cohort_id < 2**31 else None
     if row is None:
         raise CohortNotFound("This group is not available to book")
     service_key, team, status, venue_short_name, is_online, first_at = row
