@@ -6,26 +6,33 @@ small reads a page makes. For the few statements every page runs, ``read`` does 
 compiles the statement for the connection's dialect, keeps the SQL text, the order of its parameters and the
 bind and result processors of its types, and then only fills in the values and converts the rows.
 
-The SQL runs on the connection's own DBAPI cursor, inside the session's transaction; a database error comes back
-as SQLAlchemy's ``DBAPIError``, as from any other statement. While something listens to the engine's statements
-(the query-count tests do), it runs through ``Connection.exec_driver_sql`` instead, so that the listener hears it.
+The SQL runs on the connection's own DBAPI cursor, inside the session's transaction (so run it on
+``session.connection()``, as ``portal.db.read_rows`` does, never on a bare connection that has not begun). Errors
+come back as SQLAlchemy's: a bad value as ``StatementError``, a database error as ``DBAPIError``, and a lost
+connection is invalidated, as SQLAlchemy's own execution does. While something listens to the engine's
+statements (the query-count tests do), the SQL runs through ``Connection.exec_driver_sql`` instead, so that the
+listener hears it.
 
-An expanding parameter (``bindparam(..., expanding=True)``, an ``IN`` list) makes one SQL text for each
-length of list it is given; the texts are kept for the lengths seen, up to ``EXPANSIONS_KEPT`` of them.
+What it takes: a SELECT whose parameters are plain ``bindparam``s and constants. A parameter with a value of its
+own may be given another by the caller, as with SQLAlchemy; an expanding one (``bindparam(..., expanding=True)``,
+an ``IN`` list) takes any collection, and makes one SQL text for each length of list it is given. The texts are
+kept for the lengths seen, up to ``FORMS_KEPT`` of them across all statements. A statement with a ``callable_``
+or ``literal_execute`` parameter is refused. Every row is read into memory: for scans of a whole table, use
+SQLAlchemy's own execution, which streams.
 """
 
 from __future__ import annotations
 
 import collections
 import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Select
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 
-EXPANSIONS_KEPT = 256
+FORMS_KEPT = 256
 
 
 class Rows(list):
@@ -42,12 +49,24 @@ class Rows(list):
         return self[0][0] if self else None
 
 
-class _Placeholder(NamedTuple):
+class _Placeholder:
     """Stands in for a caller's value while the statement is compiled: the parameter's name, and for an
-    expanding parameter the position in its list."""
+    expanding parameter the position in its list. Not a tuple: SQLAlchemy would read a tuple as a row value."""
 
-    name: str
-    index: int | None
+    __slots__ = ("name", "index")
+
+    def __init__(self, name: str, index: int | None) -> None:
+        self.name = name
+        self.index = index
+
+
+class _Parameter(NamedTuple):
+    """One parameter of a SQL text, in the text's order."""
+
+    name: str  # its name in the SQL (the key of a named paramstyle)
+    placeholder: _Placeholder | None  # where the caller's value is, for a parameter without a value of its own
+    constant: Any  # otherwise, the statement's own value, which the caller may replace under ``name``
+    process: Callable[[Any], Any] | None  # the type's bind processor
 
 
 class _Form(NamedTuple):
@@ -55,35 +74,37 @@ class _Form(NamedTuple):
 
     sql: str
     positional: bool
-    # For each parameter, in the SQL's order: its name in the SQL, the caller's name and list position (or
-    # the statement's own constant value), and the type's bind processor.
-    parameters: tuple[tuple[str, _Placeholder | None, Any, Callable[[Any], Any] | None], ...]
+    parameters: tuple[_Parameter, ...]
 
 
 class _Compiled(NamedTuple):
     compiled: Any
-    expanding: tuple[str, ...]
-    caller_names: frozenset[str]
+    required: frozenset[str]  # the caller must give these
+    expanding: tuple[str, ...]  # the required ones that take a list
     make_row: Callable[[Iterable[Any]], tuple]
-    result_processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+    types: tuple[Any, ...]  # the result columns' types, for their processors
 
 
 def read(connection: Connection, statement: Select, params: Mapping[str, Any]) -> Rows:
     """Run ``statement`` (built once, at import time: it is the cache's key) with ``params`` on ``connection``."""
     dialect = connection.dialect
     compiled = _compile(statement, dialect)
-    missing = compiled.caller_names - params.keys()
+    missing = compiled.required - params.keys()
     if missing:
         raise KeyError(f"no value for {', '.join(sorted(missing))}")
-    form = _expand(statement, dialect, tuple(len(params[name]) for name in compiled.expanding))
-    values = [_value(params, placeholder, constant, process) for _, placeholder, constant, process
-              in form.parameters]
+    lists = {name: list(params[name]) for name in compiled.expanding}
+    form = _expand(statement, dialect, tuple(len(lists[name]) for name in compiled.expanding))
+    try:
+        values = [_value(parameter, params, lists) for parameter in form.parameters]
+    except Exception as error:
+        raise StatementError(f"a value could not be sent: {error}", form.sql, dict(params), error) from error
     arguments = tuple(values) if form.positional else {
-        name: value for (name, *_), value in zip(form.parameters, values, strict=True)}
-    rows = Rows()
-    processors = compiled.result_processors
+        parameter.name: value for parameter, value in zip(form.parameters, values, strict=True)}
+    raw_rows, description = _fetch(connection, form.sql, arguments)
+    processors = _result_processors(statement, dialect, tuple(column[1] for column in description or ()))
     make_row = compiled.make_row
-    for raw in _fetch(connection, form.sql, arguments):
+    rows = Rows()
+    for raw in raw_rows:
         if processors:
             raw = list(raw)
             for position, process in processors:
@@ -92,65 +113,83 @@ def read(connection: Connection, statement: Select, params: Mapping[str, Any]) -
     return rows
 
 
-def _fetch(connection: Connection, sql: str, arguments: Any) -> list[tuple]:
-    """The raw rows. Straight on the DBAPI cursor, unless something listens to the engine's statements (the
-    query-count tests do): then through ``exec_driver_sql``, so that it hears this one too."""
-    if connection.dispatch.before_cursor_execute or connection.dispatch.after_cursor_execute:
-        result = connection.exec_driver_sql(sql, arguments)
-        try:
-            return result.cursor.fetchall()
-        finally:
-            result.close()
-    dbapi_connection = connection.connection.dbapi_connection
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(sql, arguments)
-        return cursor.fetchall()
-    except connection.dialect.loaded_dbapi.Error as error:
-        raise DBAPIError.instance(sql, arguments, error, connection.dialect.loaded_dbapi.Error,
-                                  dialect=connection.dialect) from error
-    finally:
-        cursor.close()
-
-
-def _value(params: Mapping[str, Any], placeholder: _Placeholder | None, constant: Any,
-           process: Callable[[Any], Any] | None) -> Any:
+def _value(parameter: _Parameter, params: Mapping[str, Any], lists: dict[str, list]) -> Any:
+    placeholder = parameter.placeholder
     if placeholder is None:
-        value = constant
+        value = params.get(parameter.name, parameter.constant)
     elif placeholder.index is None:
         value = params[placeholder.name]
     else:
-        value = params[placeholder.name][placeholder.index]
-    return process(value) if process is not None and value is not None else value
+        value = lists[placeholder.name][placeholder.index]
+    return parameter.process(value) if parameter.process is not None and value is not None else value
 
 
-@functools.lru_cache(maxsize=EXPANSIONS_KEPT)
+def _fetch(connection: Connection, sql: str, arguments: Any) -> tuple[list[Sequence[Any]], Any]:
+    """The raw rows and the cursor's description. Straight on the DBAPI cursor, unless something listens to the
+    engine's statements: then through ``exec_driver_sql``, so that it hears this one too."""
+    if connection.dispatch.before_cursor_execute or connection.dispatch.after_cursor_execute:
+        result = connection.exec_driver_sql(sql, arguments)
+        try:
+            return result.cursor.fetchall(), result.cursor.description
+        finally:
+            result.close()
+    dialect = connection.dialect
+    dbapi_connection = connection.connection.dbapi_connection
+    cursor = None
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(sql, arguments)
+        return cursor.fetchall(), cursor.description
+    except dialect.loaded_dbapi.Error as error:
+        # As SQLAlchemy's own execution does: a lost connection is invalidated, so the session's rollback and
+        # the pool carry on with a new one, and the error says so.
+        lost = dialect.is_disconnect(error, dbapi_connection, cursor)
+        wrapped = DBAPIError.instance(sql, arguments, error, dialect.loaded_dbapi.Error,
+                                      connection_invalidated=lost, dialect=dialect)
+        if lost:
+            connection.invalidate(wrapped)
+        raise wrapped from error
+    finally:
+        if cursor is not None:
+            cursor.close()
+
+
+@functools.lru_cache(maxsize=FORMS_KEPT)
 def _compile(statement: Select, dialect: Dialect) -> _Compiled:
     compiled = statement.compile(dialect=dialect)
-    # The caller's parameters: those with no value of their own (constants, such as status == "active", carry it).
-    given = {name: bind for name, bind in compiled.binds.items() if bind.value is None and bind.callable is None}
-    if any(bind.literal_execute for bind in compiled.binds.values()):
-        raise ValueError("a prepared read takes no literal_execute parameters")
+    binds = compiled.binds
+    if any(bind.callable is not None or bind.literal_execute for bind in binds.values()):
+        raise ValueError("a prepared read takes no callable_ or literal_execute parameters")
     columns = list(statement.selected_columns)
-    result_processors = []
-    for position, column in enumerate(columns):
-        process = column.type.dialect_impl(dialect).result_processor(dialect, None)
-        if process is not None:
-            result_processors.append((position, process))
     row_type = collections.namedtuple("Row", [column.key for column in columns], rename=True)
+    required = {name for name, bind in binds.items() if bind.required}
     return _Compiled(
         compiled=compiled,
-        expanding=tuple(name for name, bind in given.items() if bind.expanding),
-        caller_names=frozenset(given),
+        required=frozenset(required),
+        expanding=tuple(name for name in required if binds[name].expanding),
         make_row=row_type._make,
-        result_processors=tuple(result_processors),
+        types=tuple(column.type for column in columns),
     )
 
 
-@functools.lru_cache(maxsize=EXPANSIONS_KEPT)
+@functools.lru_cache(maxsize=FORMS_KEPT)
+def _result_processors(statement: Select, dialect: Dialect, type_codes: tuple[Any, ...]
+                       ) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+    """Each result column's processor, for the type codes the driver gave (PostgreSQL's numerics need them)."""
+    types = _compile(statement, dialect).types
+    processors = []
+    for position, column_type in enumerate(types):
+        code = type_codes[position] if position < len(type_codes) else None
+        process = column_type.dialect_impl(dialect).result_processor(dialect, code)
+        if process is not None:
+            processors.append((position, process))
+    return tuple(processors)
+
+
+@functools.lru_cache(maxsize=FORMS_KEPT)
 def _expand(statement: Select, dialect: Dialect, lengths: tuple[int, ...]) -> _Form:
     compiled = _compile(statement, dialect)
-    placeholders: dict[str, Any] = {name: _Placeholder(name, None) for name in compiled.caller_names}
+    placeholders: dict[str, Any] = {name: _Placeholder(name, None) for name in compiled.required}
     for name, length in zip(compiled.expanding, lengths, strict=True):
         placeholders[name] = [_Placeholder(name, index) for index in range(length)]
     state = compiled.compiled.construct_expanded_state(placeholders)
@@ -163,5 +202,5 @@ def _expand(statement: Select, dialect: Dialect, lengths: tuple[int, ...]) -> _F
         process = state.processors.get(name)
         if process is None and name in compiled.compiled.binds:
             process = compiled.compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-        parameters.append((name, placeholder, None if placeholder else given, process))
+        parameters.append(_Parameter(name, placeholder, None if placeholder else given, process))
     return _Form(sql=state.statement, positional=state.positiontup is not None, parameters=tuple(parameters))

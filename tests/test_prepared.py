@@ -3,8 +3,8 @@
 import datetime as dt
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, bindparam, event, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Column, Integer, MetaData, Numeric, Table, bindparam, cast, event, func, select, text
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from portal import prepared
 from portal.booking.models import Booking, Cohort, CohortSession, Venue
@@ -121,3 +121,53 @@ def test_each_list_length_is_compiled_once(session):
         read_rows(session, _PATIENTS, {"ids": [1, 2, 3]})
     assert prepared._expand.cache_info().misses == 2
     assert prepared._expand.cache_info().hits == 4
+
+
+def test_an_in_list_of_untyped_values_and_any_collection(session):
+    """A placeholder must not look like a row value to SQLAlchemy, and a set or a generator is a list too."""
+    patient = factories.create_patient(session, given_name="Ann")
+    session.flush()
+    by_name = select(Patient.id).where(func.lower(Patient.given_name).in_(bindparam("names", expanding=True)))
+    assert read_rows(session, by_name, {"names": ["ann"]}).all() == [(patient.id,)]
+    assert read_rows(session, _PATIENTS, {"ids": {patient.id}}).first().id == patient.id
+    assert read_rows(session, _PATIENTS, {"ids": (i for i in [patient.id])}).first().id == patient.id
+
+
+def test_a_parameter_with_a_value_of_its_own_takes_the_callers(session):
+    one = factories.create_patient(session, tier=1)
+    two = factories.create_patient(session, tier=2)
+    session.flush()
+    statement = select(Patient.id).where(Patient.id.in_([one.id, two.id]), Patient.tier == bindparam("tier", value=1))
+    assert read_rows(session, statement, {}).all() == [(one.id,)]
+    assert read_rows(session, statement, {"tier": 2}).all() == [(two.id,)]
+    nothing = select(Patient.id).where(Patient.team == bindparam("team", value=None, required=False))
+    assert read_rows(session, nothing, {}).all() == []
+
+
+def test_a_value_that_cannot_be_sent_is_a_statement_error(session):
+    with pytest.raises(StatementError, match="naive datetime"):
+        read_rows(session, _SESSIONS, {"cohort_ids": [1], "after": dt.datetime(2026, 3, 29, 1, 30)})
+
+
+def test_numbers_come_back_as_numbers(session):
+    """PostgreSQL's numeric results need the driver's type code to be converted."""
+    patient = factories.create_patient(session)
+    session.flush()
+    statement = select(cast(Patient.tier, Numeric(5, 2)).label("tier"), (Patient.tier / 2.0).label("half")).where(
+        Patient.id == bindparam("id"))
+    row = read_rows(session, statement, {"id": patient.id}).first()
+    assert (float(row.tier), float(row.half)) == (1.0, 0.5)
+
+
+def test_a_lost_connection_is_invalidated_and_the_session_carries_on(db, session):
+    if db.is_sqlite:
+        pytest.skip("a connection lost to the server: PostgreSQL (run with PORTAL_TEST_DATABASE_URL)")
+    backend = session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    with db.engine.connect() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        other.commit()
+    with pytest.raises(DBAPIError) as raised:
+        read_rows(session, _SEATS, {"patient_id": 1})
+    assert raised.value.connection_invalidated
+    session.rollback()
+    assert read_rows(session, _SEATS, {"patient_id": 1}).all() == []

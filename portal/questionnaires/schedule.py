@@ -151,7 +151,8 @@ _COURSES_OF = _COURSES.where(Booking.patient_id.in_(bindparam("patient_ids", exp
 
 def courses_by_patient(session: Session, patient_ids: list[int] | None = None) -> dict[int, CourseDates]:
     """Each patient's course (the one that starts first, should they hold two)."""
-    rows = read_rows(session, _COURSES, {}) if patient_ids is None else read_rows(
+    # Every booking (the scheduler's jobs) streams through SQLAlchemy; a few patients' are a prepared read.
+    rows = session.connection().execute(_COURSES) if patient_ids is None else read_rows(
         session, _COURSES_OF, {"patient_ids": patient_ids})
     found: dict[int, CourseDates] = {}
     for patient_id, service_key, zone, first, last in rows:
