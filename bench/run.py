@@ -29,10 +29,10 @@ then reminder planning (bench/plan.py), SMS dispatch (bench/dispatch.py), and th
 search among 100,000 synthetic patients (bench/reports.py: BENCH report_<name>_ms, BENCH search_ms; the synthetic
 database is generated once, a few minutes, and cached in instance/).
 
-Environment: BENCH_SECONDS (length of each run, default 10), BENCH_ROUNDS (default 4), BENCH_WARMUP_SECONDS
-(default 3), BENCH_WRK (the wrk binary), BENCH_WRITES (timed POSTs per round, default 200). The defaults
-take about three minutes. Exits non-zero if a server
-does not start or a check fails.
+Environment: BENCH_SECONDS (length of each run, default 10), BENCH_ROUNDS (default 8: here one round's ratio
+differs from the next by as much as 0.1, so fewer rounds make the median jump), BENCH_WARMUP_SECONDS (default 3),
+BENCH_WRK (the wrk binary), BENCH_WRITES (timed POSTs per round, default 200). The page and POST runs take about
+six minutes with the defaults. Exits non-zero if a server does not start or a check fails.
 
 To load another page, add a Target to PORTAL_TARGETS (each adds BENCH_ROUNDS runs).
 """
@@ -409,7 +409,7 @@ def run() -> list[Job]:
 
     seconds = max(1, _whole_number("BENCH_SECONDS", 10))
     warmup = _whole_number("BENCH_WARMUP_SECONDS", 3)
-    rounds = max(1, _whole_number("BENCH_ROUNDS", 4))
+    rounds = max(1, _whole_number("BENCH_ROUNDS", 8))
     wrk_binary()
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
         work_dir = Path(tmp)
@@ -456,7 +456,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="portal-bench-writes-") as tmp:
         from bench import writes
 
-        writes.report(writes.measure(Path(tmp), rounds=max(1, _whole_number("BENCH_ROUNDS", 4)),
+        writes.report(writes.measure(Path(tmp), rounds=max(1, _whole_number("BENCH_ROUNDS", 8)),
                                      count=_whole_number("BENCH_WRITES", 200)))
     with tempfile.TemporaryDirectory(prefix="portal-bench-plan-") as tmp:
         from bench import plan  # reminder planning among 10,000 and 1,000,000 bookings: see bench/plan.py
