@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from portal.appointments import services as appointments
-from portal.audit import services as audit_services
 from portal.audit.web import audit
 from portal.auth import codes
 from portal.auth import services as auth_services
@@ -105,9 +102,6 @@ _OWN_CONTACT = {
 }
 
 
-# "You cannot use this email address" tells whoever types an address that someone registered with us uses it.
-# The refusals are audited, and after a few in a day the page stops answering that question, whatever the address.
-EMAIL_REFUSALS_A_DAY = 3
 _TOO_MANY_EMAILS = ("You have tried several email addresses we could not use today. Try again tomorrow, or call us "
                     "on {phone} to change your email address")
 
@@ -116,9 +110,7 @@ def _may_try_email(form: EmailForm, patient) -> bool:
     """False, with the error on the field, once the patient has had too many addresses refused in a day."""
     if not form.email.data or form.email.data == patient.email:
         return True
-    refused = audit_services.count_since(db_session(), "profile_email_refused", patient_id=patient.id,
-                                         since=utcnow() - dt.timedelta(days=1))
-    if refused < EMAIL_REFUSALS_A_DAY:
+    if not patients.email_refusals_used_up(db_session(), patient.id, now=utcnow()):
         return True
     form.email.errors.append(_TOO_MANY_EMAILS.format(phone=domain().policy.service.phone))
     return False

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portal.audit import services as audit_services
 from portal.auth.models import User
 from portal.patients.identifiers import team_for_postcode
 from portal.patients.models import Patient
@@ -81,6 +82,18 @@ def check_own_contact(session: Session, mobile: str, email: str | None, *, patie
         raise SharedContact("email", "Another patient is registered with this mobile number. Patients who share "
                                      "a mobile sign in with their email address: enter one for this patient",
                             kind="mobile-shared")
+
+
+# A refused email address tells the patient who typed it that someone registered with us uses it. The refusals are
+# audited (profile_email_refused), and after a few in a day the profile stops answering, whatever the address.
+EMAIL_REFUSALS_A_DAY = 3
+
+
+def email_refusals_used_up(session: Session, patient_id: int, *, now: dt.datetime) -> bool:
+    """Whether the patient has had ``EMAIL_REFUSALS_A_DAY`` email addresses refused in the last 24 hours."""
+    refused = audit_services.count_since(session, "profile_email_refused", patient_id=patient_id,
+                                         since=now - dt.timedelta(days=1))
+    return refused >= EMAIL_REFUSALS_A_DAY
 
 
 def find_by_nhs_number(session: Session, nhs_number: str) -> Patient | None:
