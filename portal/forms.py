@@ -12,7 +12,7 @@ from wtforms.utils import unset_value
 from wtforms.validators import StopValidation, ValidationError
 
 from portal.dates import InvalidDate, parse_date_parts
-from portal.plain_text import has_control_characters
+from portal.plain_text import has_control_characters, without_control_characters
 
 
 class PlainText:
@@ -33,6 +33,10 @@ class PortalForm(FlaskForm):
       made one character each, so a length limit counts what is kept;
     - it must be plain text (portal.plain_text), checked after the fields' own checks. A hidden field is left
       to the view that reads it.
+
+    A saved value put in a form to edit (``obj=``, ``data=`` or ``show``) is shown without the characters plain text
+    refuses: a record saved before a character was refused can then be saved again as shown, rather than
+    failing on an error about characters nobody can see.
     """
 
     class Meta:
@@ -41,6 +45,19 @@ class PortalForm(FlaskForm):
             if issubclass(field_class, StringField) and not issubclass(field_class, PasswordField):
                 options["filters"] = [tidy_text, *unbound_field.kwargs.get("filters", ())]
             return unbound_field.bind(form=form, **options)
+
+    def process(self, formdata: Any = None, obj: Any = None, data: Any = None, extra_filters: Any = None,
+                **kwargs: Any) -> None:
+        super().process(formdata, obj, data, extra_filters, **kwargs)
+        for field in self:
+            if not field.raw_data:
+                _show_plain(field)
+
+    def show(self, **values: Any) -> None:
+        """Put saved values in the form's fields, to be edited."""
+        for name, value in values.items():
+            self[name].data = value
+            _show_plain(self[name])
 
     def validate(self, extra_validators: Any = None) -> bool:
         valid = super().validate(extra_validators)
@@ -51,6 +68,12 @@ class PortalForm(FlaskForm):
                 field.errors = [f"{_plain_label(field.label.text)} must not include hidden characters"]
                 valid = False
         return valid
+
+
+def _show_plain(field: Field) -> None:
+    if (isinstance(field, StringField) and not isinstance(field, PasswordField | HiddenField)
+            and isinstance(field.data, str)):
+        field.data = without_control_characters(field.data)
 
 
 _TOO_LONG = re.compile(r"Field cannot be longer than (\d+) characters\.")

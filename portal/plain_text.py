@@ -21,6 +21,12 @@ def has_control_characters(text: str | None) -> bool:
     return bool(text) and CONTROL_CHARACTERS.search(text) is not None
 
 
+def without_control_characters(text: str) -> str:
+    """``text`` less the characters plain text refuses: for showing a value saved before a character was refused,
+    so that the person editing it sees what will be kept and can save it again."""
+    return CONTROL_CHARACTERS.sub("", text)
+
+
 def is_plain_number(value: str | None) -> bool:
     """Only the digits 0-9: str.isdigit() alone also passes "²" and other digits int() refuses or reads
     differently."""

@@ -175,3 +175,57 @@ def test_wtforms_own_messages_are_put_in_the_portal_s_words(client, patient_clie
     tampered = patient_client.post(url, data={"csrf_token": csrf_token(get_page(patient_client, url)),
                                               "reason": "not-a-reason"})
     assert "Error: Select one of the options shown" in _errors(tampered)
+
+
+def _form_as_shown(soup, action: str) -> dict[str, str]:
+    """What a browser would send back from the page's form posting to ``action``, with nothing changed."""
+    form = next(f for f in soup.select("form[method=post]") if f.get("action", action) == action)
+    values = {i["name"]: i.get("value", "") for i in form.select("input[name]")
+              if i.get("type") not in ("radio", "checkbox") or i.has_attr("checked")}
+    values |= {t["name"]: t.get_text() for t in form.select("textarea[name]")}
+    for select_box in form.select("select[name]"):
+        chosen = select_box.select_one("option[selected]") or select_box.select_one("option")
+        values[select_box["name"]] = chosen.get("value", chosen.get_text())
+    return values
+
+
+SAVED_BEFORE_THE_RULE = "Walk\u200b to the \u202epark\u202c"
+
+
+def test_a_goal_saved_with_hidden_characters_is_shown_without_them_and_saves_as_shown(patient_client, session):
+    from portal.diary.models import Goal
+    from tests.diary.factories import create_goal
+
+    goal = create_goal(session, patient_client.user.patient_id, what=SAVED_BEFORE_THE_RULE)
+    url = f"/goals/{goal.id}/edit"
+    shown = _form_as_shown(get_page(patient_client, url), url)
+    assert shown["what"] == "Walk to the park"
+    assert patient_client.post(url, data=shown).status_code == 302
+    assert session.get(Goal, goal.id, populate_existing=True).what == "Walk to the park"
+
+
+def test_a_flare_up_plan_saved_with_hidden_characters_saves_as_shown(patient_client, session):
+    from portal.diary.models import FlareUpPlan
+
+    session.add(FlareUpPlan(patient_id=patient_client.user.patient_id, what_helps=SAVED_BEFORE_THE_RULE,
+                            updated_at=utcnow()))
+    session.commit()
+    shown = _form_as_shown(get_page(patient_client, "/flare-up-plan"), "/flare-up-plan")
+    assert shown["what_helps"] == "Walk to the park"
+    assert patient_client.post("/flare-up-plan", data=shown).status_code == 302
+    plan = session.scalars(select(FlareUpPlan)).one()
+    session.refresh(plan)
+    assert plan.what_helps == "Walk to the park"
+
+
+def test_typed_hidden_characters_are_still_refused_not_dropped(patient_client, session):
+    from portal.diary.models import Goal
+    from tests.diary.factories import create_goal
+
+    goal = create_goal(session, patient_client.user.patient_id)
+    url = f"/goals/{goal.id}/edit"
+    shown = _form_as_shown(get_page(patient_client, url), url)
+    response = patient_client.post(url, data={**shown, "what": SAVED_BEFORE_THE_RULE})
+    assert response.status_code == 400
+    assert _errors(response) == ["Error: Your goal must be plain text, without special characters"]
+    assert session.get(Goal, goal.id, populate_existing=True).what == "Walk to the park"

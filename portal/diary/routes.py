@@ -93,12 +93,9 @@ def entry():
         day = _requested_day(days)
     page = services.entry_page(db_session(), patient.id, day, today=today)
     if not form.is_submitted():
-        form.day.data = day.isoformat()
         source = page.entry or page.defaults_from
-        if source is not None:
-            for name in SCORES:
-                getattr(form, name).data = str(getattr(source, name))
-        form.note.data = page.entry.note if page.entry else ""
+        form.show(day=day.isoformat(), note=page.entry.note if page.entry else "",
+                  **({name: str(getattr(source, name)) for name in SCORES} if source is not None else {}))
     return render_template(
         "diary/entry.html", form=form, page=page, today=today, day_label=day_label, day_words=day_words,
         scales={"sleep": SLEEP_SCALE, "mood": MOOD_SCALE, "activity": ACTIVITY_SCALE},
@@ -209,7 +206,7 @@ def edit_goal(goal_id: int):
         flash("Your goal is updated.", "success")
         return redirect(url_for("diary.goal", goal_id=own.id))
     if not form.is_submitted():
-        form.confidence.data = str(own.confidence)
+        form.show(confidence=str(own.confidence))
     return _goal_page(form, own)
 
 
@@ -233,7 +230,7 @@ def goal_check_in(goal_id: int):
     if not form.is_submitted():
         current = services.check_ins_for_week(db_session(), [own], week).get(own.id)
         if current is not None:
-            form.outcome.data, form.note.data = current.outcome, current.note
+            form.show(outcome=current.outcome, note=current.note)
     return render_template("diary/check_in.html", form=form, goal=own, week=week), (
         400 if form.is_submitted() else 200)
 
@@ -275,8 +272,7 @@ def flare_plan():
         return redirect(url_for("diary.flare_plan"))
     plan = services.flare_plan_for(db_session(), patient.id)
     if not form.is_submitted() and plan is not None:
-        for name in PLAN_SECTIONS:
-            getattr(form, name).data = getattr(plan, name)
+        form.show(**{name: getattr(plan, name) for name in PLAN_SECTIONS})
     return render_template("diary/flare_plan.html", form=form, plan=plan, labels=PLAN_LABELS), (
         400 if form.is_submitted() else 200)
 
