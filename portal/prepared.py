@@ -15,8 +15,10 @@ listener hears it.
 
 What it takes: a SELECT whose parameters are plain ``bindparam``s and constants. A parameter with a value of its
 own may be given another by the caller, as with SQLAlchemy; an expanding one (``bindparam(..., expanding=True)``,
-an ``IN`` list) takes any collection, and makes one SQL text for each length of list it is given. The texts are
-kept for the lengths seen, up to ``FORMS_KEPT`` of them across all statements. A statement with a ``callable_``
+an ``IN`` list) takes any collection. A list is sent padded to the next power of two by repeating its last value
+(which changes no ``IN``), so a statement has one SQL text for each such length, a dozen at most, rather than one
+for every length a caller happens to send; the texts are kept, up to ``FORMS_KEPT`` of them across all
+statements. A statement with a ``callable_``
 or ``literal_execute`` parameter is refused. Every row is read into memory: for scans of a whole table, use
 SQLAlchemy's own execution, which streams.
 """
@@ -92,7 +94,7 @@ def read(connection: Connection, statement: Select, params: Mapping[str, Any]) -
     missing = compiled.required - params.keys()
     if missing:
         raise KeyError(f"no value for {', '.join(sorted(missing))}")
-    lists = {name: list(params[name]) for name in compiled.expanding}
+    lists = {name: _padded(list(params[name])) for name in compiled.expanding}
     form = _expand(statement, dialect, tuple(len(lists[name]) for name in compiled.expanding))
     try:
         values = [_value(parameter, params, lists) for parameter in form.parameters]
@@ -111,6 +113,13 @@ def read(connection: Connection, statement: Select, params: Mapping[str, Any]) -
                 raw[position] = process(raw[position])
         rows.append(make_row(raw))
     return rows
+
+
+def _padded(values: list) -> list:
+    """``values`` made up to a power of two in length with copies of the last one: the same IN list."""
+    if len(values) > 1:
+        values.extend(values[-1:] * ((1 << (len(values) - 1).bit_length()) - len(values)))
+    return values
 
 
 def _value(parameter: _Parameter, params: Mapping[str, Any], lists: dict[str, list]) -> Any:

@@ -123,6 +123,22 @@ def test_each_list_length_is_compiled_once(session):
     assert prepared._expand.cache_info().hits == 4
 
 
+def test_lists_share_the_form_of_the_next_power_of_two_and_read_the_same_rows(session):
+    """Staff lists read ids in chunks of any length up to 500: each length its own form would push a page's
+    forms out of the cache. Padded with copies of the last id, 300 lengths make 10 forms."""
+    patients = [factories.create_patient(session, given_name=f"Ann{n}") for n in range(9)]
+    session.flush()
+    ids = [p.id for p in patients]
+    prepared._expand.cache_clear()
+    for length in range(1, 10):
+        got = sorted(row.id for row in read_rows(session, _PATIENTS, {"ids": ids[:length]}))
+        assert got == sorted(ids[:length])
+    assert prepared._expand.cache_info().misses == 5  # lengths 1, 2, 4, 8 and 16
+    for length in range(1, 301):
+        read_rows(session, _PATIENTS, {"ids": list(range(length))})
+    assert prepared._expand.cache_info().currsize == 10
+
+
 def test_an_in_list_of_untyped_values_and_any_collection(session):
     """A placeholder must not look like a row value to SQLAlchemy, and a set or a generator is a list too."""
     patient = factories.create_patient(session, given_name="Ann")
