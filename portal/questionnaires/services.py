@@ -259,12 +259,21 @@ def flags_for_patient(session: Session, patient_id: int) -> list[UrgentFlag]:
 
 def acknowledge_flag(session: Session, flag_id: int, *, by: User, note: str, now: dt.datetime) -> UrgentFlag:
     """Record who acknowledged the flag, when, and the action they took. Two clinicians at once: the first
-    wins and the second gets FlagAlreadyAcknowledged. LookupError if there is no such flag."""
+    wins and the second gets FlagAlreadyAcknowledged. A save of the patient's answers meanwhile waits for this
+    one, and raises no new flag for an answer no graver. LookupError if there is no such flag."""
     note = note.strip()
     if not note:
         raise ValueError("acknowledging needs a note of the action taken")
     if by.role not in (Role.CLINICIAN.value, Role.FACILITATOR.value, Role.ADMIN.value):
         raise PermissionError("only clinicians and admins acknowledge urgent flags")
+    # Lock the answers' row first, as a save of them does (_locked_response): a save landing meanwhile then waits,
+    # and sees this acknowledgement, rather than raising a second open flag for the answer the clinician read.
+    session.execute(
+        select(QuestionnaireResponse.id)
+        .where(QuestionnaireResponse.id == select(UrgentFlag.response_id).where(UrgentFlag.id == flag_id)
+               .scalar_subquery())
+        .with_for_update()
+    )
     changed = session.execute(
         update(UrgentFlag)
         .where(UrgentFlag.id == flag_id, UrgentFlag.acknowledged_at.is_(None))

@@ -4,7 +4,11 @@ acknowledging at once: the first wins. The same tests run on SQLite and on Postg
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from portal.auth.models import Role, User
 from portal.patients.models import Patient
@@ -55,3 +59,38 @@ def test_two_clinicians_acknowledging_at_once(race_db, session, domain):
     assert outcomes == Counter({"acknowledged": 1, FlagAlreadyAcknowledged.__name__: 2})
     [flag] = flags(session)
     assert flag.action_note == f"Called by {flag.acknowledged_by_id}"
+
+
+def test_a_draft_saved_while_a_clinician_acknowledges_raises_no_second_flag(race_db, session, domain):
+    """The patient saves the same item-9 answer again while a clinician's acknowledgement is still being written.
+    The clinician has read that answer: once the acknowledgement lands, no new open flag may appear for it. Only
+    PostgreSQL lets the two run at once (SQLite's writers queue on BEGIN IMMEDIATE)."""
+    if race_db.is_sqlite:
+        pytest.skip("the interleaving needs two concurrent writers: PostgreSQL (make test-postgres)")
+    user = patient_user(session, activated=london(2026, 2, 2, 9))
+    patient_id = user.patient_id
+    answers = {**all_answers(PHQ9, 0), PHQ9.safety_item: 1}
+    due = services.due_questionnaire(session, domain, user.patient, now=NOW)
+    flag_id = services.save_answers(session, user.patient, due, PHQ9, answers, submit=False, now=NOW).flag_raised.id
+    session.commit()
+    clinician_id = factories.create_staff(session, role=Role.CLINICIAN).id
+
+    def save_again():
+        with race_db.transaction() as s:
+            patient = s.get(Patient, patient_id)
+            again = services.due_questionnaire(s, domain, patient, now=NOW)
+            return services.save_answers(s, patient, again, PHQ9, answers, submit=False, now=NOW).flag_raised
+
+    acknowledging = race_db.sessionmaker()
+    try:
+        services.acknowledge_flag(acknowledging, flag_id, by=acknowledging.get(User, clinician_id),
+                                  note="Called, safe", now=NOW)
+        with ThreadPoolExecutor(1) as pool:
+            saving = pool.submit(save_again)
+            time.sleep(0.3)  # the save is now waiting on the acknowledgement's transaction
+            assert not saving.done()
+            acknowledging.commit()
+            assert saving.result(timeout=10) is None
+    finally:
+        acknowledging.close()
+    assert [(f.id, f.acknowledged_at is not None) for f in flags(session, patient_id)] == [(flag_id, True)]
