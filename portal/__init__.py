@@ -27,6 +27,9 @@ def _load_config(app: Flask, overrides: dict[str, Any]) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,
         TEMPLATES_AUTO_RELOAD=False,
+        # No form of the portal takes a file, and its longest text boxes take a few thousand characters: a body
+        # larger than this (nginx's default too) is refused (413) before it is read into memory.
+        MAX_CONTENT_LENGTH=1024 * 1024,
     )
     app.config.from_mapping(overrides)
     if app.config["PRODUCTION"]:

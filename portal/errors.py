@@ -31,7 +31,7 @@ def register(app: Flask) -> None:
         # A form's address opened as a page (gone back to, or typed): its actions are named below the page they
         # belong to (/cohorts/7/waiting-list, /staff/patients/3/offers/5/accept), so show the nearest page above
         # it rather than "not found".
-        if request.method == "GET":
+        if request.method in ("GET", "HEAD"):
             adapter = app.create_url_adapter(request)
             path = request.path.rstrip("/")
             while path:
@@ -41,7 +41,9 @@ def register(app: Flask) -> None:
                 except HTTPException:
                     continue
                 return redirect(path or "/", code=303)
-        return http_error(error)
+        page, code = http_error(error)
+        # HTTP requires a 405 to name the methods the address takes.
+        return page, code, {"Allow": ", ".join(sorted(error.valid_methods))} if error.valid_methods else {}
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

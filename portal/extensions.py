@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, current_app, g, has_request_context, request
+from flask import Flask, Response, current_app, g, has_request_context, request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
+from flask_login.config import COOKIE_NAME as REMEMBER_COOKIE
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
@@ -44,6 +45,10 @@ CSP = {
     "base-uri": "'self'",
     "object-src": "'none'",
 }
+
+# Features no page uses, refused to every page and anything it might embed.
+PERMISSIONS_POLICY = {feature: "()" for feature in (
+    "browsing-topics", "camera", "microphone", "geolocation", "payment", "usb")}
 
 
 def database() -> Database:
@@ -140,19 +145,38 @@ def init_security(app: Flask) -> None:
         content_security_policy=CSP,
         frame_options="DENY",
         referrer_policy="strict-origin-when-cross-origin",
+        permissions_policy=PERMISSIONS_POLICY,
     )
 
     @app.after_request
-    def _no_store_when_signed_in(response: Response) -> Response:
+    def _isolated_and_not_stored_when_signed_in(response: Response) -> Response:
         from flask_login import current_user
 
+        # Talisman does not set these: no other site's window keeps a handle on a portal page, and no other
+        # site's page may load the portal's responses.
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
         if current_user and current_user.is_authenticated:
             response.headers["Cache-Control"] = "no-store"
+        # Flask-Login's strong session protection, on a session that holds no sign-in (a form's token only), asks
+        # for the "remember me" cookie to be deleted. The portal never sets one: send no deletion for a cookie the
+        # browser does not have.
+        if session.get("_remember") == "clear" and REMEMBER_COOKIE not in request.cookies:
+            session.pop("_remember")
         return response
 
 
 def init_static(app: Flask) -> None:
-    # WhiteNoise serves /static/ ahead of Flask: gzip twins, far-future caching for hashed names.
+    # WhiteNoise serves /static/ ahead of Flask (so Talisman never sees these): gzip twins, far-future caching for
+    # hashed names, and headers of their own, set once per file at start-up.
     app.wsgi_app = WhiteNoise(  # type: ignore[method-assign]
-        app.wsgi_app, root=str(STATIC_DIR), prefix="static/", max_age=3600, immutable_file_test=is_immutable
+        app.wsgi_app, root=str(STATIC_DIR), prefix="static/", max_age=3600, immutable_file_test=is_immutable,
+        allow_all_origins=False, add_headers_function=_static_file_headers,
     )
+
+
+def _static_file_headers(headers: Any, _path: str, _url: str) -> None:
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    # An SVG opened on its own is a document: it may run nothing.
+    headers["Content-Security-Policy"] = "script-src 'none'; object-src 'none'; frame-ancestors 'none'"

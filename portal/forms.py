@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from typing import Any
 
+from flask import request
 from flask_wtf import FlaskForm
 from wtforms import Field, HiddenField, PasswordField, StringField
 from wtforms.utils import unset_value
@@ -40,6 +41,12 @@ class PortalForm(FlaskForm):
     """
 
     class Meta:
+        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
+            # A posted form is read from its fields alone. Flask-WTF would also take a file part or a JSON body in a
+            # field's place, handing a file or a list to checks made for text; no form of the portal takes either.
+            chosen = super().wrap_formdata(form, formdata)
+            return chosen if chosen is None or chosen is formdata else request.form
+
         def bind_field(self, form: Any, unbound_field: Any, options: dict[str, Any]) -> Any:
             field_class = unbound_field.field_class
             if issubclass(field_class, StringField) and not issubclass(field_class, PasswordField):

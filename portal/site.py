@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, Response, jsonify, redirect, render_template
 from sqlalchemy import text
 
 from portal.extensions import csrf, db_session
@@ -33,3 +33,15 @@ def privacy():
 @bp.route("/contact")
 def contact():
     return render_template("site/contact.html")
+
+
+@bp.route("/robots.txt")
+def robots():
+    # A signed-in service: nothing here is for search engines (the service's public page is on the trust's site).
+    return Response("User-agent: *\nDisallow: /\n", mimetype="text/plain")
+
+
+@bp.route("/favicon.ico")
+def favicon():
+    # Browsers and bookmarks ask for the icon here, whatever the page's own <link> says.
+    return redirect("/static/dist/images/favicon.ico", code=301)

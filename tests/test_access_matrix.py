@@ -16,7 +16,7 @@ from tests.pages import parse
 
 # Pages anyone may open without signing in.
 PUBLIC = re.compile(r"^/(sign-in|accessibility|privacy|contact|healthz|activate/|forgot-password|reset-password"
-                    r"|static/|dev/texts|calendar/feed/)")
+                    r"|static/|dev/texts|calendar/feed/|robots\.txt$|favicon\.ico$)")
 # Provider webhooks: no session at all; a request without Twilio's signature is refused (tests/messaging).
 WEBHOOK = re.compile(r"^/webhooks/")
 STAFF = re.compile(r"^/staff")

@@ -31,8 +31,9 @@ SIGN_IN_REFUSED = "Your email address, mobile number or password is not right"
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site: never another host, never a scheme-relative //host."""
-    if not target:
+    """Only a path on this site: never another host, never a scheme-relative //host (nor /\\host, which browsers
+    read as one), and nothing a header cannot carry (a line break, a space, a control character)."""
+    if not target or not target.isascii() or not target.isprintable() or " " in target or "\\" in target:
         return url_for("patients.home")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
 
 from portal.appointments import services as appointments
 from portal.audit.web import audit
@@ -59,7 +59,8 @@ def feed_settings():
         token = calendars.new_feed_token(s, patient.id, now=utcnow())
         audit("calendar_feed_created", patient_id=patient.id)
         # Shown once, on this page only: only a hash is stored, so nobody can show it again.
-        address = url_for("calendars.feed", token=token, _external=True)
+        # From the configured address, never from the request's Host header, which the client chooses.
+        address = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("calendars.feed", token=token)
     return render_template(
         "calendars/feed.html", form=form, address=address, has_feed=calendars.has_feed(s, patient.id)
     )
@@ -86,5 +87,5 @@ def feed(token: str):
         abort(404)
     events = calendars.events_for_patient(s, domain(), patient_id, now=utcnow())
     body = ics.calendar(events, name="NHS appointments", now=utcnow())
-    # Calendar apps poll; the address itself is the secret, so nothing is shared between patients.
-    return _ics(body, filename="nhs-appointments.ics", cache="private, max-age=900")
+    # Personal data, like every signed-in page: kept by no cache, so a stopped address stops at once.
+    return _ics(body, filename="nhs-appointments.ics", cache="private, no-store")

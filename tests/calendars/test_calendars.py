@@ -145,3 +145,17 @@ def test_each_change_to_a_session_raises_its_sequence(app, session, domain):
     session.expire_all()
     event = next(e for e in course_events(domain, session.get(Booking, seat.id)) if e.uid == uid)
     assert (event.cancelled, event.sequence) == (True, 5)
+
+
+def test_the_feed_address_is_the_portal_s_own_whatever_host_the_request_names(app, session):
+    client = signed_in(app, session)
+    token = csrf_token(get_page(client, "/calendar"))
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    client.set_cookie(cookie.key, cookie.value, domain="evil.example")
+    page = client.post("http://evil.example/calendar", data={"csrf_token": token})
+    assert page.status_code == 200
+    address = page.get_data(as_text=True).split("<code>", 1)[1].split("</code>", 1)[0]
+    assert address.startswith(app.config["PUBLIC_BASE_URL"].rstrip("/") + "/calendar/feed/")
+    feed = app.test_client().get("/" + address.split("://", 1)[1].split("/", 1)[1])
+    # Personal data: kept by no cache, so a stopped address stops at once.
+    assert feed.status_code == 200 and feed.headers["Cache-Control"] == "private, no-store"
