@@ -110,13 +110,14 @@ def init_database(app: Flask) -> None:
 
 def init_login(app: Flask) -> None:
     from portal.auth.services import load_user_for_session
+    from portal.auth.sessions import session_key
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.sign_in"
     login_manager.login_message = "Sign in to continue."
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
-    login_manager.user_loader(lambda user_id: load_user_for_session(db_session(), user_id))
+    login_manager.user_loader(lambda user_id: load_user_for_session(db_session(), user_id, session_key()))
 
 
 def configure_rate_limit_storage(config: dict[str, Any]) -> None:

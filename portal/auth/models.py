@@ -147,6 +147,20 @@ class OneTimeCode(Base):
         return self.used_at is None and now < self.expires_at and self.tries < self.MAX_TRIES
 
 
+class EndedSession(Base):
+    """A signed-in session ended by signing out, by the key its cookie carries (portal.auth.sessions).
+
+    The session lives in a signed cookie, so signing out only asks the browser to drop it: a copy taken before
+    (from a shared computer, a proxy log) would still sign in. A key listed here signs nobody in. Rows older than
+    the longest a session can last are deleted: their cookies have expired anyway.
+    """
+
+    __tablename__ = "ended_session"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ended_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class StaffSecondFactor(Base):
     """A staff member's authenticator app (TOTP, RFC 6238) and the sign-in waiting for its code.
 

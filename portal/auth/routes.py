@@ -101,8 +101,7 @@ def _audit_lock(account, locked_for) -> None:
 def sign_out():
     if SignOutForm().validate_on_submit() and current_user.is_authenticated:
         audit("sign_out", patient_id=current_user.patient_id)
-        logout_user()
-        session.clear()
+        sessions.end_this_session(db_session(), utcnow())
     flash("You have signed out.", "success")
     return redirect(url_for("auth.sign_in"))
 
@@ -291,8 +290,8 @@ def _proven_account():
         return None
     if time.time() - proven["at"] > RESET_PROVEN_FOR:
         return None
-    # Through the session loader: a password changed since (a new session version) ends this too.
-    return services.load_user_for_session(db_session(), str(proven.get("account")))
+    # By the id and session version: a password changed since (a new session version) ends this too.
+    return services.account_for_id(db_session(), str(proven.get("account")))
 
 
 @bp.route("/forgot-password/new-password", methods=["GET", "POST"])

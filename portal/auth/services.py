@@ -10,11 +10,11 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from portal.auth import codes
-from portal.auth.models import Invitation, OneTimeCode, Role, User
+from portal.auth.models import EndedSession, Invitation, OneTimeCode, Role, User
 from portal.auth.passwords import hash_password, needs_rehash, strength_problem, verify_password
 from portal.calendars.services import revoke_feed
 from portal.db import utcnow
@@ -285,17 +285,27 @@ def attempt_sign_in(
     return SignInAttempt(SignInOutcome.SIGNED_IN, user)
 
 
-# Run on every signed-in request: built once, with a bound parameter (building a statement each time, as
-# session.get does, costs more than running it). The patient comes with it (User.patient is joined).
-_SIGNED_IN_USER = select(User).where(User.id == bindparam("user_id"))
+# Run on every signed-in request: built once, with bound parameters (building a statement each time, as
+# session.get does, costs more than running it). The patient comes with it (User.patient is joined), and the
+# ended-session check with it, in the same statement.
+_SIGNED_IN_USER = select(User).where(
+    User.id == bindparam("user_id"),
+    ~exists().where(EndedSession.key == bindparam("session_key")),
+)
 
 
-def load_user_for_session(session: Session, session_id: str) -> User | None:
-    """Flask-Login's loader: the id carries the session version, so old sessions stop loading."""
-    user_id, _, version = (session_id or "").partition(":")
+def load_user_for_session(session: Session, session_id: str, session_key: str | None) -> User | None:
+    """Flask-Login's loader: the session's key must not have been signed out (portal.auth.sessions)."""
+    return account_for_id(session, session_id, session_key=session_key) if session_key else None
+
+
+def account_for_id(session: Session, account_id: str, *, session_key: str = "") -> User | None:
+    """The active account ``account_id`` ("user id:session version", User.get_id) names, while that version lasts:
+    a password changed, or every session ended, since the id was given out, and it names nobody."""
+    user_id, _, version = (account_id or "").partition(":")
     if not (is_plain_number(user_id) and is_plain_number(version)):
         return None
-    user = session.scalars(_SIGNED_IN_USER, {"user_id": int(user_id)}).first()
+    user = session.scalars(_SIGNED_IN_USER, {"user_id": int(user_id), "session_key": session_key}).first()
     if user is None or not user.is_active or user.session_version != int(version):
         return None
     return user

@@ -1,16 +1,24 @@
-"""How long a signed-in session lasts: 30 minutes without activity, 12 hours in all.
+"""How long a signed-in session lasts: 30 minutes without activity, 12 hours in all, or until signing out.
 
 The sign-in time and the time of the last request live in the (signed) session cookie and are checked
 before every request. A session past either limit is ended, with a message saying why.
+
+Each session also carries a random key. Signing out lists the key as ended (portal.auth.services.end_session), and
+the user loader signs nobody in with a listed key or without one: a copy of the cookie taken before signing out is
+no use after it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from flask import Flask, flash, redirect, request, session, url_for
 from flask_login import logout_user
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
 
+from portal.auth.models import EndedSession
 from portal.db import utcnow
 
 IDLE_LIMIT = dt.timedelta(minutes=30)
@@ -20,14 +28,33 @@ STAMP_EVERY = 60
 ABSOLUTE_LIMIT = dt.timedelta(hours=12)
 SIGNED_IN_AT = "signed_in_at"
 LAST_SEEN_AT = "last_seen_at"
+SESSION_KEY = "session_key"
 
 IDLE_MESSAGE = "You were signed out after 30 minutes without activity. Sign in again to continue."
 ABSOLUTE_MESSAGE = "You were signed out because you had been signed in for 12 hours. Sign in again to continue."
 
 
 def mark_started(now: dt.datetime) -> None:
-    """Stamp a session that has just been signed in to."""
+    """Stamp a session that has just been signed in to, and give it its key."""
     session[SIGNED_IN_AT] = session[LAST_SEEN_AT] = int(now.timestamp())
+    session[SESSION_KEY] = secrets.token_urlsafe(32)
+
+
+def end_this_session(db: Session, now: dt.datetime) -> None:
+    """Sign this session out for good: list its key as ended (and forget keys whose cookies have expired anyway),
+    then empty the cookie."""
+    db.execute(delete(EndedSession).where(EndedSession.ended_at < now - ABSOLUTE_LIMIT))
+    key = session_key()
+    if key is not None:
+        db.merge(EndedSession(key=key, ended_at=now))
+    logout_user()
+    session.clear()
+
+
+def session_key() -> str | None:
+    """This session's key, if it has one (a session signed in before keys existed has none, and is over)."""
+    key = session.get(SESSION_KEY)
+    return key if isinstance(key, str) else None
 
 
 def expiry_message(signed_in_at: object, last_seen_at: object, now: dt.datetime) -> str | None:

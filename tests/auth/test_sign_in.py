@@ -1,6 +1,10 @@
+import datetime as dt
+
 import pytest
+from sqlalchemy import select
 
 from portal.auth.models import Role
+from portal.db import utcnow
 from tests import factories
 from tests.conftest import sign_in
 from tests.pages import csrf_token, error_for, get_page, parse
@@ -94,6 +98,39 @@ def test_sign_out_ends_the_session(patient_client):
     response = patient_client.post("/sign-out", data={"csrf_token": csrf_token(page)})
     assert response.status_code == 302
     assert patient_client.get("/bookings").status_code == 302  # back to sign-in
+
+
+def test_a_copy_of_the_cookie_taken_before_signing_out_signs_nobody_in(app, session):
+    """The session is a signed cookie: signing out must end it on the server too, not only in this browser.
+    Another device's session of the same person carries on."""
+    user = factories.create_patient_user(session)
+    phone, laptop = app.test_client(), app.test_client()
+    sign_in(phone, user.patient.mobile)
+    sign_in(laptop, user.patient.mobile)
+    cookie_name = app.config["SESSION_COOKIE_NAME"]
+    copied = phone.get_cookie(cookie_name).value
+    signed_out = phone.post("/sign-out", data={"csrf_token": csrf_token(get_page(phone, "/"))})
+    assert signed_out.status_code == 302
+    thief = app.test_client()
+    thief.set_cookie(cookie_name, copied)
+    replayed = thief.get("/profile")
+    assert replayed.status_code == 302 and "/sign-in" in replayed.headers["Location"]
+    assert laptop.get("/profile").status_code == 200
+
+
+def test_ended_session_keys_are_forgotten_once_their_cookies_have_expired(app, session):
+    from portal.auth.models import EndedSession
+    from portal.auth.sessions import ABSOLUTE_LIMIT
+
+    session.add(EndedSession(key="old", ended_at=utcnow() - ABSOLUTE_LIMIT - dt.timedelta(minutes=1)))
+    session.add(EndedSession(key="recent", ended_at=utcnow() - ABSOLUTE_LIMIT + dt.timedelta(minutes=5)))
+    session.commit()
+    client = app.test_client()
+    sign_in(client, factories.create_patient_user(session).patient.mobile)
+    client.post("/sign-out", data={"csrf_token": csrf_token(get_page(client, "/"))})
+    session.expire_all()
+    keys = set(session.scalars(select(EndedSession.key)))
+    assert "old" not in keys and "recent" in keys and len(keys) == 2
 
 
 def test_a_new_session_version_ends_other_sessions(app, session):
