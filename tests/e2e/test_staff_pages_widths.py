@@ -50,6 +50,9 @@ def _arrange(db, domain) -> dict:
         book_seat(s, domain, ben, first.id, now=now)
         waiting = factories.create_patient(s, given_name="Cal", family_name="Wren")
         entry = waitlist.join(s, domain, waiting, domain.catalogue.get("t1-group"), cohort=first, now=now)
+        # A name with nowhere to break: it must wrap, not widen the lists and the record it shows in.
+        unbroken = factories.create_patient(s, given_name="Zed", family_name="Quillfeatherstonehaugh" * 5)
+        waitlist.join(s, domain, unbroken, domain.catalogue.get("t1-group"), cohort=first, now=now)
         cancelled = first.sessions[2]
         cancel_session(s, domain, cancelled, reason="Room flooded", now=now)
         s.commit()
@@ -71,7 +74,8 @@ def _arrange(db, domain) -> dict:
         return {"email": admin.email, "secret": admin.totp_secret, "ana": ana.id, "seat": seat.id,
                 "entry": entry.id, "cancelled": cancelled.id, "register": today.id, "venue": venue.id,
                 "clinician": clinician.id, "day": now.astimezone(LONDON).date().isoformat(),
-                "review": review_id, "nhs": ana.nhs_number, "cohort": today.cohort_id}
+                "review": review_id, "nhs": ana.nhs_number, "cohort": today.cohort_id,
+                "unbroken": unbroken.id}
 
 
 def _press(label: str, *, choose: bool = False, reason: str | None = None):
@@ -96,6 +100,8 @@ def _pages(d: dict) -> list[tuple]:
         ("dna-review-error", f"/staff/dna-reviews/{d['review']}", _press("Record decision")),
         ("patients", "/staff/patients"), ("patients-found", f"/staff/patients?q={d['nhs']}"),
         ("patients-error", "/staff/patients?q="), ("record", p),
+        ("patients-unbroken", "/staff/patients?q=Quillfeatherstonehaugh"),
+        ("record-unbroken", f"/staff/patients/{d['unbroken']}"),
         ("bookings-courses", f"{p}/courses"), ("bookings-book", f"{p}/courses/t1-group/book"),
         ("bookings-move", f"{p}/bookings/{d['seat']}/move"), ("bookings-cancel", f"{p}/bookings/{d['seat']}/cancel"),
         ("bookings-cancel-error", f"{p}/bookings/{d['seat']}/cancel", _press("Cancel the place")),
