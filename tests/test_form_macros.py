@@ -109,7 +109,8 @@ REFERENCES = {
 {% for field in form if field.errors and field.type != "CSRFTokenField" %}
   {% do items.append({"text": field.errors[0], "href": "#" ~ field.id}) %}
 {% endfor %}
-{{ errorSummary({"titleText": "There is a problem", "errorList": items}) }}
+{{ errorSummary({"titleText": "There is a problem", "errorList": items,
+                  "attributes": {"tabindex": "-1", "autofocus": {"value": true, "optional": true}}}) }}
 {% endif %}""",
 }
 

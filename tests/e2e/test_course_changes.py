@@ -3,6 +3,8 @@ calendar; cancelling; and reception doing the same for a patient. axe runs on ev
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -59,8 +61,11 @@ def test_waiting_list_offer_move_calendar_and_cancel(db, domain, new_page):
     page.get_by_role("button", name="Continue").click()
     expect(page.get_by_text("You are booked on the group")).to_be_visible()
 
-    # Move to the later group: it is booked before the old place goes.
+    # Move to the later group: it is booked before the old place goes. A full one shows, but cannot be chosen.
+    other_full = create_cohort(db, team=None, service_key="t1-group", weeks_ahead=4, venue="Finsbury Health Centre")
+    fill_cohort(db, domain, other_full["id"])
     page.get_by_role("link", name="Move to another group").click()
+    expect(page.get_by_label(f"Group starting {other_full['starts']}")).to_be_disabled()
     check_accessibility(page, "move-group")
     page.get_by_label(f"Group starting {later['starts']}").check()
     page.get_by_role("button", name="Move my place").click()
@@ -73,7 +78,8 @@ def test_waiting_list_offer_move_calendar_and_cancel(db, domain, new_page):
     expect(page.get_by_role("link", name="Subscribe in your calendar app")).to_be_visible()
     check_accessibility(page, "calendar-address")
     feed = page.locator("code").inner_text()
-    response = page.request.get(feed)
+    # The address is the portal's public one (PUBLIC_BASE_URL): fetch its path from the server under test.
+    response = page.request.get(urlsplit(feed).path)
     assert response.ok and "TZID=Europe/London" in response.text()
 
     page.goto("/bookings")

@@ -282,6 +282,8 @@ def test_registration_shows_each_problem_next_to_its_field(db, new_page):
     expect(heading(page)).to_have_text("Register a triaged patient")
     expect(page).to_have_title(re.compile(r"^Error: "))
     summary = page.get_by_role("alert").filter(has_text="There is a problem")
+    # Focus starts on the summary, so a screen reader reads the problems first and Tab reaches their links.
+    expect(page.locator(".nhsuk-error-summary")).to_be_focused()
     nhs_message = "This is not a valid NHS number. Check it and try again"
     expect(summary.get_by_role("link", name=nhs_message)).to_have_attribute("href", "#nhs_number")
     expect(summary.get_by_role("link", name="Date of birth must be in the past")).to_be_visible()
