@@ -21,6 +21,22 @@ def has_control_characters(text: str | None) -> bool:
     return bool(text) and CONTROL_CHARACTERS.search(text) is not None
 
 
+# Besides letters of any script (and the marks that build them), what a person's name may hold: O'Brien, Smith-Jones,
+# St. John, and the joiners some scripts need inside words.
+NAME_PUNCTUATION = frozenset(" -'\u2019.\u200c\u200d")
+
+
+def is_personal_name(text: str) -> bool:
+    """Letters of any script, spaces, hyphens, apostrophes and full stops: no digits, symbols or emoji."""
+    return all(ch in NAME_PUNCTUATION or unicodedata.category(ch)[0] in "LM" for ch in text)
+
+
+def has_symbols(text: str) -> bool:
+    """Emoji, pictographs and other symbols that are neither letters, digits nor punctuation (nor are characters
+    no font has: private use, unassigned)."""
+    return any(unicodedata.category(ch) in ("So", "Sk", "Co", "Cn", "Cs") for ch in text)
+
+
 def without_control_characters(text: str) -> str:
     """``text`` less the characters plain text refuses: for showing a value saved before a character was refused,
     so that the person editing it sees what will be kept and can save it again."""

@@ -13,6 +13,7 @@ from portal.booking.models import Booking
 from portal.booking.services import book_seat
 from portal.db import utcnow
 from portal.messaging.models import SmsMessage
+from portal.patients.intake import NAME_CHARACTERS
 from portal.patients.models import Patient
 from portal.patients.search import search_patients
 from tests import factories
@@ -123,10 +124,38 @@ def test_an_nhs_number_typed_in_full_width_digits_is_the_same_number(reception_c
 
 def test_names_of_invisible_or_reversing_characters_are_refused(reception_client, session):
     response = post_registration(reception_client, given_name="\u200b", family_name="\u202eeciLA\u202c")
-    assert _errors(response) == ["Error: Name must only include letters, spaces, hyphens and apostrophes"] * 2
+    assert _errors(response) == [f"Error: {NAME_CHARACTERS}"] * 2
     assert session.scalar(select(func.count()).select_from(Patient)) == 0
     # Joiners are letters' business in some scripts (Persian among them), and stay allowed.
     assert post_registration(reception_client, given_name="Nima", family_name="Mehr\u200cabadi").status_code == 302
+
+
+@pytest.mark.parametrize(("given", "family", "accepted"), [
+    ("Zo\u00eb \U0001f600", "Smith", False),  # an emoji is no letter
+    ("Ann", "Smith 2", False),
+    ("Ann", "Sm\u2605th", False),
+    ("Se\u0301an", "O\u2019Brien", True),  # a combining accent; a typographic apostrophe
+    ("Mary-Jane", "St. John", True),
+    ("\u0645\u0631\u06cc\u0645", "\u5f20", True),  # Persian and Chinese letters
+])
+def test_a_name_is_letters_spaces_hyphens_apostrophes_and_full_stops(reception_client, session, given, family,
+                                                                     accepted):
+    response = post_registration(reception_client, given_name=given, family_name=family)
+    assert (response.status_code == 302) is accepted
+    assert (session.scalar(select(func.count()).select_from(Patient)) == 1) is accepted
+    if not accepted:
+        assert f"Error: {NAME_CHARACTERS}" in _errors(response)
+
+
+def test_a_staff_member_s_name_takes_no_emoji(admin_client, session):
+    from portal.auth.models import User
+
+    url = "/staff/admin/staff-accounts/invite"
+    response = admin_client.post(url, data={
+        "csrf_token": csrf_token(get_page(admin_client, url)), "display_name": "Probe One \U0001f600",
+        "email": "probe.one@nhs.net", "role": "facilitator"})
+    assert "Error: Full name must only use letters, numbers and punctuation" in _errors(response)
+    assert session.scalar(select(func.count()).select_from(User).where(User.email == "probe.one@nhs.net")) == 0
 
 
 def test_hidden_characters_in_communication_needs_are_refused_before_anything_is_saved(patient_client, session):

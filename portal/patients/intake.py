@@ -29,7 +29,7 @@ from portal.patients.identifiers import (
 )
 from portal.patients.models import PAIN_DURATIONS, REFERRAL_CHECKLIST
 from portal.patients.services import Registration
-from portal.plain_text import CONTROL_CHARACTERS
+from portal.plain_text import CONTROL_CHARACTERS, is_personal_name
 from portal.settings import DomainConfig
 
 FROM_POSTCODE = "postcode"
@@ -79,13 +79,16 @@ def _date_parts(raw: Mapping[str, str], name: str, label: str) -> dict[str, str]
     return split_date_text(_text(raw, name), label=label)
 
 
+NAME_CHARACTERS = "Name must only include letters, spaces, hyphens, apostrophes and full stops"
+
+
 def _name(value: str, *, empty: str) -> str:
     if not value:
         raise ValueError(empty)
     if len(value) > MAX_NAME:
         raise ValueError(f"Name must be {MAX_NAME} characters or fewer")
-    if CONTROL_CHARACTERS.search(value):
-        raise ValueError("Name must only include letters, spaces, hyphens and apostrophes")
+    if CONTROL_CHARACTERS.search(value) or not is_personal_name(value):
+        raise ValueError(NAME_CHARACTERS)
     return value
 
 

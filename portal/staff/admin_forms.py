@@ -11,7 +11,7 @@ from portal.auth.models import Role
 from portal.auth.staff_accounts import STAFF_ROLES
 from portal.booking import venues
 from portal.forms import PortalForm
-from portal.plain_text import CONTROL_CHARACTERS
+from portal.plain_text import CONTROL_CHARACTERS, has_symbols
 
 ADDRESS_LENGTH = 500
 ACCESS_NOTES_LENGTH = 1000
@@ -82,6 +82,16 @@ def _role_field() -> RadioField:
     return RadioField("Role", choices=ROLE_CHOICES, validate_choice=False)
 
 
+def _no_symbols(what: str):
+    """A validator refusing emoji and other symbols: a name shows in every audit line and list a person appears in."""
+
+    def check(_form: PortalForm, field: StringField) -> None:
+        if has_symbols(field.data or ""):
+            raise StopValidation(f"{what} must only use letters, numbers and punctuation")
+
+    return check
+
+
 def _check_role(field: RadioField) -> None:
     if field.data not in ROLE_HINTS:
         raise ValidationError("Select a role")
@@ -89,7 +99,7 @@ def _check_role(field: RadioField) -> None:
 
 class InviteStaffForm(PortalForm):
     display_name = StringField("Full name", validators=[
-        _text("Full name", enter="Enter their full name", length=DISPLAY_NAME_LENGTH)])
+        _text("Full name", enter="Enter their full name", length=DISPLAY_NAME_LENGTH), _no_symbols("Full name")])
     email = StringField("Email address", validators=[
         _text("Email address", enter="Enter their email address", length=EMAIL_LENGTH)])
     role = _role_field()
