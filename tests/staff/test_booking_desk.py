@@ -149,3 +149,17 @@ def test_a_waiting_list_of_one_offers_no_change_of_order(reception_client, sessi
     lists = get_page(reception_client, "/staff/waiting-lists")
     assert patient.family_name in lists.get_text()
     assert lists.select("a[href^='/staff/waiting-lists/']") == []  # no "Change order"
+
+
+def test_two_patients_of_the_same_name_are_told_apart_on_the_waiting_lists(reception_client, session, domain):
+    cohort = factories.create_cohort(session, capacity=1, seats_taken=1)
+    twins = [factories.create_patient(session, given_name="Testy", family_name="Probe") for _ in range(2)]
+    for twin in twins:
+        waitlist.join(session, domain, twin, domain.catalogue.get("t1-group"), cohort=cohort, now=utcnow())
+    session.commit()
+    rows = get_page(reception_client, "/staff/waiting-lists").select("tbody tr")
+    shown = [row.get_text(" ", strip=True) for row in rows]
+    for twin in twins:
+        assert len([text for text in shown if twin.nhs_number_display in text]) == 1
+    links = [a.get_text(" ", strip=True) for row in rows for a in row.select("a[href^='/staff/waiting-lists/']")]
+    assert len(set(links)) == 2  # "Change order for Testy Probe, NHS number ..." names which one
