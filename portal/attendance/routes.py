@@ -13,16 +13,13 @@ from portal.attendance import review, services
 from portal.attendance.forms import DecisionForm, marks_form
 from portal.attendance.models import MARKS, REVIEW_ACTIONS
 from portal.audit.web import audit, current_actor
-from portal.auth.access import clinical_staff_required
+from portal.auth.access import CLINICAL_ROLES, clinical_staff_required
 from portal.auth.models import Role
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
 from portal.templating import local_date, local_datetime, local_time
 
 bp = Blueprint("attendance", __name__, url_prefix="/staff")
-
-CLINICAL_ROLES = {Role.FACILITATOR.value, Role.CLINICIAN.value, Role.ADMIN.value}
-
 
 @bp.app_template_global("open_dna_review_count")
 def open_dna_review_count() -> int | None:

@@ -33,6 +33,7 @@ def roles_required(*roles: Role) -> Callable[[Callable[..., Any]], Callable[...,
 patient_required = roles_required(Role.PATIENT)
 staff_required = roles_required(Role.FACILITATOR, Role.CLINICIAN, Role.RECEPTION, Role.ADMIN)
 # Registers, day lists and did-not-attend reviews: the people who run sessions and clinics.
+CLINICAL_ROLES = frozenset({Role.FACILITATOR.value, Role.CLINICIAN.value, Role.ADMIN.value})
 clinical_staff_required = roles_required(Role.FACILITATOR, Role.CLINICIAN, Role.ADMIN)
 registration_staff_required = roles_required(Role.RECEPTION, Role.ADMIN)
 

@@ -10,7 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from portal.audit.web import audit
-from portal.auth.access import roles_required, staff_required
+from portal.auth.access import CLINICAL_ROLES, roles_required, staff_required
 from portal.auth.models import Role
 from portal.booking import services, sessions
 from portal.booking.models import Cohort, CohortSession
@@ -114,6 +114,7 @@ def cohort_page(cohort_id: int):
         service=domain().catalogue.get(cohort.service_key),
         team=domain().teams.get(cohort.team),
         can_change=current_user.role in CHANGE_ROLES,
+        reads_registers=current_user.role in CLINICAL_ROLES,
         planned=planned_times(cohort),
         now=utcnow(),
     )

@@ -260,3 +260,19 @@ def test_an_admin_gets_the_link_to_move_the_seat(admin_client, db, session, doma
     link = page.find("a", string="Move their place to a later group")
     assert link["href"].startswith(f"/staff/patients/{patient.id}/bookings/")
     assert get_page(admin_client, link["href"]).h1
+
+
+def test_last_week_s_register_is_reached_from_the_group_s_page(facilitator_client, app, session):
+    """Marks can be corrected for days after a session, but the staff home links only today's registers."""
+    cohort = factories.create_cohort(session, first_date=utcnow().date() - dt.timedelta(days=6))
+    session.commit()
+    last_week = cohort.sessions[0]
+    page = get_page(facilitator_client, f"/staff/courses/{last_week.cohort_id}")
+    links = {a["href"] for a in page.select("main a[href^='/staff/registers/']")}
+    assert f"/staff/registers/{last_week.id}" in links
+    assert len(links) == 1  # the later sessions have not happened yet
+    get_page(facilitator_client, f"/staff/registers/{last_week.id}")
+    # Reception does not take registers: no link for them.
+    reception = signed_in_staff(app, session, Role.RECEPTION)
+    page = get_page(reception, f"/staff/courses/{last_week.cohort_id}")
+    assert page.select("main a[href^='/staff/registers/']") == []
