@@ -167,15 +167,19 @@ class Saved:
 
 def save_answers(session: Session, patient: Patient, due: DueSet, instrument: Instrument, answers: dict[str, int],
                  *, submit: bool, now: dt.datetime) -> Saved:
-    """Keep the patient's answers. Submitting with every required item answered scores them by the published
-    rule; anything less stays a draft, never scored. An item-9 answer above "not at all" raises the urgent
-    flag (one open flag per response: see raise_urgent_flag), whether the answers are a draft or submitted.
+    """Keep the patient's answers, with those saved before that are not sent again. Submitting with every required
+    item answered scores them by the published rule; anything less stays a draft, never scored. An item-9 answer
+    above "not at all" raises the urgent flag (one open flag per response: see raise_urgent_flag), whether the
+    answers are a draft or submitted.
 
     Raises ResponseAlreadySubmitted if this measure was already submitted for the set.
     """
     valid = {item.key: {o.value for o in item.options} for item in instrument.items}
-    answers = {key: value for key, value in answers.items() if value in valid.get(key, ())}
     response = _locked_response(session, patient, due, instrument, now=now)
+    # What was saved before stays, under what is sent now: a form opened in another tab before those answers were
+    # saved sends only its own. An answer cannot be taken back (the items are radios), so one not sent is unchanged.
+    answers = {key: value for key, value in {**(response.answers or {}), **answers}.items()
+               if value in valid.get(key, ())}
     missing = missing_items(instrument, answers)
     if submit and not missing:
         value = measures.score(instrument, answers)

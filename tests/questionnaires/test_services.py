@@ -47,6 +47,19 @@ def test_a_draft_keeps_partial_answers_and_is_never_scored(session, domain, pati
     assert (row.occasion, row.set_key, row.due_on) == ("baseline", "general:baseline", dt.date(2026, 2, 2))
 
 
+def test_a_form_from_another_tab_adds_to_the_draft_rather_than_wiping_it(session, domain, patient):
+    """The second tab was opened before the first saved items 1 and 2, so it sends only items 3 and 4."""
+    _save(session, domain, patient, PHQ9, {"phq9_1": 2, "phq9_2": 1}, submit=False)
+    _save(session, domain, patient, PHQ9, {"phq9_2": 3, "phq9_3": 0, "phq9_4": 1}, submit=False)
+    [row] = responses(session, patient.id)
+    assert row.answers == {"phq9_1": 2, "phq9_2": 3, "phq9_3": 0, "phq9_4": 1}
+    # And the rest sent later completes it: scored on every answer kept.
+    rest = {key: 1 for key in all_answers(PHQ9, 1) if key not in row.answers}
+    saved = _save(session, domain, patient, PHQ9, rest)
+    assert saved.submitted and saved.response.answers == {**row.answers, **rest}
+    assert saved.response.score == 2 + 3 + 0 + 1 + 5  # items 5 to 9 score 1 each; the difficulty item scores none
+
+
 def test_even_a_complete_draft_is_not_scored(session, domain, patient):
     _save(session, domain, patient, GAD7, all_answers(GAD7, 2), submit=False)
     assert responses(session, patient.id)[0].score is None
