@@ -99,9 +99,10 @@ def move_patients(
     report = BulkMoveReport(target=to_cohort)
     for booking in patients_to_move(session, cohort.id):
         patient = booking.patient
+        # A session cancelled mid-course is itself the reason to move patients out of a group that has started.
         try:
             new = services.move_seat(session, domain, patient, booking.id, to_cohort.id, now=now, by_staff=True,
-                                     override_closing=True)
+                                     override_closing=True, override_started=True)
         except services.CohortFull:
             report.not_moved.append(NotMoved(patient, booking.id, "No place left in the chosen group"))
         except services.BookingNotFound:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from portal.audit.web import audit
 from portal.auth.access import current_patient, patient_required, refuse_new_bookings_after_discharge
@@ -187,7 +187,17 @@ def withdraw(booking_id: int):
         audit("seat_cancelled", patient_id=patient.id, detail=f"booking {booking_id}: {form.reason_text}")
         flash(f"Your place on the {service.name} is cancelled. We have sent you a text to confirm.", "success")
         return redirect(url_for("booking.my_bookings"))
-    return render_template("booking/withdraw.html", booking=booking, service=service, form=form)
+    return render_template("booking/withdraw.html", booking=booking, service=service, form=form,
+                           may_move=not services.course_started(booking.cohort, now=utcnow()))
+
+
+def _started_page(booking, service):
+    """The group has started: say so and give the phone number, instead of groups to choose (a POST made anyway
+    is refused the same way)."""
+    status = 409 if request.method == "POST" else 200
+    form = MoveSeatForm()
+    return render_template("booking/move.html", booking=booking, service=service, options=[], form=form,
+                           started=True), status
 
 
 @bp.route("/bookings/<int:booking_id>/move", methods=["GET", "POST"])
@@ -197,6 +207,8 @@ def move(booking_id: int):
     s = db_session()
     booking = _own_booking(booking_id)
     service = domain().catalogue.get(booking.service_key)
+    if services.course_started(booking.cohort, now=utcnow()):
+        return _started_page(booking, service)
     options = [
         c for c in services.open_cohorts(s, domain(), patient, service, now=utcnow()) if c.id != booking.cohort_id
     ]
@@ -214,6 +226,9 @@ def move(booking_id: int):
             form.cohort.errors.append("Select one of the groups shown")
         except services.BookingNotFound:
             abort(404)
+        except services.CourseStarted:
+            # The first session began while the patient was choosing.
+            return _started_page(booking, service)
         else:
             audit("seat_moved", patient_id=patient.id,
                   detail=f"booking {booking_id} -> {new.id}, cohort {new.cohort_id}")

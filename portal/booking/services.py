@@ -42,6 +42,10 @@ class BookingNotFound(BookingError):
     pass
 
 
+class CourseStarted(BookingError):
+    """The seat's group has had its first session: a patient cannot move out of a running course."""
+
+
 class AlreadyBooked(BookingError):
     def __init__(self, booking_id: int | None) -> None:
         super().__init__("You already have a place on this course")
@@ -164,6 +168,12 @@ def booking_closed(domain: DomainConfig, cohort: Cohort, *, now: dt.datetime) ->
     """True once patients can no longer book this cohort themselves (staff may still, with a reason)."""
     closes = dt.timedelta(hours=domain.policy.booking.course_booking_closes_hours)
     return cohort.first_session.starts_at <= now + closes
+
+
+def course_started(cohort: Cohort, *, now: dt.datetime) -> bool:
+    """True once the cohort's first session has begun: from then on patients keep their group (staff may move
+    them, with a reason)."""
+    return cohort.first_session.starts_at <= now
 
 
 def booking_for_patient(session: Session, patient: Patient, booking_id: int) -> Booking:
@@ -309,9 +319,16 @@ def move_seat(
     now: dt.datetime,
     by_staff: bool = False,
     override_closing: bool = False,
+    override_started: bool = False,
 ) -> Booking:
-    """Move to another cohort of the same course in one step: if the new seat cannot be had, the old one stands."""
+    """Move to another cohort of the same course in one step: if the new seat cannot be had, the old one stands.
+
+    A seat in a group that has started stays put (CourseStarted) unless ``override_started``: staff moving one
+    patient with a reason, or rehousing everyone from a cancelled session.
+    """
     old = booking_for_patient(session, patient, booking_id)
+    if course_started(old.cohort, now=now) and not override_started:
+        raise CourseStarted("This group has already started, so your place cannot be moved")
     target = cohort_for_patient(session, domain, patient, to_cohort_id, now=now, override_closing=override_closing)
     if target.service_key != old.service_key or target.id == old.cohort_id:
         raise CohortNotFound("Choose a different group of the same course")

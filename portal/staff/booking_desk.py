@@ -62,6 +62,16 @@ def _needs_reason(form, cohort, *, now) -> bool:
     return False
 
 
+def _leaving_needs_reason(form, started: bool) -> bool:
+    """Moving a patient out of a group that has started is an override as well (patients cannot), and needs a
+    reason."""
+    if started and not (form.reason.data or "").strip():
+        form.reason.errors.append("Enter a reason: this patient's group has already started, so moving them is "
+                                  "an override")
+        return True
+    return False
+
+
 @bp.route("/patients/<int:patient_id>/courses")
 @registration_staff_required
 def courses(patient_id: int):
@@ -127,16 +137,17 @@ def move(patient_id: int, booking_id: int):
     now = utcnow()
     options = [c for c in booking.open_cohorts(s, domain(), patient, service, now=now, override_closing=True)
                if c.id != seat.cohort_id]
+    started = booking.course_started(seat.cohort, now=now)
     form = StaffCohortForm()
     status = 200
     if form.validate_on_submit():
         chosen = next((c for c in options if c.id == number_id(form.cohort.data)), None)
         if chosen is None:
             form.cohort.errors.append("Select one of the groups shown")
-        elif not _needs_reason(form, chosen, now=now):
+        elif not _needs_reason(form, chosen, now=now) and not _leaving_needs_reason(form, started):
             try:
                 new = booking.move_seat(s, domain(), patient, seat.id, chosen.id, now=now, by_staff=True,
-                                        override_closing=True)
+                                        override_closing=True, override_started=started)
             except booking.CohortFull:
                 form.cohort.errors.append("That group has just filled up. The patient keeps their place. "
                                           "Choose another group.")
@@ -144,9 +155,10 @@ def move(patient_id: int, booking_id: int):
                 form.cohort.errors.append("Select one of the groups shown")
             else:
                 reason = (form.reason.data or "").strip()
+                override = "; moved after the group started" if started else ""
                 audit("seat_moved_by_staff", patient_id=patient.id,
-                      detail=f"booking {seat.id} -> {new.id}, cohort {chosen.id}" + (f"; reason: {reason}" if reason
-                                                                                       else ""))
+                      detail=f"booking {seat.id} -> {new.id}, cohort {chosen.id}{override}"
+                             + (f"; reason: {reason}" if reason else ""))
                 flash(f"{patient.full_name} has moved to the group starting "
                       f"{written_date(chosen.first_session.starts_at)}.", "success")
                 return _to_record(patient)
@@ -155,7 +167,7 @@ def move(patient_id: int, booking_id: int):
         status = 400
     return render_template("staff/bookings/choose_cohort.html", patient=patient, service=service, options=options,
                            form=form, action="Move to another group", closed_ids=_closed(options, now),
-                           current=seat), status
+                           current=seat, started=started), status
 
 
 @bp.route("/patients/<int:patient_id>/bookings/<int:booking_id>/cancel", methods=["GET", "POST"])

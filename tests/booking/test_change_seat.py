@@ -133,3 +133,49 @@ def test_patient_moves_group_and_a_stale_choice_says_what_happened(app, session)
     session.expire_all()
     assert session.scalars(select(Booking).where(Booking.status == "active")).one().cohort_id == spare.id
     assert seats_consistent(session, cohort.id) and seats_consistent(session, spare.id)
+
+
+def _seat_in_running_group(session, domain, patient):
+    """A seat booked weeks ago in a group whose first session was last week."""
+    running = factories.create_cohort(session, first_date=utcnow().date() - dt.timedelta(days=7))
+    seat = services.book_seat(session, domain, patient, running.id, now=utcnow() - dt.timedelta(days=30))
+    session.commit()
+    return running, seat
+
+
+def test_a_seat_in_a_group_that_has_started_cannot_be_moved(session, domain):
+    patient = factories.create_patient(session)
+    running, seat = _seat_in_running_group(session, domain, patient)
+    later = _later(session)
+    with pytest.raises(services.CourseStarted):
+        services.move_seat(session, domain, patient, seat.id, later.id, now=utcnow())
+    session.rollback()
+    session.expire_all()
+    assert session.get(Booking, seat.id).status == "active"
+    assert session.get(Cohort, later.id).seats_taken == 0
+
+
+def test_staff_may_move_a_seat_out_of_a_running_group_as_an_override(session, domain):
+    patient = factories.create_patient(session)
+    running, seat = _seat_in_running_group(session, domain, patient)
+    later = _later(session)
+    new = services.move_seat(session, domain, patient, seat.id, later.id, now=utcnow(), by_staff=True,
+                             override_started=True)
+    session.commit()
+    assert new.cohort_id == later.id and seats_consistent(session, running.id)
+
+
+def test_patient_is_told_a_running_group_cannot_be_moved(app, session, domain):
+    client = signed_in(app, session)
+    running, seat = _seat_in_running_group(session, domain, client.user.patient)
+    later = _later(session)
+    cancel = get_page(client, f"/bookings/{seat.id}/cancel")
+    assert not cancel.find("a", href=f"/bookings/{seat.id}/move")
+    page = get_page(client, f"/bookings/{seat.id}/move")
+    assert page.h1.get_text(strip=True) == "Your group has already started"
+    assert not page.find("input", attrs={"name": "cohort"})
+    token = csrf_token(get_page(client, "/bookings"))
+    posted = client.post(f"/bookings/{seat.id}/move", data={"csrf_token": token, "cohort": str(later.id)})
+    assert posted.status_code == 409 and "already started" in posted.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(Booking, seat.id).status == "active"

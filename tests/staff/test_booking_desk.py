@@ -163,3 +163,24 @@ def test_two_patients_of_the_same_name_are_told_apart_on_the_waiting_lists(recep
         assert len([text for text in shown if twin.nhs_number_display in text]) == 1
     links = [a.get_text(" ", strip=True) for row in rows for a in row.select("a[href^='/staff/waiting-lists/']")]
     assert len(set(links)) == 2  # "Change order for Testy Probe, NHS number ..." names which one
+
+
+def test_moving_a_patient_out_of_a_running_group_needs_a_reason(reception_client, session, domain):
+    patient = factories.create_patient(session)
+    running = factories.create_cohort(session, first_date=utcnow().date() - dt.timedelta(days=7))
+    seat = services.book_seat(session, domain, patient, running.id, now=utcnow() - dt.timedelta(days=30))
+    later = factories.create_cohort(session, first_date=utcnow().date() + dt.timedelta(days=40))
+    session.commit()
+    move_url = f"/staff/patients/{patient.id}/bookings/{seat.id}/move"
+    page = get_page(reception_client, move_url)
+    assert "This group has started" in page.get_text()
+    token = csrf_token(page)
+    bare = reception_client.post(move_url, data={"csrf_token": token, "cohort": str(later.id)})
+    assert bare.status_code == 400 and "already started" in error_for(parse(bare), "reason")
+    session.expire_all()
+    assert session.get(Booking, seat.id).status == "active"
+    done = reception_client.post(move_url, data={"csrf_token": token, "cohort": str(later.id),
+                                                 "reason": "Changed shifts, GP agreed"})
+    assert done.status_code == 302
+    detail = _audit(session, "seat_moved_by_staff")[0].detail
+    assert "moved after the group started" in detail and "Changed shifts, GP agreed" in detail
