@@ -46,9 +46,17 @@ def _service(service_key: str) -> Service:
     return service
 
 
+def already_ended(ended: services.AppointmentEnded, to: str) -> None:
+    """Back to the list, saying the appointment has already gone: the answer to a double submit or Back."""
+    flash(f"{ended}.", "info")
+    abort(redirect(to))
+
+
 def _own(appointment_id: int) -> Appointment:
     try:
         return services.appointment_for_patient(db_session(), current_patient(), appointment_id)
+    except services.AppointmentEnded as ended:
+        already_ended(ended, url_for("appointments.my_appointments"))
     except services.AppointmentNotFound:
         abort(404)
 
@@ -192,8 +200,8 @@ def cancel(appointment_id: int):
         except services.TooLateToChange:
             return render_template("appointments/too_late.html", appointment=appointment, service=service,
                                    action="cancel"), 409
-        except services.AppointmentNotFound:
-            abort(404)
+        except services.AppointmentEnded as ended:
+            already_ended(ended, url_for("appointments.my_appointments"))
         audit("appointment_cancelled", patient_id=patient.id, detail=f"appointment {appointment.id}: "
               f"{form.reason_text}")
         flash(f"Your {service.name.lower()} appointment is cancelled. We have sent you a text to confirm.", "success")
@@ -257,8 +265,8 @@ def reschedule_time(appointment_id: int, day: str):
     except services.TooLateToChange:
         return render_template("appointments/too_late.html", appointment=appointment, service=service,
                                action="move"), 409
-    except services.AppointmentNotFound:
-        abort(404)
+    except services.AppointmentEnded as ended:
+        already_ended(ended, url_for("appointments.my_appointments"))
     audit("appointment_moved", patient_id=patient.id,
           detail=f"appointment {appointment.id} -> {new.id}, slot {new.slot_id}")
     flash(f"Your {service.name.lower()} appointment has moved. We have sent you a text to confirm.", "success")

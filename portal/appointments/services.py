@@ -44,6 +44,19 @@ class AppointmentNotFound(AppointmentError):
     pass
 
 
+class AppointmentEnded(AppointmentNotFound):
+    """The patient's own appointment, already cancelled or moved (a double submit, or Back to a form already
+    sent): the page can say so, since it tells the patient only about their own appointment."""
+
+
+def _ended(session: Session, appointment: Appointment) -> AppointmentEnded:
+    """What to say about an appointment that ended, read afresh (another request may just have ended it)."""
+    session.refresh(appointment)
+    if appointment.status == "moved":
+        return AppointmentEnded("This appointment has already moved to a new time")
+    return AppointmentEnded("This appointment is already cancelled")
+
+
 class LimitReached(AppointmentError):
     def __init__(self, existing: Appointment, limit: int) -> None:
         super().__init__("You already have an appointment for this service")
@@ -220,10 +233,13 @@ def next_appointment(session: Session, patient_id: int, *, now: dt.datetime) -> 
 
 
 def appointment_for_patient(session: Session, patient: Patient, appointment_id: int) -> Appointment:
-    """The patient's own active appointment; another patient's id looks like no appointment at all."""
+    """The patient's own active appointment; AppointmentEnded if theirs has ended; else AppointmentNotFound, so
+    another patient's id looks like no appointment at all."""
     appointment = session.get(Appointment, appointment_id) if 0 < appointment_id < 2**31 else None
-    if appointment is None or appointment.patient_id != patient.id or appointment.status != "active":
+    if appointment is None or appointment.patient_id != patient.id:
         raise AppointmentNotFound("This appointment is not open")
+    if appointment.status != "active":
+        raise _ended(session, appointment)
     return appointment
 
 
@@ -355,7 +371,7 @@ def cancel_appointment(
     late = now >= change_deadline(domain, appointment)
     if not _end(session, appointment.id, status="cancelled", reason=reason, now=now, by_staff=by_staff,
                 override_reason=override_reason if late else None):
-        raise AppointmentNotFound("This appointment is not open")
+        raise _ended(session, appointment)
     _release_slot(session, domain, appointment.slot_id)
     cancel_pending_reminders(session, appointment_id=appointment.id, now=now)
     session.refresh(appointment)
@@ -396,7 +412,7 @@ def reschedule_appointment(
             if not _end(session, old.id, status="moved", reason=MOVED_REASON, now=now, by_staff=by_staff,
                         override_reason=override_reason if late else None):
                 # Rolls the new slot back too: a double submit moves once.
-                raise AppointmentNotFound("This appointment is not open")
+                raise _ended(session, old)
             new = Appointment(
                 patient_id=patient.id, slot_id=slot.id, service_key=slot.service_key, booked_by_staff=by_staff,
                 override_reason=override_reason if late else None, created_at=now,

@@ -23,7 +23,7 @@ from portal.appointments.forms import (
     TemplateForm,
 )
 from portal.appointments.models import Appointment
-from portal.appointments.routes import parse_day
+from portal.appointments.routes import already_ended, parse_day
 from portal.appointments.slots import generate_slots
 from portal.audit.web import audit
 from portal.auth.access import registration_staff_required, roles_required
@@ -57,6 +57,8 @@ def _service(patient: Patient, service_key: str) -> Service:
 def _appointment(patient: Patient, appointment_id: int) -> Appointment:
     try:
         return services.appointment_for_patient(db_session(), patient, appointment_id)
+    except services.AppointmentEnded as ended:
+        already_ended(ended, url_for("staff.patient_record", patient_id=patient.id))
     except services.AppointmentNotFound:
         abort(404)
 
@@ -178,8 +180,8 @@ def cancel(patient_id: int, appointment_id: int):
         except services.TooLateToChange:
             form.override_reason.errors.append(_NO_OVERRIDE)
             context["override_needed"] = True
-        except services.AppointmentNotFound:
-            abort(404)
+        except services.AppointmentEnded as ended:
+            already_ended(ended, url_for("staff.patient_record", patient_id=patient.id))
         else:
             why = f"; cut-off overridden: {form.override_text}" if late else ""
             audit("appointment_cancelled", patient_id=patient.id,
@@ -244,8 +246,8 @@ def reschedule_time(patient_id: int, appointment_id: int, day: str):
         form.override_reason.errors.append("Give a reason for moving the appointment inside the cut-off")
         context["override_needed"] = True
         return _times(patient, service, chosen_day, form, status=400, **context)
-    except services.AppointmentNotFound:
-        abort(404)
+    except services.AppointmentEnded as ended:
+        already_ended(ended, url_for("staff.patient_record", patient_id=patient.id))
     why = f"; cut-off overridden: {form.override_text}" if late else ""
     audit("appointment_moved", patient_id=patient.id,
           detail=f"appointment {appointment.id} -> {new.id}, slot {new.slot_id}, by staff{why}")

@@ -165,9 +165,17 @@ def offer(entry_id: int):
     return render_template("booking/offer.html", entry=entry, cohort=entry.offer_cohort, service=service, form=form)
 
 
+def _already_ended(ended: services.BookingEnded):
+    """Back to My bookings, saying the place has already gone: the answer to a double submit or Back."""
+    flash(f"{ended}.", "info")
+    abort(redirect(url_for("booking.my_bookings")))
+
+
 def _own_booking(booking_id: int):
     try:
         return services.booking_for_patient(db_session(), current_patient(), booking_id)
+    except services.BookingEnded as ended:
+        _already_ended(ended)
     except services.BookingNotFound:
         abort(404)
 
@@ -182,8 +190,8 @@ def withdraw(booking_id: int):
     if form.validate_on_submit():
         try:
             services.withdraw_seat(db_session(), domain(), patient, booking_id, reason=form.reason_text, now=utcnow())
-        except services.BookingNotFound:
-            abort(404)
+        except services.BookingEnded as ended:
+            _already_ended(ended)
         audit("seat_cancelled", patient_id=patient.id, detail=f"booking {booking_id}: {form.reason_text}")
         flash(f"Your place on the {service.name} is cancelled. We have sent you a text to confirm.", "success")
         return redirect(url_for("booking.my_bookings"))
@@ -224,8 +232,8 @@ def move(booking_id: int):
         except services.CohortNotFound:
             status = 400
             form.cohort.errors.append("Select one of the groups shown")
-        except services.BookingNotFound:
-            abort(404)
+        except services.BookingEnded as ended:
+            _already_ended(ended)
         except services.CourseStarted:
             # The first session began while the patient was choosing.
             return _started_page(booking, service)

@@ -42,6 +42,22 @@ class BookingNotFound(BookingError):
     pass
 
 
+class BookingEnded(BookingNotFound):
+    """The patient's own seat, already cancelled or moved (a double submit, or Back to a form already sent): the
+    page can say so, since it tells the patient only about their own booking."""
+
+
+MOVED_REASON = "Moved to another group"
+
+
+def _ended(session: Session, booking: Booking) -> BookingEnded:
+    """What to tell the patient about their seat that ended, read afresh (another request may just have ended it)."""
+    session.refresh(booking)
+    if booking.cancel_reason == MOVED_REASON:
+        return BookingEnded("This place has already moved to another group")
+    return BookingEnded("This place is already cancelled")
+
+
 class CourseStarted(BookingError):
     """The seat's group has had its first session: a patient cannot move out of a running course."""
 
@@ -177,10 +193,13 @@ def course_started(cohort: Cohort, *, now: dt.datetime) -> bool:
 
 
 def booking_for_patient(session: Session, patient: Patient, booking_id: int) -> Booking:
-    """The patient's own active seat, or BookingNotFound: another patient's id looks like no booking at all."""
+    """The patient's own active seat; BookingEnded if their seat has ended; else BookingNotFound, so another
+    patient's id looks like no booking at all."""
     booking = session.get(Booking, booking_id)
-    if booking is None or booking.patient_id != patient.id or booking.status != "active":
+    if booking is None or booking.patient_id != patient.id:
         raise BookingNotFound("This booking is not open")
+    if booking.status != "active":
+        raise _ended(session, booking)
     return booking
 
 
@@ -299,7 +318,7 @@ def withdraw_seat(
     ).rowcount == 1
     if not cancelled:
         # A double submit: the first request already withdrew, and freed the seat once.
-        raise BookingNotFound("This booking is not open")
+        raise _ended(session, booking)
     session.refresh(booking)
     release_seat(session, booking.cohort_id)
     cancel_pending_reminders(session, booking_id=booking.id, now=now)
@@ -338,13 +357,13 @@ def move_seat(
         moved = session.execute(
             update(Booking)
             .where(Booking.id == old.id, Booking.status == "active")
-            .values(status="cancelled", cancelled_at=now, cancel_reason="Moved to another group",
+            .values(status="cancelled", cancelled_at=now, cancel_reason=MOVED_REASON,
                     cancelled_by_staff=by_staff)
             .execution_options(synchronize_session=False)
         ).rowcount == 1
         if not moved:
             # Rolls back the new seat too: a double submit moves once.
-            raise BookingNotFound("This booking is not open")
+            raise _ended(session, old)
         release_seat(session, old.cohort_id)
         booking = Booking(
             patient_id=patient.id, service_key=target.service_key, cohort_id=target.id, booked_by_staff=by_staff,

@@ -38,9 +38,17 @@ def _course(patient: Patient, service_key: str):
     return service
 
 
+def _already_ended(patient: Patient, ended: booking.BookingEnded):
+    """Back to the patient's courses, saying the place has already gone (a double submit, or Back)."""
+    flash(f"{ended}.", "info")
+    abort(_to_record(patient))
+
+
 def _seat(patient: Patient, booking_id: int):
     try:
         return booking.booking_for_patient(db_session(), patient, booking_id)
+    except booking.BookingEnded as ended:
+        _already_ended(patient, ended)
     except booking.BookingNotFound:
         abort(404)
 
@@ -151,7 +159,9 @@ def move(patient_id: int, booking_id: int):
             except booking.CohortFull:
                 form.cohort.errors.append("That group has just filled up. The patient keeps their place. "
                                           "Choose another group.")
-            except (booking.CohortNotFound, booking.BookingNotFound):
+            except booking.BookingEnded as ended:
+                _already_ended(patient, ended)
+            except booking.CohortNotFound:
                 form.cohort.errors.append("Select one of the groups shown")
             else:
                 reason = (form.reason.data or "").strip()
@@ -181,8 +191,8 @@ def cancel(patient_id: int, booking_id: int):
         reason = form.reason.data.strip()
         try:
             booking.withdraw_seat(db_session(), domain(), patient, seat.id, reason=reason, now=utcnow(), by_staff=True)
-        except booking.BookingNotFound:
-            abort(404)
+        except booking.BookingEnded as ended:
+            _already_ended(patient, ended)
         audit("seat_cancelled_by_staff", patient_id=patient.id, detail=f"booking {seat.id}: {reason}")
         flash(f"{patient.full_name}'s place on the {service.name} is cancelled.", "success")
         return _to_record(patient)

@@ -215,11 +215,16 @@ def test_a_patient_reschedules_and_the_old_slot_is_released(patient_client, sess
     assert "appointment has moved" in get_page(patient_client, "/appointments").get_text()
 
 
-def test_a_reschedule_to_a_time_just_taken_keeps_the_old_one_and_offers_the_next(patient_client, session):
+def _booked_with_two_later(session, patient, *, days: int):
+    """An appointment in 3 days, and two free times of the same clinician on one later day."""
     clinician = appt.create_clinician(session)
     old_slot = appt.create_slot(session, clinician=clinician, starts_at=appt.days_ahead(3))
-    wanted, next_free = appt.create_slots(session, 2, clinician=clinician, first=appt.days_ahead(6, 9))
-    old = appt.book(session, patient_client.user.patient, old_slot)
+    first, second = appt.create_slots(session, 2, clinician=clinician, first=appt.days_ahead(days, 9))
+    return appt.book(session, patient, old_slot), old_slot, first, second
+
+
+def test_a_reschedule_to_a_time_just_taken_keeps_the_old_one_and_offers_the_next(patient_client, session):
+    old, old_slot, wanted, next_free = _booked_with_two_later(session, patient_client.user.patient, days=6)
     url = f"/appointments/{old.id}/reschedule/{_day(wanted)}"
     token = csrf_token(get_page(patient_client, url))
     appt.book(session, factories.create_patient(session), wanted)
@@ -262,3 +267,39 @@ def test_booking_a_time_inside_the_cut_off_warns_that_it_cannot_be_changed_onlin
     page = get_page(patient_client, f"/appointments/slots/{later.id}")
     assert page.select_one(".nhsuk-warning-callout") is None
     assert "until 24 hours before it starts" in page.get_text()
+
+
+def test_a_second_cancel_or_back_says_the_appointment_is_already_cancelled(patient_client, session):
+    appointment = appt.book(session, patient_client.user.patient, appt.create_slot(session))
+    url = f"/appointments/{appointment.id}/cancel"
+    token = csrf_token(get_page(patient_client, url))
+    data = {"reason": "better", "csrf_token": token}
+    assert patient_client.post(url, data=data).status_code == 302
+    for again in (patient_client.post(url, data=data), patient_client.get(url),
+                  patient_client.get(f"/appointments/{appointment.id}/reschedule")):
+        assert again.status_code == 302 and again.headers["Location"] == "/appointments"
+    assert "This appointment is already cancelled." in get_page(patient_client, "/appointments").get_text()
+
+
+def test_a_second_reschedule_says_the_appointment_has_already_moved(patient_client, session):
+    old, _, first, second = _booked_with_two_later(session, patient_client.user.patient, days=5)
+    url = f"/appointments/{old.id}/reschedule/{_day(first)}"
+    token = csrf_token(get_page(patient_client, url))
+    assert patient_client.post(url, data={"slot": str(first.id), "csrf_token": token}).status_code == 302
+    again = patient_client.post(url, data={"slot": str(second.id), "csrf_token": token})
+    assert again.status_code == 302 and again.headers["Location"] == "/appointments"
+    assert "This appointment has already moved to a new time." in get_page(patient_client, "/appointments").get_text()
+    session.expire_all()
+    assert session.get(AppointmentSlot, second.id).status == "open"
+
+
+def test_another_patients_cancelled_appointment_still_answers_404(app, session):
+    owner = signed_in_patient(app, session)
+    other = signed_in_patient(app, session)
+    appointment = appt.book(session, owner.user.patient, appt.create_slot(session))
+    _post(owner, f"/appointments/{appointment.id}/cancel", {"reason": "better"})
+    session.expire_all()
+    assert session.get(Appointment, appointment.id).status == "cancelled"
+    for url in (f"/appointments/{appointment.id}/cancel", f"/appointments/{appointment.id}/reschedule"):
+        response = other.get(url)
+        assert response.status_code == 404 and "already" not in response.get_data(as_text=True)

@@ -216,3 +216,26 @@ def test_admin_blocks_and_frees_a_slot_and_cannot_block_a_booked_one(admin_clien
         "slot_blocked", "slot_unblocked"]
     assert admin_client.get("/staff/admin/appointments/slots/999999/block").status_code == 404
     assert admin_client.get("/staff/admin/appointments/slots?day=nonsense").status_code == 404
+
+
+def test_a_second_move_or_cancel_by_reception_says_it_already_happened(reception_client, session):
+    patient = factories.create_patient(session)
+    clinician = appt.create_clinician(session)
+    old_slot = appt.create_slot(session, clinician=clinician, starts_at=appt.days_ahead(2))
+    first, second = appt.create_slots(session, 2, clinician=clinician, first=appt.days_ahead(9))
+    old = appt.book(session, patient, old_slot)
+    url = f"/staff/patients/{patient.id}/appointments/{old.id}/reschedule/{_day(first)}"
+    token = csrf_token(get_page(reception_client, url))
+    assert reception_client.post(url, data={"slot": str(first.id), "csrf_token": token}).status_code == 302
+    again = reception_client.post(url, data={"slot": str(second.id), "csrf_token": token})
+    assert again.status_code == 302 and again.headers["Location"] == f"/staff/patients/{patient.id}"
+    record = get_page(reception_client, again.headers["Location"]).get_text()
+    assert "This appointment has already moved to a new time." in record
+    new = session.scalars(select(Appointment).where(Appointment.status == "active")).one()
+    cancel = f"/staff/patients/{patient.id}/appointments/{new.id}/cancel"
+    data = {"reason": "Patient phoned", "csrf_token": token}
+    assert reception_client.post(cancel, data=data).status_code == 302
+    again = reception_client.post(cancel, data=data)
+    assert again.status_code == 302 and again.headers["Location"] == f"/staff/patients/{patient.id}"
+    record = get_page(reception_client, again.headers["Location"]).get_text()
+    assert "This appointment is already cancelled." in record

@@ -179,3 +179,36 @@ def test_patient_is_told_a_running_group_cannot_be_moved(app, session, domain):
     assert posted.status_code == 409 and "already started" in posted.get_data(as_text=True)
     session.expire_all()
     assert session.get(Booking, seat.id).status == "active"
+
+
+def test_a_second_cancel_or_move_says_the_place_has_already_gone(app, session, domain):
+    client = signed_in(app, session)
+    cohort = factories.create_cohort(session)
+    later = _later(session)
+    spare = _later(session, days=60)
+    moved = services.book_seat(session, domain, client.user.patient, cohort.id, now=utcnow())
+    session.commit()
+    token = csrf_token(get_page(client, f"/bookings/{moved.id}/move"))
+    first = client.post(f"/bookings/{moved.id}/move", data={"csrf_token": token, "cohort": str(later.id)})
+    assert first.status_code == 302
+    again = client.post(f"/bookings/{moved.id}/move", data={"csrf_token": token, "cohort": str(spare.id)})
+    assert again.status_code == 302 and again.headers["Location"] == "/bookings"
+    assert "This place has already moved to another group." in get_page(client, "/bookings").get_text()
+    seat = session.scalars(select(Booking).where(Booking.status == "active")).one()
+    data = {"csrf_token": token, "reason": "other", "detail": "Moving"}
+    assert client.post(f"/bookings/{seat.id}/cancel", data=data).status_code == 302
+    for again in (client.post(f"/bookings/{seat.id}/cancel", data=data), client.get(f"/bookings/{seat.id}/cancel")):
+        assert again.status_code == 302 and again.headers["Location"] == "/bookings"
+    assert "This place is already cancelled." in get_page(client, "/bookings").get_text()
+    assert seats_consistent(session, later.id) and seats_consistent(session, spare.id)
+
+
+def test_another_patients_cancelled_place_still_answers_404(app, session, domain):
+    client = signed_in(app, session)
+    other = factories.create_patient(session)
+    seat = services.book_seat(session, domain, other, factories.create_cohort(session).id, now=utcnow())
+    services.withdraw_seat(session, domain, other, seat.id, reason="dates", now=utcnow())
+    session.commit()
+    for path in (f"/bookings/{seat.id}/cancel", f"/bookings/{seat.id}/move"):
+        response = client.get(path)
+        assert response.status_code == 404 and "already" not in response.get_data(as_text=True)
