@@ -14,6 +14,7 @@ from portal.audit.web import audit
 from portal.auth.access import current_patient, patient_required, refuse_new_bookings_after_discharge
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
+from portal.messaging.services import texted_since
 from portal.plain_text import number_id
 from portal.settings import Service
 
@@ -37,6 +38,12 @@ def parse_day(value: str) -> dt.date:
     except ValueError:
         pass
     abort(404)
+
+
+def _text_note(since: dt.datetime) -> str:
+    """The promise of a text, only when this request wrote one (patients may have asked for none)."""
+    texted = texted_since(db_session(), current_patient().id, since=since)
+    return " We have sent you a text to confirm." if texted else ""
 
 
 def _service(service_key: str) -> Service:
@@ -159,14 +166,15 @@ def confirm(slot_id: int):
     service = domain().catalogue.get(slot.service_key)
     form = ActionForm()
     if form.validate_on_submit():
+        now = utcnow()
         try:
-            appointment = services.book_appointment(s, domain(), patient, slot.id, now=utcnow())
+            appointment = services.book_appointment(s, domain(), patient, slot.id, now=now)
         except services.SlotTaken:
             return _taken_page(service, slot.starts_at)
         except services.LimitReached as limit:
             return render_template("appointments/limit.html", service=service, existing=limit.existing), 409
         audit("appointment_booked", patient_id=patient.id, detail=f"appointment {appointment.id}, slot {slot.id}")
-        flash(f"Your {service.name.lower()} appointment is booked. We have sent you a text to confirm.", "success")
+        flash(f"Your {service.name.lower()} appointment is booked.{_text_note(now)}", "success")
         return redirect(url_for("appointments.my_appointments"))
     if slot.status != "open":
         abort(404)
@@ -204,7 +212,7 @@ def cancel(appointment_id: int):
             already_ended(ended, url_for("appointments.my_appointments"))
         audit("appointment_cancelled", patient_id=patient.id, detail=f"appointment {appointment.id}: "
               f"{form.reason_text}")
-        flash(f"Your {service.name.lower()} appointment is cancelled. We have sent you a text to confirm.", "success")
+        flash(f"Your {service.name.lower()} appointment is cancelled.{_text_note(now)}", "success")
         return redirect(url_for("appointments.my_appointments"))
     status = 400 if form.is_submitted() else 200
     return render_template("appointments/cancel.html", appointment=appointment, service=service, form=form), status
@@ -269,5 +277,5 @@ def reschedule_time(appointment_id: int, day: str):
         already_ended(ended, url_for("appointments.my_appointments"))
     audit("appointment_moved", patient_id=patient.id,
           detail=f"appointment {appointment.id} -> {new.id}, slot {new.slot_id}")
-    flash(f"Your {service.name.lower()} appointment has moved. We have sent you a text to confirm.", "success")
+    flash(f"Your {service.name.lower()} appointment has moved.{_text_note(now)}", "success")
     return redirect(url_for("appointments.my_appointments"))

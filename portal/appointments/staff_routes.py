@@ -31,6 +31,7 @@ from portal.auth.models import Role
 from portal.dates import london_today
 from portal.db import utcnow
 from portal.extensions import db_session, domain
+from portal.messaging.services import texted_since
 from portal.patients.models import Patient
 from portal.plain_text import number_id
 from portal.settings import Service
@@ -61,6 +62,13 @@ def _appointment(patient: Patient, appointment_id: int) -> Appointment:
         already_ended(ended, url_for("staff.patient_record", patient_id=patient.id))
     except services.AppointmentNotFound:
         abort(404)
+
+
+def _text_note(patient: Patient, since: dt.datetime) -> str:
+    """Say the patient was texted only when this request wrote them a text (they may have asked for none)."""
+    if texted_since(db_session(), patient.id, since=since):
+        return " We have texted them."
+    return " They do not get texts, so let them know another way."
 
 
 def _record(patient: Patient):
@@ -143,7 +151,7 @@ def book_time(patient_id: int, service_key: str, day: str):
     overridden = f"; limit overridden: {appointment.override_reason}" if appointment.override_reason else ""
     audit("appointment_booked", patient_id=patient.id,
           detail=f"appointment {appointment.id}, slot {appointment.slot_id}, by staff{overridden}")
-    flash(f"{service.name} booked for {patient.full_name}. We have texted them to confirm.", "success")
+    flash(f"{service.name} booked for {patient.full_name}.{_text_note(patient, now)}", "success")
     return _record(patient)
 
 
@@ -166,6 +174,7 @@ def cancel(patient_id: int, appointment_id: int):
     context = {"override_needed": late,
                "override_hint": _LATE_HINT.format(hours=domain().policy.booking.cancel_cutoff_hours)}
     valid = form.validate_on_submit()
+    now = utcnow()
     if form.is_submitted() and late and not form.override_text and not form.override_reason.errors:
         # Known before the service is asked, so said with any other problem on the form, not after it.
         form.override_reason.errors.append(_NO_OVERRIDE)
@@ -173,7 +182,7 @@ def cancel(patient_id: int, appointment_id: int):
     if valid:
         try:
             services.cancel_appointment(db_session(), domain(), patient, appointment.id,
-                                        reason=form.reason.data.strip(), now=utcnow(), by_staff=True,
+                                        reason=form.reason.data.strip(), now=now, by_staff=True,
                                         override_reason=form.override_text)
         except services.AppointmentPassed as problem:
             form.reason.errors.append(str(problem))
@@ -186,7 +195,7 @@ def cancel(patient_id: int, appointment_id: int):
             why = f"; cut-off overridden: {form.override_text}" if late else ""
             audit("appointment_cancelled", patient_id=patient.id,
                   detail=f"appointment {appointment.id}, by staff: {form.reason.data.strip()}{why}")
-            flash(f"{patient.full_name}'s {service.name.lower()} appointment is cancelled. We have texted them.",
+            flash(f"{patient.full_name}'s {service.name.lower()} appointment is cancelled.{_text_note(patient, now)}",
                   "success")
             return _record(patient)
     status = 400 if form.is_submitted() else 200
@@ -228,8 +237,9 @@ def reschedule_time(patient_id: int, appointment_id: int, day: str):
     if not form.validate_on_submit():
         return _times(patient, service, chosen_day, form, status=400 if form.is_submitted() else 200, **context)
     wanted = number_id(form.slot.data)
+    now = utcnow()
     try:
-        new = services.reschedule_appointment(db_session(), domain(), patient, appointment.id, wanted, now=utcnow(),
+        new = services.reschedule_appointment(db_session(), domain(), patient, appointment.id, wanted, now=now,
                                               by_staff=True, override_reason=form.override_text)
     except services.SlotNotFound:
         form.slot.errors.append("Select one of the times shown")
@@ -251,7 +261,7 @@ def reschedule_time(patient_id: int, appointment_id: int, day: str):
     why = f"; cut-off overridden: {form.override_text}" if late else ""
     audit("appointment_moved", patient_id=patient.id,
           detail=f"appointment {appointment.id} -> {new.id}, slot {new.slot_id}, by staff{why}")
-    flash(f"{patient.full_name}'s appointment has moved. We have texted them.", "success")
+    flash(f"{patient.full_name}'s appointment has moved.{_text_note(patient, now)}", "success")
     return _record(patient)
 
 

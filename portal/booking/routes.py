@@ -11,9 +11,16 @@ from portal.booking.forms import ActionForm, BookSeatForm, JoinWaitlistForm, Mov
 from portal.booking.models import Cohort
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
+from portal.messaging.services import texted_since
 from portal.plain_text import number_id
 
 bp = Blueprint("booking", __name__)
+def _text_note(since) -> str:
+    """The promise of a text, only when this request wrote one (patients may have asked for none)."""
+    texted = texted_since(db_session(), current_patient().id, since=since)
+    return " We have sent you a text to confirm." if texted else ""
+
+
 refuse_new_bookings_after_discharge(bp, {
     "booking.service_list", "booking.cohorts", "booking.book", "booking.join_waitlist", "booking.offer",
     "booking.move",
@@ -74,8 +81,9 @@ def book(cohort_id: int):
     form = BookSeatForm()
     if form.validate_on_submit():
         # Straight to the service: it checks the cohort is open to this patient in the same statement it reads.
+        now = utcnow()
         try:
-            seat = services.book_seat(s, domain(), patient, cohort_id, now=utcnow())
+            seat = services.book_seat(s, domain(), patient, cohort_id, now=now)
         except services.CohortNotFound:
             abort(404)
         except services.AlreadyBooked:
@@ -86,7 +94,7 @@ def book(cohort_id: int):
             return _full_page(cohort, domain().catalogue.get(cohort.service_key), status=409, just_filled=True)
         audit("seat_booked", patient_id=patient.id, detail=f"booking {seat.id}, cohort {cohort_id}")
         service = domain().catalogue.get(seat.service_key)
-        flash(f"You are booked on the {service.name}. We have sent you a text to confirm.", "success")
+        flash(f"You are booked on the {service.name}.{_text_note(now)}", "success")
         return redirect(url_for("booking.my_bookings"))
     try:
         cohort = services.cohort_for_patient(s, domain(), patient, cohort_id, now=utcnow())
@@ -119,8 +127,9 @@ def join_waitlist(cohort_id: int):
         flash(str(error), "info")
         return redirect(url_for("booking.my_bookings"))
     audit("waitlist_joined", patient_id=patient.id, detail=f"entry {entry.id}, {form.which.data} cohort {cohort_id}")
-    flash(f"You are on the waiting list: number {waitlist.place_in_queue(s, entry)}. "
-          "We will text you if a place comes up.", "success")
+    then = ("We will text you if a place comes up." if patient.may_text
+            else "If a place comes up, we will show it on your home page.")
+    flash(f"You are on the waiting list: number {waitlist.place_in_queue(s, entry)}. {then}", "success")
     return redirect(url_for("booking.my_bookings"))
 
 
@@ -149,11 +158,12 @@ def offer(entry_id: int):
         return render_template("booking/offer_closed.html"), 410
     form = OfferForm()
     if form.validate_on_submit():
+        now = utcnow()
         try:
             if form.decision.data == "accept":
-                booking = waitlist.accept_offer(s, domain(), patient, entry_id, now=utcnow())
+                booking = waitlist.accept_offer(s, domain(), patient, entry_id, now=now)
                 audit("offer_accepted", patient_id=patient.id, detail=f"entry {entry_id}, booking {booking.id}")
-                flash("You are booked on the group. We have sent you a text to confirm.", "success")
+                flash(f"You are booked on the group.{_text_note(now)}", "success")
             else:
                 waitlist.decline_offer(s, domain(), patient, entry_id, now=utcnow())
                 audit("offer_declined", patient_id=patient.id, detail=f"entry {entry_id}")
@@ -188,12 +198,13 @@ def withdraw(booking_id: int):
     service = domain().catalogue.get(booking.service_key)
     form = WithdrawForm()
     if form.validate_on_submit():
+        now = utcnow()
         try:
-            services.withdraw_seat(db_session(), domain(), patient, booking_id, reason=form.reason_text, now=utcnow())
+            services.withdraw_seat(db_session(), domain(), patient, booking_id, reason=form.reason_text, now=now)
         except services.BookingEnded as ended:
             _already_ended(ended)
         audit("seat_cancelled", patient_id=patient.id, detail=f"booking {booking_id}: {form.reason_text}")
-        flash(f"Your place on the {service.name} is cancelled. We have sent you a text to confirm.", "success")
+        flash(f"Your place on the {service.name} is cancelled.{_text_note(now)}", "success")
         return redirect(url_for("booking.my_bookings"))
     return render_template("booking/withdraw.html", booking=booking, service=service, form=form,
                            may_move=not services.course_started(booking.cohort, now=utcnow()))
@@ -224,8 +235,9 @@ def move(booking_id: int):
     status = 200
     if form.validate_on_submit():
         status = 409
+        now = utcnow()
         try:
-            new = services.move_seat(s, domain(), patient, booking_id, number_id(form.cohort.data), now=utcnow())
+            new = services.move_seat(s, domain(), patient, booking_id, number_id(form.cohort.data), now=now)
         except services.CohortFull:
             form.cohort.errors.append("That group has just filled up. Your place has not changed. Choose another.")
             options = [c for c in options if c.id != number_id(form.cohort.data)]
@@ -240,7 +252,7 @@ def move(booking_id: int):
         else:
             audit("seat_moved", patient_id=patient.id,
                   detail=f"booking {booking_id} -> {new.id}, cohort {new.cohort_id}")
-            flash("You have moved to the new group. We have sent you a text to confirm.", "success")
+            flash(f"You have moved to the new group.{_text_note(now)}", "success")
             return redirect(url_for("booking.my_bookings"))
     elif form.is_submitted():
         status = 400

@@ -66,6 +66,14 @@ def enqueue_sms(
     return connection.execute(_insert_statement(connection.dialect.name), values).first() is not None
 
 
+def texted_since(session: Session, patient_id: int, *, since: dt.datetime) -> bool:
+    """Whether a text to the patient was written to the outbox at or after ``since`` (the request's ``now``): a
+    page promises "we have sent you a text" only when one is really on its way (not to patients we may not text)."""
+    return session.scalar(
+        select(SmsMessage.id).where(SmsMessage.patient_id == patient_id, SmsMessage.created_at >= since).limit(1)
+    ) is not None
+
+
 @functools.cache
 def _insert_statement(dialect: str):
     """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, built once per dialect with bound

@@ -303,3 +303,18 @@ def test_another_patients_cancelled_appointment_still_answers_404(app, session):
     for url in (f"/appointments/{appointment.id}/cancel", f"/appointments/{appointment.id}/reschedule"):
         response = other.get(url)
         assert response.status_code == 404 and "already" not in response.get_data(as_text=True)
+
+
+def test_a_patient_who_gets_no_texts_is_not_promised_one(app, session):
+    client = signed_in_patient(app, session, no_texts=True)
+    appointment = appt.book(session, client.user.patient, appt.create_slot(session))
+    _post(client, f"/appointments/{appointment.id}/cancel", {"reason": "better"})
+    listing = get_page(client, "/appointments").get_text()
+    assert "appointment is cancelled." in listing and "We have sent you a text" not in listing
+    assert _count(session, SmsMessage) == 0
+
+
+def test_a_patient_who_gets_texts_is_told_one_is_on_its_way(patient_client, session):
+    appointment = appt.book(session, patient_client.user.patient, appt.create_slot(session))
+    _post(patient_client, f"/appointments/{appointment.id}/cancel", {"reason": "better"})
+    assert "cancelled. We have sent you a text to confirm." in get_page(patient_client, "/appointments").get_text()

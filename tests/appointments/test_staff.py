@@ -239,3 +239,13 @@ def test_a_second_move_or_cancel_by_reception_says_it_already_happened(reception
     assert again.status_code == 302 and again.headers["Location"] == f"/staff/patients/{patient.id}"
     record = get_page(reception_client, again.headers["Location"]).get_text()
     assert "This appointment is already cancelled." in record
+
+
+def test_reception_is_told_when_the_patient_gets_no_text(reception_client, session):
+    patient = factories.create_patient(session, sms_consent=False)
+    appointment = appt.book(session, patient, appt.create_slot(session))
+    url = f"/staff/patients/{patient.id}/appointments/{appointment.id}/cancel"
+    assert _post(reception_client, url, {"reason": "Patient phoned"}).status_code == 302
+    record = get_page(reception_client, f"/staff/patients/{patient.id}").get_text()
+    assert "is cancelled. They do not get texts, so let them know another way." in record
+    assert "We have texted them" not in record

@@ -212,3 +212,15 @@ def test_another_patients_cancelled_place_still_answers_404(app, session, domain
     for path in (f"/bookings/{seat.id}/cancel", f"/bookings/{seat.id}/move"):
         response = client.get(path)
         assert response.status_code == 404 and "already" not in response.get_data(as_text=True)
+
+
+def test_cancelling_a_place_promises_a_text_only_to_patients_we_text(app, session, domain):
+    for consent, promised in ((True, True), (False, False)):
+        client = signed_in(app, session, sms_consent=consent)
+        seat = services.book_seat(session, domain, client.user.patient, factories.create_cohort(session).id,
+                                  now=utcnow())
+        session.commit()
+        token = csrf_token(get_page(client, f"/bookings/{seat.id}/cancel"))
+        client.post(f"/bookings/{seat.id}/cancel", data={"csrf_token": token, "reason": "other", "detail": "Away"})
+        shown = get_page(client, "/bookings").get_text()
+        assert "is cancelled." in shown and ("We have sent you a text" in shown) is promised
