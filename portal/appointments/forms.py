@@ -43,9 +43,10 @@ class CancelAppointmentForm(PortalForm):
         "Why are you cancelling?", choices=[SelectChoice(value, label) for value, label in CANCEL_REASONS],
         validators=[InputRequired(message="Select why you are cancelling your appointment")],
     )
-    # No Optional(): it would stop the chain on a blank box before validate_detail could ask for it.
+    # No Optional(): it would stop the chain on a blank box before validate_detail could ask for it. Hidden
+    # characters are refused by PortalForm, in words that name the box as labelled.
     detail = TextAreaField("Tell us more",
-                           validators=[Length(max=500, message="Reason must be 500 characters or fewer"), plain_text])
+                           validators=[Length(max=500, message="Tell us more must be 500 characters or fewer")])
 
     def validate_detail(self, field: TextAreaField) -> None:
         if self.reason.data == "other" and not (field.data or "").strip():

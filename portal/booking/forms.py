@@ -30,7 +30,7 @@ class WithdrawForm(PortalForm):
     )
     detail = TextAreaField(
         # No Optional(): it would stop the chain before validate_detail checks "another reason" has words.
-        "Tell us more", validators=[Length(max=500, message="What you tell us must be 500 characters or fewer")]
+        "Tell us more", validators=[Length(max=500, message="Tell us more must be 500 characters or fewer")]
     )
 
     def validate_detail(self, field) -> None:

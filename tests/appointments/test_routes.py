@@ -170,7 +170,10 @@ def test_cancel_needs_a_reason_shown_next_to_the_field(patient_client, session):
     assert session.get(Appointment, appointment.id).status == "active"
     # PostgreSQL refuses NUL in text: refused here, next to the field, on every backend.
     response = _post(patient_client, url, {"reason": "other", "detail": "Moving\x00away"})
-    assert response.status_code == 400 and error_for(parse(response), "detail") == "Reason must be plain text"
+    assert response.status_code == 400
+    assert error_for(parse(response), "detail") == "Tell us more must not include hidden characters"
+    response = _post(patient_client, url, {"reason": "other", "detail": "x" * 501})
+    assert error_for(parse(response), "detail") == "Tell us more must be 500 characters or fewer"
     response = _post(patient_client, url, {"reason": "other", "detail": "Moving away"})
     assert response.status_code == 302 and response.headers["Location"] == "/appointments"
     session.expire_all()

@@ -102,6 +102,11 @@ def test_patient_cancels_with_a_reason(app, session):
     assert blank.status_code == 200 and error_for(parse(blank), "reason") == "Select why you are cancelling your place"
     other = client.post(f"/bookings/{seat.id}/cancel", data={"csrf_token": token, "reason": "other", "detail": " "})
     assert error_for(parse(other), "detail") == "Tell us why you are cancelling your place"
+    for detail, message in (("x" * 501, "Tell us more must be 500 characters or fewer"),
+                            ("Moving\x00", "Tell us more must not include hidden characters")):
+        refused = client.post(f"/bookings/{seat.id}/cancel",
+                              data={"csrf_token": token, "reason": "other", "detail": detail})
+        assert error_for(parse(refused), "detail") == message
     done = client.post(f"/bookings/{seat.id}/cancel", data={"csrf_token": token, "reason": "other", "detail": "Moving"})
     assert done.status_code == 302
     session.expire_all()
