@@ -68,6 +68,10 @@ class TooLateToChange(AppointmentError):
     """Inside the cut-off: patients call instead; staff may go ahead with a reason."""
 
 
+class OutsideBookingWindow(AppointmentError):
+    """A time later than patients may book (``slot_booking_weeks``): staff may book it, with a reason."""
+
+
 class AppointmentPassed(TooLateToChange):
     """The appointment has started: nobody changes it online."""
 
@@ -91,6 +95,21 @@ def horizon(domain: DomainConfig, now: dt.datetime, *, staff: bool = False) -> d
     """How far ahead a slot may be booked: patients see ``slot_booking_weeks``; staff every slot generated."""
     policy = domain.policy.booking
     return now + dt.timedelta(weeks=policy.slot_weeks_ahead if staff else policy.slot_booking_weeks)
+
+
+def beyond_patient_window(domain: DomainConfig, starts_at: dt.datetime, *, now: dt.datetime) -> bool:
+    """True for a time later than patients may book themselves: booking it for them is an override."""
+    return starts_at > horizon(domain, now)
+
+
+def _check_window(domain: DomainConfig, slot: AppointmentSlot, *, now: dt.datetime,
+                  override_reason: str | None) -> bool:
+    """Whether the slot is past the patients' booking window; OutsideBookingWindow if so and no reason is given."""
+    beyond = beyond_patient_window(domain, slot.starts_at, now=now)
+    if beyond and not override_reason:
+        weeks = domain.policy.booking.slot_booking_weeks
+        raise OutsideBookingWindow(f"Patients can book up to {weeks} weeks ahead")
+    return beyond
 
 
 def _offered(domain: DomainConfig, patient: Patient, service: Service, *, now: dt.datetime,
@@ -325,7 +344,8 @@ def book_appointment(
 ) -> Appointment:
     """Book a slot and write the confirmation text, in the caller's transaction.
 
-    Staff may book past the per-service limit, but only with ``override_reason``.
+    Staff may book past the per-service limit, or later than patients' booking window, but only with
+    ``override_reason``.
     """
     slot = slot_for_patient(session, domain, patient, slot_id, now=now, staff=by_staff)
     if slot.status != "open":
@@ -335,13 +355,14 @@ def book_appointment(
     existing = upcoming_appointments(session, patient.id, now=now, service_key=slot.service_key)
     if len(existing) >= limit and not (by_staff and override_reason):
         raise LimitReached(existing[0], limit)
+    overridden = _check_window(domain, slot, now=now, override_reason=override_reason) or len(existing) >= limit
     try:
         with session.begin_nested():
             if not _take_slot(session, slot.id, now):
                 raise SlotTaken("That time was just taken")
             appointment = Appointment(
                 patient_id=patient.id, slot_id=slot.id, service_key=slot.service_key, booked_by_staff=by_staff,
-                override_reason=(override_reason or None) if len(existing) >= limit else None, created_at=now,
+                override_reason=(override_reason or None) if overridden else None, created_at=now,
             )
             session.add(appointment)
             session.flush()
@@ -404,18 +425,19 @@ def reschedule_appointment(
     if slot.status != "open":
         raise SlotTaken("That time was just taken")
     _lock_patient(session, patient.id)
-    late = now >= change_deadline(domain, old)
+    beyond = _check_window(domain, slot, now=now, override_reason=override_reason)
+    overriding = now >= change_deadline(domain, old) or beyond
     try:
         with session.begin_nested():
             if not _take_slot(session, slot.id, now):
                 raise SlotTaken("That time was just taken")
             if not _end(session, old.id, status="moved", reason=MOVED_REASON, now=now, by_staff=by_staff,
-                        override_reason=override_reason if late else None):
+                        override_reason=override_reason if overriding else None):
                 # Rolls the new slot back too: a double submit moves once.
                 raise _ended(session, old)
             new = Appointment(
                 patient_id=patient.id, slot_id=slot.id, service_key=slot.service_key, booked_by_staff=by_staff,
-                override_reason=override_reason if late else None, created_at=now,
+                override_reason=override_reason if overriding else None, created_at=now,
             )
             session.add(new)
             session.flush()

@@ -113,6 +113,21 @@ def _next_free(patient: Patient, service: Service, wanted: int) -> list:
     return services.next_free_slots(db_session(), domain(), patient, service, now=now, after=after, staff=True)
 
 
+def _past_window(day: dt.date) -> bool:
+    """Whether the day reaches past the patients' booking window, so booking on it needs a reason."""
+    day_ends = services.local_day_bounds(day, domain().policy.service.timezone)[1]
+    return services.beyond_patient_window(domain(), day_ends - dt.timedelta(microseconds=1), now=utcnow())
+
+
+_WINDOW_HINT = "Patients can book up to {weeks} weeks ahead, and this day is later than that. To book it, say why."
+_NO_WINDOW_REASON = "Give a reason for booking later than patients can ({weeks} weeks ahead)"
+
+
+def _window_refused(form, context: dict) -> None:
+    form.override_reason.errors.append(_NO_WINDOW_REASON.format(weeks=domain().policy.booking.slot_booking_weeks))
+    context["override_needed"] = True
+
+
 @bp.route("/patients/<int:patient_id>/appointments/new/<service_key>/<day>", methods=["GET", "POST"])
 @registration_staff_required
 def book_time(patient_id: int, service_key: str, day: str):
@@ -122,12 +137,15 @@ def book_time(patient_id: int, service_key: str, day: str):
     s, now = db_session(), utcnow()
     existing = services.upcoming_appointments(s, patient.id, now=now, service_key=service.key)
     limit = domain().policy.booking.max_future_appointments_per_service
+    over_limit, past_window = len(existing) >= limit, _past_window(chosen_day)
+    hints = [f"{patient.full_name} already has {len(existing)} future appointment(s) of this service "
+             f"(the limit is {limit}). To book another, say why."] if over_limit else []
+    if past_window:
+        hints.append(_WINDOW_HINT.format(weeks=domain().policy.booking.slot_booking_weeks))
     context = {
         "heading": "Choose a time", "submit_text": "Book this appointment", "back_text": "Back to days",
         "back_url": f"/staff/patients/{patient.id}/appointments/new/{service.key}",
-        "override_needed": len(existing) >= limit,
-        "override_hint": (f"{patient.full_name} already has {len(existing)} future appointment(s) of this service "
-                          f"(the limit is {limit}). To book another, say why."),
+        "override_needed": over_limit or past_window, "override_hint": " ".join(hints),
     }
     form = StaffBookForm()
     if not form.validate_on_submit():
@@ -148,7 +166,13 @@ def book_time(patient_id: int, service_key: str, day: str):
         form.override_reason.errors.append("Give a reason for booking more than the limit")
         context["override_needed"] = True
         return _times(patient, service, chosen_day, form, status=400, **context)
-    overridden = f"; limit overridden: {appointment.override_reason}" if appointment.override_reason else ""
+    except services.OutsideBookingWindow:
+        _window_refused(form, context)
+        return _times(patient, service, chosen_day, form, status=400, **context)
+    beyond = services.beyond_patient_window(domain(), appointment.starts_at, now=now)
+    rules = " and ".join(rule for rule, applies in (("limit", len(existing) >= limit), ("booking window", beyond))
+                         if applies)
+    overridden = f"; {rules} overridden: {appointment.override_reason}" if appointment.override_reason else ""
     audit("appointment_booked", patient_id=patient.id,
           detail=f"appointment {appointment.id}, slot {appointment.slot_id}, by staff{overridden}")
     flash(f"{service.name} booked for {patient.full_name}.{_text_note(patient, now)}", "success")
@@ -230,8 +254,11 @@ def reschedule_time(patient_id: int, appointment_id: int, day: str):
         "heading": "Choose a new time", "submit_text": "Move the appointment", "appointment": appointment,
         "back_text": "Back to days",
         "back_url": f"/staff/patients/{patient.id}/appointments/{appointment.id}/reschedule",
-        "override_needed": late,
-        "override_hint": _LATE_HINT.format(hours=domain().policy.booking.cancel_cutoff_hours),
+        "override_needed": late or _past_window(chosen_day),
+        "override_hint": " ".join(
+            ([_LATE_HINT.format(hours=domain().policy.booking.cancel_cutoff_hours)] if late else [])
+            + ([_WINDOW_HINT.format(weeks=domain().policy.booking.slot_booking_weeks)]
+               if _past_window(chosen_day) else [])),
     }
     form = StaffRescheduleForm()
     if not form.validate_on_submit():
@@ -256,9 +283,14 @@ def reschedule_time(patient_id: int, appointment_id: int, day: str):
         form.override_reason.errors.append("Give a reason for moving the appointment inside the cut-off")
         context["override_needed"] = True
         return _times(patient, service, chosen_day, form, status=400, **context)
+    except services.OutsideBookingWindow:
+        _window_refused(form, context)
+        return _times(patient, service, chosen_day, form, status=400, **context)
     except services.AppointmentEnded as ended:
         already_ended(ended, url_for("staff.patient_record", patient_id=patient.id))
-    why = f"; cut-off overridden: {form.override_text}" if late else ""
+    beyond = services.beyond_patient_window(domain(), new.starts_at, now=now)
+    rules = " and ".join(rule for rule, applies in (("cut-off", late), ("booking window", beyond)) if applies)
+    why = f"; {rules} overridden: {form.override_text}" if rules else ""
     audit("appointment_moved", patient_id=patient.id,
           detail=f"appointment {appointment.id} -> {new.id}, slot {new.slot_id}, by staff{why}")
     flash(f"{patient.full_name}'s appointment has moved.{_text_note(patient, now)}", "success")

@@ -102,7 +102,12 @@ def test_staff_may_book_staff_only_services_and_further_ahead(session, domain):
     psychology = _slot(session, 48, service_key="t2-psychology")
     far = _slot(session, 24 * 7 * 7, service_key="t2-physio")
     assert appt.book(session, patient, psychology, now=NOW, by_staff=True).service_key == "t2-psychology"
-    assert appt.book(session, patient, far, now=NOW, by_staff=True).slot_id == far.id
+    # Later than patients may book: an override, so only with a reason, which the appointment keeps.
+    with pytest.raises(services.OutsideBookingWindow):
+        appt.book(session, patient, far, now=NOW, by_staff=True)
+    session.rollback()
+    booked = appt.book(session, patient, far, now=NOW, by_staff=True, override_reason="After surgery")
+    assert (booked.slot_id, booked.override_reason) == (far.id, "After surgery")
 
 
 def test_a_tier_2_patient_without_a_team_sees_no_team_slots(session, domain):

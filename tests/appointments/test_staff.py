@@ -249,3 +249,29 @@ def test_reception_is_told_when_the_patient_gets_no_text(reception_client, sessi
     record = get_page(reception_client, f"/staff/patients/{patient.id}").get_text()
     assert "is cancelled. They do not get texts, so let them know another way." in record
     assert "We have texted them" not in record
+
+
+def test_reception_needs_a_reason_to_book_past_the_patients_booking_window(reception_client, session):
+    patient = factories.create_patient(session)
+    inside = appt.create_slot(session, starts_at=appt.days_ahead(10))
+    beyond = appt.create_slot(session, starts_at=appt.days_ahead(7 * 6 + 4))
+    url = f"/staff/patients/{patient.id}/appointments/new/t1-physio/{_day(beyond)}"
+    page = get_page(reception_client, url)
+    assert "Patients can book up to 6 weeks ahead" in page.get_text()
+    response = _post(reception_client, url, {"slot": str(beyond.id)})
+    assert response.status_code == 400
+    assert error_for(parse(response), "override_reason") == (
+        "Give a reason for booking later than patients can (6 weeks ahead)")
+    assert _post(reception_client, url, {"slot": str(beyond.id), "override_reason": "Surgery first"}).status_code == 302
+    booked = session.scalars(select(Appointment).where(Appointment.slot_id == beyond.id)).one()
+    assert booked.override_reason == "Surgery first"
+    assert "booking window overridden: Surgery first" in _audit(session, "appointment_booked")[0].detail
+    # Moving it back inside the window needs no reason; moving past it again does.
+    move = f"/staff/patients/{patient.id}/appointments/{booked.id}/reschedule/{_day(inside)}"
+    assert _post(reception_client, move, {"slot": str(inside.id)}).status_code == 302
+    moved = session.scalars(select(Appointment).where(Appointment.slot_id == inside.id)).one()
+    assert moved.override_reason is None
+    back = f"/staff/patients/{patient.id}/appointments/{moved.id}/reschedule/{_day(beyond)}"
+    assert _post(reception_client, back, {"slot": str(beyond.id)}).status_code == 400
+    assert _post(reception_client, back, {"slot": str(beyond.id), "override_reason": "Asked"}).status_code == 302
+    assert any("booking window overridden: Asked" in e.detail for e in _audit(session, "appointment_moved"))
