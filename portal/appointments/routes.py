@@ -139,13 +139,19 @@ def choose_time(service_key: str, day: str):
         slot = services.slot_for_patient(db_session(), domain(), current_patient(), wanted, now=utcnow())
     except services.SlotNotFound:
         slot = None
-    if slot is None or slot.service_key != service.key:
+    if slot is None or not _on_page(service, chosen_day, wanted):
         form.slot.errors.append("Select one of the times shown")
         return _time_page(service, chosen_day, form, status=400, **context)
     if slot.status != "open":
         form.slot.errors.append("That time was just taken. Choose another time")
         return _time_page(service, chosen_day, form, status=409, **context)
     return redirect(url_for("appointments.confirm", slot_id=slot.id))
+
+
+def _on_page(service: Service, day: dt.date, slot_id: int) -> bool:
+    # ?after= is on the form that lists the next free times once the time chosen on this day was just taken.
+    return services.slot_offered_on_page(db_session(), domain(), current_patient(), service, day, slot_id,
+                                         after_slot_id=number_id(request.args.get("after")), now=utcnow())
 
 
 def _taken_page(service: Service, after: dt.datetime | None):
@@ -258,6 +264,9 @@ def reschedule_time(appointment_id: int, day: str):
     if not form.validate_on_submit():
         return _time_page(service, chosen_day, form, status=400 if form.is_submitted() else 200, **context)
     wanted = number_id(form.slot.data)
+    if not _on_page(service, chosen_day, wanted):
+        form.slot.errors.append("Select one of the times shown")
+        return _time_page(service, chosen_day, form, status=400, **context)
     try:
         new = services.reschedule_appointment(db_session(), domain(), patient, appointment.id, wanted, now=now)
     except services.SlotTaken:
@@ -266,7 +275,7 @@ def reschedule_time(appointment_id: int, day: str):
         taken = services.slot_for_patient(db_session(), domain(), patient, wanted, now=now)
         options = services.next_free_slots(db_session(), domain(), patient, service, now=now, after=taken.starts_at)
         form.slot.data = None
-        return _time_page(service, chosen_day, form, status=409, slots=options, **context)
+        return _time_page(service, chosen_day, form, status=409, slots=options, after=wanted, **context)
     except services.SlotNotFound:
         form.slot.errors.append("Select one of the times shown")
         return _time_page(service, chosen_day, form, status=400, **context)

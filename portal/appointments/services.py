@@ -187,6 +187,29 @@ def slot_for_patient(session: Session, domain: DomainConfig, patient: Patient, s
     return slot
 
 
+def _slot_of(session: Session, slot_id: int | None, service: Service) -> AppointmentSlot | None:
+    slot = session.get(AppointmentSlot, slot_id) if slot_id and 0 < slot_id < 2**31 else None
+    return slot if slot is not None and slot.service_key == service.key else None
+
+
+def slot_offered_on_page(session: Session, domain: DomainConfig, patient: Patient, service: Service, day: dt.date,
+                         slot_id: int, *, after_slot_id: int | None = None, now: dt.datetime,
+                         staff: bool = False) -> bool:
+    """Whether a posted slot is one the time page of ``service`` and ``day`` lists: a time of that service on that
+    London day or, when a time on that day was just taken (``after_slot_id``), one of the next free times the
+    page then lists. A slot id from another day or service is refused, so nobody books a time they did not see."""
+    slot = _slot_of(session, slot_id, service)
+    if slot is None:
+        return False
+    if local_day(domain, slot.starts_at) == day:
+        return True
+    taken = _slot_of(session, after_slot_id, service)
+    if taken is None or local_day(domain, taken.starts_at) != day:
+        return False
+    following = next_free_slots(session, domain, patient, service, now=now, after=taken.starts_at, staff=staff)
+    return any(s.id == slot.id for s in following)
+
+
 def open_slot_for_patient(session: Session, domain: DomainConfig, patient: Patient, slot_id: int, *,
                           now: dt.datetime, staff: bool = False) -> AppointmentSlot:
     """As slot_for_patient, and still free: what a page may offer (a booked or blocked one answers 404)."""

@@ -113,6 +113,13 @@ def _next_free(patient: Patient, service: Service, wanted: int) -> list:
     return services.next_free_slots(db_session(), domain(), patient, service, now=now, after=after, staff=True)
 
 
+def _on_page(patient: Patient, service: Service, day: dt.date, slot_id: int) -> bool:
+    # ?after= is on the form that lists the next free times once the time chosen on this day was just taken.
+    return services.slot_offered_on_page(db_session(), domain(), patient, service, day, slot_id,
+                                         after_slot_id=number_id(request.args.get("after")), now=utcnow(),
+                                         staff=True)
+
+
 def _past_window(day: dt.date) -> bool:
     """Whether the day reaches past the patients' booking window, so booking on it needs a reason."""
     day_ends = services.local_day_bounds(day, domain().policy.service.timezone)[1]
@@ -151,6 +158,9 @@ def book_time(patient_id: int, service_key: str, day: str):
     if not form.validate_on_submit():
         return _times(patient, service, chosen_day, form, status=400 if form.is_submitted() else 200, **context)
     wanted = number_id(form.slot.data)
+    if not _on_page(patient, service, chosen_day, wanted):
+        form.slot.errors.append("Select one of the times shown")
+        return _times(patient, service, chosen_day, form, status=400, **context)
     try:
         appointment = services.book_appointment(s, domain(), patient, wanted, now=now, by_staff=True,
                                                  override_reason=form.override_text)
@@ -161,7 +171,7 @@ def book_time(patient_id: int, service_key: str, day: str):
         form.slot.errors.append("That time was just taken. Choose another time")
         form.slot.data = None
         return _times(patient, service, chosen_day, form, status=409, slots=_next_free(patient, service, wanted),
-                      **context)
+                      after=wanted, **context)
     except services.LimitReached:
         form.override_reason.errors.append("Give a reason for booking more than the limit")
         context["override_needed"] = True
@@ -265,6 +275,9 @@ def reschedule_time(patient_id: int, appointment_id: int, day: str):
         return _times(patient, service, chosen_day, form, status=400 if form.is_submitted() else 200, **context)
     wanted = number_id(form.slot.data)
     now = utcnow()
+    if not _on_page(patient, service, chosen_day, wanted):
+        form.slot.errors.append("Select one of the times shown")
+        return _times(patient, service, chosen_day, form, status=400, **context)
     try:
         new = services.reschedule_appointment(db_session(), domain(), patient, appointment.id, wanted, now=now,
                                               by_staff=True, override_reason=form.override_text)
@@ -275,7 +288,7 @@ def reschedule_time(patient_id: int, appointment_id: int, day: str):
         form.slot.errors.append("That time was just taken. The appointment has not changed. Choose another time")
         form.slot.data = None
         return _times(patient, service, chosen_day, form, status=409, slots=_next_free(patient, service, wanted),
-                      **context)
+                      after=wanted, **context)
     except services.AppointmentPassed as problem:
         form.slot.errors.append(str(problem))
         return _times(patient, service, chosen_day, form, status=409, **context)

@@ -3,7 +3,7 @@
 import datetime as dt
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from portal.appointments.models import Appointment, AppointmentSlot
 from portal.db import utcnow
@@ -321,3 +321,35 @@ def test_a_patient_who_gets_texts_is_told_one_is_on_its_way(patient_client, sess
     appointment = appt.book(session, patient_client.user.patient, appt.create_slot(session))
     _post(patient_client, f"/appointments/{appointment.id}/cancel", {"reason": "better"})
     assert "cancelled. We have sent you a text to confirm." in get_page(patient_client, "/appointments").get_text()
+
+
+def test_a_time_from_another_day_is_refused_next_to_the_field(patient_client, session):
+    clinician = appt.create_clinician(session)
+    shown = appt.create_slot(session, clinician=clinician, starts_at=appt.days_ahead(4))
+    other_day = appt.create_slot(session, clinician=clinician, starts_at=appt.days_ahead(11))
+    response = _post(patient_client, f"/appointments/book/t1-physio/{_day(shown)}", {"slot": str(other_day.id)})
+    assert response.status_code == 400 and error_for(parse(response), "slot") == "Select one of the times shown"
+    old = appt.book(session, patient_client.user.patient, appt.create_slot(session, starts_at=appt.days_ahead(2)))
+    response = _post(patient_client, f"/appointments/{old.id}/reschedule/{_day(shown)}", {"slot": str(other_day.id)})
+    assert response.status_code == 400 and error_for(parse(response), "slot") == "Select one of the times shown"
+    session.expire_all()
+    assert session.get(Appointment, old.id).status == "active"
+
+
+def test_a_next_free_time_on_a_later_day_can_still_be_chosen(patient_client, session):
+    old, _, wanted, _ = _booked_with_two_later(session, patient_client.user.patient, days=6)
+    later = appt.create_slot(session, starts_at=appt.days_ahead(8))
+    url = f"/appointments/{old.id}/reschedule/{_day(wanted)}"
+    token = csrf_token(get_page(patient_client, url))
+    appt.book(session, factories.create_patient(session), wanted)
+    session.execute(update(AppointmentSlot).where(AppointmentSlot.starts_at < later.starts_at,
+                                                  AppointmentSlot.status == "open").values(status="blocked",
+                                                                                           blocked_reason="Test"))
+    session.commit()
+    offered = parse(patient_client.post(url, data={"slot": str(wanted.id), "csrf_token": token}))
+    assert [r["value"] for r in offered.select("input[name=slot]")] == [str(later.id)]
+    action = offered.find("input", attrs={"name": "slot"}).find_parent("form")["action"]
+    assert action == f"?after={wanted.id}"
+    assert patient_client.post(url, data={"slot": str(later.id), "csrf_token": token}).status_code == 400
+    moved = patient_client.post(f"{url}{action}", data={"slot": str(later.id), "csrf_token": token})
+    assert moved.status_code == 302

@@ -275,3 +275,21 @@ def test_reception_needs_a_reason_to_book_past_the_patients_booking_window(recep
     assert _post(reception_client, back, {"slot": str(beyond.id)}).status_code == 400
     assert _post(reception_client, back, {"slot": str(beyond.id), "override_reason": "Asked"}).status_code == 302
     assert any("booking window overridden: Asked" in e.detail for e in _audit(session, "appointment_moved"))
+
+
+def test_reception_cannot_book_a_time_from_another_day_or_service(reception_client, session):
+    patient = factories.create_patient(session)
+    shown = appt.create_slot(session, starts_at=appt.days_ahead(7))
+    other_day = appt.create_slot(session, starts_at=appt.days_ahead(14))
+    pharmacy = appt.create_slot(session, starts_at=appt.days_ahead(7, 11), service_key="t1-pharmacy")
+    url = f"/staff/patients/{patient.id}/appointments/new/t1-physio/{_day(shown)}"
+    for tampered in (other_day, pharmacy):
+        response = _post(reception_client, url, {"slot": str(tampered.id)})
+        assert response.status_code == 400 and error_for(parse(response), "slot") == "Select one of the times shown"
+    assert session.scalar(select(func.count()).select_from(Appointment)) == 0
+    old = appt.book(session, patient, appt.create_slot(session, starts_at=appt.days_ahead(3)))
+    move = f"/staff/patients/{patient.id}/appointments/{old.id}/reschedule/{_day(shown)}"
+    response = _post(reception_client, move, {"slot": str(other_day.id)})
+    assert response.status_code == 400 and error_for(parse(response), "slot") == "Select one of the times shown"
+    session.expire_all()
+    assert session.get(Appointment, old.id).status == "active"
