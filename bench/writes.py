@@ -127,7 +127,7 @@ def _diary_post(client):
 
     page = client.get("/diary").get_data(as_text=True)
     data = {"csrf_token": csrf_token(page), "note": "Paced the shopping: two short trips"}
-    for name in ("day", "pain", "sleep", "mood", "activity"):
+    for name in ("day", "shown_day", "pain", "sleep", "mood", "activity"):
         found = re.search(rf'name="{name}"[^>]*value="([^"]+)"', page) or re.search(
             rf'<select[^>]*name="{name}"[^>]*>\s*<option value="([^"]+)"', page)
         if found is None:

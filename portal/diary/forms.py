@@ -81,13 +81,32 @@ class DiaryEntryForm(PortalForm):
     mood = _scale("How was your mood?", MOOD_SCALE, "Select how your mood was")
     activity = _scale("How active were you?", ACTIVITY_SCALE, "Select how active you were")
     note = TextAreaField("Pacing note (optional)", validators=[_at_most(NOTE_MAX, "Pacing note")])
+    # The day whose entry the form was showing when it was loaded. Only that day's entry may be replaced: choosing
+    # another day that is already filled in must not overwrite it with answers the patient gave for this one.
+    shown_day = HiddenField()
 
     def set_days(self, days: list[dt.date], labels: list[str]) -> None:
         self.day.choices = [SelectChoice(day.isoformat(), label) for day, label in zip(days, labels, strict=True)]
 
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = super().validate(extra_validators)
+        # Empty (a form from before the field existed) means no day was shown, so nothing is replaced. Anything
+        # else must be one of the fillable days written as YYYY-MM-DD, the only way the page writes it; the
+        # message goes next to the day, as the hidden field has no place on the page.
+        if self.shown_day.data and self.loaded_for is None and not self.day.errors:
+            self.day.errors.append("This page was out of date. Check which day this is for and save again")
+            return False
+        return valid
+
     @property
     def chosen_day(self) -> dt.date:
         return dt.date.fromisoformat(self.day.data)
+
+    @property
+    def loaded_for(self) -> dt.date | None:
+        """The day the form was showing, if it is one of the fillable days (None for a form that showed no day)."""
+        shown = self.shown_day.data
+        return dt.date.fromisoformat(shown) if shown in {choice.value for choice in self.day.choices} else None
 
     def score(self, name: str) -> int:
         return int(getattr(self, name).data)

@@ -75,31 +75,42 @@ def entry():
     days = services.fillable_days(today)
     form = DiaryEntryForm()
     form.set_days(days, [day_label(day, today) for day in days])
+    filled_in_day = None
     if form.validate_on_submit():
-        # Straight to the one-statement upsert: the diary POST reads nothing first.
+        # Straight to the one-statement write: the diary POST reads nothing first.
         day = form.chosen_day
         values = services.EntryValues(*(form.score(name) for name in SCORES), note=form.note.data or "")
         try:
-            entry_id = services.save_entry(db_session(), patient.id, day, values, today=today, now=utcnow())
+            entry_id = services.save_entry(db_session(), patient.id, day, values, today=today, now=utcnow(),
+                                           shown_day=form.loaded_for)
+        except services.DayFilledIn as problem:
+            filled_in_day = problem.day
+            form.day.errors.append(f"You have already filled in your diary for {day_words(day, today)}. "
+                                   f"Open {_entry_name(day, today)} to change it")
         except services.DiaryError as problem:
             form.day.errors.append(str(problem))
         else:
             audit("diary_entry_saved", patient_id=patient.id, detail=f"entry {entry_id} for {day.isoformat()}")
             flash(f"Your diary for {day_words(day, today)} is saved.", "success")
             return redirect(url_for("diary.entry"))
-    if form.is_submitted():
-        day = days[0] if form.day.errors else form.chosen_day
-    else:
-        day = _requested_day(days)
+    # A refused form is shown again for the day it was showing, with what the patient chose still in it.
+    day = (form.loaded_for or days[0]) if form.is_submitted() else _requested_day(days)
     page = services.entry_page(db_session(), patient.id, day, today=today)
     if not form.is_submitted():
         source = page.entry or page.defaults_from
         form.show(day=day.isoformat(), note=page.entry.note if page.entry else "",
                   **({name: str(getattr(source, name)) for name in SCORES} if source is not None else {}))
+    form.shown_day.data = day.isoformat()
     return render_template(
         "diary/entry.html", form=form, page=page, today=today, day_label=day_label, day_words=day_words,
-        scales={"sleep": SLEEP_SCALE, "mood": MOOD_SCALE, "activity": ACTIVITY_SCALE},
+        filled_in_day=filled_in_day, scales={"sleep": SLEEP_SCALE, "mood": MOOD_SCALE, "activity": ACTIVITY_SCALE},
     ), 400 if form.is_submitted() else 200
+
+
+def _entry_name(day: dt.date, today: dt.date) -> str:
+    """"today's entry", "yesterday's entry" or "the entry for Saturday 3 January", to go inside a sentence."""
+    words = day_words(day, today)
+    return f"{words}'s entry" if day >= today - dt.timedelta(days=1) else f"the entry for {words}"
 
 
 @bp.route("/diary/trends")

@@ -42,6 +42,14 @@ class TooLongAgo(DiaryError):
         super().__init__(f"You can only fill in today or the {BACKFILL_DAYS} days before it")
 
 
+class DayFilledIn(DiaryError):
+    """The day chosen already has an entry, and it is not the one the form was showing."""
+
+    def __init__(self, day: dt.date) -> None:
+        super().__init__(f"There is already an entry for {day.isoformat()}")
+        self.day = day
+
+
 class GoalNotFound(LookupError):
     """Not a goal of this patient (answer 404)."""
 
@@ -76,29 +84,42 @@ def check_fillable(day: dt.date, *, today: dt.date) -> None:
 
 
 def save_entry(
-    session: Session, patient_id: int, day: dt.date, values: EntryValues, *, today: dt.date, now: dt.datetime
+    session: Session, patient_id: int, day: dt.date, values: EntryValues, *, today: dt.date, now: dt.datetime,
+    shown_day: dt.date | None,
 ) -> int:
     """Record the patient's entry for ``day`` (their local date), or replace that day's answers. Returns its id.
+
+    ``shown_day`` is the day whose entry the form was showing. Only that day's entry is replaced: when the patient
+    moves the form to another day that is already filled in, the answers they were looking at belong to a different
+    day, so DayFilledIn is raised and both entries stay as they were.
 
     One statement, whatever was there: the patient and the day are unique together, so submitting twice
     leaves one entry with the last answers. Raises FutureDay or TooLongAgo for a day that cannot be filled in.
     """
     check_fillable(day, today=today)
     connection = session.connection()
-    return connection.execute(_upsert_entry(connection.dialect.name), {
+    statement = (_upsert_entry if day == shown_day else _insert_entry)(connection.dialect.name)
+    entry_id = connection.execute(statement, {
         "patient_id": patient_id, "entry_date": day, "pain": values.pain, "sleep": values.sleep,
         "mood": values.mood, "activity": values.activity, "note": values.note.strip(),
         "created_at": now, "updated_at": now,
-    }).scalar_one()
+    }).scalar_one_or_none()
+    if entry_id is None:
+        raise DayFilledIn(day)
+    return entry_id
+
+
+def _insert(model, dialect: str, *, columns: tuple[str, ...]):
+    """The dialect's INSERT of ``columns`` with bound parameters, to add an ON CONFLICT clause to."""
+    table = model.__table__
+    return upsert_insert(dialect)(model).values({name: bindparam(name, type_=table.c[name].type) for name in columns})
 
 
 def _upsert(model, dialect: str, *, columns: tuple[str, ...], key: tuple[str, ...], keep: tuple[str, ...] = ()):
     """INSERT ... ON CONFLICT (key) DO UPDATE SET every column but the key, ``keep`` and created_at,
     RETURNING id: built once per model and dialect, with bound parameters."""
     table = model.__table__
-    statement = upsert_insert(dialect)(model).values(
-        {name: bindparam(name, type_=table.c[name].type) for name in columns}
-    )
+    statement = _insert(model, dialect, columns=columns)
     unchanged = set(key) | set(keep) | {"created_at"}
     return statement.on_conflict_do_update(
         index_elements=list(key),
@@ -106,10 +127,20 @@ def _upsert(model, dialect: str, *, columns: tuple[str, ...], key: tuple[str, ..
     ).returning(table.c.id)
 
 
+_ENTRY_COLUMNS = (
+    "patient_id", "entry_date", "pain", "sleep", "mood", "activity", "note", "created_at", "updated_at")
+
+
 @functools.cache
 def _upsert_entry(dialect: str):
-    return _upsert(DiaryEntry, dialect, key=("patient_id", "entry_date"), columns=(
-        "patient_id", "entry_date", "pain", "sleep", "mood", "activity", "note", "created_at", "updated_at"))
+    return _upsert(DiaryEntry, dialect, key=("patient_id", "entry_date"), columns=_ENTRY_COLUMNS)
+
+
+@functools.cache
+def _insert_entry(dialect: str):
+    """A new day's entry, or nothing (no id returned) when the day already has one: still one statement."""
+    return _insert(DiaryEntry, dialect, columns=_ENTRY_COLUMNS).on_conflict_do_nothing(
+        index_elements=["patient_id", "entry_date"]).returning(DiaryEntry.__table__.c.id)
 
 
 def entries_between(session: Session, patient_id: int, first: dt.date, last: dt.date) -> dict[dt.date, DiaryEntry]:

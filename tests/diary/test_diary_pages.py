@@ -17,8 +17,10 @@ ANSWERS = {"pain": "6", "sleep": "2", "mood": "4", "activity": "3", "note": "Gar
 
 
 def _post(client, data, *, url="/diary"):
-    token = csrf_token(get_page(client, url))
-    return client.post(url, data={**data, "csrf_token": token})
+    """Post ``data`` as the page at ``url`` would, with the day it was showing (which ``data`` may override)."""
+    page = get_page(client, url)
+    shown = page.select_one("input[name=shown_day]")["value"]
+    return client.post(url, data={"shown_day": shown, **data, "csrf_token": csrf_token(page)})
 
 
 def _entries(session):
@@ -43,8 +45,8 @@ def test_the_entry_page_is_one_form_with_today_chosen(patient_client):
 def test_saving_today_and_a_double_tap_leave_one_entry(patient_client, session):
     data = {**ANSWERS, "day": today().isoformat()}
     token = csrf_token(get_page(patient_client, "/diary"))
-    first = patient_client.post("/diary", data={**data, "csrf_token": token})
-    second = patient_client.post("/diary", data={**data, "csrf_token": token})
+    first = patient_client.post("/diary", data={**data, "csrf_token": token, "shown_day": today().isoformat()})
+    second = patient_client.post("/diary", data={**data, "csrf_token": token, "shown_day": today().isoformat()})
     assert first.status_code == second.status_code == 302 and first.headers["Location"] == "/diary"
     assert _entries(session) == [(today(), 6, 2, 4, 3, "Gardening in two 15 minute goes")]
     page = get_page(patient_client, "/diary")
@@ -70,6 +72,7 @@ def test_a_missed_day_is_filled_in_from_its_link(patient_client, session):
     day_page = get_page(patient_client, link["href"])
     assert day_page.select_one("select[name=day] option[selected]")["value"] == missed.isoformat()
     response = patient_client.post(link["href"], data={**ANSWERS, "day": missed.isoformat(),
+                                                       "shown_day": missed.isoformat(),
                                                        "csrf_token": csrf_token(day_page)})
     assert response.status_code == 302
     assert [row[0] for row in _entries(session)] == [missed]
@@ -97,10 +100,46 @@ def test_an_empty_day_starts_from_the_last_answers(patient_client, session):
     create_entry(session, patient_client.user.patient_id, today() - dt.timedelta(days=1), pain=7, sleep=5, mood=1,
                  activity=2, note="Not carried over")
     page = get_page(patient_client, "/diary")
-    assert "We have started with your answers from yesterday." in page.get_text()
+    assert "We have filled in your scores from yesterday: change any that are different today." in page.get_text()
     checked = {r["name"]: r["value"] for r in page.select("input[type=radio][checked]")}
     assert checked == {"pain": "7", "sleep": "5", "mood": "1", "activity": "2"}
     assert page.find("textarea", attrs={"name": "note"}).get_text() == ""
+
+
+def test_moving_a_form_to_another_filled_in_day_replaces_neither_entry(patient_client, session):
+    """Yesterday's form, switched to today (already filled in), must not overwrite today's entry."""
+    yesterday = today() - dt.timedelta(days=1)
+    patient_id = patient_client.user.patient_id
+    create_entry(session, patient_id, today(), pain=2, note="Today")
+    create_entry(session, patient_id, yesterday, pain=8, note="Yesterday")
+    response = _post(patient_client, {**ANSWERS, "pain": "4", "day": today().isoformat()},
+                     url=f"/diary?day={yesterday.isoformat()}")
+    assert response.status_code == 400
+    page = parse(response)
+    assert error_for(page, "day") == ("You have already filled in your diary for today. "
+                                      "Open today's entry to change it")
+    assert page.find("a", href=f"/diary?day={today().isoformat()}", string="Open your diary for today")
+    # Shown again as the form for yesterday, so choosing yesterday back saves over yesterday alone.
+    assert page.select_one("input[name=shown_day]")["value"] == yesterday.isoformat()
+    assert [(row.entry_date, row.pain, row.note) for row in _entries(session)] == [
+        (yesterday, 8, "Yesterday"), (today(), 2, "Today")]
+
+
+def test_moving_a_form_to_an_empty_day_fills_it_in(patient_client, session):
+    yesterday = today() - dt.timedelta(days=1)
+    create_entry(session, patient_client.user.patient_id, yesterday, pain=8, note="Yesterday")
+    response = _post(patient_client, {**ANSWERS, "day": today().isoformat()}, url=f"/diary?day={yesterday.isoformat()}")
+    assert response.status_code == 302
+    assert [(row.entry_date, row.pain) for row in _entries(session)] == [(yesterday, 8), (today(), 6)]
+
+
+@pytest.mark.parametrize("shown", ["", "2020-01-01", "nonsense"])
+def test_a_form_without_a_fillable_shown_day_replaces_nothing(patient_client, session, shown):
+    create_entry(session, patient_client.user.patient_id, today(), pain=2)
+    response = _post(patient_client, {**ANSWERS, "day": today().isoformat(), "shown_day": shown})
+    assert response.status_code == 400
+    assert error_for(parse(response), "day") is not None
+    assert [(row.entry_date, row.pain) for row in _entries(session)] == [(today(), 2)]
 
 
 def test_every_problem_shows_next_to_its_field_and_in_the_summary(patient_client, session):

@@ -26,10 +26,10 @@ def patient(session):
 
 
 def test_an_entry_is_saved_once_per_day_and_resubmitting_updates_it(session, patient):
-    first = services.save_entry(session, patient.id, TODAY, VALUES, today=TODAY, now=utcnow())
-    again = services.save_entry(session, patient.id, TODAY, VALUES, today=TODAY, now=utcnow())
+    first = services.save_entry(session, patient.id, TODAY, VALUES, today=TODAY, shown_day=TODAY, now=utcnow())
+    again = services.save_entry(session, patient.id, TODAY, VALUES, today=TODAY, shown_day=TODAY, now=utcnow())
     changed = services.save_entry(session, patient.id, TODAY, services.EntryValues(2, 4, 5, 1, "  better  "),
-                                  today=TODAY, now=utcnow())
+                                  today=TODAY, shown_day=TODAY, now=utcnow())
     session.commit()
     assert first == again == changed
     entry = session.scalars(select(DiaryEntry)).one()
@@ -45,17 +45,29 @@ def test_the_upsert_is_one_statement(db, session, patient):
     with db.transaction() as s:
         s.connection()  # begin first: the count is of the save alone
         with recorded_statements(db.engine) as statements:
-            services.save_entry(s, patient_id, TODAY, VALUES, today=TODAY, now=utcnow())
+            services.save_entry(s, patient_id, TODAY, VALUES, today=TODAY, shown_day=TODAY, now=utcnow())
     assert len(statements) == 1 and "ON CONFLICT" in statements[0].upper()
+
+
+def test_another_days_entry_is_not_replaced_from_a_form_showing_a_different_day(session, patient):
+    yesterday = TODAY - dt.timedelta(days=1)
+    kept = services.save_entry(session, patient.id, TODAY, VALUES, today=TODAY, shown_day=None, now=utcnow())
+    for shown in (yesterday, None):
+        with pytest.raises(services.DayFilledIn) as refused:
+            services.save_entry(session, patient.id, TODAY, services.EntryValues(1, 1, 1, 1, "other day"),
+                                today=TODAY, shown_day=shown, now=utcnow())
+        assert refused.value.day == TODAY
+    entry = session.scalars(select(DiaryEntry).where(DiaryEntry.patient_id == patient.id)).one()
+    assert (entry.id, entry.pain, entry.note) == (kept, VALUES.pain, VALUES.note)
 
 
 def test_each_patient_and_day_has_its_own_entry(session, patient):
     other = factories.create_patient(session)
     yesterday = TODAY - dt.timedelta(days=1)
     ids = {
-        services.save_entry(session, patient.id, TODAY, VALUES, today=TODAY, now=utcnow()),
-        services.save_entry(session, patient.id, yesterday, VALUES, today=TODAY, now=utcnow()),
-        services.save_entry(session, other.id, TODAY, VALUES, today=TODAY, now=utcnow()),
+        services.save_entry(session, patient.id, TODAY, VALUES, today=TODAY, shown_day=TODAY, now=utcnow()),
+        services.save_entry(session, patient.id, yesterday, VALUES, today=TODAY, shown_day=None, now=utcnow()),
+        services.save_entry(session, other.id, TODAY, VALUES, today=TODAY, shown_day=TODAY, now=utcnow()),
     }
     session.commit()
     assert len(ids) == 3 and _count(session, DiaryEntry) == 3
@@ -64,21 +76,23 @@ def test_each_patient_and_day_has_its_own_entry(session, patient):
 @pytest.mark.parametrize("days_back", [0, 1, 6, 7])
 def test_a_missed_day_may_be_filled_in_up_to_seven_days_back(session, patient, days_back):
     day = TODAY - dt.timedelta(days=days_back)
-    services.save_entry(session, patient.id, day, VALUES, today=TODAY, now=utcnow())
+    services.save_entry(session, patient.id, day, VALUES, today=TODAY, shown_day=day, now=utcnow())
     session.commit()
     assert session.scalars(select(DiaryEntry.entry_date)).one() == day
 
 
 def test_eight_days_back_is_refused(session, patient):
     with pytest.raises(services.TooLongAgo, match="today or the 7 days before it"):
-        services.save_entry(session, patient.id, TODAY - dt.timedelta(days=8), VALUES, today=TODAY, now=utcnow())
+        services.save_entry(session, patient.id, TODAY - dt.timedelta(days=8), VALUES, today=TODAY,
+                            shown_day=None, now=utcnow())
     session.rollback()
     assert _count(session, DiaryEntry) == 0
 
 
 def test_a_future_day_is_refused(session, patient):
     with pytest.raises(services.FutureDay, match="not happened yet"):
-        services.save_entry(session, patient.id, TODAY + dt.timedelta(days=1), VALUES, today=TODAY, now=utcnow())
+        services.save_entry(session, patient.id, TODAY + dt.timedelta(days=1), VALUES, today=TODAY,
+                            shown_day=None, now=utcnow())
     session.rollback()
     assert _count(session, DiaryEntry) == 0
 
