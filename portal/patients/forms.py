@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from email_validator import EmailNotValidError, validate_email
 from wtforms import BooleanField, PasswordField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, ValidationError
 
 from portal.forms import PortalForm
+from portal.patients.identifiers import InvalidIdentifier, parse_uk_phone
 
 DIGITS = "0123456789"
 
@@ -47,6 +50,11 @@ class NeedsForm(PortalForm):
     carer_phone = StringField("Their phone number")
     no_texts = BooleanField("No texts: contact me by phone or letter instead")
 
+    def __init__(self, *args: Any, allow_drama_range: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Outside production the Ofcom drama mobiles (07700 900xxx) are accepted, as for the patient's own mobile.
+        self.allow_drama_range = allow_drama_range
+
     def validate_interpreter_language(self, field: StringField) -> None:
         field.data = (field.data or "").strip() or None
         if self.needs_interpreter.data and not field.data:
@@ -64,10 +72,10 @@ class NeedsForm(PortalForm):
             return
         if not typed:
             raise ValidationError("Enter the phone number of your carer or advocate")
-        digits = "".join(ch for ch in typed if ch in DIGITS)
-        if any(ch not in DIGITS + " +()-" for ch in typed) or not 10 <= len(digits) <= 13:
-            raise ValidationError("Enter a phone number like 020 7946 0000 or 07700 900123")
-        field.data = ("+" if typed.startswith("+") else "") + digits
+        try:
+            field.data = parse_uk_phone(typed, allow_drama_range=self.allow_drama_range)
+        except InvalidIdentifier as problem:
+            raise ValidationError(str(problem)) from None
 
 
 class MobileForm(PortalForm):

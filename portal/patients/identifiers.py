@@ -57,6 +57,40 @@ def parse_uk_mobile(raw: str, *, allow_drama_range: bool) -> str:
     return e164
 
 
+def parse_uk_phone(raw: str, *, allow_drama_range: bool) -> str:
+    """Return a UK landline or mobile number in E.164 form (+44...), the one form every number is stored in.
+
+    phonenumbers reads the ways people write a UK number: "020 7946 0000", "+44 20 7946 0000", "0044 ..." and
+    the "+44 (0)20 ..." form, where the (0) is the trunk prefix dialled only from inside the UK, so it is dropped
+    rather than kept as a digit (+4402..., which no phone can dial).
+    """
+    message = "Enter a UK phone number, like 020 7946 0000 or 07700 900123"
+    try:
+        number = phonenumbers.parse((raw or "").strip(), "GB")
+    except phonenumbers.NumberParseException:
+        raise InvalidIdentifier(message) from None
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if allow_drama_range and DRAMA_MOBILE.match(e164) and not number.extension:
+        return e164
+    # An extension has nowhere to go in the stored number, and a caller would not know to dial it.
+    if number.country_code != 44 or number.extension or not phonenumbers.is_valid_number(number):
+        raise InvalidIdentifier(message)
+    return e164
+
+
+def format_uk_phone(e164: str) -> str:
+    """'020 7946 0000' or '07700 900123' from the stored +44 number; anything else (an older record) as it is."""
+    try:
+        number = phonenumbers.parse(e164, "GB")
+    except phonenumbers.NumberParseException:
+        return e164
+    if DRAMA_MOBILE.match(e164):
+        return format_uk_mobile(e164)
+    if number.country_code != 44 or not phonenumbers.is_valid_number(number):
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
 def format_uk_mobile(e164: str) -> str:
     """'07700 900 982' from '+447700900982'; any other number as it is."""
     if not (e164.startswith("+44") and len(e164) == 13):

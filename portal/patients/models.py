@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, CheckConstraint, Date, Index, Integer, SmallInte
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from portal.db import Base, UTCDateTime, utcnow
-from portal.patients.identifiers import format_uk_mobile
+from portal.patients.identifiers import format_uk_mobile, format_uk_phone
 
 # How long the patient has had pain, as a receptionist reads it from the referral ("a 3-year history").
 # The service is for pain of more than six months, so only the first band raises a warning.
@@ -191,7 +191,8 @@ class Patient(Base):
         if self.interpreter_language:
             needs.append(f"Interpreter: {self.interpreter_language}")
         if self.carer_name:
-            needs.append(f"Carer or advocate receives messages: {self.carer_name}, {self.carer_phone or 'no phone'}")
+            needs.append(f"Carer or advocate receives messages: {self.carer_name}, "
+                         f"{format_uk_phone(self.carer_phone) if self.carer_phone else 'no phone'}")
         if self.no_texts:
             needs.append("No texts: contact by phone or letter")
         return needs

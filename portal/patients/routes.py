@@ -21,7 +21,7 @@ from portal.extensions import db_session, domain, limiter, read_only
 from portal.messaging import texts
 from portal.patients import services as patients
 from portal.patients.forms import EmailForm, MobileCodeForm, MobileForm, NeedsForm, TextsForm
-from portal.patients.identifiers import InvalidIdentifier, format_uk_mobile, parse_uk_mobile
+from portal.patients.identifiers import InvalidIdentifier, format_uk_mobile, format_uk_phone, parse_uk_mobile
 from portal.questionnaires import services as questionnaires
 from portal.selfcare import services as selfcare
 
@@ -168,7 +168,9 @@ def profile_needs():
         **{column: getattr(patient, column) for column in _NEEDS_COLUMNS},
         "needs_interpreter": bool(patient.interpreter_language),
         "has_carer": bool(patient.carer_name),
-    })
+        # Shown as people write it (020 7946 0000), not as it is stored (+442079460000).
+        "carer_phone": format_uk_phone(patient.carer_phone) if patient.carer_phone else None,
+    }, allow_drama_range=_allow_drama_range())
     if form.validate_on_submit():
         values = {column: getattr(form, column).data for column in _NEEDS_COLUMNS}
         if not form.needs_interpreter.data:

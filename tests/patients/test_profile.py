@@ -4,6 +4,7 @@ signed-in patient's own record (no ids in these URLs), audited, and shown to sta
 import datetime as dt
 import re
 
+import pytest
 from sqlalchemy import func, select
 
 from portal.audit.models import AuditEvent
@@ -112,11 +113,32 @@ def test_communication_needs_are_saved_and_audited(patient_client, session):
     patient = _patient(session, patient_client)
     assert patient.needs_large_print and patient.needs_easy_read and patient.needs_bsl_interpreter
     assert patient.interpreter_language == "Turkish"
-    assert (patient.carer_name, patient.carer_phone) == ("Ayla Demir", "02079460000")
+    assert (patient.carer_name, patient.carer_phone) == ("Ayla Demir", "+442079460000")
     assert not patient.no_texts
     assert len(_events(session, "profile_communication_needs_changed")) == 1
     text = get_page(patient_client, "/profile").get_text(" ", strip=True)
     assert "Interpreter: Turkish" in text
+
+
+@pytest.mark.parametrize("typed", ["+44 (0)20 7946 0000", "020 7946 0000", "+44 20 7946 0000", "0044 20 7946 0000",
+                                   "(020) 7946-0000"])
+def test_a_carers_phone_is_stored_as_one_diallable_number(patient_client, session, typed):
+    response = _post(patient_client, "/profile/communication-needs", {**ALL_NEEDS, "carer_phone": typed})
+    assert response.status_code == 302
+    assert _patient(session, patient_client).carer_phone == "+442079460000"
+    text = get_page(patient_client, "/profile").get_text(" ", strip=True)
+    assert "Ayla Demir, 020 7946 0000" in text
+    # Shown to edit as people write it, and saved again unchanged.
+    shown = get_page(patient_client, "/profile/communication-needs").find("input", attrs={"name": "carer_phone"})
+    assert shown["value"] == "020 7946 0000"
+
+
+@pytest.mark.parametrize("typed", ["020 7946 000", "+44 20 7946 00001", "+1 212 555 0100", "020 7946 0000 ext 12",
+                                   "0000000000", "phone me"])
+def test_a_carers_phone_that_cannot_be_dialled_is_refused_next_to_the_field(patient_client, session, typed):
+    response = _post(patient_client, "/profile/communication-needs", {**ALL_NEEDS, "carer_phone": typed})
+    assert error_for(parse(response), "carer_phone") == "Enter a UK phone number, like 020 7946 0000 or 07700 900123"
+    assert _patient(session, patient_client).carer_phone is None
 
 
 def test_communication_needs_can_be_cleared(patient_client, session):
@@ -134,7 +156,7 @@ def test_missing_needs_details_show_errors_next_to_their_fields_and_write_nothin
     assert response.status_code == 200
     assert error_for(page, "interpreter_language") == "Enter the language you need an interpreter for"
     assert error_for(page, "carer_name") == "Enter the name of your carer or advocate"
-    assert error_for(page, "carer_phone") == "Enter a phone number like 020 7946 0000 or 07700 900123"
+    assert error_for(page, "carer_phone") == "Enter a UK phone number, like 020 7946 0000 or 07700 900123"
     summary = page.find(class_="nhsuk-error-summary")
     assert {a["href"] for a in summary.find_all("a")} == {"#interpreter_language", "#carer_name", "#carer_phone"}
     assert _patient(session, patient_client).communication_needs == []
