@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 
-from sqlalchemy import Boolean, CheckConstraint, Date, Index, Integer, SmallInteger, String, Text, false
+from sqlalchemy import Boolean, CheckConstraint, Date, Index, Integer, SmallInteger, String, Text, and_, false
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from portal.db import Base, UTCDateTime, utcnow
@@ -134,12 +135,30 @@ class Patient(Base):
     def full_name(self) -> str:
         return f"{self.given_name} {self.family_name}"
 
-    @property
+    @hybrid_property
     def may_text(self) -> bool:
         """The one rule for whether the portal may text this patient: they agreed, did not ask for no texts,
         and did not text STOP. (A number marked invalid is the dispatcher's business: a code proving a new
-        number must still be sent.)"""
-        return bool(self.sms_consent) and not self.no_texts and self.sms_opted_out_at is None
+        number must still be sent.) The same rule in SQL (``Patient.may_text``) finds the texts to cancel."""
+        return self.texts_setting == "yes"
+
+    @may_text.inplace.expression
+    @classmethod
+    def _may_text_expression(cls):
+        return and_(cls.sms_consent.is_(True), cls.no_texts.is_(False), cls.sms_opted_out_at.is_(None))
+
+    @property
+    def texts_setting(self) -> str:
+        """Whether we text the patient, and if not which of their settings stops it, so every page states one
+        truth: "no_texts" (a communication need: phone or letter instead), "no" (they said no to texts),
+        "stop" (they replied STOP), or "yes". A need for no texts comes first: it holds whatever else is set."""
+        if self.no_texts:
+            return "no_texts"
+        if not self.sms_consent:
+            return "no"
+        if self.sms_opted_out_at is not None:
+            return "stop"
+        return "yes"
 
     def set_mobile(self, mobile: str) -> None:
         """Change the mobile number. A new number has not been refused by Twilio, so the mark goes."""

@@ -151,7 +151,7 @@ def profile_texts():
             audit("profile_sms_consent_changed", patient_id=patient.id, detail="yes" if consent else "no")
         flash("Your choice about texts has been saved.", "success")
         return redirect(url_for("patients.profile"))
-    return render_template("patients/profile_texts.html", form=form)
+    return render_template("patients/profile_texts.html", form=form, no_texts=patient.no_texts)
 
 
 _NEEDS_COLUMNS = (

@@ -305,12 +305,8 @@ def cancel_stale_reminders(session: Session, *, now: dt.datetime) -> int:
     cancelled += _cancel_texts(session, and_(SmsMessage.appointment_id.is_not(None),
                                              ~_appointment_stands(SmsMessage.appointment_id, SmsMessage.expires_at)),
                                code="appointment-ended", now=now)
-    may_not_text = (
-        select(Patient.id)
-        .where(Patient.id == SmsMessage.patient_id,
-               or_(Patient.sms_consent.is_(False), Patient.no_texts.is_(True), Patient.sms_opted_out_at.is_not(None)))
-        .exists()
-    )
+    # The same rule the dispatcher checks before each send (Patient.may_text), so the two cannot drift apart.
+    may_not_text = select(Patient.id).where(Patient.id == SmsMessage.patient_id, ~Patient.may_text).exists()
     cancelled += _cancel_texts(session, may_not_text, code="no-consent", now=now)
     _close_calls(session, or_(
         and_(ReminderCall.booking_id.is_not(None),

@@ -171,6 +171,53 @@ def test_no_texts_stops_every_text(patient_client, session):
     assert _sms_count(session) == 0
 
 
+def _texts_row(page) -> str:
+    key = page.find("dt", string=lambda text: text and text.strip() == "Texts")
+    return key.find_next_sibling("dd").get_text(" ", strip=True)
+
+
+def test_with_no_texts_needed_the_profile_says_no_to_texts_once(patient_client, session):
+    _post(patient_client, "/profile/communication-needs", {"no_texts": "y"})
+    page = get_page(patient_client, "/profile")
+    assert _texts_row(page) == ("No. You asked us to contact you by phone or letter instead "
+                                "(see communication needs)")
+    assert "Yes, you can text me" not in page.get_text()
+    links = page.find_all("a", href="/profile/communication-needs")
+    assert any("whether we can text you" in link.get_text() for link in links)
+    assert "We will not text you." in page.get_text()
+    # The texts page says why a yes there would not bring texts back.
+    texts_page = get_page(patient_client, "/profile/texts")
+    assert "We will not text you, whatever you choose here" in texts_page.get_text()
+
+
+def test_after_stop_the_profile_says_no_to_texts(patient_client, session):
+    patient = _patient(session, patient_client)
+    patient.opt_out_of_texts(utcnow())
+    session.commit()
+    page = get_page(patient_client, "/profile")
+    assert _texts_row(page).startswith("No. You replied STOP")
+    assert "Text START" in _texts_row(page)
+
+
+def test_the_profile_says_yes_to_texts_only_when_we_text(patient_client):
+    page = get_page(patient_client, "/profile")
+    assert _texts_row(page) == "Yes, you can text me"
+    assert "We will not text you" not in page.get_text()
+    assert "We will not text you" not in get_page(patient_client, "/profile/texts").get_text()
+
+
+@pytest.mark.parametrize("consent", [True, False])
+@pytest.mark.parametrize("no_texts", [True, False])
+@pytest.mark.parametrize("stopped", [True, False])
+def test_the_rule_for_texting_is_the_same_in_python_and_sql(session, consent, no_texts, stopped):
+    patient = factories.create_patient(session, sms_consent=consent, no_texts=no_texts)
+    patient.sms_opted_out_at = utcnow() if stopped else None
+    session.commit()
+    in_sql = session.scalar(select(Patient.may_text).where(Patient.id == patient.id))
+    assert bool(in_sql) is patient.may_text is (consent and not no_texts and not stopped)
+    assert (patient.texts_setting == "yes") is patient.may_text
+
+
 def test_consent_off_stops_every_text(patient_client, session):
     _post(patient_client, "/profile/texts", {"sms_consent": "no"})
     patient = _patient(session, patient_client)
