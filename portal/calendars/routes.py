@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, session, url_for
 
 from portal.appointments import services as appointments
 from portal.audit.web import audit
@@ -48,22 +48,37 @@ def appointment_file(appointment_id: int):
     return _ics(body, filename="appointment.ics", cache="private, no-store")
 
 
+# The signed-in session holds a new feed's token from the POST that made it to the one page that shows it.
+_NEW_FEED = "new_calendar_feed"
+
+
 @bp.route("/calendar", methods=["GET", "POST"])
 @patient_required
 def feed_settings():
     patient = current_patient()
     s = db_session()
     form = ActionForm()
-    address = None
     if form.validate_on_submit():
         token = calendars.new_feed_token(s, patient.id, now=utcnow())
         audit("calendar_feed_created", patient_id=patient.id)
-        # Shown once, on this page only: only a hash is stored, so nobody can show it again.
-        # From the configured address, never from the request's Host header, which the client chooses.
-        address = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("calendars.feed", token=token)
-    return render_template(
-        "calendars/feed.html", form=form, address=address, has_feed=calendars.has_feed(s, patient.id)
-    )
+        # Post/redirect/get: a reload or Back of the page showing the address must not make another one, which
+        # would stop the address the patient has just copied.
+        session[_NEW_FEED] = {"patient_id": patient.id, "token": token}
+        return redirect(url_for("calendars.feed_settings"))
+    return render_template("calendars/feed.html", form=form, address=_new_feed_address(patient.id),
+                           has_feed=calendars.has_feed(s, patient.id))
+
+
+def _new_feed_address(patient_id: int) -> str | None:
+    """The address of the feed just made, shown once: only its hash is stored, so it leaves the session here.
+    None if there is none, or if it no longer works (stopped or replaced in another tab)."""
+    new = session.pop(_NEW_FEED, None)
+    if not isinstance(new, dict) or new.get("patient_id") != patient_id or not isinstance(new.get("token"), str):
+        return None
+    if calendars.patient_for_feed(db_session(), new["token"]) != patient_id:
+        return None
+    # From the configured address, never from the request's Host header, which the client chooses.
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("calendars.feed", token=new["token"])
 
 
 @bp.route("/calendar/revoke", methods=["POST"])

@@ -4,15 +4,16 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal.booking import services, sessions
-from portal.booking.models import Booking
+from portal.booking.models import Booking, CalendarFeed
+from portal.calendars import services as calendars
 from portal.calendars.services import course_events
 from portal.db import utcnow
 from tests import factories
 from tests.booking.helpers import signed_in
-from tests.pages import csrf_token, get_page
+from tests.pages import csrf_token, get_page, parse
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -55,7 +56,7 @@ def test_the_feed_follows_changes_and_stops_when_revoked(app, session, domain):
     later = factories.create_cohort(session, first_date=utcnow().date() + dt.timedelta(days=40))
     _book(client, first)
     page = get_page(client, "/calendar")
-    made = client.post("/calendar", data={"csrf_token": csrf_token(page)})
+    made = client.post("/calendar", data={"csrf_token": csrf_token(page)}, follow_redirects=True)
     address = made.get_data(as_text=True).split("<code>", 1)[1].split("</code>", 1)[0]
     path = address.split("://", 1)[1].split("/", 1)[1]
     feed = client.get("/" + path)
@@ -82,8 +83,8 @@ def test_the_feed_follows_changes_and_stops_when_revoked(app, session, domain):
 def test_a_new_address_replaces_the_old_one_and_guesses_find_nothing(app, session):
     client = signed_in(app, session)
     token = csrf_token(get_page(client, "/calendar"))
-    first = client.post("/calendar", data={"csrf_token": token}).get_data(as_text=True)
-    second = client.post("/calendar", data={"csrf_token": token}).get_data(as_text=True)
+    first = client.post("/calendar", data={"csrf_token": token}, follow_redirects=True).get_data(as_text=True)
+    second = client.post("/calendar", data={"csrf_token": token}, follow_redirects=True).get_data(as_text=True)
     old = first.split("<code>", 1)[1].split("</code>", 1)[0].split("/calendar/", 1)[1]
     new = second.split("<code>", 1)[1].split("</code>", 1)[0].split("/calendar/", 1)[1]
     assert old != new
@@ -92,6 +93,40 @@ def test_a_new_address_replaces_the_old_one_and_guesses_find_nothing(app, sessio
     assert anonymous.get(f"/calendar/{new}").status_code == 200
     for guess in ("feed/x.ics", "feed/" + "a" * 200 + ".ics", "feed/%00.ics"):
         assert anonymous.get(f"/calendar/{guess}").status_code == 404
+
+
+def _shown_address(response) -> str | None:
+    page = parse(response)
+    code = page.select_one("main code")
+    return code.get_text(strip=True) if code else None
+
+
+def test_making_an_address_redirects_and_shows_it_once(app, session):
+    client = signed_in(app, session)
+    made = client.post("/calendar", data={"csrf_token": csrf_token(get_page(client, "/calendar"))})
+    assert made.status_code == 302 and made.headers["Location"] == "/calendar"
+    shown = client.get("/calendar")
+    address = _shown_address(shown)
+    assert address.startswith(app.config["PUBLIC_BASE_URL"].rstrip("/") + "/calendar/feed/")
+    assert shown.headers["Cache-Control"] == "no-store"
+    # A reload shows it no more and makes no other address: the one just copied keeps working.
+    again = client.get("/calendar")
+    assert _shown_address(again) is None
+    assert "You have a calendar address. We cannot show it again." in parse(again).get_text()
+    path = "/" + address.split("://", 1)[1].split("/", 1)[1]
+    assert app.test_client().get(path).status_code == 200
+    assert session.scalar(select(func.count()).select_from(CalendarFeed)) == 1
+
+
+def test_an_address_stopped_before_it_was_shown_is_not_shown(app, session):
+    client = signed_in(app, session)
+    client.post("/calendar", data={"csrf_token": csrf_token(get_page(client, "/calendar"))})
+    with client.session_transaction() as browser:
+        token = browser["new_calendar_feed"]["token"]
+    calendars.revoke_feed(session, client.user.patient_id)
+    session.commit()
+    page = client.get("/calendar")
+    assert _shown_address(page) is None and token not in page.get_data(as_text=True)
 
 
 def test_moved_and_cancelled_sessions_show_in_the_feed(app, session, domain):
@@ -152,7 +187,7 @@ def test_the_feed_address_is_the_portal_s_own_whatever_host_the_request_names(ap
     token = csrf_token(get_page(client, "/calendar"))
     cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
     client.set_cookie(cookie.key, cookie.value, domain="evil.example")
-    page = client.post("http://evil.example/calendar", data={"csrf_token": token})
+    page = client.post("http://evil.example/calendar", data={"csrf_token": token}, follow_redirects=True)
     assert page.status_code == 200
     address = page.get_data(as_text=True).split("<code>", 1)[1].split("</code>", 1)[0]
     assert address.startswith(app.config["PUBLIC_BASE_URL"].rstrip("/") + "/calendar/feed/")
