@@ -199,3 +199,7 @@ class FlarePlanForm(PortalForm):
     @property
     def sections(self) -> dict[str, str]:
         return {name: getattr(self, name).data or "" for name in PLAN_SECTIONS}
+
+
+class DeletePlanForm(PortalForm):
+    """The button that deletes the patient's flare-up plan: its CSRF token alone."""

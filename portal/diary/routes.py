@@ -16,7 +16,15 @@ from portal.auth.access import current_patient, patient_required
 from portal.dates import london_today, weekday_and_date
 from portal.db import utcnow
 from portal.diary import charts, services
-from portal.diary.forms import PLAN_LABELS, CheckInForm, DiaryEntryForm, FlarePlanForm, GoalForm, GoalStatusForm
+from portal.diary.forms import (
+    PLAN_LABELS,
+    CheckInForm,
+    DeletePlanForm,
+    DiaryEntryForm,
+    FlarePlanForm,
+    GoalForm,
+    GoalStatusForm,
+)
 from portal.diary.models import (
     ACTIVITY_SCALE,
     CHECK_IN_WORDS,
@@ -286,6 +294,23 @@ def flare_plan():
         form.show(**{name: getattr(plan, name) for name in PLAN_SECTIONS})
     return render_template("diary/flare_plan.html", form=form, plan=plan, labels=PLAN_LABELS), (
         400 if form.is_submitted() else 200)
+
+
+@bp.route("/flare-up-plan/delete", methods=["GET", "POST"])
+@patient_required
+def delete_flare_plan():
+    """Ask, then delete: a plan cannot be emptied by saving it blank, which is refused as a likely slip."""
+    patient = current_patient()
+    form = DeletePlanForm()
+    if not form.validate_on_submit():
+        if services.flare_plan_for(db_session(), patient.id) is None:
+            return redirect(url_for("diary.flare_plan"))
+        return render_template("diary/flare_plan_delete.html", form=form), 400 if form.is_submitted() else 200
+    # A second tap (or another tab) finds no plan: nothing was deleted, so nothing is audited.
+    if (plan_id := services.delete_flare_plan(db_session(), patient.id)) is not None:
+        audit("flare_plan_deleted", patient_id=patient.id, detail=f"plan {plan_id}")
+    flash("Your flare-up plan is deleted. You can write a new one at any time.", "success")
+    return redirect(url_for("diary.flare_plan"))
 
 
 @bp.route("/flare-up-plan/print")

@@ -17,7 +17,7 @@ import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from portal.db import read_rows, upsert_insert
@@ -349,6 +349,13 @@ def save_flare_plan(session: Session, patient_id: int, sections: Mapping[str, st
     return connection.execute(_upsert_plan(connection.dialect.name), {
         "patient_id": patient_id, **values, "created_at": now, "updated_at": now,
     }).scalar_one()
+
+
+def delete_flare_plan(session: Session, patient_id: int) -> int | None:
+    """Delete the patient's plan. Returns the id it had, or None if they had none (a second tap deletes nothing)."""
+    return session.execute(
+        delete(FlareUpPlan).where(FlareUpPlan.patient_id == patient_id).returning(FlareUpPlan.id)
+    ).scalar_one_or_none()
 
 
 @functools.cache

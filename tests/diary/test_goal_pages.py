@@ -208,6 +208,35 @@ def test_saving_the_plan_twice_keeps_one(patient_client, session):
     assert plan.what_helps == "" and plan.who_to_tell == "My partner"
 
 
+def test_the_plan_can_be_deleted_after_a_confirmation(patient_client, session):
+    assert patient_client.get("/flare-up-plan/delete").status_code == 302  # no plan: nothing to ask about
+    assert not get_page(patient_client, "/flare-up-plan").find("a", href="/flare-up-plan/delete")
+    _post(patient_client, "/flare-up-plan", PLAN)
+    plan_id = session.scalars(select(FlareUpPlan.id)).one()
+    link = get_page(patient_client, "/flare-up-plan").find("a", href="/flare-up-plan/delete")
+    assert link.get_text(strip=True) == "Delete my plan"
+    confirm = get_page(patient_client, "/flare-up-plan/delete")
+    assert confirm.h1.get_text(strip=True) == "Are you sure you want to delete your flare-up plan?"
+    assert confirm.find("a", href="/flare-up-plan", string="No, keep my plan")
+    assert session.scalars(select(FlareUpPlan)).all(), "asking deletes nothing"
+    response = _post(patient_client, "/flare-up-plan/delete", {})
+    assert response.status_code == 302 and response.headers["Location"] == "/flare-up-plan"
+    session.expire_all()
+    assert session.scalars(select(FlareUpPlan)).all() == []
+    page = get_page(patient_client, "/flare-up-plan")
+    assert "Your flare-up plan is deleted." in page.get_text()
+    assert all(not box.get_text() for box in page.find_all("textarea"))
+    assert patient_client.get("/flare-up-plan/print").status_code == 302
+    events = session.scalars(select(AuditEvent).where(AuditEvent.action == "flare_plan_deleted")).all()
+    assert [(e.patient_id, e.detail) for e in events] == [(patient_client.user.patient_id, f"plan {plan_id}")]
+
+
+def test_deleting_the_plan_needs_the_form_token(patient_client, session):
+    _post(patient_client, "/flare-up-plan", PLAN)
+    assert patient_client.post("/flare-up-plan/delete", data={}).status_code == 400
+    assert session.scalars(select(FlareUpPlan)).all()
+
+
 def test_plan_problems_show_next_to_their_fields(patient_client, session):
     empty = parse(_post(patient_client, "/flare-up-plan", {name: "  " for name in PLAN}))
     assert error_for(empty, "what_helps") == "Fill in at least one part of your plan"
