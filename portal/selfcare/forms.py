@@ -6,4 +6,4 @@ from portal.forms import PortalForm
 
 
 class MarkDoneForm(PortalForm):
-    """The "Mark as done" button: only its CSRF token is checked."""
+    """The "Mark as done" and "Mark as not done" buttons: only their CSRF token is checked."""

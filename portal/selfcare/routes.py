@@ -14,6 +14,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
+from portal.audit.web import audit
 from portal.auth.access import current_patient, patient_required
 from portal.db import utcnow
 from portal.extensions import database, db_session, domain, read_only
@@ -79,19 +80,39 @@ def item(track: str, slug: str):
     )
 
 
-@bp.route("/self-care/<track>/<slug>/done", methods=["POST"])
-@patient_required
-def mark_done(track: str, slug: str):
-    now = utcnow()
-    mine = _mine(now)
+def _item_to_change(track: str, slug: str) -> services.WeekEntry:
+    """The patient's open item named in the address, for a POST from its "Mark as ..." button (404 if it is not
+    open to them, 400 without the form's token)."""
     try:
-        entry = services.item_for_patient(mine, track, slug)
+        entry = services.item_for_patient(_mine(utcnow()), track, slug)
     except (services.ItemNotOpenYet, services.ItemNotFound):
         abort(404)
     if not MarkDoneForm().validate_on_submit():
         abort(400)
-    if services.mark_done(db_session(), current_patient().id, entry.track, entry.week, now=now):
+    return entry
+
+
+@bp.route("/self-care/<track>/<slug>/done", methods=["POST"])
+@patient_required
+def mark_done(track: str, slug: str):
+    entry = _item_to_change(track, slug)
+    patient = current_patient()
+    if services.mark_done(db_session(), patient.id, entry.track, entry.week, now=utcnow()):
+        audit("selfcare_marked_done", patient_id=patient.id, detail=f"{entry.track} week {entry.week}")
         flash(f"Week {entry.week} is marked as done.", "success")
     else:
         flash(f"You had already marked week {entry.week} as done.", "info")
+    return redirect(url_for("selfcare.item", track=entry.track, slug=entry.slug))
+
+
+@bp.route("/self-care/<track>/<slug>/not-done", methods=["POST"])
+@patient_required
+def mark_not_done(track: str, slug: str):
+    entry = _item_to_change(track, slug)
+    patient = current_patient()
+    if services.mark_not_done(db_session(), patient.id, entry.track, entry.week):
+        audit("selfcare_marked_not_done", patient_id=patient.id, detail=f"{entry.track} week {entry.week}")
+        flash(f"Week {entry.week} is no longer marked as done.", "success")
+    else:
+        flash(f"Week {entry.week} was not marked as done.", "info")
     return redirect(url_for("selfcare.item", track=entry.track, slug=entry.slug))

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, and_, bindparam, select
+from sqlalchemy import Row, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from portal.auth.models import User
@@ -334,6 +334,18 @@ def mark_done(session: Session, patient_id: int, track: str, week: int, *, now: 
             set_={"done_at": insert.excluded.done_at},
             where=ReadingProgress.done_at.is_(None),
         )
+        .returning(ReadingProgress.id)
+    )
+    return session.execute(statement).first() is not None
+
+
+def mark_not_done(session: Session, patient_id: int, track: str, week: int) -> bool:
+    """Take back "done" on the item (it stays opened). True only if it was marked done."""
+    statement = (
+        update(ReadingProgress)
+        .where(ReadingProgress.patient_id == patient_id, ReadingProgress.track == track, ReadingProgress.week == week,
+               ReadingProgress.done_at.is_not(None))
+        .values(done_at=None)
         .returning(ReadingProgress.id)
     )
     return session.execute(statement).first() is not None

@@ -125,6 +125,44 @@ def test_marking_done_is_idempotent(app, session):
     assert again.done_at == done_at
 
 
+def _audited(session, action):
+    return [(e.patient_id, e.detail) for e in session.scalars(select(AuditEvent).where(AuditEvent.action == action))]
+
+
+def test_marking_done_can_be_undone(app, session):
+    client = patient_signed_in(app, session)
+    patient_id = client.user.patient_id
+    mark_done(client, "tier-1-general", "week-01")
+    assert _audited(session, "selfcare_marked_done") == [(patient_id, "tier-1-general week 1")]
+    page = get_page(client, "/self-care/tier-1-general/week-01")
+    form = page.find("form", action="/self-care/tier-1-general/week-01/not-done")
+    assert form.find("button").get_text(" ", strip=True) == "Mark as not done : week 1"
+    response = client.post(form["action"], data={"csrf_token": csrf_token(page)})
+    assert response.status_code == 302 and response.headers["Location"] == "/self-care/tier-1-general/week-01"
+    [row] = progress(session, patient_id)
+    assert row.done_at is None and row.opened_at is not None
+    page = get_page(client, "/self-care/tier-1-general/week-01")
+    assert "Week 1 is no longer marked as done." in page.get_text()
+    assert done_button(page) is not None and "You marked this week as done" not in page.get_text()
+    assert _audited(session, "selfcare_marked_not_done") == [(patient_id, "tier-1-general week 1")]
+    # A second tap changes nothing and is not audited again.
+    client.post(form["action"], data={"csrf_token": csrf_token(page)})
+    assert "Week 1 was not marked as done." in get_page(client, "/self-care/tier-1-general/week-01").get_text()
+    assert len(_audited(session, "selfcare_marked_not_done")) == 1
+
+
+def test_marking_not_done_needs_the_csrf_token_and_an_open_week(app, session):
+    client = patient_signed_in(app, session)
+    mark_done(client, "tier-1-general", "week-01")
+    assert client.post("/self-care/tier-1-general/week-01/not-done").status_code == 400
+    token = csrf_token(get_page(client, "/self-care"))
+    for week in ("week-03", "week-99"):
+        assert client.post(f"/self-care/tier-1-general/{week}/not-done", data={"csrf_token": token}).status_code == 404
+    assert client.post("/self-care/tier-2-general/week-01/not-done", data={"csrf_token": token}).status_code == 404
+    [row] = progress(session, client.user.patient_id)
+    assert row.done_at is not None
+
+
 def test_marking_done_needs_the_csrf_token(app, session):
     client = patient_signed_in(app, session)
     assert client.post("/self-care/tier-1-general/week-01/done").status_code == 400
