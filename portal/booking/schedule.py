@@ -9,6 +9,18 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+# Said next to the time (or length) field wherever a session is planned or moved.
+MIDNIGHT_RULE = "A session must end by midnight"
+
+
+def ends_by_midnight(start_time: dt.time, minutes: int) -> bool:
+    """Whether a session starting at local ``start_time`` and lasting ``minutes`` ends on the day it starts.
+
+    One rule for creating a cohort and moving a session: a session is listed, texted and registered on one
+    date, so one that ran past midnight would be half on a day nobody looks at.
+    """
+    return start_time.hour * 60 + start_time.minute + minutes <= 24 * 60
+
 
 def weekly_sessions(
     *, first_date: dt.date, start_time: dt.time, minutes: int, count: int, timezone: str

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.auth.models import Role, User
 from portal.booking.models import Booking, Cohort, CohortSession, Venue, cohort_facilitator
-from portal.booking.schedule import weekly_sessions
+from portal.booking.schedule import MIDNIGHT_RULE, ends_by_midnight, weekly_sessions
 from portal.dates import written_date
 from portal.messaging import texts
 from portal.messaging.services import enqueue_sms
@@ -288,9 +288,10 @@ def move_session(
     """Move one session to a new local date and time and text every patient booked on the cohort.
 
     Refuses (SessionChangeRefused) a session that has started or is cancelled, a time in the past, a local time
-    the clocks skip, a time out of the course's order (before the session before it ends, or running into the
-    one after it), and a time when its room or a facilitator has another group. Moving it again to where it
-    already is changes nothing and texts nobody.
+    the clocks skip, a time from which the session would run past midnight (the rule a new cohort keeps), a time
+    out of the course's order (before the session before it ends, or running into the one after it), and a time
+    when its room or a facilitator has another group. Moving it again to where it already is changes nothing and
+    texts nobody.
     """
     cohort = cohort_session.cohort
     previous = cohort_session.starts_at
@@ -305,6 +306,9 @@ def move_session(
             f"The clocks go forward on that date, so {new_time:%H:%M} does not exist. Enter another time",
             field="time",
         ) from None
+    length = cohort_session.ends_at - cohort_session.starts_at
+    if not ends_by_midnight(new_time, length // dt.timedelta(minutes=1)):
+        raise SessionChangeRefused(f"{MIDNIGHT_RULE}. Enter an earlier start time", field="time")
     if new_start <= now:
         raise SessionChangeRefused("The new date and time must be in the future", field="date")
     if new_start == previous:
@@ -313,7 +317,6 @@ def move_session(
             return SessionChange(session=cohort_session, changed=False, previous_start=previous)
         raise SessionChangeRefused("The session is already at this date and time. Enter a new one", field="date")
 
-    length = cohort_session.ends_at - cohort_session.starts_at
     _check_order(cohort, cohort_session, new_start, new_start + length, now=now)
     found = clashes(session, venue=cohort.venue, facilitators=list(cohort.facilitators),
                     planned=[(new_start, new_start + length)], other_than=cohort.id)

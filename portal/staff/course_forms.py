@@ -18,6 +18,7 @@ from wtforms.validators import Length
 
 from portal.auth.models import User
 from portal.booking.models import Venue
+from portal.booking.schedule import MIDNIGHT_RULE, ends_by_midnight
 from portal.booking.sessions import COHORT_STATUSES, NonexistentLocalTime, wall_clock_to_utc
 from portal.dates import london_today
 from portal.forms import DateParts, PortalForm, whole_number
@@ -216,9 +217,8 @@ class CreateCohortForm(_FacilitatorChoice, PortalForm):
         service = self._courses.get(self.service.data or "")
         if self.time is None or service is None:
             return False
-        if self.minutes is not None and self.time.hour * 60 + self.time.minute + self.minutes > 24 * 60:
-            self.session_minutes.errors = ["A session must end by midnight. Enter a shorter length or an earlier "
-                                           "start time"]
+        if self.minutes is not None and not ends_by_midnight(self.time, self.minutes):
+            self.session_minutes.errors = [f"{MIDNIGHT_RULE}. Enter a shorter length or an earlier start time"]
             return False
         timezone = self._domain.policy.service.timezone
         for week in range(service.weeks or 1):

@@ -539,6 +539,16 @@ def test_moving_a_session_twice_keeps_where_it_was_first_planned(reception_clien
     assert len(_texts(session, "session_moved")) == 2 * len(texted)
 
 
+def test_a_session_may_be_moved_to_end_at_midnight_exactly(reception_client, session):
+    cohort = factories.create_cohort(session)
+    second = cohort.sessions[1]
+    day = _local(second.starts_at).date() + dt.timedelta(days=1)
+    url = _session_url(cohort.id, second.id, "move")
+    assert _post_change(reception_client, url, _move_values(day, time="22:00")).status_code == 302
+    session.expire_all()
+    assert _local(session.get(CohortSession, second.id).ends_at).time() == dt.time(0, 0)
+
+
 def test_cancelling_a_session_texts_each_booked_patient_once(reception_client, session):
     cohort, texted = _cohort_with_patients(session)
     fourth = cohort.sessions[3]
@@ -592,6 +602,9 @@ def test_a_cancelled_session_cannot_be_moved(reception_client, session):
         (_move_values(dt.date(2099, 1, 6), reason="Closed\x00"), "reason", "Reason must be plain text"),
         (_move_values(dt.date(2099, 3, 29), time="01:30"), "time",
          "The clocks go forward on that date, so 01:30 does not exist. Enter another time"),
+        # The factory's sessions last two hours: from 22:30 a session would end at 00:30 the next day.
+        (_move_values(dt.date(2099, 1, 6), time="22:30"), "time",
+         "A session must end by midnight. Enter an earlier start time"),
     ],
 )
 def test_move_problems_are_shown_next_to_their_fields(reception_client, session, values, field, message):
