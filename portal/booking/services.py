@@ -20,6 +20,7 @@ from portal.booking.listing import open_cohort_conditions, open_cohort_params
 from portal.booking.models import Booking, Cohort, CohortSession, Venue
 from portal.booking.schedule import weekly_sessions
 from portal.booking.seats import release_seat, take_seat
+from portal.dates import written_date
 from portal.db import UTCDateTime, read_rows, upsert_insert
 from portal.patients.models import Patient
 from portal.reminders.services import cancel_pending_reminders
@@ -62,6 +63,11 @@ class CourseStarted(BookingError):
     """The seat's group has had its first session: a patient cannot move out of a running course."""
 
 
+class DuplicateCohort(ValueError):
+    """An active cohort with the same course, team, venue, first date and start time exists already: almost
+    always the same form sent twice. The message is fit to show staff next to the start time."""
+
+
 class AlreadyBooked(BookingError):
     def __init__(self, booking_id: int | None) -> None:
         super().__init__("You already have a place on this course")
@@ -82,7 +88,11 @@ def create_cohort(
     online_link: str | None = None,
     facilitators: Sequence[User] = (),
 ) -> Cohort:
-    """A cohort with its weekly sessions at the same local time; callers validate input for the user first."""
+    """A cohort with its weekly sessions at the same local time; callers validate input for the user first.
+
+    Raises DuplicateCohort if an active cohort identical in course, team, venue, first date and start time
+    exists, even one committed a moment ago by the same form sent twice at once.
+    """
     service = domain.catalogue.get(service_key)
     if service is None or service.kind != "course" or service.weeks is None:
         raise ValueError(f"{service_key!r} is not a course in the catalogue")
@@ -90,9 +100,11 @@ def create_cohort(
         raise ValueError(f"{service.name} needs a team")
     if venue.is_online != bool(online_link):
         raise ValueError("an online cohort needs a joining link, and only an online one has one")
+    team = team if service.team_scoped else None
+    _refuse_duplicate(session, service, team=team, venue=venue, first_date=first_date, start_time=start_time)
     cohort = Cohort(
         service_key=service_key,
-        team=team if service.team_scoped else None,
+        team=team,
         venue=venue,
         first_date=first_date,
         weekday=first_date.weekday(),
@@ -117,6 +129,34 @@ def create_cohort(
     session.add(cohort)
     session.flush()
     return cohort
+
+
+def _refuse_duplicate(
+    session: Session, service: Service, *, team: str | None, venue: Venue, first_date: dt.date, start_time: dt.time
+) -> None:
+    """DuplicateCohort if an active twin of the planned cohort exists.
+
+    The venue's row is locked first (FOR UPDATE; SQLite's BEGIN IMMEDIATE has already queued the writers), so
+    of two identical forms sent together the second waits for the first to commit and then finds its cohort.
+    A unique index could not do it: a cancelled twin must not block a new one, and cohorts duplicated before
+    this check would stop the migration that added it.
+    """
+    session.execute(select(Venue.id).where(Venue.id == venue.id).with_for_update())
+    twin = session.scalar(
+        select(Cohort.id).where(
+            Cohort.service_key == service.key,
+            Cohort.team.is_(None) if team is None else Cohort.team == team,
+            Cohort.venue_id == venue.id,
+            Cohort.first_date == first_date,
+            Cohort.start_time == start_time,
+            Cohort.status != "cancelled",
+        ).limit(1)
+    )
+    if twin is not None:
+        raise DuplicateCohort(
+            f"The {service.name} at {venue.name} starting {written_date(first_date)} at "
+            f"{start_time:%H:%M} already exists. Enter another date or start time, or use the existing group"
+        )
 
 
 def bookable_services(domain: DomainConfig, patient: Patient) -> list[Service]:

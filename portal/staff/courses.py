@@ -63,24 +63,29 @@ def create_cohort():
     form = CreateCohortForm(data=defaults, domain=domain(), venues=sessions.venues(s),
                             facilitators=sessions.facilitators(s), now=utcnow())
     if form.validate_on_submit() and not _clashes(s, form):
-        cohort = services.create_cohort(
-            s, domain(),
-            service_key=form.service.data,
-            team=form.team.data,
-            venue=form.chosen_venue,
-            first_date=form.first_date.data,
-            start_time=form.time,
-            session_minutes=form.minutes,
-            capacity=form.places,
-            online_link=form.online_link.data,
-            facilitators=form.chosen_facilitators,
-        )
-        audit("cohort_created", detail=f"cohort {cohort.id}: {cohort.service_key}"
-                                       f"{' (' + cohort.team + ')' if cohort.team else ''} from {cohort.first_date}")
-        service = domain().catalogue.get(cohort.service_key)
-        flash(f"The {service.name} starting {local_datetime(cohort.first_session.starts_at)} is ready to book.",
-              "success")
-        return redirect(url_for("staff_courses.cohort_page", cohort_id=cohort.id))
+        try:
+            cohort = services.create_cohort(
+                s, domain(),
+                service_key=form.service.data,
+                team=form.team.data,
+                venue=form.chosen_venue,
+                first_date=form.first_date.data,
+                start_time=form.time,
+                session_minutes=form.minutes,
+                capacity=form.places,
+                online_link=form.online_link.data,
+                facilitators=form.chosen_facilitators,
+            )
+        except services.DuplicateCohort as duplicate:
+            form.start_time.errors = [str(duplicate)]
+        else:
+            audit("cohort_created", detail=f"cohort {cohort.id}: {cohort.service_key}"
+                                           f"{' (' + cohort.team + ')' if cohort.team else ''} from "
+                                           f"{cohort.first_date}")
+            service = domain().catalogue.get(cohort.service_key)
+            flash(f"The {service.name} starting {local_datetime(cohort.first_session.starts_at)} is ready to book.",
+                  "success")
+            return redirect(url_for("staff_courses.cohort_page", cohort_id=cohort.id))
     return render_template("staff/courses/new.html", form=form, has_venues=bool(form.venue.choices[1:]))
 
 

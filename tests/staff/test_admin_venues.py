@@ -175,7 +175,7 @@ def test_a_venue_nothing_uses_is_deleted(admin_client, session):
 def test_a_venue_in_use_is_not_deleted_and_the_message_says_what_uses_it(admin_client, session):
     venue = factories.create_venue(session, name="Busy Centre")
     factories.create_cohort(session, venue=venue)
-    factories.create_cohort(session, venue=venue)
+    factories.create_cohort(session, venue=venue, start_time=dt.time(10))  # a twin of the first would be refused
     clinician = factories.create_staff(session, role=Role.CLINICIAN)
     session.add(AvailabilityTemplate(clinician_id=clinician.id, service_key="t1-physio", venue_id=venue.id,
                                      weekday=0, start_time=dt.time(9), end_time=dt.time(12), slot_minutes=30,
@@ -194,7 +194,7 @@ def test_the_list_counts_upcoming_cohorts(admin_client, session):
     busy = factories.create_venue(session, name="Busy Centre")
     factories.create_venue(session, name="Quiet Centre")
     factories.create_cohort(session, venue=busy)
-    factories.create_cohort(session, venue=busy)
+    factories.create_cohort(session, venue=busy, start_time=dt.time(10))  # a twin of the first would be refused
     rows = {tr.select("td")[0].a.get_text(strip=True): tr.select("td")[2].get_text(" ", strip=True)
             for tr in get_page(admin_client, VENUES).select("tbody tr")}
     assert rows == {"Busy Centre": "Upcoming cohorts 2", "Quiet Centre": "Upcoming cohorts 0"}

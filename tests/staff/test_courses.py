@@ -15,7 +15,8 @@ from sqlalchemy import func, select, update
 from portal.audit.models import AuditEvent
 from portal.auth.models import Role
 from portal.booking.holidays import england_bank_holiday
-from portal.booking.models import Booking, Cohort, CohortSession
+from portal.booking.models import Booking, Cohort, CohortSession, Venue
+from portal.booking.services import create_cohort
 from portal.booking.sessions import (
     NonexistentLocalTime,
     SessionChangeRefused,
@@ -791,6 +792,22 @@ def test_the_same_move_sent_ten_times_at_once_moves_once_and_texts_once(session,
     assert len(_texts(session, "session_moved")) == len(texted)
 
 
+def test_the_same_cohort_created_ten_times_at_once_is_made_once(session, race_db, domain):
+    venue_id = factories.create_venue(session, is_online=True).id  # read here: the racers share no session
+    first = _today() + dt.timedelta(days=21)
+
+    def create():
+        with race_db.transaction() as s:
+            create_cohort(s, domain, service_key="t1-group", team=None, venue=s.get(Venue, venue_id),
+                          first_date=first, start_time=dt.time(18), session_minutes=120, capacity=12,
+                          online_link="https://meet.nhs.net/group")
+        return "created"
+
+    outcomes = count_together([create] * 10)
+    assert outcomes == {"created": 1, "DuplicateCohort": 9}, outcomes
+    assert session.scalar(select(func.count()).select_from(Cohort)) == 1
+
+
 def test_the_same_cancellation_sent_ten_times_at_once_texts_once(session, race_db, domain):
     cohort, texted = _cohort_with_patients(session)
     target = cohort.sessions[1]
@@ -830,6 +847,34 @@ def test_online_groups_may_run_at_the_same_time(admin_client, session):
     online = factories.create_venue(session, is_online=True)
     values = _valid_cohort(online.id, online_link="https://meet.nhs.net/group")
     assert _post_new(admin_client, values).status_code == 302
+    assert _post_new(admin_client, {**values, "start_time": "18:30"}).status_code == 302
+
+
+def test_the_same_cohort_sent_twice_is_made_once(admin_client, session):
+    online = factories.create_venue(session, is_online=True, name="Video group")
+    first = _today() + dt.timedelta(days=21)
+    values = _valid_cohort(online.id, first_date=first, online_link="https://meet.nhs.net/group")
+    assert _post_new(admin_client, values).status_code == 302
+    # The same form, token and all, sent again (a double click, or the back button and send).
+    page = get_page(admin_client, NEW)
+    token = csrf_token(page)
+    response = admin_client.post(NEW, data={**values, "csrf_token": token})
+    assert response.status_code == 200
+    message = (f"The Eight-week Pain Management Group at Video group starting {written_date(first)} at 18:00 "
+               "already exists. Enter another date or start time, or use the existing group")
+    page = parse(response)
+    assert error_for(page, "start_time") == message
+    assert message in _summary(page)
+    assert admin_client.post(NEW, data={**values, "csrf_token": token}).status_code == 200
+    assert session.scalar(select(func.count()).select_from(Cohort)) == 1
+
+
+def test_a_cancelled_twin_does_not_stop_a_cohort(admin_client, session):
+    online = factories.create_venue(session, is_online=True)
+    values = _valid_cohort(online.id, online_link="https://meet.nhs.net/group")
+    assert _post_new(admin_client, values).status_code == 302
+    session.execute(update(Cohort).values(status="cancelled"))
+    session.commit()
     assert _post_new(admin_client, values).status_code == 302
 
 
