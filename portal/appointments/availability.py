@@ -14,9 +14,11 @@ from portal.appointments.models import (
     AvailabilityTemplate,
     ClinicianLeave,
 )
-from portal.appointments.services import local_day_bounds
+from portal.appointments.services import local_day, local_day_bounds
+from portal.appointments.slots import generate_slots
 from portal.auth.models import Role, User
 from portal.booking.models import Venue
+from portal.dates import london_today
 from portal.settings import DomainConfig
 
 CLINICIAN_ROLES = (Role.CLINICIAN.value, Role.FACILITATOR.value, Role.ADMIN.value)
@@ -140,8 +142,7 @@ def add_leave(
     """
     if clinician_id not in {c.id for c in clinicians(session)}:
         raise AvailabilityError("clinician", "Select a clinician from the list")
-    if last_day < first_day:
-        raise AvailabilityError("last_day", "Last day must be the same as or after the first day")
+    _check_leave_days(first_day, last_day, today=london_today(now))
     leave = ClinicianLeave(clinician_id=clinician_id, first_day=first_day, last_day=last_day, reason=reason,
                            created_at=now)
     session.add(leave)
@@ -160,6 +161,62 @@ def add_leave(
         .order_by(AppointmentSlot.starts_at)
     ))
     return leave, blocked, affected
+
+
+def _check_leave_days(first_day: dt.date, last_day: dt.date, *, today: dt.date) -> None:
+    """Leave ends on or after its first day, is not over already (it would block nothing, and is a slip), and
+    lasts at most a year.
+
+    A year covers annual leave, a course or parental leave. A longer absence (a career break) is better shown by
+    ending the clinician's weekly clinics, and a longer range is almost always a slip in the year (15/1/2099),
+    which would silently block every slot the clinician will ever have.
+    """
+    if last_day < first_day:
+        raise AvailabilityError("last_day", "Last day must be the same as or after the first day")
+    if last_day < today:
+        raise AvailabilityError("last_day", "Last day of leave must be today or in the future")
+    if last_day >= _a_year_after(first_day):
+        raise AvailabilityError("last_day", "Leave must be 1 year or shorter. For a longer absence, end the "
+                                            "clinician's weekly clinics")
+
+
+def _a_year_after(day: dt.date) -> dt.date:
+    """The same date a year on (1 March after a 29 February)."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        return dt.date(day.year + 1, 3, 1)
+
+
+def leave_or_none(session: Session, leave_id: int) -> ClinicianLeave | None:
+    return session.get(ClinicianLeave, leave_id) if 0 < leave_id < 2**31 else None
+
+
+def remove_leave(session: Session, domain: DomainConfig, leave: ClinicianLeave, *, now: dt.datetime) -> int:
+    """Delete leave and give its clinician back the time: returns how many slots are open for booking again.
+
+    Leave blocks slots two ways (add_leave): free slots already made are blocked with LEAVE_BLOCK_REASON, and
+    slots not yet made are never generated on leave days. So future slots in the range blocked for leave are
+    opened, unless another leave of the clinician still covers their day, and generation then makes the slots
+    the leave kept from being made. A slot an admin blocked for another reason stays blocked.
+    """
+    clinician_id, first_day, last_day = leave.clinician_id, leave.first_day, leave.last_day
+    session.delete(leave)
+    session.flush()
+    start, _ = local_day_bounds(first_day, domain.policy.service.timezone)
+    _, end = local_day_bounds(last_day, domain.policy.service.timezone)
+    blocked = session.scalars(select(AppointmentSlot).where(
+        AppointmentSlot.clinician_id == clinician_id, AppointmentSlot.starts_at >= max(start, now),
+        AppointmentSlot.starts_at < end, AppointmentSlot.status == "blocked",
+        AppointmentSlot.blocked_reason == LEAVE_BLOCK_REASON,
+    )).all()
+    freed = [slot.id for slot in blocked
+             if leave_for_clinician(session, clinician_id, local_day(domain, slot.starts_at)) is None]
+    opened = session.execute(
+        update(AppointmentSlot).where(AppointmentSlot.id.in_(freed), AppointmentSlot.status == "blocked")
+        .values(status="open", blocked_reason=None).execution_options(synchronize_session=False)
+    ).rowcount if freed else 0
+    return opened + generate_slots(session, domain, now=now)
 
 
 def slots_on(session: Session, domain: DomainConfig, *, clinician_id: int | None,

@@ -376,6 +376,24 @@ def new_leave():
     return render_template("appointments/admin/leave_form.html", form=form), 400 if form.is_submitted() else 200
 
 
+@bp.route("/admin/appointments/leave/<int:leave_id>/remove", methods=["GET", "POST"])
+@admin_required
+def remove_leave(leave_id: int):
+    """A page asking to confirm, then the removal: blocked slots come back, so it is never one click away."""
+    s = db_session()
+    leave = availability.leave_or_none(s, leave_id) or abort(404)
+    form = ActionForm()
+    if form.validate_on_submit():
+        name, said = leave.clinician.display_name, f"clinician {leave.clinician_id}, {leave.first_day} to " \
+                                                   f"{leave.last_day}"
+        opened = availability.remove_leave(s, domain(), leave, now=utcnow())
+        audit("clinician_leave_removed", detail=f"leave {leave_id}, {said}; {opened} slots opened")
+        flash(f"{name}'s leave is removed. {opened} slots are open for booking again.", "success")
+        return redirect(url_for("appointments_staff.admin_index"))
+    return render_template("appointments/admin/remove_leave.html", leave=leave, form=form), \
+        400 if form.is_submitted() else 200
+
+
 @bp.route("/admin/appointments/generate", methods=["POST"])
 @admin_required
 def generate():

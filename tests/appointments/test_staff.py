@@ -181,6 +181,77 @@ def test_admin_adds_leave_which_blocks_free_slots(admin_client, session):
     assert error_for(parse(response), "first_day") == "Enter first day of leave"
 
 
+def _leave_parts(first: dt.date, last: dt.date) -> dict[str, str]:
+    return {f"{name}[{part}]": str(getattr(day, part)) for name, day in (("first_day", first), ("last_day", last))
+            for part in ("day", "month", "year")}
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "message"),
+    [
+        (dt.date(2027, 1, 15), dt.date(2027, 1, 14), "Last day must be the same as or after the first day"),
+        (dt.date(2020, 3, 1), dt.date(2020, 3, 14), "Last day of leave must be today or in the future"),
+        (dt.date(2027, 1, 14), dt.date(2099, 1, 15),
+         "Leave must be 1 year or shorter. For a longer absence, end the clinician's weekly clinics"),
+        (dt.date(2027, 1, 14), dt.date(2028, 1, 14),
+         "Leave must be 1 year or shorter. For a longer absence, end the clinician's weekly clinics"),
+    ],
+)
+def test_leave_out_of_bounds_is_refused_next_to_its_last_day(admin_client, session, first, last, message):
+    clinician = appt.create_clinician(session)
+    response = _post(admin_client, "/staff/admin/appointments/leave/new",
+                     {"clinician": str(clinician.id), **_leave_parts(first, last)})
+    assert response.status_code == 400
+    assert error_for(parse(response), "last_day") == message
+    assert session.scalar(select(func.count()).select_from(ClinicianLeave)) == 0
+
+
+def test_a_year_of_leave_is_accepted(admin_client, session):
+    clinician = appt.create_clinician(session)
+    response = _post(admin_client, "/staff/admin/appointments/leave/new",
+                     {"clinician": str(clinician.id), **_leave_parts(dt.date(2027, 1, 14), dt.date(2028, 1, 13))})
+    assert response.status_code == 302
+
+
+def test_removing_leave_opens_the_slots_only_it_blocked(admin_client, session):
+    clinician = appt.create_clinician(session)
+    on_leave, also_away, team_day = (appt.create_slot(session, clinician=clinician, starts_at=appt.days_ahead(n))
+                                     for n in (4, 5, 6))
+    days = [slot.starts_at.astimezone(appt.LONDON).date() for slot in (on_leave, also_away, team_day)]
+    url = "/staff/admin/appointments/leave/new"
+    assert _post(admin_client, url, {"clinician": str(clinician.id), **_leave_parts(days[0], days[2])}).status_code \
+        == 302
+    # Other leave still covers the second day, and an admin blocked the third for another reason.
+    assert _post(admin_client, url, {"clinician": str(clinician.id), **_leave_parts(days[1], days[1])}).status_code \
+        == 302
+    session.execute(AppointmentSlot.__table__.update().where(AppointmentSlot.id == team_day.id)
+                    .values(blocked_reason="Team training"))
+    session.commit()
+    leave_id = session.scalars(select(ClinicianLeave.id).order_by(ClinicianLeave.id)).first()
+    remove = f"/staff/admin/appointments/leave/{leave_id}/remove"
+    assert get_page(admin_client, "/staff/admin/appointments").find("a", href=remove)
+    assert "Remove leave" in get_page(admin_client, remove).get_text()
+    assert session.get(ClinicianLeave, leave_id) is not None  # the page only asks
+    response = _post(admin_client, remove)
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(ClinicianLeave, leave_id) is None
+    statuses = [session.get(AppointmentSlot, slot.id).status for slot in (on_leave, also_away, team_day)]
+    assert statuses == ["open", "blocked", "blocked"]
+    [event] = _audit(session, "clinician_leave_removed")
+    assert f"leave {leave_id}, clinician {clinician.id}" in event.detail
+
+
+def test_removing_leave_needs_its_csrf_token_and_a_real_id(admin_client, session):
+    clinician = appt.create_clinician(session)
+    leave = ClinicianLeave(clinician_id=clinician.id, first_day=dt.date(2030, 1, 1), last_day=dt.date(2030, 1, 2))
+    session.add(leave)
+    session.commit()
+    assert admin_client.post(f"/staff/admin/appointments/leave/{leave.id}/remove").status_code == 400
+    assert session.get(ClinicianLeave, leave.id) is not None
+    get_page(admin_client, "/staff/admin/appointments/leave/999999/remove", status=404)
+
+
 def test_admin_generates_slots_now(admin_client, session):
     appt.create_template(session, weekday=utcnow().astimezone(appt.LONDON).weekday())
     session.execute(AppointmentSlot.__table__.delete())
