@@ -134,12 +134,16 @@ def find_usable_link(session: Session, token: str, *, now: dt.datetime) -> Staff
 def complete_set_up(session: Session, token: str, password: str, *, now: dt.datetime) -> User:
     """Use the link: set the person's password and make the account active. The link dies with it.
 
+    Choosing the password counts as signing in, as typing it on the sign-in page does (attempt_sign_in): both
+    lead on to the second factor, and staff accounts show when the person last signed in.
+
     Raises SetUpLinkUnusable, or services.WeakPassword (the link still works: they choose another).
     """
     link = find_usable_link(session, token, now=now)
     user = link.user
     services.reset_password(session, user, password, now=now)
     user.is_active = True
+    user.record_sign_in(now)
     link.used_at = now
     session.flush()
     return user

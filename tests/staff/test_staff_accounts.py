@@ -188,6 +188,21 @@ def test_a_signed_in_person_opening_a_link_does_not_use_it(admin_client, session
     assert _fresh(admin_client).get(path).status_code == 200
 
 
+def test_signing_in_through_the_set_up_link_counts_as_signing_in(admin_client, session):
+    path = _link_path(_invite(admin_client))
+    client = _fresh(admin_client)
+    page = get_page(client, path)
+    user = session.scalars(select(User).where(User.email == "nia.newcomer@nhs.net")).one()
+    account = f"/staff/admin/staff-accounts/{user.id}"
+    assert "Last signed in Never" in get_page(admin_client, account).get_text(" ", strip=True)
+    response = client.post(path, data={"password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD,
+                                       "csrf_token": csrf_token(page)})
+    assert response.headers["Location"] == "/sign-in/set-up-app"
+    session.expire_all()
+    assert session.get(User, user.id).last_sign_in_at is not None
+    assert "Last signed in Never" not in get_page(admin_client, account).get_text(" ", strip=True)
+
+
 def test_a_set_up_link_is_only_for_someone_not_yet_set_up(admin_client, session):
     other = factories.create_staff(session, role=Role.RECEPTION)
     response = _press(admin_client, other.id, "set-up-link")
