@@ -34,11 +34,14 @@ class VenueInUse(Exception):
 
 
 def short_name_problem(short_name: str) -> str | None:
-    """Why this may not be a venue's short name, or None. Texts carry it, so it must be short and say
-    nothing clinical (the same words ``messaging.texts`` keeps out of every text)."""
+    """Why this may not be a venue's short name, or None. Texts carry it, so it must be short, use only
+    characters a GSM-7 text carries (an emoji would reach the patient as '?', or double the text's cost), and
+    say nothing clinical (the same words ``messaging.texts`` keeps out of every text)."""
     low, high = SHORT_NAME_LENGTH
     if not low <= len(short_name) <= high:
         return f"Short name must be between {low} and {high} characters"
+    if not texts.carried_as_typed(short_name):
+        return "Short name must only use letters, numbers and simple punctuation that texts can carry, not emoji"
     found = texts.clinical_words_in(short_name)
     if found:
         return (f"Short name must not say anything clinical, like \u2018{found[0]}\u2019: texts can be read "

@@ -7,6 +7,7 @@ and each fits one 160-character GSM-7 segment (a second segment doubles the cost
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 LONDON = ZoneInfo("Europe/London")
@@ -16,14 +17,36 @@ _GSM7_BASIC = (
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 _GSM7_EXTENDED = "^{}\\[~]|€\f"
-# Words that would tell a reader something about the patient's health.
-CLINICAL_WORDS = ("pain", "acupuncture", "medication", "medicine", "physio", "psycholog", "clinic", "therapy")
+# GSM-7 basic characters a name never carries: line breaks, and the escape to the extension table.
+_NOT_IN_NAMES = "\n\r\x1b"
+# Words that would tell a reader something about the patient's health, each with the stem that finds its forms
+# (therapy, therapies, therapist; clinic, clinics, clinical). A stem matches inside a longer word too
+# ("Backpain"), except "mental", which must start a word: it hides in ordinary ones (environmental).
+_CLINICAL_STEMS = {
+    "pain": "pain",
+    "acupuncture": "acupunct",
+    "medication": "medicat",
+    "medicine": "medicin",
+    "physio": "physio",
+    "psycholog": "psycholog",
+    "psychiatry": "psychiatr",
+    "clinic": "clinic",
+    "therapy": "therap",
+    "mental": r"\bmental",
+}
+CLINICAL_WORDS = tuple(_CLINICAL_STEMS)
+_CLINICAL_PATTERNS = {word: re.compile(stem, re.IGNORECASE) for word, stem in _CLINICAL_STEMS.items()}
 
 
 def clinical_words_in(value: str) -> list[str]:
-    """The clinical words in ``value`` (any case, also inside a longer word): what a text must not say."""
-    lowered = value.lower()
-    return [word for word in CLINICAL_WORDS if word in lowered]
+    """The clinical words in ``value``, in any case or form (plurals and variants): what a text must not say."""
+    return [word for word, pattern in _CLINICAL_PATTERNS.items() if pattern.search(value)]
+
+
+def carried_as_typed(value: str) -> bool:
+    """Whether every character of ``value`` reaches the phone as typed: all of it is in the GSM-7 basic set
+    that ``plain`` keeps (no line breaks or escape), so ``plain`` changes nothing and costs no extra septet."""
+    return all(char in _GSM7_BASIC and char not in _NOT_IN_NAMES for char in value)
 
 
 class TextTooLong(ValueError):
@@ -61,7 +84,7 @@ def plain(value: str) -> str:
 
     out = []
     for char in value.translate(_LOOKALIKES):
-        if char in _GSM7_BASIC and char not in "\n\r\x1b":
+        if char in _GSM7_BASIC and char not in _NOT_IN_NAMES:
             out.append(char)
             continue
         base = unicodedata.normalize("NFKD", char)[0]

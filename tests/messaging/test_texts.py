@@ -13,7 +13,8 @@ from portal.messaging import texts
 from portal.settings import InvitationPolicy
 from tests.fixtures.fake_twilio import segments as twilio_segments
 
-HELPERS = {"plain", "gsm7_length", "check_single_segment", "short_datetime", "clinical_words_in"}
+HELPERS = {"plain", "gsm7_length", "check_single_segment", "short_datetime", "clinical_words_in",
+           "carried_as_typed"}
 VENUE_SHORT_NAME_MAX = Venue.__table__.c.short_name.type.length
 LONGEST_VALID_DAYS = next(m.le for m in InvitationPolicy.model_fields["link_valid_days"].metadata if hasattr(m, "le"))
 # secrets.token_urlsafe(16), as auth.services makes it, is always 22 URL-safe characters.

@@ -94,6 +94,9 @@ def test_an_online_venue(admin_client, session):
     ("short_name", "X", "Short name must be between 2 and 30 characters"),
     ("short_name", "Archway Pain Clinic", "Short name must not say anything clinical, like \u2018pain\u2019"),
     ("short_name", "PHYSIOtherapy hub", "Short name must not say anything clinical, like \u2018physio\u2019"),
+    ("short_name", "Therapies Hub", "Short name must not say anything clinical, like \u2018therapy\u2019"),
+    ("short_name", "Finsbury HC \N{GRINNING FACE}",
+     "Short name must only use letters, numbers and simple punctuation that texts can carry, not emoji"),
     ("address", "", "Enter the address"),
     ("address", "y" * 501, "Address must be 500 characters or fewer"),
     ("access_notes", "z" * 1001, "Access notes must be 1000 characters or fewer"),
@@ -108,6 +111,30 @@ def test_bad_input_is_shown_next_to_its_field(admin_client, session, field, valu
     assert shown.startswith(message), shown
     assert page.title.string.startswith("Error: ")
     assert session.scalars(select(Venue)).first() is None
+
+
+# Short names as staff might type them: those that must pass, and those the texts' rules must refuse.
+SHORT_NAMES_THAT_PASS = ["Hornsey Central", "Finsbury HC", "The Laurels", "Archway Ctr", "St Ann's", "Café Ten",
+                         "Environmental Ctr", "Spa Road", "Elm House (2nd)", "A" * 30]
+SHORT_NAMES_THAT_FAIL = {
+    "Therapies Hub": "clinical", "Therapist Hse": "clinical", "Mental Health Unit": "clinical",
+    "Archway Clinics": "clinical", "Clinical Ctr": "clinical", "Medicines Hub": "clinical",
+    "Painless Place": "clinical", "Backpain Ctr": "clinical", "Psychiatry Hse": "clinical",
+    "Acupuncturist": "clinical", "Physiotherapy": "clinical", "Medications Ctr": "clinical",
+    "Finsbury HC \N{GRINNING FACE}": "carry", "St Ann\u2019s": "carry", "H\u00f4tel Dieu": "carry",
+    "Finsbury\nHC": "carry", "Finsbury \u20ac": "carry",
+}
+
+
+@pytest.mark.parametrize("short_name", SHORT_NAMES_THAT_PASS)
+def test_short_names_that_pass(short_name):
+    assert venues.short_name_problem(short_name) is None
+
+
+@pytest.mark.parametrize(("short_name", "why"), SHORT_NAMES_THAT_FAIL.items())
+def test_short_names_that_fail(short_name, why):
+    problem = venues.short_name_problem(short_name)
+    assert problem is not None and (("clinical" in problem) if why == "clinical" else ("texts can carry" in problem))
 
 
 def test_the_short_name_rule_is_the_texts_rule():
