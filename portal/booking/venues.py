@@ -33,6 +33,27 @@ class VenueInUse(Exception):
         self.use = use
 
 
+class VenueNameTaken(ValueError):
+    """Another venue has this name (ignoring case and spaces): lists would show two identical choices."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"There is already a venue called {name}. Enter a different name, or change that venue")
+
+
+def _name_key(name: str) -> str:
+    """What makes two names the same to a reader: 'Finsbury  health centre ' is 'Finsbury Health Centre'."""
+    return " ".join(name.split()).casefold()
+
+
+def _refuse_taken_name(session: Session, name: str, *, other_than: int | None = None) -> None:
+    """VenueNameTaken if another venue reads the same. Compared here rather than in SQL: the spacing rule does
+    not translate into both engines' SQL, and a trust has tens of venues, not thousands."""
+    key = _name_key(name)
+    for venue_id, existing in session.execute(select(Venue.id, Venue.name)):
+        if venue_id != other_than and _name_key(existing) == key:
+            raise VenueNameTaken(existing)
+
+
 def short_name_problem(short_name: str) -> str | None:
     """Why this may not be a venue's short name, or None. Texts carry it, so it must be short, use only
     characters a GSM-7 text carries (an emoji would reach the patient as '?', or double the text's cost), and
@@ -122,7 +143,9 @@ def venues_for_admin(session: Session, *, now: dt.datetime) -> list[VenueRow]:
 def create_venue(
     session: Session, *, name: str, short_name: str, address: str, access_notes: str, is_online: bool
 ) -> Venue:
-    """Add a venue. The caller has checked the short name (``short_name_problem``)."""
+    """Add a venue. The caller has checked the short name (``short_name_problem``). VenueNameTaken if another
+    venue has the same name."""
+    _refuse_taken_name(session, name)
     venue = Venue(name=name, short_name=short_name, address=address, access_notes=access_notes, is_online=is_online)
     session.add(venue)
     session.flush()
@@ -132,11 +155,14 @@ def create_venue(
 def update_venue(session: Session, venue: Venue, *, now: dt.datetime, **values: object) -> list[str]:
     """Change a venue; returns the names of the fields that changed. The change shows everywhere the
     venue does, upcoming cohorts and texts included. Whether it is online cannot change while anything
-    uses it (its cohorts' joining links, and what reminders say, depend on it): VenueInUse."""
+    uses it (its cohorts' joining links, and what reminders say, depend on it): VenueInUse. A name another
+    venue has is refused: VenueNameTaken."""
     unknown = set(values) - set(FIELDS)
     if unknown:
         raise TypeError(f"not venue fields: {sorted(unknown)}")
     changed = [name for name in FIELDS if name in values and getattr(venue, name) != values[name]]
+    if "name" in changed:
+        _refuse_taken_name(session, str(values["name"]), other_than=venue.id)
     if "is_online" in changed:
         use = venue_use(session, venue, now=now)
         if use.in_use:

@@ -47,10 +47,14 @@ def venue_list():
 def new_venue():
     form = VenueForm(data=None if request.method == "POST" else {"is_online": "no"})
     if form.validate_on_submit():
-        venue = venues.create_venue(db_session(), **form.values)
-        audit("venue_created", detail=f"venue {venue.id}")
-        flash(f"{venue.name} is added. Choose it when you create a cohort or a weekly clinic.", "success")
-        return redirect(url_for("staff_admin.venue_list"))
+        try:
+            venue = venues.create_venue(db_session(), **form.values)
+        except venues.VenueNameTaken as taken:
+            form.name.errors.append(str(taken))
+        else:
+            audit("venue_created", detail=f"venue {venue.id}")
+            flash(f"{venue.name} is added. Choose it when you create a cohort or a weekly clinic.", "success")
+            return redirect(url_for("staff_admin.venue_list"))
     return render_template("staff/admin/venue_form.html", form=form, venue=None, use=None)
 
 
@@ -78,6 +82,8 @@ def edit_venue(venue_id: int):
             form.is_online.errors.append(
                 f"You cannot change whether this venue is online while {in_use.use.uses_it()}. "
                 "Add a new venue instead")
+        except venues.VenueNameTaken as taken:
+            form.name.errors.append(str(taken))
         else:
             if changed:
                 audit("venue_updated", detail=f"venue {venue.id}: changed {', '.join(changed)}")

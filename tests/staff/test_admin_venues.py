@@ -144,6 +144,30 @@ def test_the_short_name_rule_is_the_texts_rule():
     assert venues.short_name_problem("A" * 30) is None
 
 
+@pytest.mark.parametrize("typed", ["Finsbury Health Centre", "finsbury health centre", "  Finsbury   HEALTH Centre "])
+def test_a_venue_name_already_taken_is_refused_on_create(admin_client, session, typed):
+    factories.create_venue(session, name="Finsbury Health Centre")
+    response = _post(admin_client, NEW, _form(name=typed))
+    assert response.status_code == 200
+    assert error_for(parse(response), "name") == ("There is already a venue called Finsbury Health Centre. Enter a "
+                                                  "different name, or change that venue")
+    assert session.scalar(select(func.count()).select_from(Venue)) == 1
+
+
+def test_a_venue_name_already_taken_is_refused_on_rename(admin_client, session):
+    factories.create_venue(session, name="Finsbury Health Centre")
+    other = factories.create_venue(session, name="Archway Centre", short_name="Archway")
+    url = f"{VENUES}/{other.id}"
+    response = _post(admin_client, url, _form(name="FINSBURY health  centre", short_name="Archway"))
+    assert error_for(parse(response), "name").startswith("There is already a venue called Finsbury Health Centre")
+    session.expire_all()
+    assert session.get(Venue, other.id).name == "Archway Centre"
+    # Its own name, written another way, is no clash.
+    assert _post(admin_client, url, _form(name="ARCHWAY Centre", short_name="Archway")).status_code == 302
+    session.expire_all()
+    assert session.get(Venue, other.id).name == "ARCHWAY Centre"
+
+
 def test_changing_a_venue_of_upcoming_cohorts_shows_everywhere_and_is_audited(admin_client, session):
     venue = factories.create_venue(session, name="Old Name Centre", short_name="Old Name")
     cohort = factories.create_cohort(session, venue=venue)
