@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import false, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from portal.appointments.models import (
@@ -17,8 +18,8 @@ from portal.appointments.models import (
 from portal.appointments.services import local_day, local_day_bounds
 from portal.appointments.slots import generate_slots
 from portal.auth.models import Role, User
-from portal.booking.models import Venue
-from portal.dates import london_today
+from portal.booking.models import Cohort, CohortSession, Venue, cohort_facilitator
+from portal.dates import london_today, written_date
 from portal.settings import DomainConfig
 
 CLINICIAN_ROLES = (Role.CLINICIAN.value, Role.FACILITATOR.value, Role.ADMIN.value)
@@ -95,7 +96,8 @@ def create_template(
         raise AvailabilityError("service_key", "Select an appointment service from the list")
     if service.team_scoped and domain.teams.get(team) is None:
         raise AvailabilityError("team", f"Select the team whose patients book {service.name}")
-    if session.get(Venue, venue_id) is None:
+    venue = session.get(Venue, venue_id)
+    if venue is None:
         raise AvailabilityError("venue", "Select a venue from the list")
     if not 0 <= weekday <= 6:
         raise AvailabilityError("weekday", "Select a day of the week")
@@ -115,6 +117,8 @@ def create_template(
             raise AvailabilityError(
                 "start_time", "This clinician already has a clinic at this time on this day"
                 f" ({other.start_time:%H:%M} to {other.end_time:%H:%M})")
+    _refuse_group_clash(session, domain, clinician_id=clinician_id, venue=venue, weekday=weekday,
+                        start_time=start_time, end_time=end_time, valid_from=valid_from, valid_until=valid_until)
     template = AvailabilityTemplate(
         clinician_id=clinician_id, service_key=service.key, team=team if service.team_scoped else None,
         venue_id=venue_id, weekday=weekday, start_time=start_time, end_time=end_time, slot_minutes=slot_minutes,
@@ -123,6 +127,42 @@ def create_template(
     session.add(template)
     session.flush()
     return template
+
+
+def _minutes(value: dt.time) -> int:
+    return value.hour * 60 + value.minute
+
+
+def _refuse_group_clash(
+    session: Session, domain: DomainConfig, *, clinician_id: int, venue: Venue, weekday: int, start_time: dt.time,
+    end_time: dt.time, valid_from: dt.date, valid_until: dt.date | None,
+) -> None:
+    """AvailabilityError if a group session meets the planned clinic: in the same room (an online venue holds
+    any number), or run by the clinician. Sessions are read by room or facilitator, then matched to the weekly
+    clinic in local time, which is how both are planned."""
+    timezone = domain.policy.service.timezone
+    runs = or_(Cohort.id.in_(select(cohort_facilitator.c.cohort_id).where(
+        cohort_facilitator.c.user_id == clinician_id)), Cohort.venue_id == venue.id if not venue.is_online else false())
+    query = (
+        select(CohortSession, Cohort.venue_id)
+        .join(Cohort, Cohort.id == CohortSession.cohort_id)
+        .where(CohortSession.status == "scheduled", Cohort.status != "cancelled", runs,
+               CohortSession.starts_at >= local_day_bounds(valid_from, timezone)[0])
+        .order_by(CohortSession.starts_at)
+    )
+    if valid_until is not None:
+        query = query.where(CohortSession.starts_at < local_day_bounds(valid_until, timezone)[1])
+    zone = ZoneInfo(timezone)
+    for group_session, venue_id in session.execute(query):
+        starts, ends = group_session.starts_at.astimezone(zone), group_session.ends_at.astimezone(zone)
+        ends_minutes = _minutes(ends.time()) if ends.date() == starts.date() else 24 * 60
+        if (starts.weekday() == weekday and _minutes(starts.time()) < _minutes(end_time)
+                and ends_minutes > _minutes(start_time)):
+            if venue_id == venue.id and not venue.is_online:
+                raise AvailabilityError("venue", f"{venue.name} has a group at this time on "
+                                                 f"{written_date(starts)}. Choose another venue, day or time")
+            raise AvailabilityError("clinician", f"This clinician runs a group at this time on "
+                                                 f"{written_date(starts)}. Choose another day or time")
 
 
 def add_leave(

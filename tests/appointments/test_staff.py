@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from portal.appointments.models import Appointment, AppointmentSlot, AvailabilityTemplate, ClinicianLeave
 from portal.audit.models import AuditEvent
+from portal.dates import written_date
 from portal.db import utcnow
 from tests import factories
 from tests.appointments import factories as appt
@@ -163,6 +164,33 @@ def test_the_clinic_form_shows_each_problem_next_to_its_field(admin_client, sess
     assert response.status_code == 400
     assert error_for(parse(response), field) == message
     assert session.scalar(select(func.count()).select_from(AvailabilityTemplate)) == 0
+
+
+def test_a_clinic_meeting_a_group_in_its_room_or_with_its_facilitator_is_refused(admin_client, session):
+    facilitator = appt.create_clinician(session, display_name="Femi Ade")
+    room = factories.create_venue(session, name="Busy Centre")
+    cohort = factories.create_cohort(session, venue=room, first_date=utcnow().date() + dt.timedelta(days=14))
+    cohort.facilitators = [facilitator]
+    session.commit()
+    first = cohort.sessions[0].starts_at.astimezone(appt.LONDON)  # 18:00 to 20:00 local, weekly
+    other_room, other_clinician = factories.create_venue(session, name="Quiet Centre"), appt.create_clinician(session)
+
+    def clinic(clinician, venue, start="19:00", end="21:00"):
+        return {"clinician": str(clinician.id), "service_key": "t1-physio", "team": "", "venue": str(venue.id),
+                "weekday": str(first.weekday()), "start_time": start, "end_time": end, "slot_minutes": "30",
+                "valid_from[day]": str(first.day), "valid_from[month]": str(first.month),
+                "valid_from[year]": str(first.year)}
+
+    url = "/staff/admin/appointments/templates/new"
+    response = _post(admin_client, url, clinic(facilitator, other_room))
+    assert error_for(parse(response), "clinician") == (
+        f"This clinician runs a group at this time on {written_date(first)}. Choose another day or time")
+    response = _post(admin_client, url, clinic(other_clinician, room))
+    assert error_for(parse(response), "venue") == (
+        f"Busy Centre has a group at this time on {written_date(first)}. Choose another venue, day or time")
+    assert session.scalar(select(func.count()).select_from(AvailabilityTemplate)) == 0
+    # Once the group's session has ended, the room and the facilitator are free.
+    assert _post(admin_client, url, clinic(facilitator, room, start="20:00")).status_code == 302
 
 
 def test_admin_adds_leave_which_blocks_free_slots(admin_client, session):
