@@ -19,6 +19,7 @@ from portal.appointments.services import local_day, local_day_bounds
 from portal.appointments.slots import generate_slots
 from portal.auth.models import Role, User
 from portal.booking.models import Cohort, CohortSession, Venue, cohort_facilitator
+from portal.booking.sessions import Clash
 from portal.dates import london_today, written_date
 from portal.settings import DomainConfig
 
@@ -163,6 +164,35 @@ def _refuse_group_clash(
                                                  f"{written_date(starts)}. Choose another venue, day or time")
             raise AvailabilityError("clinician", f"This clinician runs a group at this time on "
                                                  f"{written_date(starts)}. Choose another day or time")
+
+
+def clinic_clashes(
+    session: Session, domain: DomainConfig, *, venue: Venue, facilitators: list[User],
+    planned: list[tuple[dt.datetime, dt.datetime]],
+) -> list[Clash]:
+    """What stops planned group sessions on the clinics' side: a weekly clinic in the same room at the same time
+    (an online venue holds any number), or one a facilitator holds then. The first of each, at most: the
+    counterpart of ``_refuse_group_clash`` for a new cohort."""
+    by_id = {user.id: user for user in facilitators}
+    wanted = AvailabilityTemplate.clinician_id.in_(list(by_id))
+    if not venue.is_online:
+        wanted = or_(wanted, AvailabilityTemplate.venue_id == venue.id)
+    clinics = session.scalars(select(AvailabilityTemplate).where(wanted)).all()
+    zone = ZoneInfo(domain.policy.service.timezone)
+    found: dict[str, Clash] = {}
+    for starts, ends in planned:
+        local_start, local_end = starts.astimezone(zone), ends.astimezone(zone)
+        for clinic in clinics:
+            if not (clinic.covers(local_start.date()) and local_start.time() < clinic.end_time
+                    and (local_end.date() > local_start.date() or local_end.time() > clinic.start_time)):
+                continue
+            when = written_date(local_start)
+            if clinic.venue_id == venue.id and not venue.is_online and "venue" not in found:
+                found["venue"] = Clash("venue", f"{venue.name} has a weekly clinic at that time on {when}")
+            if clinic.clinician_id in by_id and "facilitators" not in found:
+                found["facilitators"] = Clash("facilitators", f"{by_id[clinic.clinician_id].display_name} holds "
+                                                              f"a weekly clinic at that time on {when}")
+    return list(found.values())
 
 
 def add_leave(

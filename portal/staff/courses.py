@@ -9,11 +9,13 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from portal.appointments import availability
 from portal.audit.web import audit
 from portal.auth.access import CLINICAL_ROLES, roles_required, staff_required
 from portal.auth.models import Role
 from portal.booking import services, sessions
 from portal.booking.models import Cohort, CohortSession
+from portal.booking.schedule import weekly_sessions
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
 from portal.staff.course_forms import (
@@ -91,11 +93,18 @@ def create_cohort():
 
 def _clashes(s, form: CreateCohortForm) -> bool:
     """Puts any clash of the planned sessions with running groups next to its field; True if there was one."""
+    service = domain().catalogue.get(form.service.data)
     found = sessions.new_cohort_clashes(
-        s, domain(), service=domain().catalogue.get(form.service.data), venue=form.chosen_venue,
-        facilitators=form.chosen_facilitators, first_date=form.first_date.data, start_time=form.time,
-        minutes=form.minutes,
+        s, domain(), service=service, venue=form.chosen_venue, facilitators=form.chosen_facilitators,
+        first_date=form.first_date.data, start_time=form.time, minutes=form.minutes,
     )
+    if not found:
+        # Then the clinics: a room or a person taken by a weekly clinic is as taken as by a group.
+        found = availability.clinic_clashes(
+            s, domain(), venue=form.chosen_venue, facilitators=form.chosen_facilitators,
+            planned=weekly_sessions(first_date=form.first_date.data, start_time=form.time, minutes=form.minutes,
+                                    count=service.weeks, timezone=domain().policy.service.timezone),
+        )
     advice = {"venue": "Choose another venue, date or time",
               "facilitators": "Choose other facilitators, or another date or time"}
     for clash in found:

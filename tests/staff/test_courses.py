@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
+from portal.appointments.models import AvailabilityTemplate
 from portal.audit.models import AuditEvent
 from portal.auth.models import Role
 from portal.booking.holidays import england_bank_holiday
@@ -841,6 +842,29 @@ def test_a_group_that_would_share_a_room_or_a_facilitator_with_another_is_refuse
     assert _post_new(admin_client, _valid_cohort(other_room.id, first_date=later, start_time="19:00")).status_code \
         == 302
     assert _post_new(admin_client, _valid_cohort(room.id, first_date=later, start_time="20:00")).status_code == 302
+
+
+def test_a_group_that_would_meet_a_weekly_clinic_in_its_room_or_of_its_facilitator_is_refused(admin_client,
+                                                                                              session):
+    facilitator = factories.create_staff(session, role=Role.FACILITATOR, display_name="Femi Ade")
+    room, other_room = factories.create_venue(session, name="Busy Centre"), factories.create_venue(session)
+    first = _today() + dt.timedelta(days=21)
+    session.add(AvailabilityTemplate(clinician_id=facilitator.id, service_key="t1-physio", venue_id=room.id,
+                                     weekday=first.weekday(), start_time=dt.time(17), end_time=dt.time(19),
+                                     slot_minutes=30, valid_from=first))
+    session.commit()
+    page = parse(_post_new(admin_client, _valid_cohort(room.id, first_date=first)))
+    assert error_for(page, "venue") == (f"Busy Centre has a weekly clinic at that time on {written_date(first)}. "
+                                        "Choose another venue, date or time")
+    page = parse(_post_new(admin_client, _valid_cohort(other_room.id, first_date=first,
+                                                       facilitators=str(facilitator.id))))
+    assert error_for(page, "facilitators") == (
+        f"Femi Ade holds a weekly clinic at that time on {written_date(first)}. Choose other facilitators, or "
+        "another date or time")
+    assert session.scalar(select(func.count()).select_from(Cohort)) == 0
+    # From 19:00, when the clinic has ended, both are free.
+    assert _post_new(admin_client, _valid_cohort(room.id, first_date=first, start_time="19:00",
+                                                 facilitators=str(facilitator.id))).status_code == 302
 
 
 def test_online_groups_may_run_at_the_same_time(admin_client, session):
