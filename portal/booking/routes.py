@@ -70,6 +70,8 @@ def _full_page(cohort, service, *, status: int, form: JoinWaitlistForm | None = 
         "booking/cohort_full.html", cohort=cohort, service=service, alternatives=alternatives,
         form=form or JoinWaitlistForm(), just_filled=just_filled,
         waiting=waitlist.on_waiting_list(s, patient.id, service.key),
+        # A patient with a place on the course cannot join its waiting list (waitlist.join refuses): say so here.
+        current_starts=listing.current_seat_starts(s, patient.id, service.key), may_text=patient.may_text,
     ), status
 
 

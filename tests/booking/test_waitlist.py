@@ -221,6 +221,32 @@ def test_reception_reads_every_refusal_about_the_patient(session, domain):
 
 # Through the patient's pages.
 
+def test_a_full_group_says_up_front_that_a_patient_with_a_place_cannot_wait_for_it(app, session, domain):
+    """waitlist.join refuses a patient with a place on the course: the page must not offer what will be refused."""
+    client = signed_in(app, session)
+    later = factories.create_cohort(session, first_date=utcnow().date() + dt.timedelta(days=40))
+    services.book_seat(session, domain, client.user.patient, later.id, now=utcnow())
+    full = factories.create_cohort(session, capacity=3, seats_taken=3)
+    session.commit()
+    page = get_page(client, f"/cohorts/{full.id}")
+    text = page.get_text(" ", strip=True)
+    assert "You already have a place on this course" in text and "cannot join its waiting list" in text
+    assert page.find("button", string=lambda s: s and "Join the waiting list" in s) is None
+
+
+@pytest.mark.parametrize(("consent", "promised"), [(True, True), (False, False)])
+def test_the_waiting_list_promises_a_text_only_to_a_patient_we_may_text(app, session, consent, promised):
+    client = signed_in(app, session)
+    client.user.patient.sms_consent = consent
+    full = factories.create_cohort(session, capacity=3, seats_taken=3)
+    session.commit()
+    page = get_page(client, f"/cohorts/{full.id}").get_text(" ", strip=True)
+    assert ("we will text you" in page) is promised and "it will show on your home page" in page
+    client.post(f"/cohorts/{full.id}/waiting-list", data={"csrf_token": csrf_token(get_page(
+        client, f"/cohorts/{full.id}")), "which": "any"})
+    for url in ("/bookings", "/"):
+        assert ("We will text you if a place comes up" in get_page(client, url).get_text(" ", strip=True)) is promised
+
 def test_a_full_cohort_offers_the_waiting_list_and_joining_shows_the_place(app, session):
     client = signed_in(app, session)
     full = factories.create_cohort(session, capacity=3, seats_taken=3)
