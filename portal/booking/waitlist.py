@@ -333,6 +333,12 @@ def accept_offer(
             or (service.team_scoped and offered.team != patient.team)):
         # Made before the patient's tier or team changed: the seat stays held until the offer lapses, then moves on.
         raise OfferNotFound("This offer is no longer open")
+    if session.scalar(select(Booking.id).where(Booking.patient_id == patient.id,
+                                               Booking.service_key == offered.service_key,
+                                               Booking.status == "active")) is not None:
+        # Booking a group ends its waiting-list place, so this is data put right by hand: the held seat stays until
+        # the offer lapses rather than the booking failing on the one-seat-a-course index.
+        raise OfferNotFound("You already have a place on this course")
     # Conditional, so an accept racing the expiry job (or a double tap) books at most once.
     won = session.execute(
         update(WaitlistEntry)

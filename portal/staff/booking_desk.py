@@ -19,7 +19,13 @@ from portal.db import utcnow
 from portal.extensions import db_session, domain
 from portal.patients.models import Patient
 from portal.plain_text import number_id
-from portal.staff.booking_forms import ReorderForm, StaffCancelForm, StaffCohortForm, StaffWaitlistForm
+from portal.staff.booking_forms import (
+    LeaveWaitlistForm,
+    ReorderForm,
+    StaffCancelForm,
+    StaffCohortForm,
+    StaffWaitlistForm,
+)
 
 bp = Blueprint("staff_bookings", __name__, url_prefix="/staff")
 
@@ -231,20 +237,26 @@ def join_waitlist(patient_id: int, service_key: str):
         400 if form.is_submitted() else 200)
 
 
-@bp.route("/patients/<int:patient_id>/waiting-list/<int:entry_id>/leave", methods=["POST"])
+@bp.route("/patients/<int:patient_id>/waiting-list/<int:entry_id>/leave", methods=["GET", "POST"])
 @registration_staff_required
 def leave_waitlist(patient_id: int, entry_id: int):
+    """Take a patient off a waiting list: asked first, with a reason, as joining and reordering are."""
     patient = _patient(patient_id)
     s = db_session()
     entry = waitlist.live_entry_by_id(s, patient.id, entry_id)
     if entry is None:
-        abort(404)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    waitlist.leave(s, domain(), entry, now=utcnow())
-    audit("waitlist_left_by_staff", patient_id=patient.id, detail=f"entry {entry_id}")
-    flash(f"{patient.full_name} is off the waiting list.", "success")
-    return _to_record(patient)
+        flash(f"{patient.full_name} is no longer on that waiting list.", "info")
+        return _to_record(patient)
+    form = LeaveWaitlistForm()
+    if form.validate_on_submit():
+        reason = form.reason.data.strip()
+        waitlist.leave(s, domain(), entry, now=utcnow())
+        audit("waitlist_left_by_staff", patient_id=patient.id, detail=f"entry {entry_id}: {reason}")
+        flash(f"{patient.full_name} is off the waiting list.", "success")
+        return _to_record(patient)
+    service = domain().catalogue.get(entry.service_key)
+    return render_template("staff/bookings/leave_waitlist.html", patient=patient, entry=entry, service=service,
+                           form=form), 400 if form.is_submitted() else 200
 
 
 @bp.route("/patients/<int:patient_id>/offers/<int:entry_id>/accept", methods=["POST"])

@@ -27,6 +27,13 @@ class StaffCancelForm(PortalForm):
     )
 
 
+class LeaveWaitlistForm(PortalForm):
+    reason = TextAreaField(
+        "Why are they coming off the waiting list?",
+        validators=[DataRequired(message="Enter why they are coming off the waiting list"), _REASON_LENGTH, _PLAIN],
+    )
+
+
 class StaffWaitlistForm(PortalForm):
     cohort = SelectField("Which groups", choices=[], validate_choice=False,
                          validators=[InputRequired(message="Select which groups the patient would take")])

@@ -472,3 +472,18 @@ def test_an_offer_answered_before_its_text_goes_is_not_texted(session, domain, a
     if answer != "accept":  # the seat went on to the next patient, whose text waits to go
         expected[next_in_line.id] = ("pending", None)
     assert offers == expected
+
+
+def test_an_offer_to_a_patient_who_has_a_place_already_is_refused_not_a_crash(session, domain):
+    """Booking a group ends a waiting-list place, so this is a state only a hand-made change leaves; accepting must
+    still answer with words, not fail on the one-seat-a-course index."""
+    cohort, holders, seats, waiting, entry = _full_with_one_waiting(session, domain)
+    services.withdraw_seat(session, domain, holders[0], seats[0].id, reason="x", now=utcnow())
+    session.commit()
+    other = factories.create_cohort(session, first_date=utcnow().date() + dt.timedelta(days=50))
+    session.add(Booking(patient_id=waiting.id, service_key=other.service_key, cohort_id=other.id))
+    session.commit()
+    with pytest.raises(waitlist.OfferNotFound, match="already have a place"):
+        waitlist.accept_offer(session, domain, waiting, entry.id, now=utcnow())
+    session.rollback()
+    assert session.get(WaitlistEntry, entry.id, populate_existing=True).status == "offered"

@@ -184,3 +184,26 @@ def test_moving_a_patient_out_of_a_running_group_needs_a_reason(reception_client
     assert done.status_code == 302
     detail = _audit(session, "seat_moved_by_staff")[0].detail
     assert "moved after the group started" in detail and "Changed shifts, GP agreed" in detail
+
+
+def test_taking_a_patient_off_a_waiting_list_is_asked_first_with_a_reason(reception_client, session, domain):
+    cohort = factories.create_cohort(session, capacity=1, seats_taken=1)
+    patient = factories.create_patient(session)
+    entry = waitlist.join(session, domain, patient, domain.catalogue.get("t1-group"), cohort=cohort, now=utcnow())
+    session.commit()
+    courses = get_page(reception_client, f"/staff/patients/{patient.id}/courses")
+    url = f"/staff/patients/{patient.id}/waiting-list/{entry.id}/leave"
+    assert courses.find("a", href=url) is not None  # a link to the question, not a button that acts at once
+    page = get_page(reception_client, url)
+    assert page.h1.get_text(strip=True) == "Take off the waiting list"
+    bare = reception_client.post(url, data={"csrf_token": csrf_token(page), "reason": "  "})
+    assert bare.status_code == 400
+    assert error_for(parse(bare), "reason") == "Enter why they are coming off the waiting list"
+    assert session.get(WaitlistEntry, entry.id, populate_existing=True).status == "waiting"
+    done = reception_client.post(url, data={"csrf_token": csrf_token(page), "reason": "Has moved out of area"})
+    assert done.status_code == 302
+    assert session.get(WaitlistEntry, entry.id, populate_existing=True).status != "waiting"
+    assert "Has moved out of area" in _audit(session, "waitlist_left_by_staff")[0].detail
+    # The form again (Back, a second tab): the patient's record says they are already off it.
+    again = reception_client.get(url)
+    assert again.status_code == 302 and again.headers["Location"].startswith(f"/staff/patients/{patient.id}")
