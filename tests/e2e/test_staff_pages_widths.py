@@ -51,7 +51,7 @@ def _arrange(db, domain) -> dict:
         waiting = factories.create_patient(s, given_name="Cal", family_name="Wren")
         entry = waitlist.join(s, domain, waiting, domain.catalogue.get("t1-group"), cohort=first, now=now)
         # A name with nowhere to break: it must wrap, not widen the lists and the record it shows in.
-        unbroken = factories.create_patient(s, given_name="Zed", family_name="Quillfeatherstonehaugh" * 5)
+        unbroken = factories.create_patient(s, given_name="Zed", family_name="Quillfeatherstonehaugh" * 4)
         waitlist.join(s, domain, unbroken, domain.catalogue.get("t1-group"), cohort=first, now=now)
         cancelled = first.sessions[2]
         cancel_session(s, domain, cancelled, reason="Room flooded", now=now)
