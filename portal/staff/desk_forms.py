@@ -9,7 +9,8 @@ from wtforms import RadioField, SelectField, StringField, TextAreaField, Validat
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
-from portal.forms import PortalForm
+from portal.dates import InvalidDate, parse_date_parts
+from portal.forms import DateParts, PortalForm
 from portal.plain_text import CONTROL_CHARACTERS, number_id
 
 REASON_LENGTH = 500
@@ -33,9 +34,14 @@ class ScheduleForm(PortalForm):
 
     venue = SelectField("Venue", choices=[], validate_choice=False)
     service = SelectField("Service", choices=[], validate_choice=False)
+    # Typed by staff as day, month and year boxes (the NHS.UK date input); the page's own links carry the day as
+    # ``week=2026-03-30`` instead, so they stay short. Both land on ``date``, the one field the page shows.
+    date = DateParts("Day or week")
     week = StringField("Week or day")
     view = SelectField("Show", choices=[SelectChoice("week", "The whole week"), SelectChoice("day", "One day")],
                        validate_choice=False)
+
+    FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
 
     def set_choices(self, venues, services) -> None:
         self.venue.choices = [SelectChoice("", "All venues")] + [SelectChoice(str(v.id), v.name) for v in venues]
@@ -60,16 +66,35 @@ class ScheduleForm(PortalForm):
         return value
 
     def chosen_day(self, today: dt.date) -> dt.date:
+        """The day typed in the boxes, else the day a link carried, else today. A refused day shows today, with
+        the message next to the boxes; the boxes then keep what was typed."""
+        try:
+            day = self._typed_day() or self._linked_day() or today
+        except InvalidDate as problem:
+            self.date.errors, self.date.bad_parts = [str(problem)], set(problem.bad_parts)
+            return today
+        self.date.raw = {"day": str(day.day), "month": str(day.month), "year": str(day.year)}
+        return day
+
+    def _typed_day(self) -> dt.date | None:
+        if not any(self.date.raw.values()):
+            return None
+        day = parse_date_parts(self.date.raw, label="The day")
+        if not self.FIRST_DAY <= day <= self.LAST_DAY:
+            raise InvalidDate(f"The day must be between {self.FIRST_DAY.year} and {self.LAST_DAY.year}", {"year"})
+        return day
+
+    def _linked_day(self) -> dt.date | None:
         value = (self.week.data or "").strip()
         if not value:
-            return today
+            return None
         try:
             day = dt.date.fromisoformat(value) if len(value) == 10 else None
         except ValueError:
             day = None
-        if day is None or not dt.date(2000, 1, 1) <= day <= dt.date(2100, 12, 31):
-            self.week.errors = ["Enter a date like 2026-03-30"]
-            return today
+        if day is None or not self.FIRST_DAY <= day <= self.LAST_DAY:
+            raise InvalidDate("The day in the page's address is not a real date: enter the day in the boxes",
+                              {"day", "month", "year"})
         return day
 
     @property

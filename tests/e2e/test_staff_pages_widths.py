@@ -109,7 +109,7 @@ def _pages(d: dict) -> list[tuple]:
         ("waiting-lists", "/staff/waiting-lists"), ("waiting-list-entry", f"/staff/waiting-lists/{d['entry']}"),
         ("waiting-list-entry-error", f"/staff/waiting-lists/{d['entry']}", _press("Change the order")),
         ("week", "/staff/schedule"), ("day", f"/staff/schedule?venue={d['venue']}&view=day"),
-        ("week-error", "/staff/schedule?week=31-02-2026"),
+        ("week-error", "/staff/schedule?date[day]=31&date[month]=2&date[year]=2026"),
         ("move-patients", move), ("move-patients-error", move, _press("Move 2 patients")),
         ("cohort", f"/staff/courses/{d['cohort']}"),
         ("cohort-facilitators", f"/staff/courses/{d['cohort']}/facilitators"),

@@ -98,14 +98,40 @@ def test_filters_by_venue_and_service_and_shows_one_day(reception_client, sessio
     ("venue=abc", "venue", "Select a venue from the list"),
     ("venue=99999999999999", "venue", "Select a venue from the list"),
     ("service=nope", "service", "Select a service from the list"),
-    ("week=31/02/2026", "week", "Enter a date like 2026-03-30"),
-    ("week=2026-02-31", "week", "Enter a date like 2026-03-30"),
-    ("week=9999-01-01", "week", "Enter a date like 2026-03-30"),
+    ("week=31/02/2026", "date", "The day in the page's address is not a real date: enter the day in the boxes"),
+    ("week=2026-02-31", "date", "The day in the page's address is not a real date: enter the day in the boxes"),
+    ("week=9999-01-01", "date", "The day in the page's address is not a real date: enter the day in the boxes"),
+    ("date[day]=31&date[month]=2&date[year]=2026", "date", "The day must be a real date"),
+    ("date[day]=30&date[month]=3&date[year]=26", "date", "The day must include a year with 4 numbers"),
+    ("date[day]=30&date[month]=&date[year]=2026", "date", "The day must include a month"),
+    ("date[day]=1&date[month]=1&date[year]=2101", "date", "The day must be between 2000 and 2100"),
+    ("date[day]=%D9%A3&date[month]=1&date[year]=2026", "date", "The day must be a real date, in numbers"),
 ])
 def test_bad_filters_get_a_message_not_a_500(reception_client, query, field, message):
     response = reception_client.get(f"/staff/schedule?{query}")
     assert response.status_code == 400
     assert error_for(parse(response), field) == message
+
+
+def test_the_day_typed_in_the_boxes_chooses_the_week_and_stays_in_the_boxes(reception_client, session):
+    cohort, _ = _booked_cohort(session, 0)
+    day = dt.date.fromisoformat(_local_day(cohort.sessions[0].starts_at))
+    page = get_page(reception_client,
+                    f"/staff/schedule?date[day]={day.day}&date[month]={day.month}&date[year]={day.year}&view=day")
+    assert page.find(id=f"session-{cohort.sessions[0].id}")
+    assert page.find(id="date-day")["value"] == str(day.day)
+    assert page.find(id="date-year")["value"] == str(day.year)
+    # The page's own links carry the day in its short form, and the boxes show it.
+    following = get_page(reception_client, f"/staff/schedule?week={(day + dt.timedelta(days=1)).isoformat()}")
+    assert following.find(id="date-day")["value"] == str((day + dt.timedelta(days=1)).day)
+    assert not following.find(class_="nhsuk-error-message")
+
+
+def test_a_refused_day_keeps_what_was_typed(reception_client):
+    page = parse(reception_client.get("/staff/schedule?date[day]=31&date[month]=2&date[year]=2026"))
+    assert page.find(id="date-day")["value"] == "31"
+    assert "nhsuk-input--error" in page.find(id="date-day")["class"]
+    assert page.select_one(".nhsuk-error-summary a")["href"] == "#date-day"
 
 
 def test_facilitators_read_the_view_but_cannot_move_patients(app, session):
