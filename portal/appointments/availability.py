@@ -19,7 +19,7 @@ from portal.appointments.services import local_day, local_day_bounds
 from portal.appointments.slots import generate_slots
 from portal.auth.models import Role, User
 from portal.booking.models import Cohort, CohortSession, Venue, cohort_facilitator
-from portal.booking.sessions import Clash
+from portal.booking.sessions import Clash, OtherClashes, hold_rooms_and_people
 from portal.dates import london_today, written_date
 from portal.settings import DomainConfig
 
@@ -109,6 +109,9 @@ def create_template(
         raise AvailabilityError("slot_minutes", "Slot length must fit between the start and end times")
     if valid_until is not None and valid_until < valid_from:
         raise AvailabilityError("valid_until", "Last date must be the same as or after the first date")
+    # Held until the clinic is saved: a group or another clinic planned at the same moment for this room or this
+    # clinician waits, and then sees this one.
+    hold_rooms_and_people(session, venue_ids=[venue.id], people=[clinician_id])
     # Two clinics of one clinician at overlapping times would offer the same hour twice.
     for other in session.scalars(select(AvailabilityTemplate).where(
         AvailabilityTemplate.clinician_id == clinician_id, AvailabilityTemplate.weekday == weekday,
@@ -166,16 +169,25 @@ def _refuse_group_clash(
                                                  f"{written_date(starts)}. Choose another day or time")
 
 
+def clinic_check(domain: DomainConfig) -> OtherClashes:
+    """``clinic_clashes`` in the shape the booking checks take (``sessions.clashes(others=...)``)."""
+    def check(session: Session, *, venue: Venue, facilitators: list[User],
+              planned: list[tuple[dt.datetime, dt.datetime]]) -> list[Clash]:
+        return clinic_clashes(session, domain, venue=venue, facilitators=facilitators, planned=planned)
+    return check
+
+
 def clinic_clashes(
     session: Session, domain: DomainConfig, *, venue: Venue, facilitators: list[User],
     planned: list[tuple[dt.datetime, dt.datetime]],
 ) -> list[Clash]:
     """What stops planned group sessions on the clinics' side: a weekly clinic in the same room at the same time
     (an online venue holds any number), or one a facilitator holds then. The first of each, at most: the
-    counterpart of ``_refuse_group_clash`` for a new cohort."""
+    counterpart of ``_refuse_group_clash`` for groups."""
     by_id = {user.id: user for user in facilitators}
     wanted = AvailabilityTemplate.clinician_id.in_(list(by_id))
-    if not venue.is_online:
+    in_room = not venue.is_online
+    if in_room:
         wanted = or_(wanted, AvailabilityTemplate.venue_id == venue.id)
     clinics = session.scalars(select(AvailabilityTemplate).where(wanted)).all()
     zone = ZoneInfo(domain.policy.service.timezone)
@@ -187,7 +199,7 @@ def clinic_clashes(
                     and (local_end.date() > local_start.date() or local_end.time() > clinic.start_time)):
                 continue
             when = written_date(local_start)
-            if clinic.venue_id == venue.id and not venue.is_online and "venue" not in found:
+            if in_room and clinic.venue_id == venue.id and "venue" not in found:
                 found["venue"] = Clash("venue", f"{venue.name} has a weekly clinic at that time on {when}")
             if clinic.clinician_id in by_id and "facilitators" not in found:
                 found["facilitators"] = Clash("facilitators", f"{by_id[clinic.clinician_id].display_name} holds "

@@ -20,6 +20,7 @@ from portal.booking.listing import open_cohort_conditions, open_cohort_params
 from portal.booking.models import Booking, Cohort, CohortSession, Venue
 from portal.booking.schedule import weekly_sessions
 from portal.booking.seats import release_seat, take_seat
+from portal.booking.sessions import hold_rooms_and_people
 from portal.dates import written_date
 from portal.db import UTCDateTime, read_rows, upsert_insert
 from portal.patients.models import Patient
@@ -93,15 +94,11 @@ def create_cohort(
     Raises DuplicateCohort if an active cohort identical in course, team, venue, first date and start time
     exists, even one committed a moment ago by the same form sent twice at once.
     """
-    service = domain.catalogue.get(service_key)
-    if service is None or service.kind != "course" or service.weeks is None:
-        raise ValueError(f"{service_key!r} is not a course in the catalogue")
-    if service.team_scoped and domain.teams.get(team) is None:
-        raise ValueError(f"{service.name} needs a team")
+    service, team = _course_and_team(domain, service_key, team)
     if venue.is_online != bool(online_link):
         raise ValueError("an online cohort needs a joining link, and only an online one has one")
-    team = team if service.team_scoped else None
-    _refuse_duplicate(session, service, team=team, venue=venue, first_date=first_date, start_time=start_time)
+    refuse_duplicate_cohort(session, domain, service_key=service_key, team=team, venue=venue, first_date=first_date,
+                            start_time=start_time, facilitators=facilitators)
     cohort = Cohort(
         service_key=service_key,
         team=team,
@@ -131,17 +128,33 @@ def create_cohort(
     return cohort
 
 
-def _refuse_duplicate(
-    session: Session, service: Service, *, team: str | None, venue: Venue, first_date: dt.date, start_time: dt.time
-) -> None:
-    """DuplicateCohort if an active twin of the planned cohort exists.
+def _course_and_team(domain: DomainConfig, service_key: str, team: str | None) -> tuple[Service, str | None]:
+    """The course in the catalogue, and the team it belongs to (None for a course every team shares)."""
+    service = domain.catalogue.get(service_key)
+    if service is None or service.kind != "course" or service.weeks is None:
+        raise ValueError(f"{service_key!r} is not a course in the catalogue")
+    if service.team_scoped and domain.teams.get(team) is None:
+        raise ValueError(f"{service.name} needs a team")
+    return service, team if service.team_scoped else None
 
-    The venue's row is locked first (FOR UPDATE; SQLite's BEGIN IMMEDIATE has already queued the writers), so
-    of two identical forms sent together the second waits for the first to commit and then finds its cohort.
+
+def refuse_duplicate_cohort(
+    session: Session, domain: DomainConfig, *, service_key: str, team: str | None, venue: Venue, first_date: dt.date,
+    start_time: dt.time, facilitators: Sequence[User] = (),
+) -> None:
+    """DuplicateCohort if an active twin of the planned cohort exists (``create_cohort`` asks this itself).
+
+    First it locks the venue's row and the facilitators' (``sessions.hold_rooms_and_people``), so of two identical
+    forms sent together the second waits for the first to commit and then finds its cohort; and whatever else the
+    caller checks before creating the cohort in the same transaction (another group in the room, a clinic of a
+    facilitator) cannot change under it. Callers that check clashes call this first: a twin of an existing cohort
+    at a room would otherwise be reported as a group already in that room.
+
     A unique index could not do it: a cancelled twin must not block a new one, and cohorts duplicated before
     this check would stop the migration that added it.
     """
-    session.execute(select(Venue.id).where(Venue.id == venue.id).with_for_update())
+    service, team = _course_and_team(domain, service_key, team)
+    hold_rooms_and_people(session, venue_ids=[venue.id], people=[user.id for user in facilitators])
     twin = session.scalar(
         select(Cohort.id).where(
             Cohort.service_key == service.key,

@@ -10,6 +10,7 @@ only the first patient), so a form submitted twice changes the session once and 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -69,15 +70,51 @@ class Clash:
     message: str
 
 
+def hold_rooms_and_people(session: Session, *, venue_ids: Iterable[int] = (), people: Iterable[int] = ()) -> None:
+    """Lock the rows every timetable check waits on, until the transaction ends: the venue (its room) and the
+    staff (their time). A check for a clash and the save after it are then one step: of two plans for the same
+    room or person sent together (a group and a weekly clinic, say), the second waits for the first to commit
+    and then sees it. Call it before reading what is already planned.
+
+    Venues before people, each in id order, in every caller: two planners then never hold what the other waits
+    for. FOR NO KEY UPDATE, so writes that only point at them (slots generated at the venue, say) are not held
+    up. SQLite's BEGIN IMMEDIATE has already queued the writers.
+    """
+    for model, ids in ((Venue, venue_ids), (User, people)):
+        wanted = sorted(set(ids))
+        if wanted:
+            session.execute(select(model.id).where(model.id.in_(wanted)).order_by(model.id)
+                            .with_for_update(key_share=True))
+
+
+# What another feature's bookings of rooms and people would stop (the weekly 1:1 clinics): called with the
+# session and ``venue``, ``facilitators`` and ``planned`` as for ``clashes``. Passed in, so that booking does not
+# depend on the features that book the same rooms and people.
+OtherClashes = Callable[..., list[Clash]]
+
+
 def clashes(
     session: Session, *, venue: Venue | None, facilitators: list[User], planned: list[tuple[dt.datetime, dt.datetime]],
-    other_than: int | None = None,
+    other_than: int | None = None, others: OtherClashes | None = None,
 ) -> list[Clash]:
     """What stops planned sessions: another group in the same room at the same time (an online venue holds any
     number; ``venue=None`` leaves the room out), or a facilitator running another group then. The first clash of
-    each, at most. ``other_than`` is the cohort the sessions belong to, when it exists already."""
+    each, at most. ``other_than`` is the cohort the sessions belong to, when it exists already. Without a clash
+    with a group, ``others`` (the clinics) is asked too.
+
+    Race-safe only after ``hold_rooms_and_people`` for the venue and the facilitators, in the same transaction."""
     if not planned:
         return []
+    found = _group_clashes(session, venue=venue, facilitators=facilitators, planned=planned, other_than=other_than)
+    if not found and others is not None:
+        found = others(session, venue=venue, facilitators=facilitators, planned=planned)
+    return found
+
+
+def _group_clashes(
+    session: Session, *, venue: Venue | None, facilitators: list[User], planned: list[tuple[dt.datetime, dt.datetime]],
+    other_than: int | None,
+) -> list[Clash]:
     overlapping = [(CohortSession.starts_at < ends) & (CohortSession.ends_at > starts) for starts, ends in planned]
     running = (
         select(CohortSession.starts_at)
@@ -108,12 +145,12 @@ def clashes(
 
 def new_cohort_clashes(
     session: Session, domain: DomainConfig, *, service: Service, venue: Venue, facilitators: list[User],
-    first_date: dt.date, start_time: dt.time, minutes: int,
+    first_date: dt.date, start_time: dt.time, minutes: int, others: OtherClashes | None = None,
 ) -> list[Clash]:
     """``clashes`` for every weekly session a new cohort of ``service`` would have."""
     planned = weekly_sessions(first_date=first_date, start_time=start_time, minutes=minutes, count=service.weeks,
                               timezone=domain.policy.service.timezone)
-    return clashes(session, venue=venue, facilitators=facilitators, planned=planned)
+    return clashes(session, venue=venue, facilitators=facilitators, planned=planned, others=others)
 
 
 def course_services(domain: DomainConfig) -> list[Service]:

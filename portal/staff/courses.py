@@ -15,7 +15,6 @@ from portal.auth.access import CLINICAL_ROLES, roles_required, staff_required
 from portal.auth.models import Role
 from portal.booking import services, sessions
 from portal.booking.models import Cohort, CohortSession
-from portal.booking.schedule import weekly_sessions
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
 from portal.staff.course_forms import (
@@ -64,9 +63,15 @@ def create_cohort():
                                                       "capacity": "12"}
     form = CreateCohortForm(data=defaults, domain=domain(), venues=sessions.venues(s),
                             facilitators=sessions.facilitators(s), now=utcnow())
-    if form.validate_on_submit() and not _clashes(s, form):
+    if form.validate_on_submit():
         try:
-            cohort = services.create_cohort(
+            # The twin first: it also locks the room and the facilitators, so the clash checks after it stand
+            # until the cohort is saved. A twin at a room would otherwise read as a group already there.
+            services.refuse_duplicate_cohort(
+                s, domain(), service_key=form.service.data, team=form.team.data, venue=form.chosen_venue,
+                first_date=form.first_date.data, start_time=form.time, facilitators=form.chosen_facilitators,
+            )
+            cohort = None if _clashes(s, form) else services.create_cohort(
                 s, domain(),
                 service_key=form.service.data,
                 team=form.team.data,
@@ -81,30 +86,27 @@ def create_cohort():
         except services.DuplicateCohort as duplicate:
             form.start_time.errors = [str(duplicate)]
         else:
-            audit("cohort_created", detail=f"cohort {cohort.id}: {cohort.service_key}"
-                                           f"{' (' + cohort.team + ')' if cohort.team else ''} from "
-                                           f"{cohort.first_date}")
-            service = domain().catalogue.get(cohort.service_key)
-            flash(f"The {service.name} starting {local_datetime(cohort.first_session.starts_at)} is ready to book.",
-                  "success")
-            return redirect(url_for("staff_courses.cohort_page", cohort_id=cohort.id))
+            if cohort is not None:
+                return _created(cohort)
     return render_template("staff/courses/new.html", form=form, has_venues=bool(form.venue.choices[1:]))
 
 
+def _created(cohort: Cohort):
+    audit("cohort_created", detail=f"cohort {cohort.id}: {cohort.service_key}"
+                                   f"{' (' + cohort.team + ')' if cohort.team else ''} from {cohort.first_date}")
+    service = domain().catalogue.get(cohort.service_key)
+    flash(f"The {service.name} starting {local_datetime(cohort.first_session.starts_at)} is ready to book.", "success")
+    return redirect(url_for("staff_courses.cohort_page", cohort_id=cohort.id))
+
+
 def _clashes(s, form: CreateCohortForm) -> bool:
-    """Puts any clash of the planned sessions with running groups next to its field; True if there was one."""
-    service = domain().catalogue.get(form.service.data)
+    """Puts any clash of the planned sessions with running groups, or else with weekly clinics (a room or a person
+    taken by a clinic is as taken as by a group), next to its field; True if there was one."""
     found = sessions.new_cohort_clashes(
-        s, domain(), service=service, venue=form.chosen_venue, facilitators=form.chosen_facilitators,
-        first_date=form.first_date.data, start_time=form.time, minutes=form.minutes,
+        s, domain(), service=domain().catalogue.get(form.service.data), venue=form.chosen_venue,
+        facilitators=form.chosen_facilitators, first_date=form.first_date.data, start_time=form.time,
+        minutes=form.minutes, others=availability.clinic_check(domain()),
     )
-    if not found:
-        # Then the clinics: a room or a person taken by a weekly clinic is as taken as by a group.
-        found = availability.clinic_clashes(
-            s, domain(), venue=form.chosen_venue, facilitators=form.chosen_facilitators,
-            planned=weekly_sessions(first_date=form.first_date.data, start_time=form.time, minutes=form.minutes,
-                                    count=service.weeks, timezone=domain().policy.service.timezone),
-        )
     advice = {"venue": "Choose another venue, date or time",
               "facilitators": "Choose other facilitators, or another date or time"}
     for clash in found:

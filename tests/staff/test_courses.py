@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
+from portal.appointments import availability
 from portal.appointments.models import AvailabilityTemplate
 from portal.audit.models import AuditEvent
 from portal.auth.models import Role
@@ -972,3 +973,59 @@ def test_sessions_already_over_do_not_hold_the_order(session, domain):
                          new_time=(local + dt.timedelta(hours=1)).time(), reason="Room", now=now)
     assert moved.changed
     session.rollback()
+
+
+def test_a_twin_at_a_room_is_called_a_twin_not_a_group_in_the_room(admin_client, session):
+    room = factories.create_venue(session, name="Finsbury Health Centre")
+    first = _today() + dt.timedelta(days=21)
+    values = _valid_cohort(room.id, first_date=first)
+    assert _post_new(admin_client, values).status_code == 302
+    page = parse(_post_new(admin_client, values))
+    assert error_for(page, "start_time") == (
+        f"The Eight-week Pain Management Group at Finsbury Health Centre starting {written_date(first)} at 18:00 "
+        "already exists. Enter another date or start time, or use the existing group")
+    assert error_for(page, "venue") is None
+    assert session.scalar(select(func.count()).select_from(Cohort)) == 1
+
+
+@pytest.mark.parametrize("shared", ["room", "facilitator"])
+def test_a_group_and_a_weekly_clinic_sent_together_for_one_room_or_person_are_not_both_made(app, session, race_db,
+                                                                                          domain, shared):
+    """Five admins send the same group and five the same clinic, at once: one of the twenty-minute overlaps
+    stands, whichever came first, and nothing else."""
+    femi = factories.create_staff(session, role=Role.FACILITATOR, display_name="Femi Ade")
+    room = factories.create_venue(session)
+    clinic_room = room.id if shared == "room" else factories.create_venue(session).id
+    clinician = femi.id if shared == "facilitator" else factories.create_staff(session, role=Role.FACILITATOR).id
+    first = _today() + dt.timedelta(days=21)
+    values = _valid_cohort(room.id, first_date=first, facilitators=str(femi.id))
+    senders = []
+    for _ in range(5):
+        client = _staff_client(app, session, Role.ADMIN)
+        senders.append((client, csrf_token(get_page(client, NEW))))
+
+    def send_group(client, token):
+        def job():
+            return "group made" if client.post(NEW, data={**values, "csrf_token": token}).status_code == 302 \
+                else "group refused"
+        return job
+
+    def add_clinic():
+        try:
+            with race_db.transaction() as s:
+                availability.create_template(
+                    s, domain, clinician_id=clinician, service_key="t1-physio", team=None, venue_id=clinic_room,
+                    weekday=first.weekday(), start_time=dt.time(19, 40), end_time=dt.time(21), slot_minutes=20,
+                    valid_from=first, valid_until=None)
+        except availability.AvailabilityError:
+            return "clinic refused"
+        return "clinic made"
+
+    # Connections opened now, as the app's pool has them from the sign-ins: a racer that first connects starts late.
+    for connection in [race_db.engine.connect() for _ in range(5)]:
+        connection.close()
+    outcomes = count_together([send_group(*sender) for sender in senders] + [add_clinic] * 5)
+    made = session.scalar(select(func.count()).select_from(Cohort)) + session.scalar(
+        select(func.count()).select_from(AvailabilityTemplate))
+    assert made == 1 and outcomes["group made"] + outcomes["clinic made"] == 1, outcomes
+    assert outcomes["group refused"] + outcomes["clinic refused"] == 9, outcomes
