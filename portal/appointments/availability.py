@@ -171,22 +171,22 @@ def _refuse_group_clash(
 
 def clinic_check(domain: DomainConfig) -> OtherClashes:
     """``clinic_clashes`` in the shape the booking checks take (``sessions.clashes(others=...)``)."""
-    def check(session: Session, *, venue: Venue, facilitators: list[User],
+    def check(session: Session, *, venue: Venue | None, facilitators: list[User],
               planned: list[tuple[dt.datetime, dt.datetime]]) -> list[Clash]:
         return clinic_clashes(session, domain, venue=venue, facilitators=facilitators, planned=planned)
     return check
 
 
 def clinic_clashes(
-    session: Session, domain: DomainConfig, *, venue: Venue, facilitators: list[User],
+    session: Session, domain: DomainConfig, *, venue: Venue | None, facilitators: list[User],
     planned: list[tuple[dt.datetime, dt.datetime]],
 ) -> list[Clash]:
     """What stops planned group sessions on the clinics' side: a weekly clinic in the same room at the same time
-    (an online venue holds any number), or one a facilitator holds then. The first of each, at most: the
-    counterpart of ``_refuse_group_clash`` for groups."""
+    (an online venue holds any number; ``venue=None`` leaves the room out), or one a facilitator holds then. The
+    first of each, at most: the counterpart of ``_refuse_group_clash`` for groups."""
     by_id = {user.id: user for user in facilitators}
     wanted = AvailabilityTemplate.clinician_id.in_(list(by_id))
-    in_room = not venue.is_online
+    in_room = venue is not None and not venue.is_online
     if in_room:
         wanted = or_(wanted, AvailabilityTemplate.venue_id == venue.id)
     clinics = session.scalars(select(AvailabilityTemplate).where(wanted)).all()

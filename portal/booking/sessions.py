@@ -193,16 +193,20 @@ def _named(users: dict[int, User], keys: set[int]) -> list[str]:
     return sorted(f"{users[key].display_name} (user {key})" for key in keys)
 
 
-def set_facilitators(session: Session, cohort: Cohort, chosen: list[User], *, now: dt.datetime) -> FacilitatorChange:
+def set_facilitators(session: Session, cohort: Cohort, chosen: list[User], *, now: dt.datetime,
+                     others: OtherClashes | None = None) -> FacilitatorChange:
     """Who runs the cohort from now on (a colleague covering, say): they see it in their sessions and may
     take its register. Returns who was added and removed (name and user id); choosing the same people changes
-    nothing. Refuses (SessionChangeRefused) someone added who runs another group at one of its sessions to come."""
+    nothing. Refuses (SessionChangeRefused) someone added who runs another group, or (``others``) holds a weekly
+    clinic, at one of its sessions to come."""
     before = {user.id: user for user in cohort.facilitators}
     after = {user.id: user for user in chosen}
     added = after.keys() - before.keys()
-    to_come = [(s.starts_at, s.ends_at) for s in cohort.sessions if s.status == "scheduled" and s.ends_at > now]
+    # The room too: a session of this cohort being moved at the same moment waits, and this reads where it went.
+    hold_rooms_and_people(session, venue_ids=[cohort.venue_id], people=added)
+    to_come = _sessions_to_come(session, cohort.id, now=now)
     found = clashes(session, venue=None, facilitators=[after[key] for key in added], planned=to_come,
-                    other_than=cohort.id)
+                    other_than=cohort.id, others=others)
     if found:
         raise SessionChangeRefused(f"{found[0].message}. Choose other facilitators", field="facilitators")
     change = FacilitatorChange(added=_named(after, added), removed=_named(before, before.keys() - after.keys()))
@@ -210,6 +214,19 @@ def set_facilitators(session: Session, cohort: Cohort, chosen: list[User], *, no
         cohort.facilitators = sorted(after.values(), key=lambda user: (user.email or "", user.id))
         session.flush()
     return change
+
+
+def _sessions_to_come(session: Session, cohort_id: int, *, now: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Read afresh, not from the cohort loaded before the locks: a move committed meanwhile counts."""
+    return [(row.starts_at, row.ends_at) for row in session.execute(
+        select(CohortSession.starts_at, CohortSession.ends_at).where(
+            CohortSession.cohort_id == cohort_id, CohortSession.status == "scheduled", CohortSession.ends_at > now))]
+
+
+def _facilitators_now(session: Session, cohort_id: int) -> list[User]:
+    """The cohort's facilitators as committed (read afresh, as ``_sessions_to_come``)."""
+    return list(session.scalars(select(User).join(cohort_facilitator, cohort_facilitator.c.user_id == User.id)
+                                .where(cohort_facilitator.c.cohort_id == cohort_id).order_by(User.id)))
 
 
 def cohorts_for_staff(
@@ -321,14 +338,15 @@ def move_session(
     new_time: dt.time,
     reason: str,
     now: dt.datetime,
+    others: OtherClashes | None = None,
 ) -> SessionChange:
     """Move one session to a new local date and time and text every patient booked on the cohort.
 
     Refuses (SessionChangeRefused) a session that has started or is cancelled, a time in the past, a local time
     the clocks skip, a time from which the session would run past midnight (the rule a new cohort keeps), a time
     out of the course's order (before the session before it ends, or running into the one after it), and a time
-    when its room or a facilitator has another group. Moving it again to where it already is changes nothing and
-    texts nobody.
+    when its room or a facilitator has another group or (``others``) a weekly clinic. Moving it again to where it
+    already is changes nothing and texts nobody.
     """
     cohort = cohort_session.cohort
     previous = cohort_session.starts_at
@@ -355,8 +373,12 @@ def move_session(
         raise SessionChangeRefused("The session is already at this date and time. Enter a new one", field="date")
 
     _check_order(cohort, cohort_session, new_start, new_start + length, now=now)
-    found = clashes(session, venue=cohort.venue, facilitators=list(cohort.facilitators),
-                    planned=[(new_start, new_start + length)], other_than=cohort.id)
+    # The room, then its facilitators as they are now: a clinic or a group planned for them meanwhile waits.
+    hold_rooms_and_people(session, venue_ids=[cohort.venue_id])
+    facilitators = _facilitators_now(session, cohort.id)
+    hold_rooms_and_people(session, people=[user.id for user in facilitators])
+    found = clashes(session, venue=cohort.venue, facilitators=facilitators,
+                    planned=[(new_start, new_start + length)], other_than=cohort.id, others=others)
     if found:
         raise SessionChangeRefused(f"{found[0].message}. Choose another date or time", field="date")
     # The original time is kept through later moves, so staff can always see where the session was planned.

@@ -148,7 +148,8 @@ def change_facilitators(cohort_id: int):
     form = FacilitatorsForm(data=ticked, facilitators=sessions.facilitators(s), current=cohort.facilitators)
     if form.validate_on_submit():
         try:
-            change = sessions.set_facilitators(s, cohort, form.chosen_facilitators, now=utcnow())
+            change = sessions.set_facilitators(s, cohort, form.chosen_facilitators, now=utcnow(),
+                                               others=availability.clinic_check(domain()))
         except sessions.SessionChangeRefused as refused:
             form[refused.field].errors = [str(refused)]
         else:
@@ -206,7 +207,7 @@ def move_session(cohort_id: int, session_id: int):
         try:
             change = sessions.move_session(
                 db_session(), domain(), cohort_session, new_date=form.date.data, new_time=form.new_time,
-                reason=form.reason.data, now=utcnow(),
+                reason=form.reason.data, now=utcnow(), others=availability.clinic_check(domain()),
             )
         except sessions.SessionChangeRefused as refused:
             form[refused.field].errors = [str(refused)]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import select
 
+from portal.appointments.models import AvailabilityTemplate
 from portal.attendance.services import may_mark_register
 from portal.audit.models import AuditEvent
 from portal.auth.models import Role
@@ -143,5 +147,23 @@ def test_a_facilitator_running_another_group_at_the_same_time_cannot_be_added(ap
     first = cohort.sessions[0].starts_at
     assert error_for(page, "facilitators") == (
         f"Bo Busy runs another group at that time on {written_date(first)}. Choose other facilitators")
+    session.expire_all()
+    assert session.get(Cohort, cohort.id).facilitators == [] and _events(session) == []
+
+
+def test_a_facilitator_holding_a_weekly_clinic_at_the_same_time_cannot_be_added(app, session):
+    clinician = factories.create_staff(session, role=Role.FACILITATOR, display_name="Cleo Clinic")
+    cohort = _cohort_run_by(session)
+    first = cohort.sessions[0].starts_at.astimezone(ZoneInfo("Europe/London"))
+    # A clinic elsewhere, 5pm to 7pm on the group's weekday, from its first week: it meets the 6pm sessions.
+    session.add(AvailabilityTemplate(clinician_id=clinician.id, service_key="t1-physio",
+                                     venue_id=factories.create_venue(session).id, weekday=first.weekday(),
+                                     start_time=dt.time(17), end_time=dt.time(19), slot_minutes=30,
+                                     valid_from=first.date()))
+    session.commit()
+    client = _client(app, session, Role.RECEPTION)
+    page = parse(_post(client, cohort, [clinician.id]))
+    assert error_for(page, "facilitators") == (
+        f"Cleo Clinic holds a weekly clinic at that time on {written_date(first)}. Choose other facilitators")
     session.expire_all()
     assert session.get(Cohort, cohort.id).facilitators == [] and _events(session) == []

@@ -988,6 +988,37 @@ def test_a_twin_at_a_room_is_called_a_twin_not_a_group_in_the_room(admin_client,
     assert session.scalar(select(func.count()).select_from(Cohort)) == 1
 
 
+def test_a_session_is_not_moved_onto_a_weekly_clinic_in_its_room_or_of_its_facilitator(reception_client, session):
+    facilitator = factories.create_staff(session, role=Role.FACILITATOR, display_name="Femi Ade")
+    room = factories.create_venue(session, name="Busy Centre")
+    first = _today() + dt.timedelta(days=21)
+    moving = factories.create_cohort(session, first_date=first, venue=room)
+    moving.facilitators = [facilitator]
+    # 5pm to 7pm: a clinic in the room two days after the first session, and one of the facilitator elsewhere
+    # three days after.
+    for days, clinician, venue in ((2, factories.create_staff(session, role=Role.FACILITATOR), room),
+                                   (3, facilitator, factories.create_venue(session))):
+        session.add(AvailabilityTemplate(
+            clinician_id=clinician.id, service_key="t1-physio", venue_id=venue.id,
+            weekday=(first + dt.timedelta(days=days)).weekday(), start_time=dt.time(17), end_time=dt.time(19),
+            slot_minutes=30, valid_from=first))
+    session.commit()
+    url = _session_url(moving.id, moving.sessions[0].id, "move")
+    for days, message in (
+        (2, f"Busy Centre has a weekly clinic at that time on {written_date(first + dt.timedelta(days=2))}. "
+            "Choose another date or time"),
+        (3, f"Femi Ade holds a weekly clinic at that time on {written_date(first + dt.timedelta(days=3))}. "
+            "Choose another date or time"),
+    ):
+        page = parse(_post_change(reception_client, url, _move_values(first + dt.timedelta(days=days))))
+        assert error_for(page, "date") == message
+    session.expire_all()
+    assert session.get(CohortSession, moving.sessions[0].id).moved_from is None
+    # After the clinic ends, the same evening is fine.
+    assert _post_change(reception_client, url,
+                        _move_values(first + dt.timedelta(days=3), time="19:00")).status_code == 302
+
+
 @pytest.mark.parametrize("shared", ["room", "facilitator"])
 def test_a_group_and_a_weekly_clinic_sent_together_for_one_room_or_person_are_not_both_made(app, session, race_db,
                                                                                           domain, shared):
@@ -1029,3 +1060,46 @@ def test_a_group_and_a_weekly_clinic_sent_together_for_one_room_or_person_are_no
         select(func.count()).select_from(AvailabilityTemplate))
     assert made == 1 and outcomes["group made"] + outcomes["clinic made"] == 1, outcomes
     assert outcomes["group refused"] + outcomes["clinic refused"] == 9, outcomes
+
+
+def test_a_session_moved_while_its_facilitator_is_given_a_clinic_then_is_not_both(session, race_db, domain):
+    """Five copies of one move and five of one clinic, at once: the move or the clinic stands, not both."""
+    femi = factories.create_staff(session, role=Role.FACILITATOR, display_name="Femi Ade")
+    cohort = factories.create_cohort(session)
+    cohort.facilitators = [femi]
+    session.commit()
+    target = cohort.sessions[1]
+    day = _local(target.starts_at).date() + dt.timedelta(days=1)
+    elsewhere = factories.create_venue(session).id
+
+    def move(s):
+        return move_session(s, domain, s.get(CohortSession, target.id), new_date=day, new_time=dt.time(18),
+                            reason="Room booked", now=utcnow(), others=availability.clinic_check(domain))
+
+    def add_clinic():
+        try:
+            with race_db.transaction() as s:
+                availability.create_template(
+                    s, domain, clinician_id=femi.id, service_key="t1-physio", team=None, venue_id=elsewhere,
+                    weekday=day.weekday(), start_time=dt.time(17), end_time=dt.time(19), slot_minutes=30,
+                    valid_from=day, valid_until=day)
+        except availability.AvailabilityError:
+            return "clinic refused"
+        return "clinic made"
+
+    def attempt_move():
+        try:
+            with race_db.transaction() as s:
+                return "moved" if move(s).changed else "already moved"
+        except SessionChangeRefused:
+            return "move refused"
+
+    for connection in [race_db.engine.connect() for _ in range(10)]:  # no racer starts late by connecting
+        connection.close()
+    outcomes = count_together([attempt_move] * 5 + [add_clinic] * 5)
+    session.expire_all()
+    moved = session.get(CohortSession, target.id).moved_from is not None
+    clinics = session.scalar(select(func.count()).select_from(AvailabilityTemplate))
+    assert moved != (clinics == 1) and clinics <= 1, outcomes
+    assert outcomes in ({"moved": 1, "already moved": 4, "clinic refused": 5},
+                        {"clinic made": 1, "clinic refused": 4, "move refused": 5}), outcomes
