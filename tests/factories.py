@@ -6,11 +6,12 @@ import datetime as dt
 import itertools
 
 import pyotp
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.auth.models import Role, StaffSecondFactor, User
 from portal.auth.passwords import hash_password
-from portal.booking.models import Cohort, Venue
+from portal.booking.models import Cohort, Venue, venue_name_key
 from portal.booking.services import create_cohort as create_cohort_service
 from portal.db import utcnow
 from portal.demo_data import demo_mobile, demo_nhs_numbers
@@ -84,8 +85,18 @@ def create_staff(
     return user
 
 
+def _free_venue_name(session: Session) -> str:
+    """'Test Health Centre', or 'Test Health Centre 2' and on once taken: venue names are unique."""
+    taken = set(session.scalars(select(Venue.name_key)))
+    name, n = "Test Health Centre", 1
+    while venue_name_key(name) in taken:
+        n += 1
+        name = f"Test Health Centre {n}"
+    return name
+
+
 def create_venue(session: Session, **kw) -> Venue:
-    values = {"name": "Test Health Centre", "short_name": "Test HC", "address": "1 Test Road, London N7 6PA",
+    values = {"name": _free_venue_name(session), "short_name": "Test HC", "address": "1 Test Road, London N7 6PA",
               "access_notes": "Step-free."}
     values.update(kw)
     venue = Venue(**values)

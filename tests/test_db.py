@@ -73,3 +73,31 @@ def test_migrations_form_one_line():
     script = ScriptDirectory.from_config(_alembic_config("sqlite://"))
     assert len(script.get_heads()) == 1, f"several heads: {script.get_heads()}"
     assert [rev.revision for rev in script.walk_revisions()][-1] == "0001"
+
+
+def test_venues_named_alike_before_names_were_unique_do_not_stop_the_upgrade(tmp_path):
+    """Migration 0023: the oldest of a name keeps the key, a later copy keeps none; and it goes back down."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from portal.cli import _alembic_config
+    from tests.fixtures.databases import test_database_url
+
+    with test_database_url(tmp_path) as url:
+        config = _alembic_config(url)
+        command.upgrade(config, "0021")
+        engine = create_engine(url)
+        try:
+            with engine.begin() as connection:
+                for name in ("Finsbury Health Centre", "finsbury  health centre", "Hornsey Central"):
+                    connection.execute(text("INSERT INTO venue (name, short_name, address, access_notes, is_online) "
+                                            "VALUES (:name, 'Here', 'Street', '', false)"), {"name": name})
+            command.upgrade(config, "0023")
+            with engine.connect() as connection:
+                keys = connection.execute(text("SELECT name, name_key FROM venue ORDER BY id")).all()
+            assert [tuple(row) for row in keys] == [("Finsbury Health Centre", "finsbury health centre"),
+                                                    ("finsbury  health centre", None),
+                                                    ("Hornsey Central", "hornsey central")]
+            command.downgrade(config, "0021")
+        finally:
+            engine.dispose()

@@ -22,7 +22,7 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from portal.auth.models import User
 from portal.booking.holidays import england_bank_holiday
@@ -30,17 +30,35 @@ from portal.db import Base, UTCDateTime, utcnow
 from portal.patients.models import Patient
 
 
+def venue_name_key(name: str) -> str:
+    """What makes two venue names the same to a reader: 'Finsbury  health centre ' is 'Finsbury Health Centre'."""
+    return " ".join(name.split()).casefold()
+
+
 class Venue(Base):
     __tablename__ = "venue"
+    __table_args__ = (
+        # Two venues of one name would be two identical choices in every list. The services say so politely
+        # first; this stops two identical forms sent at once.
+        Index("uq_venue_name_key", "name_key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
+    # venue_name_key(name), kept by the model. None only for a venue whose name an older venue already had when
+    # the index came (migration 0023), until it is renamed.
+    name_key: Mapped[str | None] = mapped_column(String(360))  # casefold() can triple a letter: 'ΐ'
     # What a text may call it: short, and with no clinical words.
     short_name: Mapped[str] = mapped_column(String(30))
     address: Mapped[str] = mapped_column(Text)
     access_notes: Mapped[str] = mapped_column(Text, default="")
     # An online "venue" (a video call): its cohorts carry their own joining link.
     is_online: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    @validates("name")
+    def _keep_name_key(self, _key: str, name: str) -> str:
+        self.name_key = venue_name_key(name)
+        return name
 
 
 class Cohort(Base):

@@ -5,13 +5,16 @@ A venue's short name goes into texts, so it follows the texts' rule: short, and 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import Table, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from portal.booking.models import Cohort, CohortSession, Venue
+from portal.booking.models import Cohort, CohortSession, Venue, venue_name_key
 from portal.messaging import texts
 
 SHORT_NAME_LENGTH = (2, Venue.__table__.c.short_name.type.length)
@@ -40,18 +43,29 @@ class VenueNameTaken(ValueError):
         super().__init__(f"There is already a venue called {name}. Enter a different name, or change that venue")
 
 
-def _name_key(name: str) -> str:
-    """What makes two names the same to a reader: 'Finsbury  health centre ' is 'Finsbury Health Centre'."""
-    return " ".join(name.split()).casefold()
-
-
 def _refuse_taken_name(session: Session, name: str, *, other_than: int | None = None) -> None:
-    """VenueNameTaken if another venue reads the same. Compared here rather than in SQL: the spacing rule does
-    not translate into both engines' SQL, and a trust has tens of venues, not thousands."""
-    key = _name_key(name)
+    """VenueNameTaken if another venue reads the same. Compared here rather than in SQL, so that venues named
+    before the unique ``name_key`` index (which keeps no key for a second copy) count too: a trust has tens of
+    venues, not thousands."""
+    key = venue_name_key(name)
     for venue_id, existing in session.execute(select(Venue.id, Venue.name)):
-        if venue_id != other_than and _name_key(existing) == key:
+        if venue_id != other_than and venue_name_key(existing) == key:
             raise VenueNameTaken(existing)
+
+
+@contextlib.contextmanager
+def _named(session: Session, name: str, *, other_than: int | None = None) -> Iterator[None]:
+    """Around adding or renaming a venue to ``name``: VenueNameTaken if another of that name was committed since
+    the check (two identical forms sent at once: the unique index on ``name_key`` refuses the second). The change
+    is made in a savepoint, begun before it (beginning one flushes what is pending), so the transaction stays
+    usable for the page that says so."""
+    try:
+        with session.begin_nested():
+            yield
+            session.flush()
+    except IntegrityError:
+        _refuse_taken_name(session, name, other_than=other_than)
+        raise
 
 
 def short_name_problem(short_name: str) -> str | None:
@@ -147,8 +161,8 @@ def create_venue(
     venue has the same name."""
     _refuse_taken_name(session, name)
     venue = Venue(name=name, short_name=short_name, address=address, access_notes=access_notes, is_online=is_online)
-    session.add(venue)
-    session.flush()
+    with _named(session, name):
+        session.add(venue)
     return venue
 
 
@@ -167,9 +181,9 @@ def update_venue(session: Session, venue: Venue, *, now: dt.datetime, **values: 
         use = venue_use(session, venue, now=now)
         if use.in_use:
             raise VenueInUse(use)
-    for name in changed:
-        setattr(venue, name, values[name])
-    session.flush()
+    with _named(session, str(values.get("name", venue.name)), other_than=venue.id):
+        for name in changed:
+            setattr(venue, name, values[name])
     return changed
 
 

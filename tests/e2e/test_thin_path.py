@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 
 from portal.auth.models import Role
 from portal.auth.services import invite_patient
-from portal.booking.models import Cohort
+from portal.booking.models import Cohort, Venue
 from portal.db import utcnow
 from portal.demo_data import demo_nhs_numbers
 from portal.messaging.clients import TwilioSmsClient
@@ -152,7 +152,9 @@ def send_invitation(app, db, domain, patient_id: int) -> str:
 
 def create_cohort(db, *, team: str | None, weeks_ahead: int, venue: str, service_key: str = "t2-programme") -> dict:
     with db.transaction() as s:
-        place = factories.create_venue(s, name=venue, short_name=venue[:20], address=f"1 {venue} Road, London N19 5NF")
+        # Names are unique: a second group at the same place meets in the venue made for the first.
+        place = s.scalars(select(Venue).where(Venue.name == venue)).first() or factories.create_venue(
+            s, name=venue, short_name=venue[:20], address=f"1 {venue} Road, London N19 5NF")
         cohort = factories.create_cohort(
             s, service_key=service_key, team=team, venue=place,
             first_date=utcnow().date() + dt.timedelta(weeks=weeks_ahead),

@@ -19,6 +19,7 @@ from portal.messaging import texts
 from tests import factories
 from tests.conftest import sign_in
 from tests.pages import csrf_token, error_for, get_page, parse
+from tests.races import count_together
 
 VENUES = "/staff/admin/venues"
 NEW = "/staff/admin/venues/new"
@@ -291,3 +292,29 @@ def test_any_text_in_the_venue_form_never_answers_500(admin_client, session, nam
     assert response.status_code in (200, 302)
     after = session.scalar(select(func.count()).select_from(Venue))
     assert after == before + (1 if response.status_code == 302 else 0)
+
+
+def test_one_venue_name_sent_ten_times_at_once_makes_one_venue(session, race_db):
+    typed = ["Finsbury Health Centre", "finsbury health centre", " Finsbury  Health Centre ", "FINSBURY HEALTH CENTRE"]
+
+    def add(name):
+        def job():
+            with race_db.transaction() as s:
+                venues.create_venue(s, name=name, short_name="Finsbury HC", address="Ave", access_notes="",
+                                    is_online=False)
+            return "created"
+        return job
+
+    for connection in [race_db.engine.connect() for _ in range(10)]:  # no racer starts late by connecting
+        connection.close()
+    outcomes = count_together([add(typed[n % len(typed)]) for n in range(10)])
+    assert outcomes == {"created": 1, "VenueNameTaken": 9}, outcomes
+    assert session.scalar(select(func.count()).select_from(Venue)) == 1
+
+
+def test_renaming_a_venue_keeps_its_name_key(session):
+    venue = factories.create_venue(session, name="Hornsey  Central")
+    assert venue.name_key == "hornsey central"
+    venues.update_venue(session, venue, now=utcnow(), name="The Laurels")
+    session.commit()
+    assert session.scalar(select(Venue.name_key).where(Venue.id == venue.id)) == "the laurels"
