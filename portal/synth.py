@@ -32,7 +32,7 @@ from portal.appointments.models import Appointment, AppointmentSlot
 from portal.attendance.models import Attendance
 from portal.auth.models import User
 from portal.auth.passwords import hash_password
-from portal.booking.models import Booking, Cohort, CohortSession, Venue, cohort_facilitator
+from portal.booking.models import Booking, Cohort, CohortSession, Venue, cohort_facilitator, venue_name_key
 from portal.messaging.models import SmsMessage
 from portal.patients.models import PAIN_DURATIONS, Patient, name_key
 from portal.questionnaires import instruments
@@ -255,13 +255,18 @@ def generate(session: Session, patients: int, seed: int = 1, *, now: dt.datetime
                                          "email": f"synth-{tag}-clinician-{number}@synthetic.invalid",
                                          "password_hash": unusable, "created_at": now})
     venues = []
+    # Venue names are unique (uq_venue_name_key): a second (forced) run meets in the venues of the first.
+    named = dict(session.execute(select(Venue.name_key, Venue.id).where(Venue.name_key.is_not(None))).all())
     for name, short, online in (("Synthetic Health Centre North", "Synth North", False),
                                 ("Synthetic Health Centre South", "Synth South", False),
                                 ("Synthetic Community Hall", "Synth Hall", False),
                                 ("Online (video call)", "Online", True)):
+        if venue_name_key(name) in named:
+            venues.append(named[venue_name_key(name)])
+            continue
         venue_id = out.new_id("venue")
         venues.append(venue_id)
-        out.add("venue", {"id": venue_id, "name": name, "short_name": short,
+        out.add("venue", {"id": venue_id, "name": name, "name_key": venue_name_key(name), "short_name": short,
                           "address": "1 Synthetic Road, London N7 0AA", "access_notes": "Step-free access.",
                           "is_online": online})
 

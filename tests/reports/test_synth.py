@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from portal import synth
 from portal.appointments.models import Appointment, AppointmentSlot
 from portal.attendance.models import Attendance
-from portal.booking.models import Booking, Cohort
+from portal.booking.models import Booking, Cohort, Venue
 from portal.messaging.models import SmsMessage
 from portal.models import metadata
 from portal.patients.models import Patient
@@ -92,6 +92,16 @@ def test_refuses_a_database_with_patients_unless_forced(db, session, domain):
     with db.transaction() as s:
         synth.generate(s, 5, domain=domain, force=True)
     assert _count(session, Patient) == 6
+
+
+def test_a_venue_of_the_same_name_is_used_not_added_again(db, session, domain):
+    """Venue names are unique: a run into a database that has one of its venues (a forced second run, say)
+    meets there."""
+    north = factories.create_venue(session, name="Synthetic Health Centre North")
+    with db.transaction() as s:
+        synth.generate(s, 5, domain=domain)
+    assert _count(session, Venue) == 4 and _count(session, Venue, Venue.name_key.is_(None)) == 0
+    assert _count(session, Venue, Venue.name == north.name) == 1
 
 
 def test_never_adds_to_a_database_with_real_looking_patients(db, session, domain):
