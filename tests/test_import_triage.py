@@ -151,7 +151,8 @@ def test_changed_rows_are_updated_and_a_new_mobile_gets_a_new_link(app, session,
     newest = session.scalars(select(SmsMessage).where(SmsMessage.patient_id == okafor.id)
                              .order_by(SmsMessage.id.desc())).first()
     assert newest.to_number == "+447700900299"
-    details = [e.detail for e in session.scalars(select(AuditEvent).where(AuditEvent.action == "patient_updated"))]
+    details = [e.detail for e in session.scalars(select(AuditEvent).where(AuditEvent.action == "patient_updated")
+               .order_by(AuditEvent.id))]
     assert sorted(details) == ["triage import, line 2: mobile", "triage import, line 3: postcode, team"]
 
 

@@ -157,9 +157,11 @@ def _refuse_own(user: User, by: User, what: str) -> None:
 def _is_last_active_admin(session: Session, user: User) -> bool:
     if user.role != Role.ADMIN.value or not user.is_active:
         return False
-    # Locked, so two admins demoting each other at once cannot both see the other still there.
+    # Locked, in id order as every lock on staff rows is, so two admins demoting each other at once cannot both see
+    # the other still there, nor deadlock with a clash check holding a facilitator's row.
     admins = session.scalars(
-        select(User.id).where(User.role == Role.ADMIN.value, User.is_active.is_(True)).with_for_update()
+        select(User.id).where(User.role == Role.ADMIN.value, User.is_active.is_(True))
+        .order_by(User.id).with_for_update()
     ).all()
     return set(admins) <= {user.id}
 

@@ -311,7 +311,8 @@ def test_admin_blocks_and_frees_a_slot_and_cannot_block_a_booked_one(admin_clien
                              data={"csrf_token": token}).status_code == 302
     session.expire_all()
     assert session.get(AppointmentSlot, free.id).status == "open"
-    assert [e.action for e in session.scalars(select(AuditEvent).where(AuditEvent.action.like("slot_%")))] == [
+    assert [e.action for e in session.scalars(select(AuditEvent).where(AuditEvent.action.like("slot_%"))
+                                                            .order_by(AuditEvent.id))] == [
         "slot_blocked", "slot_unblocked"]
     assert admin_client.get("/staff/admin/appointments/slots/999999/block").status_code == 404
     assert admin_client.get("/staff/admin/appointments/slots?day=nonsense").status_code == 404

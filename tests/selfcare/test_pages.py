@@ -126,7 +126,8 @@ def test_marking_done_is_idempotent(app, session):
 
 
 def _audited(session, action):
-    return [(e.patient_id, e.detail) for e in session.scalars(select(AuditEvent).where(AuditEvent.action == action))]
+    return [(e.patient_id, e.detail) for e in session.scalars(select(AuditEvent).where(AuditEvent.action == action)
+                                                                         .order_by(AuditEvent.id))]
 
 
 def test_marking_done_can_be_undone(app, session):

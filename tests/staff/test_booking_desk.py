@@ -14,7 +14,7 @@ from tests.pages import csrf_token, error_for, get_page, parse
 
 
 def _audit(session, action):
-    return session.scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
+    return session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)).all()
 
 
 def test_reception_books_a_place_from_the_record(reception_client, session):

@@ -35,7 +35,8 @@ def _post(client, cohort: Cohort, chosen: list[int]):
 
 
 def _events(session) -> list[AuditEvent]:
-    return list(session.scalars(select(AuditEvent).where(AuditEvent.action == "cohort_facilitators_changed")))
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.action == "cohort_facilitators_changed")
+                                .order_by(AuditEvent.id)))
 
 
 def _cohort_run_by(session, *facilitators) -> Cohort:

@@ -103,7 +103,7 @@ def _texts(session, kind: str) -> list[SmsMessage]:
 
 
 def _audit(session, action: str) -> list[AuditEvent]:
-    return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
 
 
 def _session_url(cohort_id: int, session_id: int, what: str) -> str:

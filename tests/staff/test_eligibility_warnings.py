@@ -36,7 +36,7 @@ def _count(session, model):
 
 
 def _events(session, action):
-    return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
 
 
 @pytest.mark.parametrize(("changes", "field", "message", "code"), CASES)
