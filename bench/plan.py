@@ -85,9 +85,12 @@ class _Builder:
     # Reference data.
 
     def base(self) -> None:
+        from portal.booking.models import venue_name_key
+
         created = _ts(NOW - dt.timedelta(days=800))
         for venue_id, (name, online) in enumerate((("Hornsey Central", 0), ("Archway Centre", 0), ("Video", 1)), 1):
-            self.rows["venue"].append((venue_id, name, name[:20], "1 Test Road, London N8", "", online))
+            self.rows["venue"].append((venue_id, name, venue_name_key(name), name[:20], "1 Test Road, London N8", "",
+                                       online))
         for user_id in range(1, WINDOW_CLINICIANS + FILLER_CLINICIANS + 1):
             self.rows["user_account"].append((user_id, "facilitator", f"Clinician {user_id}", "!unusable", 1, 1,
                                               created, 0))
@@ -223,7 +226,7 @@ class _Builder:
 
 
 _COLUMNS = {
-    "venue": "id, name, short_name, address, access_notes, is_online",
+    "venue": "id, name, name_key, short_name, address, access_notes, is_online",
     "user_account": "id, role, display_name, password_hash, session_version, is_active, created_at, failed_sign_ins",
     "patient": "id, nhs_number, given_name, family_name, date_of_birth, mobile, postcode, tier, sms_consent, "
                "created_at",
