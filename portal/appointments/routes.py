@@ -14,7 +14,7 @@ from portal.audit.web import audit
 from portal.auth.access import current_patient, patient_required, refuse_new_bookings_after_discharge
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
-from portal.messaging.services import texted_since
+from portal.messaging.routes import text_note
 from portal.plain_text import number_id
 from portal.settings import Service
 
@@ -38,12 +38,6 @@ def parse_day(value: str) -> dt.date:
     except ValueError:
         pass
     abort(404)
-
-
-def _text_note(since: dt.datetime) -> str:
-    """The promise of a text, only when this request wrote one (patients may have asked for none)."""
-    texted = texted_since(db_session(), current_patient().id, since=since)
-    return " We have sent you a text to confirm." if texted else ""
 
 
 def _service(service_key: str) -> Service:
@@ -180,7 +174,7 @@ def confirm(slot_id: int):
         except services.LimitReached as limit:
             return render_template("appointments/limit.html", service=service, existing=limit.existing), 409
         audit("appointment_booked", patient_id=patient.id, detail=f"appointment {appointment.id}, slot {slot.id}")
-        flash(f"Your {service.name.lower()} appointment is booked.{_text_note(now)}", "success")
+        flash(f"Your {service.name.lower()} appointment is booked.{text_note(now)}", "success")
         return redirect(url_for("appointments.my_appointments"))
     if slot.status != "open":
         abort(404)
@@ -218,7 +212,7 @@ def cancel(appointment_id: int):
             already_ended(ended, url_for("appointments.my_appointments"))
         audit("appointment_cancelled", patient_id=patient.id, detail=f"appointment {appointment.id}: "
               f"{form.reason_text}")
-        flash(f"Your {service.name.lower()} appointment is cancelled.{_text_note(now)}", "success")
+        flash(f"Your {service.name.lower()} appointment is cancelled.{text_note(now)}", "success")
         return redirect(url_for("appointments.my_appointments"))
     status = 400 if form.is_submitted() else 200
     return render_template("appointments/cancel.html", appointment=appointment, service=service, form=form), status
@@ -286,5 +280,5 @@ def reschedule_time(appointment_id: int, day: str):
         already_ended(ended, url_for("appointments.my_appointments"))
     audit("appointment_moved", patient_id=patient.id,
           detail=f"appointment {appointment.id} -> {new.id}, slot {new.slot_id}")
-    flash(f"Your {service.name.lower()} appointment has moved.{_text_note(now)}", "success")
+    flash(f"Your {service.name.lower()} appointment has moved.{text_note(now)}", "success")
     return redirect(url_for("appointments.my_appointments"))

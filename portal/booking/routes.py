@@ -11,14 +11,10 @@ from portal.booking.forms import ActionForm, BookSeatForm, JoinWaitlistForm, Mov
 from portal.booking.models import Cohort
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
-from portal.messaging.services import texted_since
+from portal.messaging.routes import text_note
 from portal.plain_text import number_id
 
 bp = Blueprint("booking", __name__)
-def _text_note(since) -> str:
-    """The promise of a text, only when this request wrote one (patients may have asked for none)."""
-    texted = texted_since(db_session(), current_patient().id, since=since)
-    return " We have sent you a text to confirm." if texted else ""
 
 
 refuse_new_bookings_after_discharge(bp, {
@@ -96,7 +92,7 @@ def book(cohort_id: int):
             return _full_page(cohort, domain().catalogue.get(cohort.service_key), status=409, just_filled=True)
         audit("seat_booked", patient_id=patient.id, detail=f"booking {seat.id}, cohort {cohort_id}")
         service = domain().catalogue.get(seat.service_key)
-        flash(f"You are booked on the {service.name}.{_text_note(now)}", "success")
+        flash(f"You are booked on the {service.name}.{text_note(now)}", "success")
         return redirect(url_for("booking.my_bookings"))
     try:
         cohort = services.cohort_for_patient(s, domain(), patient, cohort_id, now=utcnow())
@@ -165,7 +161,7 @@ def offer(entry_id: int):
             if form.decision.data == "accept":
                 booking = waitlist.accept_offer(s, domain(), patient, entry_id, now=now)
                 audit("offer_accepted", patient_id=patient.id, detail=f"entry {entry_id}, booking {booking.id}")
-                flash(f"You are booked on the group.{_text_note(now)}", "success")
+                flash(f"You are booked on the group.{text_note(now)}", "success")
             else:
                 waitlist.decline_offer(s, domain(), patient, entry_id, now=utcnow())
                 audit("offer_declined", patient_id=patient.id, detail=f"entry {entry_id}")
@@ -206,7 +202,7 @@ def withdraw(booking_id: int):
         except services.BookingEnded as ended:
             _already_ended(ended)
         audit("seat_cancelled", patient_id=patient.id, detail=f"booking {booking_id}: {form.reason_text}")
-        flash(f"Your place on the {service.name} is cancelled.{_text_note(now)}", "success")
+        flash(f"Your place on the {service.name} is cancelled.{text_note(now)}", "success")
         return redirect(url_for("booking.my_bookings"))
     return render_template("booking/withdraw.html", booking=booking, service=service, form=form,
                            may_move=not services.course_started(booking.cohort, now=utcnow()))
@@ -254,7 +250,7 @@ def move(booking_id: int):
         else:
             audit("seat_moved", patient_id=patient.id,
                   detail=f"booking {booking_id} -> {new.id}, cohort {new.cohort_id}")
-            flash(f"You have moved to the new group.{_text_note(now)}", "success")
+            flash(f"You have moved to the new group.{text_note(now)}", "success")
             return redirect(url_for("booking.my_bookings"))
     elif form.is_submitted():
         status = 400

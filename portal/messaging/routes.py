@@ -1,11 +1,15 @@
-"""The development inbox: texts the console backend 'sent', for trying the portal locally."""
+"""The web side of texting: what a patient's page says about a text just written, and the development inbox
+(texts the console backend 'sent', for trying the portal locally)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, abort, current_app, render_template
 
+from portal.auth.access import current_patient
 from portal.extensions import db_session
-from portal.messaging.services import recent_messages
+from portal.messaging.services import recent_messages, texted_since
 
 bp = Blueprint("messaging", __name__)
 
@@ -15,3 +19,10 @@ def dev_inbox():
     if not current_app.config.get("DEV_INBOX") or current_app.config["PRODUCTION"]:
         abort(404)
     return render_template("messaging/dev_inbox.html", messages=recent_messages(db_session()))
+
+
+def text_note(since: dt.datetime) -> str:
+    """The end of a patient's confirmation message: the promise of a text, only when this request (begun at
+    ``since``) wrote one to the outbox. Patients may have asked for no texts, or have no mobile."""
+    texted = texted_since(db_session(), current_patient().id, since=since)
+    return " We have sent you a text to confirm." if texted else ""
