@@ -12,6 +12,7 @@ from portal.appointments.forms import ActionForm, CancelAppointmentForm, ChooseT
 from portal.appointments.models import Appointment
 from portal.audit.web import audit
 from portal.auth.access import current_patient, patient_required, refuse_new_bookings_after_discharge
+from portal.dates import weekday_and_date
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
 from portal.messaging.routes import text_note
@@ -38,6 +39,26 @@ def parse_day(value: str) -> dt.date:
     except ValueError:
         pass
     abort(404)
+
+
+def bookable_day(value: str, *, days_url: str, staff: bool = False) -> dt.date:
+    """A day from the URL whose times may be booked now; 404 for one that is no date (tampered).
+
+    A real day outside the booking window (one that has ended, or one later than the window: an old tab reloaded,
+    a bookmark, a hand-made address) goes back to the day choice at ``days_url`` saying why, rather than showing
+    a page of no times as if the day were simply full."""
+    day = parse_day(value)
+    outside = services.day_outside_window(domain(), day, now=utcnow(), staff=staff)
+    if outside == "past":
+        flash(f"{weekday_and_date(day)} has passed. Choose another day.", "info")
+    elif outside == "later":
+        policy = domain().policy.booking
+        weeks = policy.slot_weeks_ahead if staff else policy.slot_booking_weeks
+        ahead = f"Times are set up {weeks} weeks ahead" if staff else f"You can book up to {weeks} weeks ahead"
+        flash(f"{ahead}, and {weekday_and_date(day)} is later than that. Choose another day.", "info")
+    if outside:
+        abort(redirect(days_url))
+    return day
 
 
 def _service(service_key: str) -> Service:
@@ -122,7 +143,8 @@ def _time_page(service: Service, day: dt.date, form: ChooseTimeForm, *, status: 
 @patient_required
 def choose_time(service_key: str, day: str):
     """Only chooses: the booking itself happens on the confirm page."""
-    service, chosen_day = _service(service_key), parse_day(day)
+    service = _service(service_key)
+    chosen_day = bookable_day(day, days_url=f"/appointments/book/{service.key}")
     form = ChooseTimeForm()
     context = {"back_url": f"/appointments/book/{service.key}", "back_text": "Back to days",
                "submit_text": "Continue", "heading": "Choose a time"}
@@ -247,11 +269,11 @@ def reschedule_time(appointment_id: int, day: str):
     patient = current_patient()
     appointment = _own(appointment_id)
     service = domain().catalogue.get(appointment.service_key)
-    chosen_day = parse_day(day)
     now = utcnow()
     if not services.may_change_online(domain(), appointment, now=now):
         return render_template("appointments/too_late.html", appointment=appointment, service=service,
                                action="move"), 409 if _is_post() else 200
+    chosen_day = bookable_day(day, days_url=f"/appointments/{appointment.id}/reschedule")
     form = ChooseTimeForm()
     context = {"appointment": appointment, "back_url": f"/appointments/{appointment.id}/reschedule",
                "back_text": "Back to days", "submit_text": "Move my appointment", "heading": "Choose a new time"}

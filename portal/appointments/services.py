@@ -152,6 +152,19 @@ def local_day_bounds(day: dt.date, timezone: str) -> tuple[dt.datetime, dt.datet
     return start, end
 
 
+def day_outside_window(domain: DomainConfig, day: dt.date, *, now: dt.datetime,
+                       staff: bool = False) -> str | None:
+    """Why a local day has no time that may be booked now, whatever the slots: "past" (it has ended) or "later"
+    (it starts after the horizon: patients' booking window, or for staff the slots generated); None when the day
+    is inside the window."""
+    start, end = local_day_bounds(day, domain.policy.service.timezone)
+    if end <= now:
+        return "past"
+    if start > horizon(domain, now, staff=staff):
+        return "later"
+    return None
+
+
 def free_slots_on(session: Session, domain: DomainConfig, patient: Patient, service: Service, day: dt.date, *,
                   now: dt.datetime, staff: bool = False) -> list[AppointmentSlot]:
     start, end = local_day_bounds(day, domain.policy.service.timezone)

@@ -23,7 +23,7 @@ from portal.appointments.forms import (
     TemplateForm,
 )
 from portal.appointments.models import Appointment
-from portal.appointments.routes import already_ended, parse_day
+from portal.appointments.routes import already_ended, bookable_day, parse_day
 from portal.appointments.slots import generate_slots
 from portal.audit.web import audit
 from portal.auth.access import registration_staff_required, roles_required
@@ -140,7 +140,8 @@ def _window_refused(form, context: dict) -> None:
 def book_time(patient_id: int, service_key: str, day: str):
     patient = _patient(patient_id)
     service = _service(patient, service_key)
-    chosen_day = parse_day(day)
+    chosen_day = bookable_day(day, days_url=f"/staff/patients/{patient.id}/appointments/new/{service.key}",
+                              staff=True)
     s, now = db_session(), utcnow()
     existing = services.upcoming_appointments(s, patient.id, now=now, service_key=service.key)
     limit = domain().policy.booking.max_future_appointments_per_service
@@ -258,7 +259,8 @@ def reschedule_time(patient_id: int, appointment_id: int, day: str):
     patient = _patient(patient_id)
     appointment = _appointment(patient, appointment_id)
     service = domain().catalogue.get(appointment.service_key)
-    chosen_day = parse_day(day)
+    chosen_day = bookable_day(day, days_url=f"/staff/patients/{patient.id}/appointments/{appointment.id}/reschedule",
+                              staff=True)
     late = _late(appointment)
     context = {
         "heading": "Choose a new time", "submit_text": "Move the appointment", "appointment": appointment,

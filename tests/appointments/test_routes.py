@@ -353,3 +353,36 @@ def test_a_next_free_time_on_a_later_day_can_still_be_chosen(patient_client, ses
     assert patient_client.post(url, data={"slot": str(later.id), "csrf_token": token}).status_code == 400
     moved = patient_client.post(f"{url}{action}", data={"slot": str(later.id), "csrf_token": token})
     assert moved.status_code == 302
+
+
+def _london_today() -> dt.date:
+    return utcnow().astimezone(appt.LONDON).date()
+
+
+@pytest.mark.parametrize(("offset", "said"), [
+    (-1, "has passed. Choose another day."),
+    (-2000, "has passed. Choose another day."),
+    (7 * 6 + 1, "You can book up to 6 weeks ahead, and"),
+    (7 * 52 * 40, "You can book up to 6 weeks ahead, and"),
+])
+def test_a_day_outside_the_booking_window_goes_back_to_the_days_saying_why(patient_client, session, offset, said):
+    # Once a past day showed "no free times" as if it were full, while a far one answered 404: both now go back.
+    day = (_london_today() + dt.timedelta(days=offset)).isoformat()
+    url = f"/appointments/book/t1-physio/{day}"
+    for response in (patient_client.get(url), _post(patient_client, url, {"slot": "1"}, page_url="/appointments")):
+        assert response.status_code == 302 and response.headers["Location"] == "/appointments/book/t1-physio"
+    page = get_page(patient_client, "/appointments/book/t1-physio").get_text()
+    assert said in page and "Choose a day" in page
+
+
+def test_today_and_the_last_day_of_the_window_still_open(patient_client, session):
+    for day in (_london_today().isoformat(), (_london_today() + dt.timedelta(weeks=6)).isoformat()):
+        assert patient_client.get(f"/appointments/book/t1-physio/{day}").status_code == 200
+
+
+def test_moving_to_a_day_outside_the_window_goes_back_to_the_new_days(patient_client, session):
+    appointment = appt.book(session, patient_client.user.patient, appt.create_slot(session))
+    past = (_london_today() - dt.timedelta(days=1)).isoformat()
+    response = patient_client.get(f"/appointments/{appointment.id}/reschedule/{past}")
+    assert response.status_code == 302 and response.headers["Location"] == f"/appointments/{appointment.id}/reschedule"
+    assert "has passed. Choose another day." in get_page(patient_client, response.headers["Location"]).get_text()

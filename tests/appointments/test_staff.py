@@ -393,3 +393,26 @@ def test_reception_cannot_book_a_time_from_another_day_or_service(reception_clie
     assert response.status_code == 400 and error_for(parse(response), "slot") == "Select one of the times shown"
     session.expire_all()
     assert session.get(Appointment, old.id).status == "active"
+
+
+@pytest.mark.parametrize(("offset", "said"), [
+    (-1, "has passed. Choose another day."),
+    (7 * 8 + 1, "Times are set up 8 weeks ahead, and"),
+])
+def test_reception_going_to_a_day_outside_the_slots_goes_back_to_the_days(reception_client, session, offset, said):
+    patient = factories.create_patient(session)
+    appointment = appt.book(session, patient, appt.create_slot(session))
+    day = (utcnow().astimezone(appt.LONDON).date() + dt.timedelta(days=offset)).isoformat()
+    base = f"/staff/patients/{patient.id}/appointments"
+    for url, days in ((f"{base}/new/t1-physio/{day}", f"{base}/new/t1-physio"),
+                      (f"{base}/{appointment.id}/reschedule/{day}", f"{base}/{appointment.id}/reschedule")):
+        response = reception_client.get(url)
+        assert response.status_code == 302 and response.headers["Location"] == days
+        assert said in get_page(reception_client, days).get_text()
+
+
+def test_reception_may_still_open_a_day_past_the_patients_window(reception_client, session):
+    patient = factories.create_patient(session)
+    slot = appt.create_slot(session, starts_at=appt.days_ahead(7 * 7))
+    page = get_page(reception_client, f"/staff/patients/{patient.id}/appointments/new/t1-physio/{_day(slot)}")
+    assert "Patients can book up to 6 weeks ahead" in page.get_text()
