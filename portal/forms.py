@@ -10,7 +10,7 @@ from flask import request
 from flask_wtf import FlaskForm
 from wtforms import Field, HiddenField, PasswordField, StringField
 from wtforms.utils import unset_value
-from wtforms.validators import StopValidation, ValidationError
+from wtforms.validators import Length, StopValidation, ValidationError
 
 from portal.dates import InvalidDate, parse_date_parts
 from portal.plain_text import has_control_characters, without_control_characters
@@ -25,6 +25,14 @@ class PlainText:
     def __call__(self, form: Any, field: Any) -> None:
         if has_control_characters(field.data):
             raise ValidationError(self.message)
+
+
+def box_limits(words: str, length: int) -> list[Any]:
+    """A typed box's length limit and plain-text check, each message naming the box in ``words`` that match
+    the label the page shows: "Tell us more", or for a question ("Why is the place being cancelled?") the
+    question turned round ("Why the place is being cancelled"), as its "Enter why ..." message does."""
+    return [Length(max=length, message=f"{words} must be {length} characters or fewer"),
+            PlainText(f"{words} must not include hidden characters")]
 
 
 class PortalForm(FlaskForm):

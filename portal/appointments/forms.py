@@ -9,14 +9,9 @@ from typing import Any
 from wtforms import RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from portal.forms import DateParts, PlainText, PortalForm, whole_number
-
-# PostgreSQL refuses NUL in text, and no control character belongs in a reason someone types.
+from portal.forms import DateParts, PortalForm, box_limits, whole_number
 
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-
-
-plain_text = PlainText("Reason must be plain text")
 
 
 class ActionForm(PortalForm):
@@ -59,15 +54,12 @@ class CancelAppointmentForm(PortalForm):
         return f"{label}: {detail}" if detail else label
 
 
-_OVERRIDE = "Reason must be 500 characters or fewer"
-
-
 class StaffOverrideMixin:
     """A reason box for going past a rule (the cut-off, or the per-service limit): the view makes it
     required once a rule applies, with a message that names the rule."""
 
     override_reason = TextAreaField("Reason for overriding",
-                                    validators=[Optional(), Length(max=500, message=_OVERRIDE), plain_text])
+                                    validators=[Optional(), *box_limits("Reason for overriding", 500)])
 
     @property
     def override_text(self) -> str | None:
@@ -85,7 +77,7 @@ class StaffRescheduleForm(StaffOverrideMixin, ChooseTimeForm):
 class StaffCancelForm(StaffOverrideMixin, PortalForm):
     reason = TextAreaField("Why is the appointment being cancelled?", validators=[
         InputRequired(message="Enter why the appointment is being cancelled"),
-        Length(max=500, message="Reason must be 500 characters or fewer"), plain_text,
+        *box_limits("Why the appointment is being cancelled", 500),
     ])
 
     def validate_reason(self, field: TextAreaField) -> None:
@@ -172,8 +164,7 @@ class LeaveForm(PortalForm):
     clinician = SelectField("Clinician", validators=[InputRequired("Select a clinician")], validate_choice=False)
     first_day = DateParts("First day of leave")
     last_day = DateParts("Last day of leave")
-    reason = StringField("Reason (optional)", validators=[
-        Optional(), Length(max=200, message="Reason must be 200 characters or fewer"), plain_text])
+    reason = StringField("Reason (optional)", validators=[Optional(), *box_limits("Reason", 200)])
 
     def __init__(self, *args: Any, clinicians: list, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -183,8 +174,7 @@ class LeaveForm(PortalForm):
 
 class BlockSlotForm(PortalForm):
     reason = StringField("Why is this slot blocked?", validators=[
-        InputRequired("Enter why this slot is blocked"),
-        Length(max=200, message="Reason must be 200 characters or fewer"), plain_text,
+        InputRequired("Enter why this slot is blocked"), *box_limits("Why this slot is blocked", 200),
     ])
 
     def validate_reason(self, field: StringField) -> None:

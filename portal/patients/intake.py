@@ -151,9 +151,10 @@ def check_registration(
     warnings = _eligibility_warnings(values, domain=domain, today=today)
     reason = _text(raw, "override_reason")
     if len(reason) > MAX_REASON:
-        errors["override_reason"] = f"Reason must be {MAX_REASON} characters or fewer"
+        # In the words of the box's label, "Reason for overriding the warning".
+        errors["override_reason"] = f"Reason for overriding the warning must be {MAX_REASON} characters or fewer"
     elif CONTROL_CHARACTERS.search(reason):
-        errors["override_reason"] = "Reason must be plain text"
+        errors["override_reason"] = "Reason for overriding the warning must not include hidden characters"
     elif warnings and not reason and "override_reason" in raw:
         errors["override_reason"] = "Give a reason for registering the patient despite the warning"
     if errors or (warnings and not reason):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from wtforms import RadioField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Optional
 
-from portal.forms import PlainText, PortalForm
+from portal.forms import PortalForm, box_limits
 
-_REASON_LENGTH = Length(max=500, message="Reason must be 500 characters or fewer")
-_PLAIN = PlainText()
+REASON_LENGTH = 500
 
 
 class StaffCohortForm(PortalForm):
@@ -17,27 +16,30 @@ class StaffCohortForm(PortalForm):
 
     cohort = RadioField("Group", choices=[], validate_choice=False,
                         validators=[InputRequired(message="Select a group")])
-    reason = TextAreaField("Reason", validators=[Optional(), _REASON_LENGTH, _PLAIN])
+    reason = TextAreaField("Reason", validators=[Optional(), *box_limits("Reason", REASON_LENGTH)])
 
 
 class StaffCancelForm(PortalForm):
     reason = TextAreaField(
         "Why is the place being cancelled?",
-        validators=[DataRequired(message="Enter why the place is being cancelled"), _REASON_LENGTH, _PLAIN],
+        validators=[DataRequired(message="Enter why the place is being cancelled"),
+                    *box_limits("Why the place is being cancelled", REASON_LENGTH)],
     )
 
 
 class LeaveWaitlistForm(PortalForm):
     reason = TextAreaField(
         "Why are they coming off the waiting list?",
-        validators=[DataRequired(message="Enter why they are coming off the waiting list"), _REASON_LENGTH, _PLAIN],
+        validators=[DataRequired(message="Enter why they are coming off the waiting list"),
+                    *box_limits("Why they are coming off the waiting list", REASON_LENGTH)],
     )
 
 
 class StaffWaitlistForm(PortalForm):
     cohort = SelectField("Which groups", choices=[], validate_choice=False,
                          validators=[InputRequired(message="Select which groups the patient would take")])
-    reason = TextAreaField("Reason", validators=[Optional(), _REASON_LENGTH, _PLAIN])
+    # Shown as "Note (optional)": a note for the audit trail, not a reason anything needs.
+    reason = TextAreaField("Note (optional)", validators=[Optional(), *box_limits("Note", REASON_LENGTH)])
 
 
 class ReorderForm(PortalForm):
@@ -48,5 +50,6 @@ class ReorderForm(PortalForm):
     )
     reason = TextAreaField(
         "Why are you changing the order?",
-        validators=[DataRequired(message="Enter why you are changing the order"), _REASON_LENGTH, _PLAIN],
+        validators=[DataRequired(message="Enter why you are changing the order"),
+                    *box_limits("Why you are changing the order", REASON_LENGTH)],
     )

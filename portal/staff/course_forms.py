@@ -14,15 +14,13 @@ from urllib.parse import urlsplit
 
 from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField, ValidationError
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length
 
 from portal.auth.models import User
 from portal.booking.models import Venue
 from portal.booking.schedule import MIDNIGHT_RULE, ends_by_midnight
 from portal.booking.sessions import COHORT_STATUSES, NonexistentLocalTime, wall_clock_to_utc
 from portal.dates import london_today
-from portal.forms import DateParts, PortalForm, whole_number
-from portal.plain_text import CONTROL_CHARACTERS
+from portal.forms import DateParts, PortalForm, box_limits, whole_number
 from portal.settings import DomainConfig
 
 _TIME = re.compile(r"^([01]?[0-9]|2[0-3])[:.]([0-5][0-9])$")
@@ -243,9 +241,6 @@ class _ReasonMixin:
         field.data = (field.data or "").strip()
         if not field.data:
             raise ValidationError(self.REASON_MISSING)  # type: ignore[attr-defined]
-        if CONTROL_CHARACTERS.search(field.data):
-            # PostgreSQL refuses NUL in text; none of these belongs in a reason staff type.
-            raise ValidationError("Reason must be plain text")
 
 
 class MoveSessionForm(_ReasonMixin, PortalForm):
@@ -253,10 +248,9 @@ class MoveSessionForm(_ReasonMixin, PortalForm):
 
     date = DateParts("New date")
     time = StringField("New start time")
-    reason = TextAreaField(
-        "Why is the session moving?",
-        validators=[Length(max=REASON_LENGTH, message=f"Reason must be {REASON_LENGTH} characters or fewer")],
-    )
+    # PostgreSQL refuses NUL in text; no control character belongs in a reason staff type.
+    reason = TextAreaField("Why is the session moving?",
+                           validators=box_limits("Why the session is moving", REASON_LENGTH))
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -272,10 +266,8 @@ class MoveSessionForm(_ReasonMixin, PortalForm):
 class CancelSessionForm(_ReasonMixin, PortalForm):
     REASON_MISSING = "Enter why the session is cancelled"
 
-    reason = TextAreaField(
-        "Why is the session cancelled?",
-        validators=[Length(max=REASON_LENGTH, message=f"Reason must be {REASON_LENGTH} characters or fewer")],
-    )
+    reason = TextAreaField("Why is the session cancelled?",
+                           validators=box_limits("Why the session is cancelled", REASON_LENGTH))
 
 
 STATUS_LABELS = {"open": "Open", "closed": "Closed", "cancelled": "Cancelled"}

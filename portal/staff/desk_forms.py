@@ -7,11 +7,11 @@ import datetime as dt
 
 from wtforms import RadioField, SelectField, StringField, TextAreaField, ValidationError
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import InputRequired
 
 from portal.dates import InvalidDate, parse_date_parts
-from portal.forms import DateParts, PortalForm
-from portal.plain_text import CONTROL_CHARACTERS, number_id
+from portal.forms import DateParts, PortalForm, box_limits
+from portal.plain_text import number_id
 
 REASON_LENGTH = 500
 # PostgreSQL refuses NUL in text, and no control character belongs in a reason staff type.
@@ -107,16 +107,11 @@ class BulkMoveForm(PortalForm):
 
     cohort = RadioField("Move them to", choices=[], validate_choice=False,
                         validators=[InputRequired(message="Select the group to move the patients to")])
-    reason = TextAreaField(
-        "Why are they moving?",
-        validators=[Length(max=REASON_LENGTH, message=f"Reason must be {REASON_LENGTH} characters or fewer")],
-    )
+    reason = TextAreaField("Why are they moving?", validators=box_limits("Why they are moving", REASON_LENGTH))
 
     def validate_reason(self, field) -> None:
         if not (field.data or "").strip():
             raise ValidationError("Enter why the patients are moving")
-        if CONTROL_CHARACTERS.search(field.data):
-            raise ValidationError("Reason must be plain text")
 
 
 class InvitationQueueForm(PortalForm):

@@ -76,8 +76,10 @@ def test_form_style_date_parts_and_export_style_text_give_the_same_date():
         ({"triage_date": "1970-01-01"}, "triage_date", "Triage date must be after the date of birth"),
         ({"pain_duration": "3 years"}, "pain_duration", "Select how long the patient has had pain, from the list"),
         ({"letters_received": "sometimes"}, "letters_received", "Secondary care letters received: enter yes or no"),
-        ({"override_reason": "x" * 501}, "override_reason", "Reason must be 500 characters or fewer"),
-        ({"override_reason": "ok\x00"}, "override_reason", "Reason must be plain text"),
+        ({"override_reason": "x" * 501}, "override_reason",
+         "Reason for overriding the warning must be 500 characters or fewer"),
+        ({"override_reason": "ok\x00"}, "override_reason",
+         "Reason for overriding the warning must not include hidden characters"),
     ],
 )
 def test_each_bad_value_is_named_with_its_field(changes, field, message):

@@ -601,8 +601,10 @@ def test_a_cancelled_session_cannot_be_moved(reception_client, session):
         (_move_values(dt.date(2099, 1, 6), time="7:60"), "time",
          "New start time must be a time in 24-hour format, like 18:00"),
         (_move_values(dt.date(2099, 1, 6), reason="   "), "reason", "Enter why the session is moving"),
-        (_move_values(dt.date(2099, 1, 6), reason="x" * 501), "reason", "Reason must be 500 characters or fewer"),
-        (_move_values(dt.date(2099, 1, 6), reason="Closed\x00"), "reason", "Reason must be plain text"),
+        (_move_values(dt.date(2099, 1, 6), reason="x" * 501), "reason",
+         "Why the session is moving must be 500 characters or fewer"),
+        (_move_values(dt.date(2099, 1, 6), reason="Closed\x00"), "reason",
+         "Why the session is moving must not include hidden characters"),
         (_move_values(dt.date(2099, 3, 29), time="01:30"), "time",
          "The clocks go forward on that date, so 01:30 does not exist. Enter another time"),
         # The factory's sessions last two hours: from 22:30 a session would end at 00:30 the next day.
