@@ -78,7 +78,8 @@ def acknowledge(flag_id: int):
         flash(f"Urgent flag for {flag.patient.full_name} acknowledged.", "success")
         return redirect(url_for("questionnaires_staff.urgent_flags"))
     audit("urgent_flag_viewed", patient_id=flag.patient_id, detail=f"flag {flag.id}")
-    return render_template("questionnaires/staff/acknowledge.html", flag=flag, form=form)
+    return render_template("questionnaires/staff/acknowledge.html", flag=flag, form=form), \
+        400 if form.is_submitted() else 200
 
 
 @bp.route("/patients/<int:patient_id>/questionnaires")

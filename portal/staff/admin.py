@@ -55,7 +55,8 @@ def new_venue():
             audit("venue_created", detail=f"venue {venue.id}")
             flash(f"{venue.name} is added. Choose it when you create a cohort or a weekly clinic.", "success")
             return redirect(url_for("staff_admin.venue_list"))
-    return render_template("staff/admin/venue_form.html", form=form, venue=None, use=None)
+    return render_template("staff/admin/venue_form.html", form=form, venue=None, use=None), \
+        400 if form.is_submitted() else 200
 
 
 def _venue_or_404(venue_id: int) -> Venue:
@@ -92,7 +93,8 @@ def edit_venue(venue_id: int):
                 flash(f"Nothing was changed for {venue.name}.", "info")
             return redirect(url_for("staff_admin.venue_list"))
     return render_template("staff/admin/venue_form.html", form=form, venue=venue,
-                           use=venues.venue_use(s, venue, now=now), delete_form=ActionForm())
+                           use=venues.venue_use(s, venue, now=now), delete_form=ActionForm()), \
+        400 if form.is_submitted() else 200
 
 
 @bp.route("/venues/<int:venue_id>/delete", methods=["POST"])
@@ -146,7 +148,8 @@ def invite():
         else:
             audit("staff_invited", detail=f"account {issued.user.id}: {issued.user.role}")
             return _set_up_link(issued, new_account=True)
-    return render_template("staff/admin/invite.html", form=form, role_hints=ROLE_HINTS)
+    return render_template("staff/admin/invite.html", form=form, role_hints=ROLE_HINTS), \
+        400 if form.is_submitted() else 200
 
 
 def _account_page(summary: staff_accounts.AccountSummary, *, role_form: ChangeRoleForm | None = None,
@@ -202,7 +205,7 @@ def change_role(user_id: int):
                 audit("staff_role_changed", detail=f"account {user.id}: {old} to {user.role}")
                 flash(f"{user.display_name} is now {_a(user.role)}.", "success")
             return redirect(url_for("staff_admin.account", user_id=user.id))
-    return _account_page(_summary_or_404(user_id), role_form=form)
+    return _account_page(_summary_or_404(user_id), role_form=form, status=400)
 
 
 def _a(role: str) -> str:
@@ -217,7 +220,7 @@ def _action(user_id: int, act, done: str, action: str, detail: str = "account {i
     try:
         act(user)
     except staff_accounts.NotAllowed as refused:
-        return _account_page(_summary_or_404(user_id), action_error=str(refused))
+        return _account_page(_summary_or_404(user_id), action_error=str(refused), status=409)
     audit(action, detail=detail.format(id=user.id))
     flash(done.format(name=user.display_name), "success")
     return redirect(url_for("staff_admin.account", user_id=user.id))
@@ -258,7 +261,7 @@ def new_set_up_link(user_id: int):
         issued = staff_accounts.new_set_up_link(db_session(), user, issued_by=current_user,
                                                 valid_days=_valid_days(), now=utcnow())
     except staff_accounts.NotAllowed as refused:
-        return _account_page(_summary_or_404(user_id), action_error=str(refused))
+        return _account_page(_summary_or_404(user_id), action_error=str(refused), status=409)
     audit("staff_set_up_link_issued", detail=f"account {user.id}")
     return _set_up_link(issued, new_account=False)
 

@@ -88,7 +88,8 @@ def create_cohort():
         else:
             if cohort is not None:
                 return _created(cohort)
-    return render_template("staff/courses/new.html", form=form, has_venues=bool(form.venue.choices[1:]))
+    return render_template("staff/courses/new.html", form=form, has_venues=bool(form.venue.choices[1:])), \
+        400 if form.is_submitted() else 200
 
 
 def _created(cohort: Cohort):
@@ -162,7 +163,7 @@ def change_facilitators(cohort_id: int):
                 flash("The facilitators were already as you chose: nothing changed.", "info")
             return redirect(url_for("staff_courses.cohort_page", cohort_id=cohort.id))
     return render_template("staff/courses/facilitators.html", form=form, cohort=cohort,
-                           service=domain().catalogue.get(cohort.service_key))
+                           service=domain().catalogue.get(cohort.service_key)), 400 if form.is_submitted() else 200
 
 
 def _session_or_404(cohort_id: int, session_id: int) -> CohortSession:
@@ -193,7 +194,7 @@ def _session_page(template: str, form, cohort_session: CohortSession):
         service=domain().catalogue.get(cohort.service_key),
         booked=sessions.patients_booked(db_session(), cohort.id),
         started=cohort_session.starts_at <= utcnow(),
-    )
+    ), 400 if form.is_submitted() else 200
 
 
 @bp.route("/courses/<int:cohort_id>/sessions/<int:session_id>/move", methods=["GET", "POST"])

@@ -76,7 +76,9 @@ def retry(message_id: int):
             audit("sms_retried", patient_id=text.message.patient_id, detail=f"text {message_id}, was {was}")
             flash("The text is queued to be sent again.", "success")
             return redirect(url_for("staff_messages.queue_page"))
-    return _render("staff/messages/retry.html", text=text, form=form, refused=refused)
+    # A post refused: 409 when the text may not be sent again at all, 400 when the form wants something more.
+    status = (409 if refused is not None else 400) if form.is_submitted() else 200
+    return _render("staff/messages/retry.html", text=text, form=form, refused=refused), status
 
 
 @bp.route("/messages/<int:message_id>/dismiss", methods=["POST"])

@@ -95,7 +95,9 @@ def register_patient():
             flash(f"{patient.full_name} is registered. We have texted them a link to set up their account.",
                   "success")
             return redirect(url_for("staff.patient_record", patient_id=patient.id))
-    return render_template("staff/register_patient.html", form=form, duplicate_id=duplicate_id)
+    # Shown again after a post: something was refused, or a warning wants a reason.
+    return render_template("staff/register_patient.html", form=form, duplicate_id=duplicate_id), \
+        400 if form.is_submitted() else 200
 
 
 def _patient_or_404(patient_id: int) -> Patient:
@@ -173,4 +175,4 @@ def assign_team(patient_id: int):
     audit("patient_record_viewed", patient_id=patient.id, detail="assign a team")
     district = postcode_district(patient.postcode)
     return render_template("staff/assign_team.html", form=form, patient=patient, district=district,
-                           current=domain().teams.get(patient.team))
+                           current=domain().teams.get(patient.team)), 400 if form.is_submitted() else 200

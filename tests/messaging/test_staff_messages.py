@@ -90,7 +90,7 @@ def test_retrying_an_unknown_text_needs_the_box_ticked(reception_client, db, pat
 
     refused = reception_client.post(f"/staff/messages/{message_id}/retry", data={"csrf_token": csrf_token(page)})
 
-    assert refused.status_code == 200
+    assert refused.status_code == 400
     soup = parse(refused)
     assert error_for(soup, "checked_not_received") == "Confirm you have checked the patient did not get this text"
     assert soup.title.string.startswith("Error:")
@@ -113,7 +113,7 @@ def test_a_text_for_a_patient_who_stopped_texts_cannot_be_retried(reception_clie
     assert "does not take texts now" in page.get_text()
     response = reception_client.post(f"/staff/messages/{message_id}/retry", data={"csrf_token": csrf_token(page)})
 
-    assert response.status_code == 200
+    assert response.status_code == 409
     assert load(db, message_id).status == "failed"
 
 

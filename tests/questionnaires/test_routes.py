@@ -269,8 +269,8 @@ def test_a_clinician_sees_the_flag_until_they_acknowledge_it_with_a_note(app, se
 
     # The note is required, and the error sits next to it.
     form = get_page(clinician, f"/staff/urgent/{flag.id}")
-    missing = parse(clinician.post(f"/staff/urgent/{flag.id}", data={"note": "  ", "csrf_token": csrf_token(form)}))
-    assert error_for(missing, "note") == "Enter the action you took"
+    missing = clinician.post(f"/staff/urgent/{flag.id}", data={"note": "  ", "csrf_token": csrf_token(form)})
+    assert missing.status_code == 400 and error_for(parse(missing), "note") == "Enter the action you took"
     assert flags(session)[0].is_open
 
     response = clinician.post(f"/staff/urgent/{flag.id}", data={

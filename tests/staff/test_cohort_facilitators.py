@@ -87,7 +87,7 @@ def test_an_account_that_is_not_an_active_facilitator_is_refused_next_to_the_fie
 
     for tampered in (receptionist.id, gone.id, 2**31 - 1):
         response = _post(client, cohort, [tampered])
-        assert response.status_code == 200
+        assert response.status_code == 400
         assert error_for(parse(response), "facilitators") == "Select facilitators from the list"
     session.expire_all()
     assert [f.id for f in session.get(Cohort, cohort.id).facilitators] == [usual.id]

@@ -43,7 +43,7 @@ def _events(session, action):
 def test_a_warning_stops_registration_until_a_reason_is_given(reception_client, session, changes, field, message,
                                                               code):
     response = post_registration(reception_client, **changes)
-    assert response.status_code == 200
+    assert response.status_code == 400
     page = parse(response)
     assert warning_for(page, field) == message
     callout = page.find(id="eligibility-warnings")
@@ -93,7 +93,7 @@ def test_all_three_warnings_at_once_are_stored_together(reception_client, sessio
 
 def test_a_blank_reason_once_asked_for_is_an_error(reception_client, session):
     response = post_registration(reception_client, **UNDER_18, override_reason="   ")
-    assert response.status_code == 200
+    assert response.status_code == 400
     page = parse(response)
     assert "Give a reason" in error_for(page, "override_reason")
     assert page.select_one(".nhsuk-error-summary a[href='#override_reason']")
@@ -129,7 +129,7 @@ def test_a_reason_without_a_warning_is_not_stored(reception_client, session):
 
 
 def test_a_warning_cleared_by_correcting_the_details_registers_without_a_reason(reception_client, session):
-    assert post_registration(reception_client, **OUTSIDE).status_code == 200
+    assert post_registration(reception_client, **OUTSIDE).status_code == 400
     # Reception checks the referral: the postcode was mistyped. The empty reason box goes back too.
     assert post_registration(reception_client, postcode="N19 5NF", override_reason="").status_code == 302
     assert session.scalars(select(Patient)).one().warning_codes == []

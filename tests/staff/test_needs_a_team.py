@@ -88,7 +88,7 @@ def test_changing_a_team_from_the_record_goes_back_to_the_record(reception_clien
 def test_a_bad_choice_is_shown_next_to_the_select_and_nothing_changes(reception_client, session, team, message):
     patient = factories.create_patient(session, tier=2, team=None, postcode="N4 3LS")
     response = _assign(reception_client, patient.id, team)
-    assert response.status_code == 200
+    assert response.status_code == 400
     page = parse(response)
     assert message in error_for(page, "team")
     assert page.select_one(".nhsuk-error-summary")

@@ -95,7 +95,7 @@ def test_bad_input_is_shown_next_to_the_field_and_nothing_is_written(
     reception_client, session, changes, field, message
 ):
     response = _post(reception_client, **changes)
-    assert response.status_code == 200
+    assert response.status_code == 400
     page = parse(response)
     shown = error_for(page, field)
     assert shown is not None and message.lower() in shown.lower(), f"{field}: {shown!r}"
@@ -108,7 +108,7 @@ def test_bad_input_is_shown_next_to_the_field_and_nothing_is_written(
 def test_the_same_nhs_number_twice_links_to_the_existing_record(reception_client, session):
     existing = factories.create_patient(session, nhs_number="9434765919")
     response = _post(reception_client)
-    assert response.status_code == 200
+    assert response.status_code == 400
     page = parse(response)
     assert "already registered" in error_for(page, "nhs_number")
     assert page.find("a", href=f"/staff/patients/{existing.id}")
