@@ -44,9 +44,15 @@ class NeedsForm(PortalForm):
     needs_easy_read = BooleanField("Easy read")
     needs_bsl_interpreter = BooleanField("A British Sign Language (BSL) interpreter")
     needs_interpreter = BooleanField("An interpreter for another language")
-    interpreter_language = StringField("Language", validators=[Length(max=60, message="Use 60 characters or fewer")])
+    # Each message names its box: in the error summary, "Use 60 characters or fewer" twice over said neither which.
+    interpreter_language = StringField(
+        "Language", validators=[Length(max=60, message="The language must be 60 characters or fewer")]
+    )
     has_carer = BooleanField("A carer or advocate who gets messages for me")
-    carer_name = StringField("Their name", validators=[Length(max=100, message="Use 100 characters or fewer")])
+    carer_name = StringField(
+        "Their name",
+        validators=[Length(max=100, message="Your carer or advocate's name must be 100 characters or fewer")],
+    )
     carer_phone = StringField("Their phone number")
     no_texts = BooleanField("No texts: contact me by phone or letter instead")
 

@@ -163,6 +163,17 @@ def test_missing_needs_details_show_errors_next_to_their_fields_and_write_nothin
     assert not _events(session, "profile_communication_needs_changed")
 
 
+def test_needs_details_too_long_say_which_box_in_the_summary(patient_client, session):
+    response = _post(patient_client, "/profile/communication-needs", {
+        "needs_interpreter": "y", "interpreter_language": "x" * 61, "has_carer": "y", "carer_name": "x" * 101,
+        "carer_phone": "020 7946 0000"})
+    page = parse(response)
+    summary = [item.get_text(strip=True) for item in page.find(class_="nhsuk-error-summary").find_all("li")]
+    assert summary == ["The language must be 60 characters or fewer",
+                       "Your carer or advocate's name must be 100 characters or fewer"]
+    assert _patient(session, patient_client).communication_needs == []
+
+
 def test_no_texts_stops_every_text(patient_client, session):
     _post(patient_client, "/profile/communication-needs", {"no_texts": "y"})
     patient = _patient(session, patient_client)
