@@ -79,16 +79,17 @@ def _date_parts(raw: Mapping[str, str], name: str, label: str) -> dict[str, str]
     return split_date_text(_text(raw, name), label=label)
 
 
-NAME_CHARACTERS = "Name must only include letters, spaces, hyphens, apostrophes and full stops"
+# Said of the first or the last name by its label, so that two refused names are two different errors.
+NAME_CHARACTERS = "{label} must only include letters, spaces, hyphens, apostrophes and full stops"
 
 
-def _name(value: str, *, empty: str) -> str:
+def _name(value: str, *, label: str, empty: str) -> str:
     if not value:
         raise ValueError(empty)
     if len(value) > MAX_NAME:
-        raise ValueError(f"Name must be {MAX_NAME} characters or fewer")
+        raise ValueError(f"{label} must be {MAX_NAME} characters or fewer")
     if CONTROL_CHARACTERS.search(value) or not is_personal_name(value):
-        raise ValueError(NAME_CHARACTERS)
+        raise ValueError(NAME_CHARACTERS.format(label=label))
     return value
 
 
@@ -130,8 +131,8 @@ def check_registration(
             bad_parts[name] = problem.bad_parts
 
     check("nhs_number", lambda v: parse_nhs_number(v[:30]))
-    check("given_name", lambda v: _name(v, empty="Enter the patient's first name"))
-    check("family_name", lambda v: _name(v, empty="Enter the patient's last name"))
+    check("given_name", lambda v: _name(v, label="First name", empty="Enter the patient's first name"))
+    check("family_name", lambda v: _name(v, label="Last name", empty="Enter the patient's last name"))
     check_date("date_of_birth", "Date of birth", past_only=True)
     check("mobile", lambda v: parse_uk_mobile(v[:30], allow_drama_range=allow_drama_range))
     check("email", _email)
