@@ -10,6 +10,8 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
+from portal.plain_text import ascii_digits
+
 LONDON = ZoneInfo("Europe/London")
 # English names, whatever the process's locale (strftime's %A and %B follow the locale, and are slow).
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -64,7 +66,8 @@ def parse_date_parts(
 
     ``past_only`` refuses today and later; ``not_future`` refuses only later days.
     """
-    parts = {part: (raw.get(part) or "").strip() for part in PARTS}
+    # Digits of any script count as digits: a phone set to Arabic types ١٩٧٥ for 1975.
+    parts = {part: ascii_digits((raw.get(part) or "").strip()) for part in PARTS}
     missing = [part for part in PARTS if not parts[part]]
     if len(missing) == 3:
         raise InvalidDate(f"Enter {label.lower()}", set(PARTS))

@@ -13,7 +13,7 @@ from wtforms.utils import unset_value
 from wtforms.validators import Length, StopValidation, ValidationError
 
 from portal.dates import InvalidDate, parse_date_parts
-from portal.plain_text import has_control_characters, without_control_characters
+from portal.plain_text import ascii_digits, has_control_characters, without_control_characters
 
 
 class PlainText:
@@ -167,7 +167,7 @@ class DateParts(Field):
 def whole_number(value: str | None, *, label: str, example: int, low: int, high: int, unit: str = "") -> int:
     """A whole number typed into a box, between ``low`` and ``high``; ValidationError with an NHS.UK-style message
     otherwise. ``unit`` follows the range in the message (" minutes")."""
-    typed = (value or "").strip()
+    typed = ascii_digits((value or "").strip())
     if not typed:
         raise ValidationError(f"Enter {label.lower()}, like {example}")
     digits = typed.removeprefix("-")

@@ -11,11 +11,14 @@ from portal.auth.models import Role
 from portal.auth.services import invite_patient
 from portal.booking.models import Booking
 from portal.booking.services import book_seat
+from portal.dates import InvalidDate, parse_date_parts
 from portal.db import utcnow
+from portal.forms import whole_number
 from portal.messaging.models import SmsMessage
 from portal.patients.intake import NAME_CHARACTERS
 from portal.patients.models import Patient
 from portal.patients.search import search_patients
+from portal.staff.course_forms import parse_time
 from tests import factories
 from tests.conftest import sign_in
 from tests.pages import csrf_token, get_page, parse
@@ -120,6 +123,35 @@ def test_an_nhs_number_typed_in_full_width_digits_is_the_same_number(reception_c
     assert session.scalars(select(Patient.nhs_number)).all() == ["9434765919"]
     arabic_indic = "".join(chr(0x0660 + int(d)) for d in "9434765919")
     assert [p.nhs_number for p in search_patients(session, arabic_indic).patients] == ["9434765919"]
+
+
+def _arabic_indic(ascii_text: str) -> str:
+    return "".join(chr(0x0660 + int(ch)) if ch.isdigit() else ch for ch in ascii_text)
+
+
+def test_dates_numbers_and_times_typed_in_another_script_s_digits_are_read_as_those_digits():
+    # A phone set to Arabic (or a full-width keyboard) types its own digits: "must be in numbers" would be untrue.
+    day = {"day": _arabic_indic("10"), "month": "\uff11\uff12", "year": _arabic_indic("1975")}
+    assert parse_date_parts(day, label="Date of birth") == dt.date(1975, 12, 10)
+    assert whole_number(_arabic_indic("120"), label="Session length", example=120, low=30, high=240) == 120
+    assert parse_time(_arabic_indic("18:30"), label="Start time") == dt.time(18, 30)
+    # Superscripts are not digits anyone types for a number, and stay refused.
+    with pytest.raises(InvalidDate):
+        parse_date_parts({"day": "\u00b9", "month": "1", "year": "1975"}, label="Date of birth")
+
+
+def test_a_texted_code_typed_in_arabic_indic_digits_changes_the_mobile(patient_client, session):
+    page = get_page(patient_client, "/profile/mobile")
+    patient_client.post("/profile/mobile", data={"mobile": "07700 900999", "password": factories.PASSWORD,
+                                                 "csrf_token": csrf_token(page)})
+    body = session.scalars(select(SmsMessage.body).where(SmsMessage.kind == "mobile_change")).one()
+    code = next(word for word in body.split() if word.rstrip(".").isdigit() and len(word.rstrip(".")) == 6)
+    page = get_page(patient_client, "/profile/mobile/code")
+    response = patient_client.post("/profile/mobile/code", data={"code": _arabic_indic(code.rstrip(".")),
+                                                                 "csrf_token": csrf_token(page)})
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(Patient, patient_client.user.patient_id).mobile == "+447700900999"
 
 
 def test_names_of_invisible_or_reversing_characters_are_refused(reception_client, session):

@@ -10,6 +10,7 @@ from wtforms import RadioField, SelectChoice, SelectField, StringField, TextArea
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from portal.forms import DateParts, PortalForm, box_limits, whole_number
+from portal.plain_text import ascii_digits
 
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
@@ -86,7 +87,7 @@ class StaffCancelForm(StaffOverrideMixin, PortalForm):
 
 
 def _parse_time(value: str | None) -> dt.time | None:
-    text = (value or "").strip().replace(".", ":")
+    text = ascii_digits((value or "").strip()).replace(".", ":")
     if not re.fullmatch(r"([01]?[0-9]|2[0-3]):[0-5][0-9]", text):
         return None
     hours, minutes = text.split(":")

@@ -5,6 +5,7 @@ from wtforms.validators import EqualTo, InputRequired, Length, ValidationError
 
 from portal.forms import DateParts, PortalForm
 from portal.patients.identifiers import InvalidIdentifier, parse_postcode
+from portal.plain_text import ascii_digits
 
 DIGITS = "0123456789"
 
@@ -79,7 +80,7 @@ class ResetCodeForm(PortalForm):
     )
 
     def validate_code(self, field: StringField) -> None:
-        typed = field.data or ""
+        typed = field.data = ascii_digits(field.data or "")
         if sum(ch in DIGITS for ch in typed) != 6 or any(ch not in DIGITS + " -" for ch in typed):
             raise ValidationError("Enter the 6 digits of the code, like 123456")
 

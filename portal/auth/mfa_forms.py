@@ -6,11 +6,12 @@ from wtforms import StringField
 from wtforms.validators import InputRequired, Length, Regexp
 
 from portal.forms import PortalForm
+from portal.plain_text import ascii_digits
 
 
 def _digits_only(value: str | None) -> str | None:
-    # People type "123 456" or paste "123-456": only the digits matter.
-    return "".join(ch for ch in value if not ch.isspace() and ch != "-") if value else value
+    # People type "123 456" or paste "123-456": only the digits matter, in whichever script the keyboard writes them.
+    return "".join(ch for ch in ascii_digits(value) if not ch.isspace() and ch != "-") if value else value
 
 
 class AppCodeForm(PortalForm):

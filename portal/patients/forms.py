@@ -11,6 +11,7 @@ from wtforms.validators import InputRequired, Length, ValidationError
 
 from portal.forms import PortalForm
 from portal.patients.identifiers import InvalidIdentifier, parse_uk_phone
+from portal.plain_text import ascii_digits
 
 DIGITS = "0123456789"
 
@@ -97,6 +98,6 @@ class MobileCodeForm(PortalForm):
     code = StringField("Code", validators=[InputRequired("Enter the 6-digit code from the text"), Length(max=20)])
 
     def validate_code(self, field: StringField) -> None:
-        typed = field.data or ""
+        typed = field.data = ascii_digits(field.data or "")
         if sum(ch in DIGITS for ch in typed) != 6 or any(ch not in DIGITS + " -" for ch in typed):
             raise ValidationError("Enter the 6 digits of the code, like 123456")

@@ -21,6 +21,7 @@ from portal.booking.schedule import MIDNIGHT_RULE, ends_by_midnight
 from portal.booking.sessions import COHORT_STATUSES, NonexistentLocalTime, wall_clock_to_utc
 from portal.dates import london_today
 from portal.forms import DateParts, PortalForm, box_limits, whole_number
+from portal.plain_text import ascii_digits
 from portal.settings import DomainConfig
 
 _TIME = re.compile(r"^([01]?[0-9]|2[0-3])[:.]([0-5][0-9])$")
@@ -33,7 +34,7 @@ REASON_LENGTH = 500
 
 def parse_time(value: str | None, *, label: str) -> dt.time:
     """'18:00', '9:30' or '18.00' as a time; ValidationError with an NHS.UK-style message otherwise."""
-    typed = (value or "").strip()
+    typed = ascii_digits((value or "").strip())
     if not typed:
         raise ValidationError(f"Enter {label.lower()}")
     match = _TIME.match(typed)
