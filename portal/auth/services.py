@@ -22,7 +22,7 @@ from portal.messaging import texts
 from portal.messaging.services import enqueue_sms
 from portal.patients.identifiers import InvalidIdentifier, parse_uk_mobile
 from portal.patients.models import Patient
-from portal.plain_text import is_plain_number
+from portal.plain_text import ascii_digits, is_plain_number
 from portal.settings import DomainConfig
 
 RESET_PURPOSE = "password_reset"
@@ -218,6 +218,7 @@ def _find_account(session: Session, identifier: str, *, allow_drama_range: bool)
         users = session.scalars(select(User).join(User.patient).where(func.lower(Patient.email) == email)).all()
         # An email on two patients' records identifies neither.
         return users[0] if len(users) == 1 else None
+    identifier = ascii_digits(identifier)  # a mobile typed in another script's digits is the same mobile
     if not re.fullmatch(r"[0-9+() -]{6,20}", identifier):
         return None
     try:

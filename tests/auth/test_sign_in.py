@@ -12,7 +12,10 @@ from tests.pages import csrf_token, error_for, get_page, parse
 
 def test_patient_signs_in_with_mobile_in_any_format(app, session):
     user = factories.create_patient_user(session, mobile="+447700900321")
-    for typed in ("07700 900321", "+44 7700 900 321", "07700900321"):
+    # The last two in Arabic-Indic and full-width digits, as a phone set to Arabic or a full-width keyboard types.
+    arabic_indic = "".join(chr(0x0660 + int(ch)) if ch.isdigit() else ch for ch in "07700 900321")
+    full_width = "".join(chr(0xFF10 + int(ch)) for ch in "07700900321")
+    for typed in ("07700 900321", "+44 7700 900 321", "07700900321", arabic_indic, full_width):
         client = app.test_client()
         response = sign_in(client, typed)
         assert response.status_code == 302, typed
