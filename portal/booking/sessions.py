@@ -61,6 +61,17 @@ def wall_clock_to_utc(day: dt.date, time: dt.time, timezone: str) -> dt.datetime
     return instant
 
 
+def clocks_change_during(start: dt.datetime, length: dt.timedelta, timezone: str) -> bool:
+    """Whether the clocks go forward or back while a session that starts at ``start`` runs.
+
+    Such a session reads wrongly wherever it is shown in wall-clock time: an hour from 01:30 on the night the
+    clocks go back shows as "1:30am to 1:30am", and two hours from 00:30 on the night they go forward as
+    "12:30am to 3:30am".
+    """
+    zone = ZoneInfo(timezone)
+    return start.astimezone(zone).utcoffset() != (start + length).astimezone(zone).utcoffset()
+
+
 @dataclass(frozen=True)
 class Clash:
     """A planned session that would meet one already running: what it meets (``venue`` or ``facilitators``, the
@@ -343,10 +354,10 @@ def move_session(
     """Move one session to a new local date and time and text every patient booked on the cohort.
 
     Refuses (SessionChangeRefused) a session that has started or is cancelled, a time in the past, a local time
-    the clocks skip, a time from which the session would run past midnight (the rule a new cohort keeps), a time
-    out of the course's order (before the session before it ends, or running into the one after it), and a time
-    when its room or a facilitator has another group or (``others``) a weekly clinic. Moving it again to where it
-    already is changes nothing and texts nobody.
+    the clocks skip, a time from which the session would run past midnight (the rule a new cohort keeps) or
+    through a clock change, a time out of the course's order (before the session before it ends, or running into
+    the one after it), and a time when its room or a facilitator has another group or (``others``) a weekly
+    clinic. Moving it again to where it already is changes nothing and texts nobody.
     """
     cohort = cohort_session.cohort
     previous = cohort_session.starts_at
@@ -364,6 +375,9 @@ def move_session(
     length = cohort_session.ends_at - cohort_session.starts_at
     if not ends_by_midnight(new_time, length // dt.timedelta(minutes=1)):
         raise SessionChangeRefused(f"{MIDNIGHT_RULE}. Enter an earlier start time", field="time")
+    if clocks_change_during(new_start, length, cohort.timezone):
+        raise SessionChangeRefused("The clocks change during the session on that date. Enter another time",
+                                   field="time")
     if new_start <= now:
         raise SessionChangeRefused("The new date and time must be in the future", field="date")
     if new_start == previous:

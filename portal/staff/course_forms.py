@@ -18,8 +18,13 @@ from wtforms.fields.choices import SelectChoice
 from portal.auth.models import User
 from portal.booking.models import Venue
 from portal.booking.schedule import MIDNIGHT_RULE, ends_by_midnight
-from portal.booking.sessions import COHORT_STATUSES, NonexistentLocalTime, wall_clock_to_utc
-from portal.dates import london_today
+from portal.booking.sessions import (
+    COHORT_STATUSES,
+    NonexistentLocalTime,
+    clocks_change_during,
+    wall_clock_to_utc,
+)
+from portal.dates import london_today, written_date
 from portal.forms import DateParts, PortalForm, box_limits, whole_number
 from portal.plain_text import ascii_digits
 from portal.settings import DomainConfig
@@ -227,6 +232,11 @@ class CreateCohortForm(_FacilitatorChoice, PortalForm):
             except NonexistentLocalTime:
                 self.start_time.errors = [
                     f"The clocks go forward at this time on {day.day} {day:%B %Y}. Enter another start time"
+                ]
+                return False
+            if self.minutes is not None and clocks_change_during(start, dt.timedelta(minutes=self.minutes), timezone):
+                self.start_time.errors = [
+                    f"The clocks change during this session on {written_date(day)}. Enter another start time"
                 ]
                 return False
             if week == 0 and start <= self._now:

@@ -296,6 +296,21 @@ def test_a_start_time_the_clocks_skip_is_refused(admin_client, session):
     assert session.scalar(select(func.count()).select_from(Cohort)) == 0
 
 
+@pytest.mark.parametrize(("month", "start_time", "minutes"), [
+    (10, "01:30", "60"),  # in the hour the clocks go back: it would read "1:30am to 1:30am"
+    (3, "00:30", "120"),  # over the hour the clocks go forward: two hours would read "12:30am to 3:30am"
+])
+def test_a_session_the_clocks_change_during_is_refused(admin_client, session, month, start_time, minutes):
+    venue = factories.create_venue(session)
+    change = _next_clock_change(month, weeks_before=2)
+    response = _post_new(admin_client, _valid_cohort(venue.id, first_date=change - dt.timedelta(weeks=2),
+                                                     start_time=start_time, session_minutes=minutes))
+    assert response.status_code == 200
+    assert error_for(parse(response), "start_time") == (
+        f"The clocks change during this session on {change.day} {change:%B %Y}. Enter another start time")
+    assert session.scalar(select(func.count()).select_from(Cohort)) == 0
+
+
 def test_a_first_session_earlier_today_is_refused(admin_client, session):
     venue = factories.create_venue(session)
     response = _post_new(admin_client, _valid_cohort(venue.id, first_date=_today(), start_time="00:00"))
@@ -607,6 +622,10 @@ def test_a_cancelled_session_cannot_be_moved(reception_client, session):
          "Why the session is moving must not include hidden characters"),
         (_move_values(dt.date(2099, 3, 29), time="01:30"), "time",
          "The clocks go forward on that date, so 01:30 does not exist. Enter another time"),
+        (_move_values(dt.date(2099, 10, 25), time="01:00"), "time",
+         "The clocks change during the session on that date. Enter another time"),
+        (_move_values(dt.date(2099, 3, 29), time="00:30"), "time",
+         "The clocks change during the session on that date. Enter another time"),
         # The factory's sessions last two hours: from 22:30 a session would end at 00:30 the next day.
         (_move_values(dt.date(2099, 1, 6), time="22:30"), "time",
          "A session must end by midnight. Enter an earlier start time"),
