@@ -1,0 +1,32 @@
+"""A patient who has set their phone's text size to 200% (WCAG 1.4.4 on a 320 CSS px screen, WCAG 1.4.10's width):
+no page scrolls sideways. The design system sizes its text in rem, so doubling the root font size is what a
+browser's text size setting does."""
+
+from __future__ import annotations
+
+from tests import factories
+from tests.e2e.test_thin_path import sign_in
+
+PAGES = ["/", "/services", "/services/t1-group", "/bookings", "/appointments", "/self-care", "/questionnaires",
+         "/diary", "/goals/new", "/flare-up-plan", "/profile", "/account"]
+
+
+def _too_wide(page) -> int:
+    page.evaluate("() => { document.documentElement.style.fontSize = '200%'; }")
+    return page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+
+
+def test_no_patient_page_scrolls_sideways_at_double_text_size_on_a_small_phone(db, new_page):
+    with db.transaction() as s:
+        user = factories.create_patient_user(s)
+        factories.create_cohort(s)
+        mobile = user.patient.mobile
+    page = new_page()
+    page.set_viewport_size({"width": 320, "height": 800})
+    page.goto("/sign-in")
+    too_wide = {"/sign-in": _too_wide(page)}
+    sign_in(page, mobile, who="large-text-patient")
+    for url in PAGES:
+        page.goto(url)
+        too_wide[url] = _too_wide(page)
+    assert {url: px for url, px in too_wide.items() if px > 0} == {}
