@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from portal.dates import london_today, written_date
 from portal.patients.identifiers import format_nhs_number, format_uk_mobile
 from portal.patients.models import Patient, name_key
-from portal.plain_text import ascii_digits
+from portal.plain_text import ascii_digits, without_control_characters
 
 MAX_LIMIT = 500
 MAX_TEXT = 100
@@ -77,7 +77,9 @@ def search_patients(session: Session, text: str, limit: int = 50) -> SearchResul
     these (empty, too short, a date that does not exist).
     """
     limit = max(1, min(int(limit), MAX_LIMIT))
-    text = ascii_digits(" ".join((text or "").split()))
+    # Hidden characters (a pasted zero-width space, a right-to-left override) are no part of any name or number,
+    # and one shown back unclosed on the page would reverse the rest of its line.
+    text = ascii_digits(" ".join(without_control_characters(text or "").split()))
     if not text:
         raise SearchInputError("Enter a name, NHS number, date of birth or mobile number")
     if len(text) > MAX_TEXT:

@@ -155,6 +155,16 @@ def test_the_page_lists_what_was_found(reception_client, session):
     assert row.find("a")["href"] == f"/staff/patients/{patient.id}"
 
 
+def test_hidden_characters_typed_or_pasted_are_not_searched_for_nor_shown_back(reception_client, session):
+    # A right-to-left override shown back unclosed would reverse the rest of the line on the page.
+    patient = _patient(session, "Grace", "Hopper")
+    results = search_patients(session, "\u202ehop\u200bper")
+    assert [p.id for p in results] == [patient.id]
+    assert results.understood_as == "name “hopper”"
+    page = get_page(reception_client, "/staff/patients?q=%E2%80%AEhopper")
+    assert "\u202e" not in page.get_text()
+
+
 def test_nothing_found_says_so(reception_client, session):
     page = get_page(reception_client, "/staff/patients?q=nobodyatall")
     assert page.find("h2", id="results").get_text(strip=True) == "No patients found"
