@@ -1,9 +1,10 @@
-"""A patient who has set their phone's text size to 200% (WCAG 1.4.4 on a 320 CSS px screen, WCAG 1.4.10's width):
-no page scrolls sideways. The design system sizes its text in rem, so doubling the root font size is what a
-browser's text size setting does."""
+"""A patient, or a staff member, who has set their phone's text size to 200% (WCAG 1.4.4 on a 320 CSS px screen,
+WCAG 1.4.10's width): no page scrolls sideways. The design system sizes its text in rem, so doubling the root font
+size is what a browser's text size setting does."""
 
 from __future__ import annotations
 
+from portal.auth.models import Role
 from tests import factories
 from tests.e2e.test_thin_path import sign_in
 
@@ -27,6 +28,25 @@ def test_no_patient_page_scrolls_sideways_at_double_text_size_on_a_small_phone(d
     too_wide = {"/sign-in": _too_wide(page)}
     sign_in(page, mobile, who="large-text-patient")
     for url in PAGES:
+        page.goto(url)
+        too_wide[url] = _too_wide(page)
+    assert {url: px for url, px in too_wide.items() if px > 0} == {}
+
+
+STAFF_PAGES = ["/staff", "/staff/patients", "/staff/admin/venues", "/staff/admin/staff-accounts",
+               "/staff/admin/configuration", "/staff/courses", "/staff/waiting-lists"]
+
+
+def test_no_staff_page_with_a_table_scrolls_sideways_at_double_text_size_on_a_small_phone(db, new_page):
+    with db.transaction() as s:
+        admin = factories.create_staff(s, role=Role.ADMIN)
+        factories.create_cohort(s)
+        email, secret = admin.email, admin.totp_secret
+    page = new_page()
+    page.set_viewport_size({"width": 320, "height": 800})
+    sign_in(page, email, who="large-text-admin", totp_secret=secret)
+    too_wide = {}
+    for url in STAFF_PAGES:
         page.goto(url)
         too_wide[url] = _too_wide(page)
     assert {url: px for url, px in too_wide.items() if px > 0} == {}
