@@ -298,6 +298,9 @@ def test_admin_blocks_and_frees_a_slot_and_cannot_block_a_booked_one(admin_clien
     listing = get_page(admin_client, f"/staff/admin/appointments/slots?clinician={clinician.id}&day={_day(free)}")
     assert listing.find(id=f"slot-{free.id}") and listing.find(id=f"slot-{taken.id}")
     url = f"/staff/admin/appointments/slots/{free.id}/block"
+    # The title says whose slot and when, so that two slots' pages are told apart.
+    title = get_page(admin_client, url).title.string
+    assert title.startswith(f"Block a slot: {clinician.display_name}, ") and " at " in title
     response = _post(admin_client, url, {"reason": " "})
     assert error_for(parse(response), "reason") == "Enter why this slot is blocked"
     assert _post(admin_client, url, {"reason": "Team training"}).status_code == 302

@@ -193,6 +193,8 @@ def test_changing_a_venue_of_upcoming_cohorts_shows_everywhere_and_is_audited(ad
 
 def test_saving_with_no_change_says_so_and_audits_nothing(admin_client, session):
     venue = factories.create_venue(session)
+    # The title is the page's heading, naming the venue.
+    assert get_page(admin_client, f"{VENUES}/{venue.id}").title.string.startswith(f"Change {venue.name} – ")
     response = _post(admin_client, f"{VENUES}/{venue.id}", _form(
         name=venue.name, short_name=venue.short_name, address=venue.address, access_notes=venue.access_notes))
     assert response.status_code == 302

@@ -58,6 +58,8 @@ def test_the_queue_says_when_it_is_empty(reception_client, session):
 def test_assigning_a_team_takes_the_patient_off_the_queue_and_is_audited(reception_client, session):
     patient = factories.create_patient(session, tier=2, team=None, postcode="N4 3LS")
     page = get_page(reception_client, f"/staff/patients/{patient.id}/team")
+    # The title names the patient, as on the other pages about one patient: two tabs open are told apart.
+    assert page.title.string.startswith(f"Assign a team: {patient.full_name} – ")
     assert "N4 is in no Tier 2 team's catchment" in page.get_text(" ", strip=True)
     options = [o["value"] for o in page.select("select[name=team] option")]
     assert options == ["", "whittington", "haringey"]
