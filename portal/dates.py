@@ -85,7 +85,7 @@ def parse_date_parts(
         date = dt.date(year, month, day)
     except (ValueError, OverflowError):  # OverflowError: a day or month too big for a C int
         raise InvalidDate(f"{label} must be a real date", set(PARTS)) from None
-    today = today or dt.datetime.now(dt.UTC).date()
+    today = today or london_today()
     if past_only and date >= today:
         raise InvalidDate(f"{label} must be in the past", set(PARTS))
     if not_future and date > today:

@@ -140,6 +140,19 @@ def test_dates_numbers_and_times_typed_in_another_script_s_digits_are_read_as_th
         parse_date_parts({"day": "\u00b9", "month": "1", "year": "1975"}, label="Date of birth")
 
 
+def test_in_the_hour_after_midnight_in_summer_past_and_future_are_london_s(monkeypatch):
+    class HalfPastMidnightBst(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return dt.datetime(2026, 6, 30, 23, 30, tzinfo=dt.UTC)  # 00:30 on 1 July in London
+
+    monkeypatch.setattr(dt, "datetime", HalfPastMidnightBst)
+    yesterday = {"day": "30", "month": "6", "year": "2026"}
+    assert parse_date_parts(yesterday, label="Date", past_only=True) == dt.date(2026, 6, 30)
+    today = {"day": "1", "month": "7", "year": "2026"}
+    assert parse_date_parts(today, label="Date", not_future=True) == dt.date(2026, 7, 1)
+
+
 def test_a_texted_code_typed_in_arabic_indic_digits_changes_the_mobile(patient_client, session):
     page = get_page(patient_client, "/profile/mobile")
     patient_client.post("/profile/mobile", data={"mobile": "07700 900999", "password": factories.PASSWORD,
