@@ -41,12 +41,16 @@ def test_no_staff_page_with_a_table_scrolls_sideways_at_double_text_size_on_a_sm
     with db.transaction() as s:
         admin = factories.create_staff(s, role=Role.ADMIN)
         factories.create_cohort(s)
+        # Communication needs show as a warning card on the record and as tags in lists.
+        patient = factories.create_patient(s, family_name="Kelly", needs_large_print=True,
+                                           interpreter_language="Kurdish (Sorani) and Arabic")
         email, secret = admin.email, admin.totp_secret
+        pages = [*STAFF_PAGES, f"/staff/patients/{patient.id}", "/staff/patients?q=kelly"]
     page = new_page()
     page.set_viewport_size({"width": 320, "height": 800})
     sign_in(page, email, who="large-text-admin", totp_secret=secret)
     too_wide = {}
-    for url in STAFF_PAGES:
+    for url in pages:
         page.goto(url)
         too_wide[url] = _too_wide(page)
     assert {url: px for url, px in too_wide.items() if px > 0} == {}
