@@ -54,3 +54,17 @@ def test_no_staff_page_with_a_table_scrolls_sideways_at_double_text_size_on_a_sm
         page.goto(url)
         too_wide[url] = _too_wide(page)
     assert {url: px for url, px in too_wide.items() if px > 0} == {}
+
+
+def test_a_stacked_table_cell_keeps_its_line_breaks_on_a_phone(db, new_page):
+    """A service's name, a <br> and its key: the key starts a line of its own below the name."""
+    with db.transaction() as s:
+        admin = factories.create_staff(s, role=Role.ADMIN)
+        email, secret = admin.email, admin.totp_secret
+    page = new_page()
+    sign_in(page, email, who="stacked-cells-admin", totp_secret=secret)
+    page.goto("/staff/admin/configuration")
+    cell = page.locator("main table tbody td").filter(has=page.locator("code")).first
+    heading_box = cell.locator(".nhsuk-table-responsive__heading").bounding_box()
+    key_box = cell.locator("code").bounding_box()
+    assert key_box["y"] >= heading_box["y"] + heading_box["height"] - 1
