@@ -105,7 +105,8 @@ def test_filters_by_venue_and_service_and_shows_one_day(reception_client, sessio
     ("date[day]=30&date[month]=3&date[year]=26", "date", "The day must include a year with 4 numbers"),
     ("date[day]=30&date[month]=&date[year]=2026", "date", "The day must include a month"),
     ("date[day]=1&date[month]=1&date[year]=2101", "date", "The day must be between 2000 and 2100"),
-    ("date[day]=%D9%A3&date[month]=1&date[year]=2026", "date", "The day must be a real date, in numbers"),
+    ("date[day]=3rd&date[month]=1&date[year]=2026", "date", "The day must be a real date, in numbers"),
+    ("date[day]=%D9%A3&date[month]=2&date[year]=2101", "date", "The day must be between 2000 and 2100"),
 ])
 def test_bad_filters_get_a_message_not_a_500(reception_client, query, field, message):
     response = reception_client.get(f"/staff/schedule?{query}")
