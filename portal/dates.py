@@ -38,6 +38,16 @@ def written_date(value: dt.datetime | dt.date) -> str:
     return f"{value.day} {MONTHS[value.month - 1]} {value.year}"
 
 
+def short_day(day: dt.date) -> str:
+    """'Tue 6 Jan', where space is short (a text, a table's narrow column)."""
+    return f"{WEEKDAYS[day.weekday()][:3]} {day.day} {MONTHS[day.month - 1][:3]}"
+
+
+def short_month(month: dt.date) -> str:
+    """'Jan 2026'."""
+    return f"{MONTHS[month.month - 1][:3]} {month.year}"
+
+
 def weekday_and_date(day: dt.date, *, year: bool = True) -> str:
     """'Tuesday 1 December 2026' (or 'Tuesday 1 December'), as NHS.UK style writes a day."""
     words = f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]}"

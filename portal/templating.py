@@ -19,7 +19,7 @@ from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLo
 from markupsafe import Markup, escape
 
 from portal.assets import load_manifest
-from portal.dates import WEEKDAYS, weekday_and_date
+from portal.dates import WEEKDAYS, short_day, weekday_and_date, written_date
 
 CSRF_PLACEHOLDER = "__PORTAL_CSRF_TOKEN__"
 LONDON = ZoneInfo("Europe/London")
@@ -87,6 +87,8 @@ def init_templating(app: Flask) -> None:
         local_time=local_time,
         local_datetime=local_datetime,
         local_weekday=local_weekday,
+        written_date=written_date,
+        short_day=short_day,
     )
 
 

@@ -32,7 +32,9 @@ def local_slot_times(
 
     Slots are counted in wall-clock time, so a 9:00 to 12:00 clinic has the same slots every week. A wall
     time that does not exist (the hour skipped in March) is left out rather than shifted onto another
-    slot; one that happens twice (October) is taken at its first occurrence.
+    slot; one that happens twice (October) is taken at its first occurrence. A slot the clocks change during
+    is left out too: its times would read wrongly ("1:30am to 1am"), as a group session's would (a cohort
+    refuses those).
     """
     zone = ZoneInfo(timezone)
     length = dt.timedelta(minutes=minutes)
@@ -41,8 +43,10 @@ def local_slot_times(
     while cursor <= last_start:
         local = cursor.replace(tzinfo=zone)
         utc = local.astimezone(dt.UTC)
-        if utc.astimezone(zone).replace(tzinfo=None) == cursor:
-            yield utc, utc + length
+        ends = utc + length
+        if utc.astimezone(zone).replace(tzinfo=None) == cursor and \
+                ends.astimezone(zone).replace(tzinfo=None) == cursor + length:
+            yield utc, ends
         cursor += length
 
 

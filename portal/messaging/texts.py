@@ -10,6 +10,8 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
+from portal.dates import short_day
+
 LONDON = ZoneInfo("Europe/London")
 SEGMENT = 160
 _GSM7_BASIC = (
@@ -99,7 +101,7 @@ def short_datetime(value: dt.datetime) -> str:
     time = f"{hour}{'am' if local.hour < 12 else 'pm'}" if local.minute == 0 else (
         f"{hour}:{local.minute:02d}{'am' if local.hour < 12 else 'pm'}"
     )
-    return f"{local:%a} {local.day} {local:%b} at {time}"
+    return f"{short_day(local.date())} at {time}"
 
 
 def invitation(*, link: str, valid_days: int) -> str:

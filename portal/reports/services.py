@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from portal.appointments.models import Appointment
 from portal.attendance.models import ATTENDED_MARKS, MARKS, Attendance
 from portal.booking.models import Booking, Cohort
-from portal.dates import london_midnight
+from portal.dates import london_midnight, short_month
 from portal.messaging.models import SmsMessage
 from portal.patients.models import Patient
 from portal.questionnaires.instruments import BY_KEY
@@ -79,7 +79,7 @@ def default_filters(today: dt.date) -> Filters:
 
 
 def month_label(month: dt.date) -> str:
-    return f"{month:%b %Y}"
+    return short_month(month)
 
 
 def _bucket(column: ColumnElement, starts: Sequence[object], lo: int, hi: int) -> ColumnElement:

@@ -231,7 +231,7 @@ class CreateCohortForm(_FacilitatorChoice, PortalForm):
                 start = wall_clock_to_utc(day, self.time, timezone)
             except NonexistentLocalTime:
                 self.start_time.errors = [
-                    f"The clocks go forward at this time on {day.day} {day:%B %Y}. Enter another start time"
+                    f"The clocks go forward at this time on {written_date(day)}. Enter another start time"
                 ]
                 return False
             if self.minutes is not None and clocks_change_during(start, dt.timedelta(minutes=self.minutes), timezone):

@@ -54,14 +54,19 @@ def test_a_clinic_stays_at_9am_london_across_the_october_clock_change(session, d
 
 
 def test_the_hour_skipped_in_march_gets_no_slot_and_the_repeated_october_hour_one():
+    # Nor does a slot the clocks change during: 00:30 to 1:00 GMT in March ends at 2:00 BST, and 1:30 to
+    # 2:00 BST in October ends at 1:00 GMT, so each would read as a slot of another length.
     march = list(local_slot_times(dt.date(2027, 3, 28), start=dt.time(0, 30), end=dt.time(3, 0), minutes=30,
                                   timezone="Europe/London"))
     # 01:00 and 01:30 do not exist on 28 March 2027: the clocks go from 01:00 GMT to 02:00 BST.
-    assert [s.astimezone(LONDON).strftime("%H:%M") for s, _ in march] == ["00:30", "02:00", "02:30"]
+    assert [s.astimezone(LONDON).strftime("%H:%M") for s, _ in march] == ["02:00", "02:30"]
     assert len({s for s, _ in march}) == len(march)
     october = list(local_slot_times(dt.date(2027, 10, 31), start=dt.time(0, 30), end=dt.time(2, 30), minutes=30,
                                     timezone="Europe/London"))
-    assert [s.strftime("%H:%M") for s, _ in october] == ["23:30", "00:00", "00:30", "02:00"]
+    assert [s.strftime("%H:%M") for s, _ in october] == ["23:30", "00:00", "02:00"]
+    wall = [(e.astimezone(LONDON).replace(tzinfo=None) - s.astimezone(LONDON).replace(tzinfo=None))
+            for s, e in march + october]
+    assert set(wall) == {dt.timedelta(minutes=30)}
 
 
 def test_bank_holidays_get_no_slots(session, domain):
