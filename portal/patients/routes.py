@@ -102,8 +102,9 @@ _OWN_CONTACT = {
 }
 
 
-_TOO_MANY_EMAILS = ("You have tried several email addresses we could not use today. Try again tomorrow, or call us "
-                    "on {phone} to change your email address")
+# The count is over the last 24 hours, not the calendar day, so the message says so.
+_TOO_MANY_EMAILS = ("You have tried several email addresses we could not use in the last 24 hours. Try again in 24 "
+                    "hours, or call us on {phone} to change your email address")
 
 
 def _may_try_email(form: EmailForm, patient) -> bool:

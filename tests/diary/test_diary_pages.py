@@ -31,6 +31,9 @@ def _entries(session):
 def test_the_entry_page_is_one_form_with_today_chosen(patient_client):
     page = get_page(patient_client, "/diary")
     assert page.h1.get_text(strip=True) == "Your pain diary"
+    assert page.title.get_text(strip=True).startswith("Your pain diary for today")
+    yesterday = get_page(patient_client, f"/diary?day={(today() - dt.timedelta(days=1)).isoformat()}")
+    assert yesterday.title.get_text(strip=True).startswith("Your pain diary for yesterday")
     form = page.select_one("main form[method=post]")
     assert [o["value"] for o in form.select("select[name=day] option")] == [
         (today() - dt.timedelta(days=n)).isoformat() for n in range(8)]
@@ -203,6 +206,7 @@ def test_the_trend_page_has_two_charts_and_a_table_of_the_same_numbers(patient_c
     create_entry(session, pid, today(), pain=3, sleep=4, mood=5, activity=2)
     create_entry(session, pid, today() - dt.timedelta(days=2), pain=8, sleep=1, mood=2, activity=5)
     page = get_page(patient_client, f"/diary/trends?weeks={weeks}")
+    assert page.title.get_text(strip=True).startswith(f"Your diary trends: last {weeks} weeks")
     svgs = page.select("main svg[role=img]")
     assert [s["aria-labelledby"] for s in svgs] == ["pain-chart-title", "sleep-mood-chart-title"]
     assert svgs[0].find("title").get_text() == f"Pain over the last {weeks} weeks"

@@ -261,7 +261,8 @@ def test_after_three_refused_addresses_in_a_day_the_page_stops_saying_which_are_
         response = _post(patient_client, "/profile/email", {"email": email})
         assert response.status_code == 200
         page = parse(response)
-        assert error_for(page, "email").startswith("You have tried several email addresses we could not use today")
+        assert error_for(page, "email").startswith(
+            "You have tried several email addresses we could not use in the last 24 hours. Try again in 24 hours")
         assert page.find(class_="nhsuk-error-summary").find("a", href="#email")
     assert _patient(session, patient_client).email is None
     assert len(_events(session, "profile_email_refused")) == 3
