@@ -19,6 +19,7 @@ from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLo
 from markupsafe import Markup, escape
 
 from portal.assets import load_manifest
+from portal.booking.holidays import england_bank_holiday
 from portal.dates import WEEKDAYS, short_day, weekday_and_date, written_date
 
 CSRF_PLACEHOLDER = "__PORTAL_CSRF_TOKEN__"
@@ -89,6 +90,7 @@ def init_templating(app: Flask) -> None:
         local_weekday=local_weekday,
         written_date=written_date,
         short_day=short_day,
+        bank_holiday=bank_holiday,
     )
 
 
@@ -111,6 +113,11 @@ def local_time(value: dt.datetime) -> str:
     if local.hour == 12 and local.minute == 0:
         return "midday"
     return f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"
+
+
+def bank_holiday(value: dt.datetime) -> str | None:
+    """The England bank holiday a moment falls on, in London, or None."""
+    return england_bank_holiday(_local(value).date())
 
 
 def local_weekday(value: dt.datetime) -> str:

@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.booking import services
+from portal.booking.holidays import england_bank_holiday
 from portal.booking.models import Booking, Cohort
 from portal.db import utcnow
 from portal.messaging.models import SmsMessage
@@ -64,6 +65,34 @@ def test_cohort_list_shows_dates_venue_and_places_left(patient_client, session):
     assert "3 of 12" in text
     assert "Test Health Centre" in text and "Step-free" in text
     assert len(card.select(".portal-session-list li")) == 8
+
+
+def _next_bank_holiday_after(day: dt.date) -> tuple[dt.date, str]:
+    while (name := england_bank_holiday(day)) is None:
+        day += dt.timedelta(days=1)
+    return day, name
+
+
+def test_a_session_on_a_bank_holiday_is_marked_and_may_move(patient_client, session):
+    # A group whose third session falls on the next bank holiday more than a month away (Christmas and New
+    # Year's Day can bring a second).
+    holiday, _ = _next_bank_holiday_after(utcnow().date() + dt.timedelta(days=30))
+    cohort = factories.create_cohort(session, first_date=holiday - dt.timedelta(weeks=2))
+    names = [name for s in cohort.sessions if (name := england_bank_holiday(s.local_date))]
+    card = get_page(patient_client, "/services/t1-group").find(id=f"cohort-{cohort.id}").find_parent("section")
+    marked = [li for li in card.select(".portal-session-list li") if "Bank holiday" in li.get_text()]
+    assert len(marked) == len(names) and f"{holiday.day} " in marked[0].get_text()
+    said = (f"A session falls on a bank holiday ({names[0]}). We may move it" if len(names) == 1 else
+            f"Sessions fall on bank holidays ({', '.join(names)}). We may move them")
+    assert f"{said}, and will tell you if we do." in card.get_text(" ", strip=True)
+    # Sessions staff cancel are no longer marked.
+    for s in cohort.sessions:
+        if england_bank_holiday(s.local_date):
+            s.status = "cancelled"
+    session.commit()
+    card = get_page(patient_client, "/services/t1-group").find(id=f"cohort-{cohort.id}").find_parent("section")
+    assert "Bank holiday" not in card.get_text()
+    assert "may move" not in card.get_text()
 
 
 def test_groups_starting_on_the_same_day_have_names_of_their_own(patient_client, session):
