@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -64,6 +65,9 @@ def dispatch_outbox(ctx: JobContext) -> None:
             status_callback=status_callback_base(ctx.config),
             batch=DISPATCH_BATCH,
             max_per_second=policy.max_per_second,
+            # Reminders and nudges never go in quiet hours, even when they fall due there (after an outage).
+            send_window=ctx.domain.policy.reminders.window,
+            zone=ZoneInfo(ctx.domain.policy.service.timezone),
         )
         if report.claimed < DISPATCH_BATCH or not ctx.may_continue():
             return

@@ -3,17 +3,22 @@ table, and the dispatch job's loop. (tests/messaging/test_faults.py runs the rea
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
+from zoneinfo import ZoneInfo
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select, text
 
 from portal.db import utcnow
+from portal.messaging import dispatch
 from portal.messaging.clients import TwilioSmsClient
 from portal.messaging.models import SmsMessage
+from portal.messaging.services import enqueue_sms
+from portal.patients.models import Patient
 from portal.scheduler import DISPATCH_BATCH, JOBS, LEASE_NAME, JobContext, LeasedScheduler, dispatch_outbox
 from portal.scheduler_lease import AdvisoryLock, RowLease, holder_is_gone, lease_holder, new_holder
 from tests import factories
@@ -125,3 +130,25 @@ def test_the_dispatch_job_sends_a_backlog_in_one_run_and_stops_between_batches_w
     assert len(fake_twilio.messages) == 2 * DISPATCH_BATCH + 5
     with db.transaction() as s:
         assert set(s.scalars(select(SmsMessage.status))) == {"sent"}
+
+
+def test_the_dispatch_job_holds_a_reminder_back_in_quiet_hours(app, db, session, domain, fake_twilio, monkeypatch):
+    """A reminder due at 19:00 that the job first reaches at 23:30 (the scheduler was down for the evening)
+    waits for 09:00 rather than waking the patient."""
+    london = ZoneInfo("Europe/London")
+    due = dt.datetime(2026, 11, 24, 19, 0, tzinfo=london).astimezone(dt.UTC)
+    night = dt.datetime(2026, 11, 24, 23, 30, tzinfo=london).astimezone(dt.UTC)
+    patient = factories.create_patient(session)
+    with db.transaction() as s:
+        enqueue_sms(s, key="evening-reminder", patient=s.get(Patient, patient.id), kind="reminder",
+                    body="NHS: reminder.", now=due, due_at=due)
+    sms = TwilioSmsClient(account_sid=app.config["TWILIO_ACCOUNT_SID"], auth_token=app.config["TWILIO_AUTH_TOKEN"],
+                          sender=app.config["TWILIO_FROM"], api_base=fake_twilio.base_url)
+    monkeypatch.setattr(dispatch, "utcnow", lambda: night)
+
+    dispatch_outbox(JobContext(db=db, domain=domain, sms=sms, config={}))
+
+    assert fake_twilio.messages == []
+    with db.transaction() as s:
+        row = s.scalars(select(SmsMessage)).one()
+        assert (row.status, row.next_attempt_at) == ("pending", dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC))

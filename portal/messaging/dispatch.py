@@ -3,6 +3,11 @@
 At-least-once: a row is 'sending' from its claim until the provider's answer is recorded. A row left in
 'sending' by a crash is swept back later (issue 5); a read timeout is recorded as 'unknown' rather than
 sent twice.
+
+Planned texts (reminders and nudges: messaging.services.PLANNED_KINDS) go only inside the local send window.
+Planning puts them there, but one can fall due outside it all the same (a scheduler down for the evening, a
+backlog, a retry): the dispatcher then hands it back, unsent and without counting an attempt, for when the
+window next opens. Texts that answer something the patient or staff just did go at once.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
@@ -24,6 +30,7 @@ from portal.messaging import error_codes
 from portal.messaging.clients import SendFailed, SmsClient
 from portal.messaging.models import SmsMessage
 from portal.messaging.receipts import apply_provider_error, callback_url
+from portal.messaging.services import LONDON, PLANNED_KINDS, into_send_window
 from portal.patients.models import Patient
 
 log = logging.getLogger(__name__)
@@ -79,6 +86,7 @@ class Claimed:
     expires_at: dt.datetime | None
     booking_id: int | None = None
     appointment_id: int | None = None
+    kind: str = ""
 
 
 @dataclass
@@ -89,6 +97,8 @@ class DispatchReport:
     failed: int = 0
     unknown: int = 0
     cancelled: int = 0
+    # Planned texts claimed outside the send window, handed back for when it opens.
+    deferred: int = 0
     # Rows whose outcome could not be recorded (a database error): left in 'sending' for the sweep.
     errors: int = 0
 
@@ -119,6 +129,7 @@ def claim_due(db: Database, *, now: dt.datetime, limit: int) -> list[Claimed]:
             .returning(
                 SmsMessage.id, SmsMessage.to_number, SmsMessage.body, SmsMessage.attempts,
                 SmsMessage.patient_id, SmsMessage.expires_at, SmsMessage.booking_id, SmsMessage.appointment_id,
+                SmsMessage.kind,
             )
             .execution_options(synchronize_session=False)
         ).all()
@@ -205,12 +216,22 @@ def _dispatch_one(
     max_attempts: int,
     status_callback: str | None,
     pacer: Pacer | None,
+    send_window: tuple[dt.time, dt.time] | None = None,
+    zone: ZoneInfo = LONDON,
 ) -> str:
     """Send one claimed row and record the outcome; returns the DispatchReport field to count."""
     reason = _reason_not_to_send(db, message, clock())
     if reason is not None:
         _record(db, message.id, clock(), status="cancelled", error_code=reason)
         return "cancelled"
+    if send_window is not None and message.kind in PLANNED_KINDS:
+        now = clock()
+        opens = into_send_window(now, send_window, zone)
+        if opens != now:
+            # Not an attempt: the claim counted one, so give it back. If the window opens too late for the
+            # text (after it expires), the next claim cancels it as expired.
+            _record(db, message.id, now, status="pending", next_attempt_at=opens, attempts=message.attempts - 1)
+            return "deferred"
     if pacer is not None:
         pacer.wait()
     try:
@@ -251,13 +272,16 @@ def dispatch_due(
     now: dt.datetime | None = None,
     max_per_second: float | None = None,
     pacer: Pacer | None = None,
+    send_window: tuple[dt.time, dt.time] | None = None,
+    zone: ZoneInfo = LONDON,
 ) -> DispatchReport:
     """Send one batch of due texts. Returns what happened, for logs and tests.
 
     ``now`` fixes the clock for the whole batch (claiming, expiry, backoff); by default each step reads
     the real time. ``status_callback`` is the base URL for delivery receipts: each text's own URL adds its
     outbox id. ``max_per_second`` paces the sends, through one pacer per process shared between batches;
-    tests pass their own ``pacer`` (with a fake clock) instead.
+    tests pass their own ``pacer`` (with a fake clock) instead. ``send_window`` (local times in ``zone``) holds
+    planned texts (reminders, nudges) claimed outside it back until it opens; without it they go at once.
     """
     if pacer is None and max_per_second:
         pacer = shared_pacer(float(max_per_second))
@@ -269,7 +293,7 @@ def dispatch_due(
         try:
             outcome = _dispatch_one(
                 db, client, message, clock=clock, validity_period=validity_period, max_attempts=max_attempts,
-                status_callback=status_callback, pacer=pacer,
+                status_callback=status_callback, pacer=pacer, send_window=send_window, zone=zone,
             )
         except Exception:
             log.exception("sms %s: could not record the outcome; left in 'sending'", message.id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -15,6 +16,23 @@ from sqlalchemy.orm import Session
 from portal.db import upsert_insert
 from portal.messaging.models import SmsMessage
 from portal.patients.models import Patient
+
+LONDON = ZoneInfo("Europe/London")
+# Texts the portal plans ahead rather than sends because someone just did something: they are only ever sent
+# inside the local send window. One planned for the window can still fall due outside it (a scheduler down for
+# the evening, a backlog, a retry), so the dispatcher checks again when it sends (messaging.dispatch).
+PLANNED_KINDS = frozenset({"reminder", "selfcare", "questionnaire_due"})
+
+
+def into_send_window(now: dt.datetime, window: tuple[dt.time, dt.time], zone: ZoneInfo = LONDON) -> dt.datetime:
+    """``now``, if it is within the local send window (both ends included); otherwise when the window next
+    opens, as UTC. The window's times are local wall-clock, so 09:00 stays 09:00 across the clock changes."""
+    local = now.astimezone(zone)
+    opens, closes = window
+    if opens <= local.time() <= closes:
+        return now
+    day = local.date() if local.time() < opens else local.date() + dt.timedelta(days=1)
+    return dt.datetime.combine(day, opens, tzinfo=zone).astimezone(dt.UTC)
 
 
 def enqueue_sms(

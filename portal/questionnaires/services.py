@@ -15,13 +15,12 @@ from sqlalchemy.orm import Session
 from portal.auth.models import Role, User
 from portal.db import read_rows, upsert_insert
 from portal.messaging import texts
-from portal.messaging.services import enqueue_sms
+from portal.messaging.services import enqueue_sms, into_send_window
 from portal.patients.models import Patient
 from portal.questionnaires import instruments as measures
 from portal.questionnaires.instruments import Instrument
 from portal.questionnaires.models import FlagAlreadyAcknowledged, QuestionnaireResponse, UrgentFlag
 from portal.questionnaires.schedule import (
-    LONDON,
     DueSet,
     Occasion,
     activation_day,
@@ -378,16 +377,6 @@ def answer_labels(instrument: Instrument, response: QuestionnaireResponse) -> li
 
 # The nudge text.
 
-def _into_send_window(now: dt.datetime, window: tuple[dt.time, dt.time]) -> dt.datetime:
-    """Now, if it is within the local send window; otherwise when the window next opens."""
-    local = now.astimezone(LONDON)
-    opens, closes = window
-    if opens <= local.time() <= closes:
-        return now
-    day = local.date() if local.time() < opens else local.date() + dt.timedelta(days=1)
-    return dt.datetime.combine(day, opens, tzinfo=LONDON).astimezone(dt.UTC)
-
-
 def nudge_due(session: Session, domain: DomainConfig, *, now: dt.datetime) -> int:
     """Text each patient (who may be texted) once per due set that is not finished. Returns texts queued.
 
@@ -408,7 +397,7 @@ def nudge_due(session: Session, domain: DomainConfig, *, now: dt.datetime) -> in
         .where(QuestionnaireResponse.status == "submitted")
     ):
         submitted.setdefault((patient_id, set_key), set()).add(instrument)
-    due_at = _into_send_window(now, domain.policy.reminders.window)
+    due_at = into_send_window(now, domain.policy.reminders.window)
     queued = 0
     for created_at, patient in users:
         if not patient.may_text:
