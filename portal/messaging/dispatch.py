@@ -30,7 +30,7 @@ from portal.messaging import error_codes
 from portal.messaging.clients import SendFailed, SmsClient
 from portal.messaging.models import SmsMessage
 from portal.messaging.receipts import apply_provider_error, callback_url
-from portal.messaging.services import LONDON, PLANNED_KINDS, into_send_window
+from portal.messaging.services import LONDON, NUDGE_KINDS, PLANNED_KINDS, into_send_window
 from portal.patients.models import Patient
 
 log = logging.getLogger(__name__)
@@ -137,8 +137,9 @@ def claim_due(db: Database, *, now: dt.datetime, limit: int) -> list[Claimed]:
 
 
 def _reason_not_to_send(db: Database, claimed: Claimed, now: dt.datetime) -> str | None:
-    """Re-check, just before sending: the text is not stale, the patient still takes texts at this number,
-    and the booking it is about still stands. Returns why not to send (an error code), or None to send."""
+    """Re-check, just before sending: the text is not stale, the patient still takes texts at this number
+    (and, for a nudge, is still under the service's care), and the booking it is about still stands. Returns
+    why not to send (an error code), or None to send."""
     if claimed.expires_at is not None and claimed.expires_at <= now:
         return "expired"
     if claimed.patient_id is None and claimed.booking_id is None and claimed.appointment_id is None:
@@ -148,6 +149,8 @@ def _reason_not_to_send(db: Database, claimed: Claimed, now: dt.datetime) -> str
             patient = session.get(Patient, claimed.patient_id)
             if patient is None or not patient.may_text:
                 return "no-consent"
+            if patient.discharged and claimed.kind in NUDGE_KINDS:
+                return "discharged"
             if patient.mobile_invalid_at is not None and claimed.to_number == patient.mobile:
                 return "mobile-invalid"
         if claimed.booking_id is not None:

@@ -42,6 +42,7 @@ _WORDS = {
     "connect-timeout": "The portal could not reach Twilio in time",
     "expired": "Not sent: it was out of date by the time it could go",
     "no-consent": "Not sent: the patient does not take texts (or replied STOP)",
+    "discharged": "Not sent: a nudge to use the portal, and the patient had been discharged",
     "mobile-invalid": "Not sent: the mobile number is marked as refused by Twilio",
     "booking-ended": "Not sent: the group place it was about had been cancelled",
     "appointment-ended": "Not sent: the appointment it was about had been cancelled or moved",

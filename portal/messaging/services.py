@@ -22,6 +22,15 @@ LONDON = ZoneInfo("Europe/London")
 # inside the local send window. One planned for the window can still fall due outside it (a scheduler down for
 # the evening, a backlog, a retry), so the dispatcher checks again when it sends (messaging.dispatch).
 PLANNED_KINDS = frozenset({"reminder", "selfcare", "questionnaire_due"})
+# Nudges to use the portal (a week of reading, a questionnaire), as opposed to texts about a booking the patient
+# holds. A patient discharged back to their referrer is no longer under the service's care: they are not nudged,
+# though reminders of bookings they still hold go until staff cancel those.
+NUDGE_KINDS = frozenset({"selfcare", "questionnaire_due"})
+
+
+def may_nudge(patient: Patient) -> bool:
+    """Whether the patient may get a nudge (NUDGE_KINDS): they take texts and have not been discharged."""
+    return patient.may_text and not patient.discharged
 
 
 def into_send_window(now: dt.datetime, window: tuple[dt.time, dt.time], zone: ZoneInfo = LONDON) -> dt.datetime:
@@ -51,12 +60,13 @@ def enqueue_sms(
 ) -> bool:
     """Insert one outbox row unless a row with this idempotency key exists. True if inserted.
 
-    Patients who have not agreed to texts, or asked for none, get no row: the caller's state change still stands.
+    Patients who have not agreed to texts, or asked for none, get no row (nor, for a nudge, discharged
+    patients): the caller's state change still stands.
     ``to_number`` overrides the patient's stored mobile (to prove a new number before saving it). Without a
     patient (a reply to a number that matches no single patient) ``to_number`` is required.
     ``booking_id`` or ``appointment_id`` names what the text is about: the dispatcher drops it once that ends.
     """
-    if patient is not None and not patient.may_text:
+    if patient is not None and not (may_nudge(patient) if kind in NUDGE_KINDS else patient.may_text):
         return False
     if patient is None and not to_number:
         raise ValueError("a text to no patient needs to_number")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from portal.auth.models import Role, User
 from portal.db import read_rows, upsert_insert
 from portal.messaging import texts
-from portal.messaging.services import enqueue_sms, into_send_window
+from portal.messaging.services import enqueue_sms, into_send_window, may_nudge
 from portal.patients.models import Patient
 from portal.questionnaires import instruments as measures
 from portal.questionnaires.instruments import Instrument
@@ -400,7 +400,7 @@ def nudge_due(session: Session, domain: DomainConfig, *, now: dt.datetime) -> in
     due_at = into_send_window(now, domain.policy.reminders.window)
     queued = 0
     for created_at, patient in users:
-        if not patient.may_text:
+        if not may_nudge(patient):
             continue
         course = courses.get(patient.id)
         occasion = current_occasion(

@@ -36,7 +36,7 @@ from portal.auth.models import Role, User
 from portal.booking.models import Booking, CohortSession
 from portal.db import upsert_insert
 from portal.messaging import texts
-from portal.messaging.services import enqueue_sms
+from portal.messaging.services import enqueue_sms, may_nudge
 from portal.patients.models import Patient
 from portal.selfcare import services
 from portal.selfcare.models import ContentRelease, ReleaseCursor
@@ -161,7 +161,7 @@ def _release_for(session: Session, domain: DomainConfig, patient_ids: list[int],
             continue
         track = placement.plan.track
         new = [w for w in placement.plan.opened(now) if (patient_id, track, w.week) not in existing]
-        nudge = nudge_week(new, activated_at=activated_at, now=now) if patient.may_text else None
+        nudge = nudge_week(new, activated_at=activated_at, now=now) if may_nudge(patient) else None
         taken: list[Opening] = []
         for opening in sorted(new, key=lambda w: w.week):
             if _record(session, patient_id, track, opening, texted=opening == nudge, now=now):

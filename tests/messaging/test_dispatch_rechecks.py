@@ -361,3 +361,22 @@ def test_the_moved_text_is_dropped_if_the_appointment_moves_again_before_it_goes
         texts = {row.appointment_id: (row.status, row.error_code) for row in s.scalars(
             select(SmsMessage).where(SmsMessage.kind == "appointment_moved"))}
     assert texts == {moved.id: ("cancelled", "appointment-ended"), again.id: ("sent", None)}
+
+
+def test_a_nudge_to_a_patient_discharged_since_it_was_written_is_not_sent(
+    db, session, domain, patient, fake_twilio, twilio_client
+):
+    with db.transaction() as s:
+        for kind in ("selfcare", "questionnaire_due", "reminder"):
+            assert enqueue_sms(s, key=f"before-discharge-{kind}", patient=s.get(Patient, patient.id), kind=kind,
+                               body=f"NHS: {kind}.", now=utcnow())
+    session.merge(patient).discharge(utcnow(), "Back to GP")
+    session.commit()
+
+    dispatch(db, domain, twilio_client)
+
+    with db.transaction() as s:
+        outcomes = dict(s.execute(select(SmsMessage.kind, SmsMessage.error_code)).all())
+    assert outcomes == {"selfcare": "discharged", "questionnaire_due": "discharged", "reminder": None}
+    # A reminder of a booking the patient still holds goes until staff cancel the booking.
+    assert [m.body for m in fake_twilio.messages] == ["NHS: reminder."]

@@ -286,6 +286,8 @@ def test_the_nudge_texts_once_per_due_set(app, db, session, domain, patient):
 def test_no_nudge_for_patients_we_may_not_text(db, session, domain):
     patient_user(session, activated=london(2026, 2, 2, 9), no_texts=True)
     patient_user(session, activated=london(2026, 2, 2, 9), sms_consent=False)
+    patient_user(session, activated=london(2026, 2, 2, 9), discharged_at=london(2026, 2, 2, 10),
+                 discharge_reason="Back to GP")
     assert nudge_due_questionnaires(db, domain, now=NOW) == 0
 
 

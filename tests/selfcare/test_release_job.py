@@ -178,7 +178,11 @@ def test_moving_tier_gives_the_new_tiers_track(db, session, domain):
     assert len([n for n in nudges(session, pid) if "tier-2-general" in n.idempotency_key]) == 1
 
 
-@pytest.mark.parametrize("refusal", [{"sms_consent": False}, {"no_texts": True}])
+@pytest.mark.parametrize("refusal", [
+    {"sms_consent": False}, {"no_texts": True},
+    # Discharged back to their referrer: they may still read, but the service no longer nudges them.
+    {"discharged_at": london(2027, 1, 6), "discharge_reason": "Back to GP"},
+])
 def test_no_text_for_patients_who_may_not_be_texted(db, session, domain, refusal):
     user = activated_patient(session, activated_at=london(2027, 1, 4, 10), **refusal)
     run(db, domain, london(2027, 1, 4, 10, 5))
