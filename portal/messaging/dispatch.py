@@ -12,6 +12,7 @@ window next opens. Texts that answer something the patient or staff just did go 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -30,7 +31,7 @@ from portal.messaging import error_codes
 from portal.messaging.clients import SendFailed, SmsClient
 from portal.messaging.models import SmsMessage
 from portal.messaging.receipts import apply_provider_error, callback_url
-from portal.messaging.services import LONDON, NUDGE_KINDS, PLANNED_KINDS, into_send_window
+from portal.messaging.services import LONDON, NUDGE_KINDS, PLANNED_KINDS, SENT_TO_A_NEW_NUMBER, into_send_window
 from portal.patients.models import Patient
 
 log = logging.getLogger(__name__)
@@ -136,32 +137,39 @@ def claim_due(db: Database, *, now: dt.datetime, limit: int) -> list[Claimed]:
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
 
-def _reason_not_to_send(db: Database, claimed: Claimed, now: dt.datetime) -> str | None:
-    """Re-check, just before sending: the text is not stale, the patient still takes texts at this number
+def _recheck(db: Database, claimed: Claimed, now: dt.datetime) -> tuple[str | None, str]:
+    """Re-check, just before sending: the text is not stale, the patient still takes texts at their number
     (and, for a nudge, is still under the service's care), and the booking it is about still stands. Returns
-    why not to send (an error code), or None to send."""
+    why not to send (an error code, or None to send), and the number to send to.
+
+    That is the patient's mobile as it is now: a text written before the number changed (a reminder planned
+    days ahead, then reception corrects a wrong number) must not go to the old one, which may be someone
+    else's. Only a code proving a new number (SENT_TO_A_NEW_NUMBER) goes where it was written to go."""
+    number = claimed.to_number
     if claimed.expires_at is not None and claimed.expires_at <= now:
-        return "expired"
+        return "expired", number
     if claimed.patient_id is None and claimed.booking_id is None and claimed.appointment_id is None:
-        return None
+        return None, number
     with db.reader() as session:
         if claimed.patient_id is not None:
             patient = session.get(Patient, claimed.patient_id)
             if patient is None or not patient.may_text:
-                return "no-consent"
+                return "no-consent", number
             if patient.discharged and claimed.kind in NUDGE_KINDS:
-                return "discharged"
-            if patient.mobile_invalid_at is not None and claimed.to_number == patient.mobile:
-                return "mobile-invalid"
+                return "discharged", number
+            if claimed.kind not in SENT_TO_A_NEW_NUMBER:
+                number = patient.mobile
+            if patient.mobile_invalid_at is not None and number == patient.mobile:
+                return "mobile-invalid", number
         if claimed.booking_id is not None:
             status = session.scalar(select(Booking.status).where(Booking.id == claimed.booking_id))
             if status != "active":
-                return "booking-ended"
+                return "booking-ended", number
         if claimed.appointment_id is not None:
             status = session.scalar(select(Appointment.status).where(Appointment.id == claimed.appointment_id))
             if status != "active":
-                return "appointment-ended"
-    return None
+                return "appointment-ended", number
+    return None, number
 
 
 def _record(db: Database, message_id: int, now: dt.datetime, **values) -> None:
@@ -223,10 +231,14 @@ def _dispatch_one(
     zone: ZoneInfo = LONDON,
 ) -> str:
     """Send one claimed row and record the outcome; returns the DispatchReport field to count."""
-    reason = _reason_not_to_send(db, message, clock())
+    reason, number = _recheck(db, message, clock())
     if reason is not None:
         _record(db, message.id, clock(), status="cancelled", error_code=reason)
         return "cancelled"
+    if number != message.to_number:
+        # Recorded before sending, so the row (and a failure's mark on the number) names where it went.
+        _record(db, message.id, clock(), to_number=number)
+        message = dataclasses.replace(message, to_number=number)
     if send_window is not None and message.kind in PLANNED_KINDS:
         now = clock()
         opens = into_send_window(now, send_window, zone)

@@ -26,6 +26,10 @@ PLANNED_KINDS = frozenset({"reminder", "selfcare", "questionnaire_due"})
 # holds. A patient discharged back to their referrer is no longer under the service's care: they are not nudged,
 # though reminders of bookings they still hold go until staff cancel those.
 NUDGE_KINDS = frozenset({"selfcare", "questionnaire_due"})
+# Texts that go to the number they were written for, not the patient's mobile: the code that proves a new number
+# before it is saved (patients.routes.MOBILE_CHANGE). Every other text to a patient goes to their mobile as it is
+# when it is sent.
+SENT_TO_A_NEW_NUMBER = frozenset({"mobile_change"})
 
 
 def may_nudge(patient: Patient) -> bool:

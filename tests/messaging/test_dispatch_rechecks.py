@@ -15,6 +15,7 @@ from portal.messaging.dispatch import DispatchReport, Pacer, dispatch_due, share
 from portal.messaging.models import SmsMessage
 from portal.messaging.services import enqueue_sms
 from portal.patients.models import Patient
+from portal.patients.routes import MOBILE_CHANGE
 from tests import factories
 from tests.appointments import factories as appointment_factories
 from tests.messaging.outbox import STATUS_CALLBACK, enqueue, load
@@ -26,9 +27,9 @@ def dispatch(db, domain, client, **kwargs) -> DispatchReport:
     return dispatch_due(db, client, validity_period=domain.policy.sms.validity_period_seconds, **kwargs)
 
 
-def _enqueue_about(db, patient, *, key, booking_id=None, appointment_id=None, to_number=None) -> int:
+def _enqueue_about(db, patient, *, key, booking_id=None, appointment_id=None, to_number=None, kind="test") -> int:
     with db.transaction() as s:
-        assert enqueue_sms(s, key=key, patient=s.get(Patient, patient.id), kind="test", body="NHS: a reminder.",
+        assert enqueue_sms(s, key=key, patient=s.get(Patient, patient.id), kind=kind, body="NHS: a reminder.",
                            now=utcnow(), booking_id=booking_id, appointment_id=appointment_id, to_number=to_number)
         return s.scalar(select(SmsMessage.id).where(SmsMessage.idempotency_key == key))
 
@@ -117,7 +118,8 @@ def test_a_number_marked_invalid_is_not_texted_but_a_code_to_a_new_number_is(
     _reload(session, patient).mark_mobile_invalid(utcnow())
     session.commit()
     to_old = enqueue(db, patient, key="to-refused-number")
-    to_new = _enqueue_about(db, patient, key="code-to-new-number", to_number="+447700900777")
+    to_new = _enqueue_about(db, patient, key="code-to-new-number", to_number="+447700900777",
+                            kind=MOBILE_CHANGE)
 
     assert dispatch(db, domain, twilio_client) == DispatchReport(claimed=2, sent=1, cancelled=1)
 
@@ -170,7 +172,8 @@ def test_errors_21211_and_21614_mark_the_mobile_invalid_and_fail_the_text(db, se
 
 def test_a_refused_new_number_does_not_mark_the_patients_own_mobile(db, session, domain, patient, fake_twilio,
                                                                     twilio_client):
-    _enqueue_about(db, patient, key="code-to-bad-number", to_number="+447700900778")
+    _enqueue_about(db, patient, key="code-to-bad-number", to_number="+447700900778",
+                   kind=MOBILE_CHANGE)
     fake_twilio.refuse_number("+447700900778", code=21614)
 
     assert dispatch(db, domain, twilio_client).failed == 1
@@ -380,3 +383,34 @@ def test_a_nudge_to_a_patient_discharged_since_it_was_written_is_not_sent(
     assert outcomes == {"selfcare": "discharged", "questionnaire_due": "discharged", "reminder": None}
     # A reminder of a booking the patient still holds goes until staff cancel the booking.
     assert [m.body for m in fake_twilio.messages] == ["NHS: reminder."]
+
+
+# -- the number ----------------------------------------------------------------------------------------
+
+
+def test_a_text_written_before_the_mobile_changed_goes_to_the_new_number(
+    db, session, domain, patient, fake_twilio, twilio_client
+):
+    """Reception corrects a wrong number after a reminder was planned: the old number may be someone else's."""
+    old = patient.mobile
+    message_id = _enqueue_about(db, patient, key="before-the-change")
+    session.merge(patient).set_mobile("+447700900999")
+    session.commit()
+
+    report = dispatch(db, domain, twilio_client)
+
+    assert report.sent == 1
+    assert [m.to for m in fake_twilio.messages] == ["+447700900999"]
+    assert old not in [m.to for m in fake_twilio.messages]
+    assert load(db, message_id).to_number == "+447700900999"
+
+
+def test_a_code_proving_a_new_number_still_goes_to_that_number(
+    db, session, domain, patient, fake_twilio, twilio_client
+):
+    with db.transaction() as s:
+        assert enqueue_sms(s, key="prove-new", patient=s.get(Patient, patient.id), kind=MOBILE_CHANGE,
+                           body="NHS: code 123456.", now=utcnow(), to_number="+447700900888")
+
+    assert dispatch(db, domain, twilio_client).sent == 1
+    assert [m.to for m in fake_twilio.messages] == ["+447700900888"]
