@@ -104,6 +104,13 @@ class Cohort(Base):
     def first_session(self) -> CohortSession:
         return self.sessions[0]
 
+    @property
+    def first_session_going_ahead(self) -> CohortSession:
+        """The session a patient joining now starts on, as texts tell them: the earliest not cancelled (a
+        cancelled week 1 makes week 2 the start), or week 1 if every session is cancelled."""
+        going = [s for s in self.sessions if s.status == "scheduled"]
+        return min(going, key=lambda s: s.starts_at) if going else self.sessions[0]
+
 
 cohort_facilitator = Table(
     "cohort_facilitator",

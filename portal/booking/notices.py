@@ -40,7 +40,7 @@ def seat_booked(
 def seat_moved(
     session: Session, domain: DomainConfig, patient: Patient, booking: Booking, *, now: dt.datetime
 ) -> None:
-    first = booking.cohort.first_session
+    first = booking.cohort.first_session_going_ahead
     enqueue_sms(
         session, key=f"moved:{booking.id}", patient=patient, kind="booking_moved",
         body=texts.seat_moved(first_session=first.starts_at, venue_short_name=venue_name(booking),

@@ -271,8 +271,16 @@ _FIRST_SESSION_AT = (
     .correlate(Cohort)
     .scalar_subquery()
 )
+# What the confirmation text names as the start (Cohort.first_session_going_ahead): a cancelled week 1 is not it.
+_FIRST_GOING_AHEAD_AT = (
+    select(func.min(CohortSession.starts_at))
+    .where(CohortSession.cohort_id == Cohort.id, CohortSession.status == "scheduled")
+    .correlate(Cohort)
+    .scalar_subquery()
+)
 _COHORT_TO_BOOK = (
-    select(Cohort.service_key, Cohort.team, Cohort.status, Venue.short_name, Venue.is_online, _FIRST_SESSION_AT)
+    select(Cohort.service_key, Cohort.team, Cohort.status, Venue.short_name, Venue.is_online, _FIRST_SESSION_AT,
+           _FIRST_GOING_AHEAD_AT)
     .join(Venue, Cohort.venue_id == Venue.id)
     .where(Cohort.id == bindparam("cohort_id"))
 )
@@ -318,7 +326,7 @@ def book_seat(
     row = read_rows(session, _COHORT_TO_BOOK, {"cohort_id": cohort_id}).first() if 0 < cohort_id < 2**31 else None
     if row is None:
         raise CohortNotFound("This group is not available to book")
-    service_key, team, status, venue_short_name, is_online, first_at = row
+    service_key, team, status, venue_short_name, is_online, first_at, going_ahead_at = row
     service = course_for_patient(domain, patient, service_key)
     closes = dt.timedelta(hours=0 if override_closing else domain.policy.booking.course_booking_closes_hours)
     if (
@@ -345,7 +353,7 @@ def book_seat(
         if entry is not None:
             waitlist.end_for_booking(session, domain, entry, now=now)
     notices.seat_booked(
-        session, domain, patient, booking_id=booking_id, first_session_at=first_at,
+        session, domain, patient, booking_id=booking_id, first_session_at=going_ahead_at or first_at,
         venue_short_name="online" if is_online else venue_short_name, now=now,
     )
     return SeatBooked(id=booking_id, cohort_id=cohort_id, service_key=service_key, first_session_at=first_at)

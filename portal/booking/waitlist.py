@@ -359,7 +359,7 @@ def accept_offer(
     session.add(booking)
     session.flush()
     notices.seat_booked(
-        session, domain, patient, booking_id=booking.id, first_session_at=cohort.first_session.starts_at,
+        session, domain, patient, booking_id=booking.id, first_session_at=cohort.first_session_going_ahead.starts_at,
         venue_short_name=notices.venue_name(booking), now=now,
     )
     return booking

@@ -4,9 +4,11 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.booking import services
+from portal.booking import sessions as course_sessions
 from portal.booking.holidays import england_bank_holiday
 from portal.booking.models import Booking, Cohort
 from portal.db import utcnow
+from portal.messaging import texts
 from portal.messaging.models import SmsMessage
 from tests import factories
 from tests.conftest import sign_in
@@ -195,3 +197,19 @@ def test_staff_cannot_use_patient_booking_pages(reception_client, session):
     cohort = factories.create_cohort(session)
     assert reception_client.get("/services").status_code == 403
     assert reception_client.get(f"/cohorts/{cohort.id}").status_code == 403
+
+
+def test_the_confirmation_names_the_first_session_going_ahead_when_week_one_is_cancelled(session, domain):
+    """Week 1 cancelled (a facilitator ill), then someone books: their text must not send them to it."""
+    cohort = factories.create_cohort(session)
+    week_one, week_two = cohort.sessions[0], cohort.sessions[1]
+    course_sessions.cancel_session(session, domain, week_one, reason="Facilitator ill", now=utcnow())
+    session.commit()
+    patient = factories.create_patient(session)
+
+    services.book_seat(session, domain, patient, cohort.id, now=utcnow())
+    session.commit()
+
+    body = session.scalar(select(SmsMessage.body).where(SmsMessage.kind == "booking_confirmation"))
+    assert texts.short_datetime(week_two.starts_at) in body
+    assert texts.short_datetime(week_one.starts_at) not in body
