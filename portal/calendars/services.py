@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from portal.appointments.models import Appointment
 from portal.booking.models import Booking, CalendarFeed, Cohort
 from portal.calendars.ics import CalendarEvent
+from portal.db import upsert_insert
 from portal.settings import DomainConfig
 
 KEEP_CANCELLED = dt.timedelta(days=90)
@@ -101,10 +102,15 @@ def has_feed(session: Session, patient_id: int) -> bool:
 
 def new_feed_token(session: Session, patient_id: int, *, now: dt.datetime) -> str:
     """A new private feed token; any earlier address stops working. Only its hash is stored."""
-    revoke_feed(session, patient_id)
     token = secrets.token_urlsafe(32)
-    session.add(CalendarFeed(patient_id=patient_id, token_hash=_hash(token), created_at=now))
-    session.flush()
+    # One statement, not delete-then-insert: two taps at once (or two tabs) would both find no row to
+    # replace and the second insert would fail on the patient's key. The later request's address wins.
+    insert = upsert_insert(session.connection().dialect.name)(CalendarFeed).values(
+        patient_id=patient_id, token_hash=_hash(token), created_at=now)
+    session.execute(insert.on_conflict_do_update(
+        index_elements=[CalendarFeed.patient_id],
+        set_={"token_hash": insert.excluded.token_hash, "created_at": insert.excluded.created_at},
+    ))
     return token
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from portal.db import read_rows, upsert_insert
 from portal.diary.models import PLAN_SECTIONS, DiaryEntry, FlareUpPlan, Goal, GoalCheckIn
+from portal.patients.models import Patient
 
 # How far back a missed day may be filled in: today and the 7 days before it.
 BACKFILL_DAYS = 7
@@ -285,6 +286,18 @@ def goal_for_patient(session: Session, patient_id: int, goal_id: int) -> Goal:
 
 
 def add_goal(session: Session, patient_id: int, values: GoalValues, *, now: dt.datetime) -> Goal:
+    """Add an active goal, or return the patient's active goal that says exactly the same, so a form sent
+    twice (a double tap, or a resend after a slow reply) leaves one goal."""
+    # FOR UPDATE on the patient serialises their goal requests on PostgreSQL, so the second one sees the
+    # first one's goal; SQLite's writers already run one at a time (BEGIN IMMEDIATE).
+    session.execute(select(Patient.id).where(Patient.id == patient_id).with_for_update())
+    same = session.scalars(select(Goal).where(
+        Goal.patient_id == patient_id, Goal.status == "active", Goal.what == values.what,
+        Goal.how_much == values.how_much, Goal.target_date == values.target_date, Goal.why == values.why,
+        Goal.confidence == values.confidence,
+    ).order_by(Goal.id).limit(1)).first()
+    if same is not None:
+        return same
     goal = Goal(patient_id=patient_id, what=values.what, how_much=values.how_much, target_date=values.target_date,
                 why=values.why, confidence=values.confidence, status="active", created_at=now, updated_at=now)
     session.add(goal)
