@@ -398,21 +398,33 @@ def expire_offers(session: Session, domain: DomainConfig, *, now: dt.datetime) -
     return expired
 
 
-def queue_for_course(session: Session, service_key: str) -> list[WaitlistEntry]:
-    """The live queue of a course in offer order, for reception."""
-    return list(
-        session.scalars(
-            select(WaitlistEntry)
-            .where(WaitlistEntry.service_key == service_key, WaitlistEntry.status.in_(WAITING_STATUSES))
-            .options(selectinload(WaitlistEntry.patient), selectinload(WaitlistEntry.cohort))
-            .order_by(WaitlistEntry.position, WaitlistEntry.id)
-        )
+def queue_for_course(session: Session, service_key: str, *, reread: bool = False) -> list[WaitlistEntry]:
+    """The live queue of a course in offer order, for reception. ``reread`` refreshes entries this session
+    has already loaded, for a caller that has just waited for other writers."""
+    query = (
+        select(WaitlistEntry)
+        .where(WaitlistEntry.service_key == service_key, WaitlistEntry.status.in_(WAITING_STATUSES))
+        .options(selectinload(WaitlistEntry.patient), selectinload(WaitlistEntry.cohort))
+        .order_by(WaitlistEntry.position, WaitlistEntry.id)
     )
+    if reread:
+        query = query.execution_options(populate_existing=True)
+    return list(session.scalars(query))
 
 
 def move_in_queue(session: Session, entry_id: int, *, direction: str, now: dt.datetime) -> WaitlistEntry:
     """Swap a waiting entry with its neighbour above ('up') or below ('down'). Reception records why."""
-    queue = [e for e in queue_for_course(session, _service_of(session, entry_id)) if e.status == "waiting"]
+    service_key = _service_of(session, entry_id)
+    # Two receptionists reordering one queue at once would each renumber the order they read, and the later
+    # commit would undo the other's move. Lock the queue's live entries (in id order, so lockers never
+    # deadlock) and read it afresh once the lock is ours; SQLite's writers already run one at a time.
+    session.execute(
+        select(WaitlistEntry.id)
+        .where(WaitlistEntry.service_key == service_key, WaitlistEntry.status.in_(WAITING_STATUSES))
+        .order_by(WaitlistEntry.id)
+        .with_for_update()
+    )
+    queue = [e for e in queue_for_course(session, service_key, reread=True) if e.status == "waiting"]
     index = next((i for i, e in enumerate(queue) if e.id == entry_id), None)
     if index is None:
         raise WaitlistError("This patient is no longer waiting")
