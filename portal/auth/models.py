@@ -67,7 +67,8 @@ class User(Base):
         return self.role_enum.is_staff
 
     def end_all_sessions(self) -> None:
-        self.session_version += 1
+        # Counted in the UPDATE, not from the loaded value, so two requests ending sessions at once both count.
+        self.session_version = User.session_version + 1
 
     # Failed sign-ins allowed before the first lock, and how long locks last: 1, 2, 4 ... minutes,
     # never more than an hour (a stranger typing wrong passwords must not shut a patient out for a day).

@@ -212,6 +212,12 @@ def change_password():
             )
         except services.WeakPassword as weak:
             form.password.errors.append(weak.reason)
+        except services.SessionEnded:
+            logout_user()
+            session.clear()
+            flash("You were signed out on all your devices while changing your password. "
+                  "Sign in again to change it.", "info")
+            return redirect(url_for("auth.sign_in"))
         else:
             _keep_session(user)
             audit("password_changed", patient_id=user.patient_id)

@@ -10,7 +10,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.auth import codes
@@ -49,6 +49,10 @@ class WeakPassword(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class SessionEnded(Exception):
+    """This request's session was ended (signed out everywhere, or the password changed) while it ran."""
 
 
 class WrongPassword(Exception):
@@ -312,17 +316,31 @@ def account_for_id(session: Session, account_id: str, *, session_key: str = "") 
     return user
 
 
-def sign_out_everywhere(session: Session, user: User) -> None:
-    """End every session of this user, on every device, this one included."""
-    _end_every_session(session, user)
+def sign_out_everywhere(session: Session, user: User) -> bool:
+    """End every session of this user, on every device, this one included. False if another request (a
+    password change, say) had already ended them all."""
+    return _end_every_session(session, user)
 
 
-def _end_every_session(session: Session, user: User) -> None:
+def _end_every_session(session: Session, user: User) -> bool:
     """Sign the user out on every device, and for a patient stop their calendar address: a phone they no longer
-    have, or someone who has had their password, may have subscribed to it. They can make a new one."""
-    user.end_all_sessions()
-    if user.patient_id is not None:
+    have, or someone who has had their password, may have subscribed to it. They can make a new one.
+
+    Returns False, changing nothing, if another request ended them first: the session version is no longer
+    the one this request loaded (and signed in with)."""
+    # Conditional, not ``version += 1`` on the loaded value: a password change on one phone and "sign out
+    # everywhere" on another at the same moment both wrote the same next number, and the phone changing
+    # its password carried its session over to it, still signed in after signing out everywhere.
+    ended = session.execute(
+        update(User)
+        .where(User.id == user.id, User.session_version == user.session_version)
+        .values(session_version=User.session_version + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    session.expire(user, ["session_version"])
+    if ended and user.patient_id is not None:
         revoke_feed(session, user.patient_id)
+    return ended
 
 
 def change_password(session: Session, user: User, current: str, new: str, *, now: dt.datetime) -> None:
@@ -337,8 +355,14 @@ def change_password(session: Session, user: User, current: str, new: str, *, now
         raise WrongPassword(locked=True)
     if not matches:
         raise WrongPassword(locked_for=_count_failed_sign_in(session, user, now=now))
+    problem = password_problem(new, user=user)
+    if problem:
+        raise WeakPassword(problem)
+    # Sessions first: if another request ended them meanwhile, this one has no session left to keep and
+    # the password stays as it was.
+    if not _end_every_session(session, user):
+        raise SessionEnded()
     _set_password(user, new, now=now)
-    _end_every_session(session, user)
     session.flush()
 
 
