@@ -78,14 +78,26 @@ def _token_hash(token: str) -> str:
 
 
 def invite_patient(
-    session: Session, domain: DomainConfig, patient: Patient, *, base_url: str, now: dt.datetime
-) -> Invitation:
-    """Create a single-use activation link, revoke any earlier one, and text it to the patient."""
-    for earlier in session.scalars(
+    session: Session, domain: DomainConfig, patient: Patient, *, base_url: str, now: dt.datetime,
+    unless_sent_since: dt.datetime | None = None,
+) -> Invitation | None:
+    """Create a single-use activation link, revoke any earlier one, and text it to the patient.
+
+    With ``unless_sent_since``, a usable link made since then stands and nothing is made or sent (None)."""
+    # The patient's row lock serialises invitations to one patient on PostgreSQL (SQLite's writers already
+    # run one at a time): two at once would each find no newer link to revoke, leaving two live links and
+    # sending two texts.
+    session.execute(select(Patient.id).where(Patient.id == patient.id).with_for_update())
+    live = list(session.scalars(
         select(Invitation).where(
             Invitation.patient_id == patient.id, Invitation.used_at.is_(None), Invitation.revoked_at.is_(None)
         )
+    ))
+    if unless_sent_since is not None and any(
+        earlier.created_at >= unless_sent_since and earlier.usable(now) for earlier in live
     ):
+        return None
+    for earlier in live:
         earlier.revoked_at = now
     token = secrets.token_urlsafe(16)
     valid_days = domain.policy.invitations.link_valid_days

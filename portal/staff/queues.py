@@ -72,11 +72,14 @@ def resend(patient_id: int):
     if status.has_account:
         flash(f"{patient.full_name} has set up their account: there is nothing to resend.", "info")
         return redirect(back)
-    if status.state == "sent" and status.sent_at and now - status.sent_at < RESEND_GUARD:
-        # A double click, or two receptionists at once: the link sent a moment ago stands.
+    # A double click, or two receptionists at once: the link sent a moment ago stands. Checked again under
+    # the patient's lock, for the second of two clicks that both got past this first look.
+    if (status.state == "sent" and status.sent_at and now - status.sent_at < RESEND_GUARD) or auth.invite_patient(
+        s, domain(), patient, base_url=current_app.config["PUBLIC_BASE_URL"], now=now,
+        unless_sent_since=now - RESEND_GUARD,
+    ) is None:
         flash(f"A new link went to {patient.full_name} a few minutes ago. Nothing was sent again.", "info")
         return redirect(back)
-    auth.invite_patient(s, domain(), patient, base_url=current_app.config["PUBLIC_BASE_URL"], now=now)
     audit("invitation_resent", patient_id=patient.id, detail="from the invitations queue")
     if patient.may_text:
         flash(f"We have texted {patient.full_name} a new link. Earlier links no longer work.", "success")
