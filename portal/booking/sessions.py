@@ -295,6 +295,10 @@ def patients_booked(session: Session, cohort_id: int) -> int:
 
 
 def _booked_patients(session: Session, cohort_id: int) -> list[Booking]:
+    # A booking or cancellation still in flight has changed the cohort's seat count: FOR SHARE on the cohort
+    # waits for it to commit, so a seat taken while a session changes is among those texted (PostgreSQL;
+    # SQLite's writers already run one at a time). Bookings that start later see the change themselves.
+    session.execute(select(Cohort.id).where(Cohort.id == cohort_id).with_for_update(read=True))
     return list(
         session.scalars(
             select(Booking)
