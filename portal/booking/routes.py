@@ -137,6 +137,10 @@ def leave_waitlist(entry_id: int):
     patient = current_patient()
     s = db_session()
     entry = waitlist.live_entry_by_id(s, patient.id, entry_id)
+    if entry is None and waitlist.has_left(s, patient.id, entry_id):
+        # A double tap, or Back and Leave again: say so rather than answer "page not found".
+        flash("You have already left this waiting list.", "info")
+        return redirect(url_for("booking.my_bookings"))
     if entry is None or not ActionForm().validate_on_submit():
         abort(404 if entry is None else 400)
     waitlist.leave(s, domain(), entry, now=utcnow())

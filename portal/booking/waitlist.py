@@ -64,6 +64,12 @@ def live_entry_by_id(session: Session, patient_id: int, entry_id: int) -> Waitli
     return entry if entry is not None and entry.patient_id == patient_id and entry.live else None
 
 
+def has_left(session: Session, patient_id: int, entry_id: int) -> bool:
+    """Whether this is the patient's own entry and they have left it: the answer to a second tap of Leave."""
+    entry = session.get(WaitlistEntry, entry_id)
+    return entry is not None and entry.patient_id == patient_id and entry.status == "left"
+
+
 def waiting_entry(session: Session, entry_id: int) -> WaitlistEntry | None:
     """An entry still waiting in a queue (for reception to reorder)."""
     entry = session.get(WaitlistEntry, entry_id)

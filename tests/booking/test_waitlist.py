@@ -487,3 +487,21 @@ def test_an_offer_to_a_patient_who_has_a_place_already_is_refused_not_a_crash(se
         waitlist.accept_offer(session, domain, waiting, entry.id, now=utcnow())
     session.rollback()
     assert session.get(WaitlistEntry, entry.id, populate_existing=True).status == "offered"
+
+
+def test_leaving_twice_says_already_left_and_another_patients_entry_is_not_found(app, session, domain):
+    client = signed_in(app, session)
+    cohort = factories.create_cohort(session, capacity=1, seats_taken=1)
+    mine = waitlist.join(session, domain, client.user.patient, _service(domain), cohort=cohort, now=utcnow())
+    other = waitlist.join(session, domain, factories.create_patient(session), _service(domain), cohort=cohort,
+                          now=utcnow())
+    waitlist.leave(session, domain, other, now=utcnow())
+    session.commit()
+    token = csrf_token(get_page(client, "/bookings"))
+    first = client.post(f"/waiting-list/{mine.id}/leave", data={"csrf_token": token})
+    assert first.status_code == 302 and "You have left the waiting list." in get_page(client, "/bookings").get_text()
+    again = client.post(f"/waiting-list/{mine.id}/leave", data={"csrf_token": token})
+    assert again.status_code == 302
+    assert "You have already left this waiting list." in get_page(client, "/bookings").get_text()
+    # Another patient's entry, left or not, is not there at all for this patient.
+    assert client.post(f"/waiting-list/{other.id}/leave", data={"csrf_token": token}).status_code == 404

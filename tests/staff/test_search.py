@@ -148,7 +148,7 @@ def test_the_page_lists_what_was_found(reception_client, session):
     words = row.get_text(" ", strip=True)
     assert "HOPPER, Grace" in words
     assert patient.nhs_number_display in words and re.search(r"\d{3} \d{3} \d{4}", words)
-    assert "9 Dec 1956" in words
+    assert "9 December 1956" in words
     assert "07700 900 456" in words
     assert "Tier 2" in words
     assert page.find("h2", id="results").get_text(strip=True) == "1 patient found"
