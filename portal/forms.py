@@ -164,6 +164,21 @@ class DateParts(Field):
         return ""
 
 
+_TIME = re.compile(r"^([01]?[0-9]|2[0-3])[:.]([0-5][0-9])$")
+
+
+def parse_time(value: str | None, *, label: str, example: str = "18:00") -> dt.time:
+    """'18:00', '9:30' or '18.00' (digits of any script) as a time; ValidationError with an NHS.UK-style message
+    otherwise. ``example`` is the time the message shows, one that fits the field."""
+    typed = ascii_digits((value or "").strip())
+    if not typed:
+        raise ValidationError(f"Enter {label.lower()}")
+    match = _TIME.match(typed)
+    if match is None:
+        raise ValidationError(f"{label} must be a time in 24-hour format, like {example}")
+    return dt.time(int(match.group(1)), int(match.group(2)))
+
+
 def whole_number(value: str | None, *, label: str, example: int, low: int, high: int, unit: str = "") -> int:
     """A whole number typed into a box, between ``low`` and ``high``; ValidationError with an NHS.UK-style message
     otherwise. ``unit`` follows the range in the message (" minutes")."""

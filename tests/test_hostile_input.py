@@ -13,12 +13,11 @@ from portal.booking.models import Booking
 from portal.booking.services import book_seat
 from portal.dates import InvalidDate, parse_date_parts
 from portal.db import utcnow
-from portal.forms import whole_number
+from portal.forms import parse_time, whole_number
 from portal.messaging.models import SmsMessage
 from portal.patients.intake import NAME_CHARACTERS
 from portal.patients.models import Patient
 from portal.patients.search import search_patients
-from portal.staff.course_forms import parse_time
 from tests import factories
 from tests.conftest import sign_in
 from tests.pages import csrf_token, get_page, parse

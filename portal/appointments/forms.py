@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from wtforms import RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from portal.forms import DateParts, PortalForm, box_limits, whole_number
-from portal.plain_text import ascii_digits
+from portal.forms import DateParts, PortalForm, box_limits, parse_time, whole_number
 
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
@@ -86,14 +84,6 @@ class StaffCancelForm(StaffOverrideMixin, PortalForm):
             raise ValidationError("Enter why the appointment is being cancelled")
 
 
-def _parse_time(value: str | None) -> dt.time | None:
-    text = ascii_digits((value or "").strip()).replace(".", ":")
-    if not re.fullmatch(r"([01]?[0-9]|2[0-3]):[0-5][0-9]", text):
-        return None
-    hours, minutes = text.split(":")
-    return dt.time(int(hours), int(minutes))
-
-
 class TimeField(StringField):
     """A 24-hour time typed as 09:30 (or 9.30)."""
 
@@ -102,9 +92,7 @@ class TimeField(StringField):
         self.time: dt.time | None = None
 
     def pre_validate(self, form: Any) -> None:
-        self.time = _parse_time(self.data)
-        if self.data and self.time is None:
-            raise ValidationError(f"{self.label.text} must be a 24-hour time, like 09:30")
+        self.time = parse_time(self.data, label=self.label.text, example="09:30") if self.data else None
 
 
 class OptionalDateParts(DateParts):

@@ -191,8 +191,10 @@ def new_goal():
     patient = current_patient()
     form = GoalForm(today=_today())
     if form.validate_on_submit():
-        goal = services.add_goal(db_session(), patient.id, _goal_values(form), now=utcnow())
-        audit("goal_added", patient_id=patient.id, detail=f"goal {goal.id}")
+        now = utcnow()
+        goal = services.add_goal(db_session(), patient.id, _goal_values(form), now=now)
+        if goal.created_at == now:  # made by this request, not the same goal sent a second time
+            audit("goal_added", patient_id=patient.id, detail=f"goal {goal.id}")
         flash("Your goal is saved. Check in each week to say how it went.", "success")
         return redirect(url_for("diary.goal", goal_id=goal.id))
     return _goal_page(form, None)

@@ -7,7 +7,6 @@ NHS.UK style next to its field (WTForms' own IntegerField would say "Not a valid
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,27 +24,14 @@ from portal.booking.sessions import (
     wall_clock_to_utc,
 )
 from portal.dates import london_today, written_date
-from portal.forms import DateParts, PortalForm, box_limits, whole_number
-from portal.plain_text import ascii_digits
+from portal.forms import DateParts, PortalForm, box_limits, parse_time, whole_number
 from portal.settings import DomainConfig
 
-_TIME = re.compile(r"^([01]?[0-9]|2[0-3])[:.]([0-5][0-9])$")
 SESSION_MINUTES = (30, 240)
 CAPACITY = (1, 40)
 # How far ahead a cohort may start: further is almost certainly a typing slip in the year.
 LONGEST_LEAD = dt.timedelta(days=2 * 366)
 REASON_LENGTH = 500
-
-
-def parse_time(value: str | None, *, label: str) -> dt.time:
-    """'18:00', '9:30' or '18.00' as a time; ValidationError with an NHS.UK-style message otherwise."""
-    typed = ascii_digits((value or "").strip())
-    if not typed:
-        raise ValidationError(f"Enter {label.lower()}")
-    match = _TIME.match(typed)
-    if match is None:
-        raise ValidationError(f"{label} must be a time in 24-hour format, like 18:00")
-    return dt.time(int(match.group(1)), int(match.group(2)))
 
 
 def _require_date(field: DateParts) -> None:

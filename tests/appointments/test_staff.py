@@ -140,7 +140,7 @@ def test_admin_adds_a_clinic_and_its_slots_are_made(admin_client, session):
 
 
 @pytest.mark.parametrize("changes, field, message", [
-    ({"start_time": "9am"}, "start_time", "Start time must be a 24-hour time, like 09:30"),
+    ({"start_time": "9am"}, "start_time", "Start time must be a time in 24-hour format, like 09:30"),
     ({"end_time": "08:00"}, "end_time", "End time must be after the start time"),
     ({"slot_minutes": "2"}, "slot_minutes", "Slot length must be between 5 and 240 minutes"),
     ({"slot_minutes": "90"}, "slot_minutes", "Slot length must fit between the start and end times"),

@@ -43,6 +43,14 @@ def test_adding_a_goal_then_seeing_it_listed(patient_client, session):
     assert event.detail == f"goal {goal.id}"
 
 
+def test_a_goal_sent_twice_is_one_goal_and_one_audit_event(patient_client, session):
+    first = _post(patient_client, "/goals/new", _goal_data())
+    again = _post(patient_client, "/goals/new", _goal_data())
+    goal = session.scalars(select(Goal)).one()
+    assert first.headers["Location"] == again.headers["Location"] == f"/goals/{goal.id}"
+    assert len(session.scalars(select(AuditEvent).where(AuditEvent.action == "goal_added")).all()) == 1
+
+
 def test_goal_problems_show_next_to_their_fields(patient_client, session):
     past = today() - dt.timedelta(days=1)
     response = _post(patient_client, "/goals/new", _goal_data(
