@@ -70,13 +70,13 @@ def book_patient(session, patient) -> int:
 def add_lots_of_data(session, patient) -> None:
     """More cohorts of both tiers, 200 other patients booked onto them, and the patient's own history."""
     now = utcnow()
-    venue = factories.create_venue(session, name="Another Health Centre", short_name="Another HC")
-    # Each on its own day: one venue holds one group of a course at a time (a twin is refused).
+    # Each in a room of its own: a room holds one group at a time (a clash is refused).
     days = (now.date() + dt.timedelta(days=14 + n) for n in range(MORE_COHORTS))
-    tier_1 = [factories.create_cohort(session, venue=venue, capacity=20, first_date=next(days))
-              for _ in range(MORE_COHORTS * 2 // 3)]
+    tier_1 = [factories.create_cohort(session, venue=factories.create_venue(session), capacity=20,
+                                      first_date=next(days)) for _ in range(MORE_COHORTS * 2 // 3)]
     tier_2 = [
-        factories.create_cohort(session, service_key="t2-programme", venue=venue, capacity=20, first_date=next(days))
+        factories.create_cohort(session, service_key="t2-programme", venue=factories.create_venue(session),
+                                capacity=20, first_date=next(days))
         for _ in range(MORE_COHORTS - len(tier_1))
     ]
     cohorts = tier_1 + tier_2

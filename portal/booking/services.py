@@ -20,7 +20,7 @@ from portal.booking.listing import open_cohort_conditions, open_cohort_params
 from portal.booking.models import Booking, Cohort, CohortSession, Venue
 from portal.booking.schedule import weekly_sessions
 from portal.booking.seats import release_seat, take_seat
-from portal.booking.sessions import hold_rooms_and_people
+from portal.booking.sessions import Clash, OtherClashes, hold_rooms_and_people, new_cohort_clashes
 from portal.dates import written_date
 from portal.db import UTCDateTime, read_rows, upsert_insert
 from portal.patients.models import Patient
@@ -69,6 +69,15 @@ class DuplicateCohort(ValueError):
     always the same form sent twice. The message is fit to show staff next to the start time."""
 
 
+class CohortClashes(ValueError):
+    """The planned cohort's sessions meet another group, or a weekly clinic, in its room or of its facilitators:
+    ``clashes`` says which, each with the form field it belongs to."""
+
+    def __init__(self, clashes: list[Clash]) -> None:
+        super().__init__("; ".join(clash.message for clash in clashes))
+        self.clashes = clashes
+
+
 class AlreadyBooked(BookingError):
     def __init__(self, booking_id: int | None) -> None:
         super().__init__("You already have a place on this course")
@@ -88,17 +97,25 @@ def create_cohort(
     capacity: int,
     online_link: str | None = None,
     facilitators: Sequence[User] = (),
+    others: OtherClashes | None = None,
 ) -> Cohort:
     """A cohort with its weekly sessions at the same local time; callers validate input for the user first.
 
     Raises DuplicateCohort if an active cohort identical in course, team, venue, first date and start time
-    exists, even one committed a moment ago by the same form sent twice at once.
+    exists, even one committed a moment ago by the same form sent twice at once. Otherwise CohortClashes if a
+    session would meet another group in the room or of a facilitator, or (``others``, the weekly clinics) a
+    clinic. The twin is asked first: a twin at a room would otherwise read as another group in it.
     """
     service, team = _course_and_team(domain, service_key, team)
     if venue.is_online != bool(online_link):
         raise ValueError("an online cohort needs a joining link, and only an online one has one")
-    refuse_duplicate_cohort(session, domain, service_key=service_key, team=team, venue=venue, first_date=first_date,
+    # It locks the room and the facilitators, so the clash check after it stands until the cohort is saved.
+    _refuse_duplicate_cohort(session, domain, service_key=service_key, team=team, venue=venue, first_date=first_date,
                             start_time=start_time, facilitators=facilitators)
+    found = new_cohort_clashes(session, domain, service=service, venue=venue, facilitators=list(facilitators),
+                               first_date=first_date, start_time=start_time, minutes=session_minutes, others=others)
+    if found:
+        raise CohortClashes(found)
     cohort = Cohort(
         service_key=service_key,
         team=team,
@@ -138,17 +155,16 @@ def _course_and_team(domain: DomainConfig, service_key: str, team: str | None) -
     return service, team if service.team_scoped else None
 
 
-def refuse_duplicate_cohort(
+def _refuse_duplicate_cohort(
     session: Session, domain: DomainConfig, *, service_key: str, team: str | None, venue: Venue, first_date: dt.date,
     start_time: dt.time, facilitators: Sequence[User] = (),
 ) -> None:
-    """DuplicateCohort if an active twin of the planned cohort exists (``create_cohort`` asks this itself).
+    """DuplicateCohort if an active twin of the planned cohort exists (``create_cohort`` asks this first).
 
     First it locks the venue's row and the facilitators' (``sessions.hold_rooms_and_people``), so of two identical
-    forms sent together the second waits for the first to commit and then finds its cohort; and whatever else the
-    caller checks before creating the cohort in the same transaction (another group in the room, a clinic of a
-    facilitator) cannot change under it. Callers that check clashes call this first: a twin of an existing cohort
-    at a room would otherwise be reported as a group already in that room.
+    forms sent together the second waits for the first to commit and then finds its cohort; and what
+    ``create_cohort`` checks after it in the same transaction (another group in the room, a clinic of a
+    facilitator) cannot change under it.
 
     A unique index could not do it: a cancelled twin must not block a new one, and cohorts duplicated before
     this check would stop the migration that added it.

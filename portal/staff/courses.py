@@ -65,13 +65,7 @@ def create_cohort():
                             facilitators=sessions.facilitators(s), now=utcnow())
     if form.validate_on_submit():
         try:
-            # The twin first: it also locks the room and the facilitators, so the clash checks after it stand
-            # until the cohort is saved. A twin at a room would otherwise read as a group already there.
-            services.refuse_duplicate_cohort(
-                s, domain(), service_key=form.service.data, team=form.team.data, venue=form.chosen_venue,
-                first_date=form.first_date.data, start_time=form.time, facilitators=form.chosen_facilitators,
-            )
-            cohort = None if _clashes(s, form) else services.create_cohort(
+            cohort = services.create_cohort(
                 s, domain(),
                 service_key=form.service.data,
                 team=form.team.data,
@@ -82,12 +76,14 @@ def create_cohort():
                 capacity=form.places,
                 online_link=form.online_link.data,
                 facilitators=form.chosen_facilitators,
+                others=availability.clinic_check(domain()),
             )
         except services.DuplicateCohort as duplicate:
             form.start_time.errors = [str(duplicate)]
+        except services.CohortClashes as refused:
+            _show_clashes(form, refused.clashes)
         else:
-            if cohort is not None:
-                return _created(cohort)
+            return _created(cohort)
     return render_template("staff/courses/new.html", form=form, has_venues=bool(form.venue.choices[1:])), \
         400 if form.is_submitted() else 200
 
@@ -100,19 +96,12 @@ def _created(cohort: Cohort):
     return redirect(url_for("staff_courses.cohort_page", cohort_id=cohort.id))
 
 
-def _clashes(s, form: CreateCohortForm) -> bool:
-    """Puts any clash of the planned sessions with running groups, or else with weekly clinics (a room or a person
-    taken by a clinic is as taken as by a group), next to its field; True if there was one."""
-    found = sessions.new_cohort_clashes(
-        s, domain(), service=domain().catalogue.get(form.service.data), venue=form.chosen_venue,
-        facilitators=form.chosen_facilitators, first_date=form.first_date.data, start_time=form.time,
-        minutes=form.minutes, others=availability.clinic_check(domain()),
-    )
+def _show_clashes(form: CreateCohortForm, found: list[sessions.Clash]) -> None:
+    """Each clash of the planned sessions (with running groups, or else with weekly clinics) next to its field."""
     advice = {"venue": "Choose another venue, date or time",
               "facilitators": "Choose other facilitators, or another date or time"}
     for clash in found:
         form[clash.field].errors = [*form[clash.field].errors, f"{clash.message}. {advice[clash.field]}"]
-    return bool(found)
 
 
 @bp.route("/courses/<int:cohort_id>")

@@ -62,7 +62,7 @@ def test_waiting_list_offer_move_calendar_and_cancel(db, domain, new_page):
     expect(page.get_by_text("You are booked on the group")).to_be_visible()
 
     # Move to the later group: it is booked before the old place goes. A full one shows, but cannot be chosen.
-    other_full = create_cohort(db, team=None, service_key="t1-group", weeks_ahead=4, venue="Finsbury Health Centre")
+    other_full = create_cohort(db, team=None, service_key="t1-group", weeks_ahead=4, venue="Laurels Healthy Living")
     fill_cohort(db, domain, other_full["id"])
     page.get_by_role("link", name="Move to another group").click()
     expect(page.get_by_label(f"Group starting {other_full['starts']}")).to_be_disabled()

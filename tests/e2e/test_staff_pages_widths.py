@@ -41,8 +41,8 @@ def _arrange(db, domain) -> dict:
         venue = factories.create_venue(s, name="Archway Health Centre", short_name="Archway HC")
         now = utcnow()
         first = factories.create_cohort(s, capacity=2, venue=venue)
-        # A later group: where the patients of the cancelled session move to.
-        factories.create_cohort(s, venue=venue, first_date=now.date() + dt.timedelta(days=21))
+        # A later group, in another room: where the patients of the cancelled session move to.
+        factories.create_cohort(s, first_date=now.date() + dt.timedelta(days=21))
         ana = factories.create_patient(s, given_name="Ana", family_name="Featherstonehaugh-Montgomery",
                                        interpreter_language="Portuguese", needs_large_print=True)
         ben = factories.create_patient(s, given_name="Ben", family_name="Okoro", needs_bsl_interpreter=True)

@@ -18,7 +18,7 @@ from portal.audit.models import AuditEvent
 from portal.auth.models import Role
 from portal.booking.holidays import england_bank_holiday
 from portal.booking.models import Booking, Cohort, CohortSession, Venue
-from portal.booking.services import create_cohort
+from portal.booking.services import CohortClashes, create_cohort
 from portal.booking.sessions import (
     NonexistentLocalTime,
     SessionChangeRefused,
@@ -828,6 +828,19 @@ def test_the_same_cohort_created_ten_times_at_once_is_made_once(session, race_db
 
     outcomes = count_together([create] * 10)
     assert outcomes == {"created": 1, "DuplicateCohort": 9}, outcomes
+    assert session.scalar(select(func.count()).select_from(Cohort)) == 1
+
+
+def test_the_service_itself_refuses_a_group_in_a_room_already_taken(session, domain):
+    """Not only the form: any caller of ``create_cohort`` (an import, a script) gets the clash check."""
+    room = factories.create_venue(session)
+    first = _today() + dt.timedelta(days=21)
+    plan = {"service_key": "t1-group", "team": None, "venue": room, "start_time": dt.time(18),
+            "session_minutes": 120, "capacity": 12}
+    create_cohort(session, domain, first_date=first, **plan)
+    with pytest.raises(CohortClashes) as refused:
+        create_cohort(session, domain, first_date=first + dt.timedelta(weeks=2), **plan)
+    assert [clash.field for clash in refused.value.clashes] == ["venue"]
     assert session.scalar(select(func.count()).select_from(Cohort)) == 1
 
 
