@@ -213,7 +213,7 @@ def _self_management(session: Session, *, today: dt.date, now: dt.datetime) -> N
         goal = diary.add_goal(session, patient.id, diary.GoalValues(
             what="Walk to the park and back", how_much="10 minutes, 3 times a week",
             target_date=today + dt.timedelta(weeks=6), why="To play with my grandchildren", confidence=7,
-        ), now=now)
+        ), now=now).goal
         diary.check_in(session, goal, outcome="partly", note="Managed twice this week.",
                        today=today - dt.timedelta(weeks=1), now=now)
         if plan:

@@ -191,12 +191,11 @@ def new_goal():
     patient = current_patient()
     form = GoalForm(today=_today())
     if form.validate_on_submit():
-        now = utcnow()
-        goal = services.add_goal(db_session(), patient.id, _goal_values(form), now=now)
-        if goal.created_at == now:  # made by this request, not the same goal sent a second time
-            audit("goal_added", patient_id=patient.id, detail=f"goal {goal.id}")
+        added = services.add_goal(db_session(), patient.id, _goal_values(form), now=utcnow())
+        if added.new:  # not the same goal sent a second time
+            audit("goal_added", patient_id=patient.id, detail=f"goal {added.goal.id}")
         flash("Your goal is saved. Check in each week to say how it went.", "success")
-        return redirect(url_for("diary.goal", goal_id=goal.id))
+        return redirect(url_for("diary.goal", goal_id=added.goal.id))
     return _goal_page(form, None)
 
 

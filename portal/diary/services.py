@@ -285,7 +285,13 @@ def goal_for_patient(session: Session, patient_id: int, goal_id: int) -> Goal:
     return goal
 
 
-def add_goal(session: Session, patient_id: int, values: GoalValues, *, now: dt.datetime) -> Goal:
+@dataclass(frozen=True)
+class GoalAdded:
+    goal: Goal
+    new: bool  # False: the same goal was active already (the form sent twice), and nothing was added
+
+
+def add_goal(session: Session, patient_id: int, values: GoalValues, *, now: dt.datetime) -> GoalAdded:
     """Add an active goal, or return the patient's active goal that says exactly the same, so a form sent
     twice (a double tap, or a resend after a slow reply) leaves one goal."""
     # FOR UPDATE on the patient serialises their goal requests on PostgreSQL, so the second one sees the
@@ -297,12 +303,12 @@ def add_goal(session: Session, patient_id: int, values: GoalValues, *, now: dt.d
         Goal.confidence == values.confidence,
     ).order_by(Goal.id).limit(1)).first()
     if same is not None:
-        return same
+        return GoalAdded(same, new=False)
     goal = Goal(patient_id=patient_id, what=values.what, how_much=values.how_much, target_date=values.target_date,
                 why=values.why, confidence=values.confidence, status="active", created_at=now, updated_at=now)
     session.add(goal)
     session.flush()
-    return goal
+    return GoalAdded(goal, new=True)
 
 
 def change_goal(session: Session, goal: Goal, values: GoalValues, *, now: dt.datetime) -> None:

@@ -21,7 +21,7 @@ def _values(**kw):
 def _add(db, patient_id, values):
     def job():
         with db.transaction() as s:
-            return services.add_goal(s, patient_id, values, now=utcnow()).id
+            return services.add_goal(s, patient_id, values, now=utcnow()).goal.id
     return job
 
 

@@ -155,7 +155,9 @@ def _goal_values(**kw):
 
 def test_a_goal_is_added_changed_closed_and_reopened(session, patient):
     now = utcnow()
-    goal = services.add_goal(session, patient.id, _goal_values(), now=now)
+    added = services.add_goal(session, patient.id, _goal_values(), now=now)
+    assert added.new
+    goal = added.goal
     services.change_goal(session, goal, _goal_values(how_much="3 lengths", confidence=6), now=now)
     assert (goal.how_much, goal.confidence, goal.status) == ("3 lengths", 6, "active")
     services.set_goal_status(session, goal, "achieved", now=now)
@@ -165,6 +167,14 @@ def test_a_goal_is_added_changed_closed_and_reopened(session, patient):
     services.set_goal_status(session, goal, "stopped", now=now)
     session.commit()
     assert session.get(Goal, goal.id).status == "stopped"
+
+
+def test_the_same_goal_added_again_is_the_goal_already_there(session, patient):
+    first = services.add_goal(session, patient.id, _goal_values(), now=utcnow())
+    again = services.add_goal(session, patient.id, _goal_values(), now=utcnow())
+    other = services.add_goal(session, patient.id, _goal_values(confidence=5), now=utcnow())
+    assert (first.new, again.new, other.new) == (True, False, True)
+    assert again.goal.id == first.goal.id != other.goal.id
 
 
 def test_a_goal_cannot_close_with_an_unknown_status(session, patient):
