@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.booking import services, waitlist
+from portal.booking import sessions as course_sessions
 from portal.booking.models import Booking, Cohort, WaitlistEntry
 from portal.db import utcnow
 from portal.messaging import texts
@@ -505,3 +506,17 @@ def test_leaving_twice_says_already_left_and_another_patients_entry_is_not_found
     assert "You have already left this waiting list." in get_page(client, "/bookings").get_text()
     # Another patient's entry, left or not, is not there at all for this patient.
     assert client.post(f"/waiting-list/{other.id}/leave", data={"csrf_token": token}).status_code == 404
+
+
+def test_the_offer_text_names_the_first_session_going_ahead_when_week_one_is_cancelled(session, domain):
+    cohort, holders, seats, _, _ = _full_with_one_waiting(session, domain)
+    week_one, week_two = cohort.sessions[0], cohort.sessions[1]
+    course_sessions.cancel_session(session, domain, week_one, reason="Room flooded", now=utcnow())
+    session.commit()
+
+    services.withdraw_seat(session, domain, holders[0], seats[0].id, reason="x", now=utcnow())
+    session.commit()
+
+    body = session.scalars(select(SmsMessage.body).where(SmsMessage.kind == "place_offered")).one()
+    assert texts.short_datetime(week_two.starts_at) in body
+    assert texts.short_datetime(week_one.starts_at) not in body
