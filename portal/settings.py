@@ -118,7 +118,6 @@ class ServiceInfo(_Strict):
     name: str
     phone: Annotated[str, Field(pattern=r"^0[0-9 ]{9,13}$")]
     timezone: Literal["Europe/London"]
-    sms_sender_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9 ]{3,11}$")]
 
 
 class BookingPolicy(_Strict):
