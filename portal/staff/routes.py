@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -27,6 +29,8 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 # Who may register patients, assign teams and resend invitations. Facilitators may read records only.
 REGISTRATION_ROLES = (Role.RECEPTION.value, Role.ADMIN.value)
+# A second "Resend invitation" within this time is the button pressed twice, and sends nothing.
+DOUBLE_PRESS = dt.timedelta(minutes=1)
 
 
 @bp.route("")
@@ -136,10 +140,14 @@ def resend_invitation(patient_id: int):
     patient = _patient_or_404(patient_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    # invite_patient revokes every earlier link (a locked one too), so the new link starts unlocked.
-    auth.invite_patient(
-        db_session(), domain(), patient, base_url=current_app.config["PUBLIC_BASE_URL"], now=utcnow()
-    )
+    now = utcnow()
+    # invite_patient revokes every earlier link (a locked one too), so the new link starts unlocked. A usable
+    # link made within the last minute stands: the button pressed twice, not a patient on the phone saying
+    # the text has not come.
+    if auth.invite_patient(db_session(), domain(), patient, base_url=current_app.config["PUBLIC_BASE_URL"],
+                           now=now, unless_sent_since=now - DOUBLE_PRESS) is None:
+        flash(f"A new link went to {patient.full_name} less than a minute ago. Nothing was sent again.", "info")
+        return redirect(url_for("staff.patient_record", patient_id=patient.id))
     audit("invitation_resent", patient_id=patient.id)
     if patient.may_text:
         flash(f"We have texted {patient.full_name} a new link. Earlier links no longer work.", "success")

@@ -19,9 +19,10 @@ BORN = dt.date(1968, 3, 9)
 
 @pytest.fixture
 def invited(session, domain):
-    """A Tier 1 patient with one invitation; returns (patient, token of the link texted)."""
+    """A Tier 1 patient with one invitation sent two days ago; returns (patient, token of the link texted)."""
     patient = factories.create_patient(session, date_of_birth=BORN)
-    auth.invite_patient(session, domain, patient, base_url="https://portal.test", now=utcnow())
+    auth.invite_patient(session, domain, patient, base_url="https://portal.test",
+                        now=utcnow() - dt.timedelta(days=2))
     session.commit()
     return patient, _tokens(session, patient.id)[-1]
 
@@ -136,6 +137,19 @@ def test_resending_kills_the_old_link_unlocks_and_the_new_link_works(app, recept
 
     [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "invitation_resent"))
     assert event.patient_id == patient.id
+
+
+def test_resend_pressed_twice_sends_one_new_link(reception_client, session, invited):
+    patient, _ = invited
+    _resend(reception_client, patient.id)
+    response = _resend(reception_client, patient.id)
+    assert response.status_code == 302
+    page = get_page(reception_client, response.headers["Location"])
+    assert "less than a minute ago. Nothing was sent again" in page.get_text(" ", strip=True)
+    assert len(_tokens(session, patient.id)) == 2
+    assert session.scalar(select(func.count()).select_from(Invitation).where(Invitation.revoked_at.is_(None))) == 1
+    assert session.scalar(select(func.count()).select_from(AuditEvent)
+                          .where(AuditEvent.action == "invitation_resent")) == 1
 
 
 def test_resending_to_a_patient_who_refuses_texts_says_so(reception_client, session, invited):
