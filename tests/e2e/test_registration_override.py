@@ -9,7 +9,7 @@ import datetime as dt
 import re
 
 from playwright.sync_api import Page, expect
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.auth.models import Invitation, Role
 from portal.db import utcnow
@@ -92,7 +92,10 @@ def test_reception_overrides_warnings_assigns_a_team_and_resends_the_link(db, ne
     expect(page.get_by_text("No patients need a team.")).to_be_visible()
     check_accessibility(page, "needs-a-team-empty")
 
-    # Resend the invitation from the record.
+    # Resend the invitation from the record, the next day (a press within a minute of a link sends nothing).
+    with db.transaction() as s:
+        s.execute(update(Invitation).where(Invitation.patient_id == patient_id)
+                  .values(created_at=Invitation.created_at - dt.timedelta(days=1)))
     page.goto(f"/staff/patients/{patient_id}")
     expect(main).to_contain_text("Haringey Community Pain Service")
     page.get_by_role("button", name="Resend invitation").click()
