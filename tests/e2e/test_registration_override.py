@@ -95,7 +95,7 @@ def test_reception_overrides_warnings_assigns_a_team_and_resends_the_link(db, ne
     # Resend the invitation from the record, the next day (a press within a minute of a link sends nothing).
     with db.transaction() as s:
         s.execute(update(Invitation).where(Invitation.patient_id == patient_id)
-                  .values(created_at=Invitation.created_at - dt.timedelta(days=1)))
+                  .values(created_at=utcnow() - dt.timedelta(days=1)))
     page.goto(f"/staff/patients/{patient_id}")
     expect(main).to_contain_text("Haringey Community Pain Service")
     page.get_by_role("button", name="Resend invitation").click()
