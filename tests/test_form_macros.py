@@ -9,6 +9,8 @@ import pytest
 from werkzeug.datastructures import MultiDict
 from wtforms import BooleanField, Form, PasswordField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
 
+from portal.forms import DateParts
+
 
 class _Tokens(HTMLParser):
     """An element-and-text outline of a fragment, blind to whitespace between and around things."""
@@ -198,6 +200,30 @@ def test_the_error_summary_links_each_error_to_its_field(app):
         ("start", "a", (("href", "#name"),)), ("start", "a", (("href", "#pain"),))]
     assert outline(ours) == outline(_render(app, REFERENCES["error_summary"], {"form": form}))
     assert _render(app, OURS["error_summary"], {"form": ExampleForm()}).strip() == ""
+
+
+class _LaterDate(DateParts):
+    """A subclass of the date field, as OptionalDateParts is: its ``type`` is its own class name."""
+
+
+class DateForm(Form):
+    born = DateParts("Date of birth")
+    until = _LaterDate("Last date")
+
+
+@pytest.mark.parametrize(("data", "targets"), [
+    ({}, ["#born-day", "#until-day"]),
+    ({"born[day]": "3", "born[year]": "1980", "until[day]": "1", "until[month]": "2"},
+     ["#born-month", "#until-year"]),
+    ({"born[day]": "3", "born[month]": "x", "born[year]": "1980", "until[day]": "1", "until[month]": "x",
+      "until[year]": "y"}, ["#born-month", "#until-month"]),
+])
+def test_the_error_summary_links_a_date_to_its_first_wrong_box(app, data, targets):
+    # The date's own id is its wrapper's, which cannot take focus: the link must land in a box (NHS.UK pattern).
+    form = DateForm(MultiDict(data))
+    assert not form.validate()
+    ours = _render(app, OURS["error_summary"], {"form": form})
+    assert [dict(t[2])["href"] for t in outline(ours) if t[0] == "start" and t[1] == "a"] == targets
 
 
 BUTTONS = [
