@@ -139,6 +139,13 @@ def test_admin_adds_a_clinic_and_its_slots_are_made(admin_client, session):
     assert _audit(session, "availability_template_created")
 
 
+def test_the_clinic_times_do_not_ask_a_phone_for_a_keypad_without_a_colon(admin_client):
+    # inputmode="numeric" gives an iPhone a keypad of 0-9 alone: "09:00" (or "9.00") could not be typed at all.
+    page = get_page(admin_client, "/staff/admin/appointments/templates/new")
+    assert [page.find(id=box).get("inputmode") for box in ("start_time", "end_time")] == [None, None]
+    assert page.find(id="slot_minutes")["inputmode"] == "numeric"  # a number of minutes: digits are all it needs
+
+
 @pytest.mark.parametrize("changes, field, message", [
     ({"start_time": "9am"}, "start_time", "Start time must be a time in 24-hour format, like 09:30"),
     ({"end_time": "08:00"}, "end_time", "End time must be after the start time"),
