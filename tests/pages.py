@@ -15,11 +15,14 @@ def parse(response) -> BeautifulSoup:
 
 
 def check_page(soup: BeautifulSoup) -> None:
-    """Every page has a title, exactly one h1, a skip link, a CSRF token in every POST form, and headings
-    that go up one level at a time, and no markup shown as text."""
+    """Every page has a title, exactly one h1, a skip link to its one main landmark, a CSRF token in every POST
+    form, and headings that go up one level at a time, and no markup shown as text."""
     assert soup.title and soup.title.string and soup.title.string.strip(), "page has no <title>"
     assert len(soup.find_all("h1")) == 1, f"expected one <h1>, found {len(soup.find_all('h1'))}"
     assert soup.select_one("a.nhsuk-skip-link[href='#maincontent']"), "no skip link"
+    # Its target is the one <main>, able to take focus: the portal has no script to move focus there instead.
+    assert len(soup.select("main, [role=main]")) == 1, "expected one main landmark"
+    assert soup.select_one("main#maincontent[tabindex='-1']"), "the skip link's target cannot take focus"
     for form in soup.find_all("form"):
         if (form.get("method") or "get").lower() == "post":
             assert form.find("input", attrs={"name": "csrf_token"}), f"POST form without CSRF token: {form}"

@@ -102,9 +102,10 @@ def new_page(browser, live_server, screenshots_dir):
     expect.set_options(timeout=TIMEOUT_MS)
     contexts = []
 
-    def open_page():
+    def open_page(*, javascript: bool = True):
+        # javascript=False: a browser with scripts off. axe cannot run there, so check_accessibility cannot either.
         context = browser.new_context(viewport=VIEWPORT, bypass_csp=True, base_url=live_server, locale="en-GB",
-                                      timezone_id="Europe/London")
+                                      timezone_id="Europe/London", java_script_enabled=javascript)
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         return context.new_page()
