@@ -93,6 +93,8 @@ def heading(page: Page):
 def expect_success_banner(page: Page, text: str) -> None:
     banner = page.get_by_role("alert").filter(has_text="Success")
     expect(banner).to_contain_text(text)
+    # Focus starts on it, so a screen reader reads what happened first.
+    expect(banner).to_be_focused()
 
 
 def activate(page: Page, *, date_of_birth: dt.date, postcode: str = "N19 5NF", password: str = NEW_PASSWORD) -> None:
