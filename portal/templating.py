@@ -1,18 +1,20 @@
 """Jinja set-up: NHS.UK frontend macros, fingerprinted asset URLs, and the cached layout.
 
 Rendering the NHS.UK header and footer macros costs more than the rest of a typical page. They only
-change with the signed-in role, so each variant is rendered once per process and reused; the one
-per-request value inside them (the CSRF token of the sign-out button) is filled in afterwards.
+change with the signed-in role and, for the header, with which menu item is current, so each variant is
+rendered once per process and reused; the one per-request value inside them (the CSRF token of the
+sign-out button) is filled in afterwards.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from collections.abc import Hashable
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader
@@ -26,6 +28,23 @@ CSRF_PLACEHOLDER = "__PORTAL_CSRF_TOKEN__"
 LONDON = ZoneInfo("Europe/London")
 # Rendered fragments kept per process (see ``fragment``): a few kilobytes each.
 FRAGMENTS_KEPT = 512
+NAV_HREF = re.compile(r'class="nhsuk-header__navigation-link" href="([^"]+)"')
+# Pages under no menu item's address that belong to one: goals and the flare-up plan are in "Diary and goals".
+NAV_SECTIONS = {"/goals": "/diary", "/flare-up-plan": "/diary"}
+# Menu items whose addresses every page starts with: they are current on their own page only.
+NAV_HOMES = {"/", "/staff"}
+
+
+def current_menu_item(hrefs: list[str], path: str) -> tuple[str, str]:
+    """The header menu's item for the page at ``path`` (its href, or ""), and else the item of the section
+    the page is in: the longest href the path goes on from, as /staff/patients for /staff/patients/12."""
+    if path in hrefs:
+        return path, ""
+    for prefix, href in NAV_SECTIONS.items():
+        if (path == prefix or path.startswith(prefix + "/")) and href in hrefs:
+            return "", href
+    under = [href for href in hrefs if href not in NAV_HOMES and path.startswith(href.rstrip("/") + "/")]
+    return "", max(under, key=len, default="")
 
 
 def init_templating(app: Flask) -> None:
@@ -40,19 +59,28 @@ def init_templating(app: Flask) -> None:
         "extensions": ["jinja2.ext.do"],
     }
     manifest = load_manifest()
-    fragments: dict[tuple[str, str], Markup] = {}
+    fragments: dict[tuple[str, str, str, str], Markup] = {}
 
     def static_url(name: str) -> str:
         return "/static/dist/" + manifest.get(name, name)
 
-    def layout_fragment(name: str) -> Markup:
-        role = current_user.role if current_user.is_authenticated else "anonymous"
-        key = (name, role)
+    def _render_layout(name: str, role: str, page: str = "", section: str = "") -> Markup:
+        key = (name, role, page, section)
         if key not in fragments:
             template = current_app.jinja_env.get_template(f"layout/{name}.html")
             # Our own template, autoescaped by Jinja: already safe HTML.
-            fragments[key] = Markup(template.render(role=role, csrf_placeholder=CSRF_PLACEHOLDER))  # noqa: S704
-        html = fragments[key]
+            fragments[key] = Markup(template.render(  # noqa: S704
+                role=role, csrf_placeholder=CSRF_PLACEHOLDER, current_page=page, current_section=section))
+        return fragments[key]
+
+    def layout_fragment(name: str) -> Markup:
+        role = current_user.role if current_user.is_authenticated else "anonymous"
+        html = _render_layout(name, role)
+        if name == "header":
+            # One variant per menu item marked as current: a handful per role, each rendered once.
+            page, section = current_menu_item(NAV_HREF.findall(html), request.path)
+            if page or section:
+                html = _render_layout(name, role, page, section)
         if CSRF_PLACEHOLDER in html:
             return Markup(html.replace(CSRF_PLACEHOLDER, generate_csrf()))  # noqa: S704 - token is URL-safe
         return html

@@ -46,6 +46,36 @@ def test_staff_roles_can_open_the_staff_home(app, session, role):
     assert client.get("/services").status_code == 403
 
 
+def _current_menu_items(page) -> list[tuple[str, str]]:
+    return [(link.get_text(strip=True), link["aria-current"])
+            for link in page.select("nav.nhsuk-header__navigation a[aria-current]")]
+
+
+@pytest.mark.parametrize(("url", "current"), [
+    ("/", [("Home", "page")]),
+    ("/bookings", [("My bookings", "page")]),
+    ("/services/t1-group", [("Book", "true")]),
+    ("/diary/trends", [("Diary and goals", "true")]),
+    ("/goals/new", [("Diary and goals", "true")]),
+    ("/account", []),
+])
+def test_the_menu_tells_a_patient_which_page_or_section_they_are_in(patient_client, url, current):
+    # A screen reader says "current page" on the item; the item's text is bold for those who override colours.
+    page = get_page(patient_client, url)
+    assert _current_menu_items(page) == current
+    assert len(page.select(".nhsuk-header__navigation-item--current strong")) == len(current)
+
+
+def test_the_menu_tells_staff_which_page_or_section_they_are_in(reception_client, session):
+    patient = factories.create_patient(session)
+    assert _current_menu_items(get_page(reception_client, "/staff")) == [("Staff home", "page")]
+    assert _current_menu_items(get_page(reception_client, f"/staff/patients/{patient.id}")) == [("Patients", "true")]
+    # Registering is its own item, though its address is under the patients': only it is marked.
+    assert _current_menu_items(get_page(reception_client, "/staff/patients/new")) == [("Register a patient", "page")]
+    # Staff home is not the section of every /staff page.
+    assert _current_menu_items(get_page(reception_client, "/staff/waiting-lists")) == []
+
+
 def test_staff_see_patient_records_patients_do_not(app, session, patient_client):
     other = factories.create_patient(session)
     assert patient_client.get(f"/staff/patients/{other.id}").status_code == 403
