@@ -150,15 +150,16 @@ def init_security(app: Flask) -> None:
     )
 
     @app.after_request
-    def _isolated_and_not_stored_when_signed_in(response: Response) -> Response:
-        from flask_login import current_user
-
+    def _isolated_and_never_stored(response: Response) -> Response:
         # Talisman does not set these: no other site's window keeps a handle on a portal page, and no other
         # site's page may load the portal's responses.
         response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
         response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-        if current_user and current_user.is_authenticated:
-            response.headers["Cache-Control"] = "no-store"
+        # No page is kept by the browser or a proxy, signed in or not: a shared phone must not show the last
+        # person's pages after they sign out, and pages before signing in show secrets too (a new staff
+        # member's authenticator key and name, a form token of this session). A view that needs its own
+        # caching (a calendar file) sets it; static files never come this way (WhiteNoise serves them).
+        response.headers.setdefault("Cache-Control", "no-store")
         # Flask-Login's strong session protection, on a session that holds no sign-in (a form's token only), asks
         # for the "remember me" cookie to be deleted. The portal never sets one: send no deletion for a cookie the
         # browser does not have.

@@ -162,6 +162,28 @@ def test_signed_in_pages_are_not_cached(patient_client):
     assert patient_client.get("/").headers["Cache-Control"] == "no-store"
 
 
+def test_pages_before_signing_in_are_not_cached_either(app, session):
+    """A shared computer's cache or Back button must not give the next person a new staff member's name or the key
+    of their authenticator app: both are shown before anyone is signed in."""
+    from portal.auth import staff_accounts
+
+    admin = factories.create_staff(session, role=Role.ADMIN)
+    link = staff_accounts.invite_staff(session, email="new.starter@test.nhs.uk", display_name="New Starter",
+                                       role=Role.CLINICIAN, invited_by=admin, valid_days=7, now=utcnow())
+    session.commit()
+    client = app.test_client()
+    set_up = client.get(f"/activate/staff/{link.token}")
+    assert "new.starter@test.nhs.uk" in set_up.get_data(as_text=True)
+    newcomer = factories.create_staff(session, enrolled=False)
+    page = get_page(client, "/sign-in")
+    assert client.post("/sign-in", data={"identifier": newcomer.email, "password": factories.PASSWORD,
+                                         "csrf_token": csrf_token(page)}).headers["Location"] == "/sign-in/set-up-app"
+    key = client.get("/sign-in/set-up-app")
+    assert key.status_code == 200 and 'id="setup-key"' in key.get_data(as_text=True)
+    for response in (set_up, key, app.test_client().get("/sign-in")):
+        assert response.headers["Cache-Control"] == "no-store"
+
+
 def test_security_headers(client):
     response = client.get("/sign-in")
     csp = response.headers["Content-Security-Policy"]
