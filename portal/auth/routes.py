@@ -30,10 +30,17 @@ bp = Blueprint("auth", __name__)
 SIGN_IN_REFUSED = "Your email address, mobile number or password is not right"
 
 
+# No address of the portal comes near this. Staff carry ``next`` through the second step in the session cookie,
+# which browsers silently drop past 4 KB: a longer one would send them back to sign in, again and again.
+NEXT_MAX_LENGTH = 1000
+
+
 def _safe_next(target: str | None) -> str:
     """Only a path on this site: never another host, never a scheme-relative //host (nor /\\host, which browsers
-    read as one), and nothing a header cannot carry (a line break, a space, a control character)."""
-    if not target or not target.isascii() or not target.isprintable() or " " in target or "\\" in target:
+    read as one), nothing a header cannot carry (a line break, a space, a control character) and nothing too long
+    for the session cookie."""
+    if (not target or len(target) > NEXT_MAX_LENGTH or not target.isascii() or not target.isprintable()
+            or " " in target or "\\" in target):
         return url_for("patients.home")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):

@@ -157,6 +157,21 @@ def test_enrolled_staff_type_a_code_after_their_password(app, session):
     assert actions[:2] == [("mfa_verified", user.id, "authenticator app"), ("sign_in", user.id, "")]
 
 
+def test_a_next_too_long_for_the_session_cookie_is_dropped_not_carried(app, session):
+    """Browsers silently drop a session cookie over 4 KB: a sign-in link with a long next would have sent the
+    staff member back to sign in after their password, every time."""
+    import secrets
+
+    user = factories.create_staff(session)
+    client = app.test_client()
+    response = password_step(client, user, query=f"?next=/staff/patients?q={secrets.token_urlsafe(3000)}")
+    assert response.headers["Location"] == CODE
+    assert all(len(cookie) < 4093 for cookie in response.headers.getlist("Set-Cookie"))
+    response = post_code(client, CODE, code_at(user.totp_secret, now_step()))
+    assert response.headers["Location"] == "/"
+    assert is_signed_in(client)
+
+
 @pytest.mark.parametrize(("offset", "accepted"), [(-2, False), (-1, True), (0, True), (1, True), (2, False)])
 def test_codes_from_the_steps_either_side_are_accepted(db, session, offset, accepted):
     user = factories.create_staff(session)
