@@ -116,6 +116,10 @@ def sign_out():
 @bp.route("/activate/<token>", methods=["GET", "POST"])
 @limiter.limit("20 per minute", methods=["POST"])
 def activate(token: str):
+    # Using the link would quietly end the session of whoever is signed in here (a patient, or a receptionist at
+    # the desk) and sign the browser in as someone else, without either being told.
+    if current_user.is_authenticated:
+        return render_template("auth/activation_signed_in.html")
     s = db_session()
     try:
         services.find_usable_invitation(s, token, now=utcnow())

@@ -174,3 +174,19 @@ def test_bad_activation_input_is_shown_next_to_the_field(client, invited, sessio
     assert session.scalars(select(User)).first() is None
     session.expire_all()
     assert session.scalars(select(Invitation)).one().used_at is None
+
+
+def test_a_link_opened_while_someone_is_signed_in_is_not_used(app, patient_client, invited, session):
+    """It once signed the browser in as the new patient, quietly ending the session of whoever was signed in."""
+    _, token = invited
+    page = get_page(patient_client, f"/activate/{token}")
+    assert page.h1.get_text(strip=True) == "You are already signed in"
+    assert page.find("a", href="/")
+    response = patient_client.post(f"/activate/{token}", data={
+        "csrf_token": csrf_token(get_page(patient_client, "/account")), "date_of_birth[day]": "17",
+        "date_of_birth[month]": "5", "date_of_birth[year]": "1970", "postcode": "N8 8JD",
+        "password": "a sensible passphrase", "confirm_password": "a sensible passphrase"})
+    assert response.status_code == 200
+    assert get_page(patient_client, "/").h1.get_text(strip=True) == f"Hello {patient_client.user.patient.given_name}"
+    assert session.scalars(select(User).where(User.id != patient_client.user.id)).first() is None
+    assert _activate(app.test_client(), token).status_code == 302
