@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 
 from flask import Flask, redirect, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+
+from portal.extensions import limiter
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,10 @@ def register(app: Flask) -> None:
         # HTTP requires a 405 to name the methods the address takes.
         return page, code, {"Allow": ", ".join(sorted(error.valid_methods))} if error.valid_methods else {}
 
+    @app.errorhandler(429)
+    def too_many_attempts(_error: HTTPException):
+        return render_template("errors/429.html", wait=_wait_for_limit()), 429
+
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         code = error.code or 500
@@ -55,3 +63,14 @@ def register(app: Flask) -> None:
     def unexpected(error: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path, exc_info=error)
         return render_template("errors/500.html"), 500
+
+
+def _wait_for_limit() -> str:
+    """How long until the limit that refused this request lets the next try through, in words: "a minute", or up to
+    an hour for the hourly limit on asking for reset codes."""
+    try:
+        seconds = limiter.current_limit.window.reset_time - time.time()
+    except Exception:  # noqa: BLE001 - no limit, or its storage gone away (Redis): the refusal stands, say a minute
+        seconds = 60
+    minutes = max(1, math.ceil(seconds / 60))
+    return "a minute" if minutes == 1 else f"{minutes} minutes"

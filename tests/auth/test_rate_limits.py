@@ -15,7 +15,7 @@ import portal
 from portal.extensions import LIMITED_METHODS, limiter
 from tests.conftest import UNUSABLE_TWILIO
 from tests.fixtures.apps import separate_app
-from tests.pages import csrf_token, get_page
+from tests.pages import csrf_token, get_page, parse
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -70,6 +70,33 @@ def test_asking_for_reset_codes_is_limited_per_ip(app, database_url):
         statuses = [_post(client, "/forgot-password", {"identifier": "07911 123459"}, "10.2.2.2").status_code
                     for _ in range(6)]
         assert statuses == [302] * 5 + [429]
+
+
+def test_the_refusal_says_how_long_to_wait(app, database_url, monkeypatch):
+    """Past the hourly limit on reset codes the wait is up to an hour: the page once said "a minute" whatever it was."""
+    import time
+
+    clock = [time.time()]
+    monkeypatch.setattr(time, "time", lambda: clock[0])  # the limiter's storage and its headers read this clock
+    with separate_app(_config(database_url)) as app:
+        client = app.test_client()
+        statuses = []
+        for attempt in range(1, 21):
+            statuses.append(_post(client, "/forgot-password", {"identifier": "07911 123459"}, "10.7.7.7").status_code)
+            if attempt % 5 == 0:
+                clock[0] += 61  # past the per-minute limit, not the hourly one
+        assert statuses == [302] * 20
+        refused = _post(client, "/forgot-password", {"identifier": "07911 123459"}, "10.7.7.7")
+        assert refused.status_code == 429
+        # The hour began with the first request, 4 x 61 seconds ago: 3,356 seconds are left.
+        assert int(refused.headers["Retry-After"]) in (3356, 3357)
+        text = parse(refused).main.get_text(" ", strip=True)
+        assert "please wait 56 minutes before you try again" in text
+        assert "call the service on" in text
+        for _ in range(5):
+            _post(client, "/forgot-password", {"identifier": "07911 123459"}, "10.7.7.8")
+        refused = _post(client, "/forgot-password", {"identifier": "07911 123459"}, "10.7.7.8")
+        assert "please wait a minute before you try again" in parse(refused).main.get_text(" ", strip=True)
 
 
 def test_the_code_and_new_password_steps_are_limited_per_ip(app, database_url):
