@@ -20,6 +20,7 @@ import pyotp
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from portal.auth import services
 from portal.auth.models import RecoveryCode, StaffSecondFactor, User
 
 STEP_SECONDS = 30
@@ -37,11 +38,17 @@ ISSUER = "NHS Pain management"
 
 
 class PendingSignInEnded(Exception):
-    """The pending sign-in is gone: expired, too many wrong codes, replaced, or never there."""
+    """The pending sign-in is gone: expired, too many wrong codes, replaced, or never there.
 
-    def __init__(self, reason: Literal["expired", "too_many_attempts", "gone"]) -> None:
+    Too many wrong codes count as a failed sign-in of the account, as a wrong password does: ``locked_for`` is set
+    when that locked it.
+    """
+
+    def __init__(self, reason: Literal["expired", "too_many_attempts", "gone"],
+                 locked_for: dt.timedelta | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.locked_for = locked_for
 
 
 class CodeRejected(Exception):
@@ -154,6 +161,7 @@ def confirm_enrolment(session: Session, user: User, token: str, code: str, *, no
     factor.confirmed_at = now
     factor.last_used_step = step
     factor.end_challenge()
+    user.record_sign_in(now)
     return _replace_recovery_codes(session, user, now=now)
 
 
@@ -180,11 +188,14 @@ def _unused_recovery_codes(session: Session, user: User) -> list[RecoveryCode]:
     ))
 
 
-def _wrong(factor: StaffSecondFactor, *, reused: bool = False) -> PendingSignInEnded | CodeRejected:
+def _wrong(session: Session, user: User, factor: StaffSecondFactor, *, now: dt.datetime,
+           reused: bool = False) -> PendingSignInEnded | CodeRejected:
     factor.failed_attempts += 1
     if factor.failed_attempts >= MAX_FAILED_ATTEMPTS:
         factor.end_challenge()
-        return PendingSignInEnded("too_many_attempts")
+        # Each pending sign-in gives fresh tries: without this, whoever has the password could go on guessing codes
+        # for ever, five at a time. Counted as a failed sign-in, it locks the account as wrong passwords do.
+        return PendingSignInEnded("too_many_attempts", services.count_failed_sign_in(session, user, now=now))
     return CodeRejected(reused=reused, attempts_left=MAX_FAILED_ATTEMPTS - factor.failed_attempts)
 
 
@@ -205,9 +216,10 @@ def verify_app_code(session: Session, user: User, token: str, code: str, *, now:
     factor = _confirmed_pending_factor(session, user, token, now)
     step = _matching_step(factor.secret, code, now)
     if step is None or (factor.last_used_step is not None and step <= factor.last_used_step):
-        raise _wrong(factor, reused=step is not None)
+        raise _wrong(session, user, factor, now=now, reused=step is not None)
     factor.last_used_step = step
     factor.end_challenge()
+    user.record_sign_in(now)
     return Verified("authenticator app", len(_unused_recovery_codes(session, user)))
 
 
@@ -224,9 +236,10 @@ def use_recovery_code(session: Session, user: User, token: str, code: str, *, no
         if hmac.compare_digest(record.code_hash, _recovery_hash(record.salt, typed)) and match is None:
             match = record
     if match is None:
-        raise _wrong(factor)
+        raise _wrong(session, user, factor, now=now)
     match.used_at = now
     factor.end_challenge()
+    user.record_sign_in(now)
     return Verified("recovery code", len(unused) - 1)
 
 

@@ -19,7 +19,7 @@ from portal.audit.web import audit, current_actor
 from portal.auth import mfa, mfa_pending
 from portal.auth.mfa_forms import AppCodeForm, RecoveryCodeForm
 from portal.auth.models import User
-from portal.auth.routes import _start_session
+from portal.auth.routes import _start_session, lock_detail
 from portal.db import utcnow
 from portal.extensions import db_session, limiter
 from portal.forms import PortalForm
@@ -63,6 +63,9 @@ def _back_to_sign_in(message: str = "Sign in to continue."):
 def _ended(pending: mfa_pending.Pending, ended: mfa.PendingSignInEnded):
     if ended.reason == "too_many_attempts":
         _audit_as(pending.user, "mfa_sign_in_ended", "too many wrong codes")
+        if ended.locked_for is not None:
+            _audit_as(pending.user, "account_locked", lock_detail(
+                pending.user, ended.locked_for, after="failed sign-ins, the last ended by wrong codes"))
         return _back_to_sign_in("You entered a wrong code too many times, so we did not sign you in. "
                                 "Sign in again to have another go.")
     if ended.reason == "expired":

@@ -98,10 +98,12 @@ def _audit_refused_sign_in(attempt: services.SignInAttempt) -> None:
 
 
 def _audit_lock(account, locked_for) -> None:
-    audit("account_locked", patient_id=account.patient_id, detail=(
-        f"account {account.id}: locked for {int(locked_for.total_seconds() // 60)} min "
-        f"after {account.failed_sign_ins} wrong passwords"
-    ))
+    audit("account_locked", patient_id=account.patient_id, detail=lock_detail(account, locked_for))
+
+
+def lock_detail(account, locked_for, *, after: str = "wrong passwords") -> str:
+    return (f"account {account.id}: locked for {int(locked_for.total_seconds() // 60)} min "
+            f"after {account.failed_sign_ins} {after}")
 
 
 @bp.route("/sign-out", methods=["POST"])

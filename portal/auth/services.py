@@ -270,7 +270,9 @@ class SignInAttempt:
         return self.account if self.outcome is SignInOutcome.SIGNED_IN else None
 
 
-def _count_failed_sign_in(session: Session, user: User, *, now: dt.datetime) -> dt.timedelta | None:
+def count_failed_sign_in(session: Session, user: User, *, now: dt.datetime) -> dt.timedelta | None:
+    """Count a failed sign-in against the account (a wrong password, or a staff sign-in ended by wrong codes);
+    return how long the account is now locked for, if this failure locked it."""
     # One UPDATE ... SET n = n + 1, so failures racing each other all count.
     user.failed_sign_ins = User.failed_sign_ins + 1
     session.flush()
@@ -295,10 +297,13 @@ def attempt_sign_in(
     if user.is_locked(now):
         return SignInAttempt(SignInOutcome.LOCKED, user)
     if not matches:
-        return SignInAttempt(SignInOutcome.WRONG_PASSWORD, user, _count_failed_sign_in(session, user, now=now))
+        return SignInAttempt(SignInOutcome.WRONG_PASSWORD, user, count_failed_sign_in(session, user, now=now))
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    user.record_sign_in(now)
+    if not user.is_staff:
+        # Staff are signed in only once their second factor is proven (portal.auth.mfa records it then): the
+        # password alone must not clear the failures that wrong codes counted against the account.
+        user.record_sign_in(now)
     return SignInAttempt(SignInOutcome.SIGNED_IN, user)
 
 
@@ -366,7 +371,7 @@ def change_password(session: Session, user: User, current: str, new: str, *, now
     if user.is_locked(now):
         raise WrongPassword(locked=True)
     if not matches:
-        raise WrongPassword(locked_for=_count_failed_sign_in(session, user, now=now))
+        raise WrongPassword(locked_for=count_failed_sign_in(session, user, now=now))
     problem = password_problem(new, user=user)
     if problem:
         raise WeakPassword(problem)
@@ -385,7 +390,7 @@ def confirm_password(session: Session, user: User, password: str, *, now: dt.dat
     if user.is_locked(now):
         raise WrongPassword(locked=True)
     if not matches:
-        raise WrongPassword(locked_for=_count_failed_sign_in(session, user, now=now))
+        raise WrongPassword(locked_for=count_failed_sign_in(session, user, now=now))
 
 
 def create_staff_user(session: Session, *, email: str, display_name: str, role: Role, password: str) -> User:

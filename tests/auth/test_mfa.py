@@ -6,7 +6,7 @@ from urllib.parse import unquote
 
 import pyotp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.audit.models import AuditEvent
 from portal.auth import mfa
@@ -282,6 +282,42 @@ def test_five_wrong_codes_end_the_pending_sign_in(app, session):
     # Signing in again, password first, gives a fresh set of tries.
     assert sign_in(client, user.email).headers["Location"] == "/"
     assert is_signed_in(client)
+
+
+def test_signing_in_again_and_again_to_guess_codes_locks_the_account(app, session):
+    """Each pending sign-in gives five tries: whoever had the password could once go on guessing codes for ever."""
+    user = factories.create_staff(session)
+    client = app.test_client()
+    bad = wrong_code(user.totp_secret)
+    for _ in range(User.FREE_FAILED_SIGN_INS):
+        assert password_step(client, user).headers["Location"] == CODE
+        for _ in range(mfa.MAX_FAILED_ATTEMPTS):
+            response = post_code(client, CODE, bad)
+        assert response.headers["Location"] == "/sign-in"
+    refused = password_step(client, user)
+    assert refused.status_code == 200
+    assert error_for(parse(refused), "password") == "Your email address, mobile number or password is not right"
+    [locked] = events(session, "account_locked")
+    assert (locked.actor_user_id, locked.detail) == (
+        user.id, f"account {user.id}: locked for 1 min after 5 failed sign-ins, the last ended by wrong codes")
+    # The lock ends by itself, and the right code then clears the count.
+    session.execute(update(User).where(User.id == user.id).values(locked_until=utcnow()))
+    session.commit()
+    assert sign_in(client, user.email).headers["Location"] == "/"
+    session.expire_all()
+    assert session.get(User, user.id).failed_sign_ins == 0
+
+
+def test_typing_the_password_alone_does_not_clear_wrong_codes(app, session):
+    user = factories.create_staff(session)
+    client = app.test_client()
+    password_step(client, user)
+    for _ in range(mfa.MAX_FAILED_ATTEMPTS):
+        post_code(client, CODE, wrong_code(user.totp_secret))
+    password_step(app.test_client(), user)
+    session.expire_all()
+    assert session.get(User, user.id).failed_sign_ins == 1
+    assert session.get(User, user.id).last_sign_in_at is None
 
 
 def test_the_pending_sign_in_expires_after_five_minutes(app, session):
