@@ -22,7 +22,7 @@ from portal.auth.forms import (
     SignOutForm,
 )
 from portal.db import utcnow
-from portal.extensions import db_session, limiter
+from portal.extensions import csrf, db_session, limiter
 
 bp = Blueprint("auth", __name__)
 
@@ -107,8 +107,15 @@ def lock_detail(account, locked_for, *, after: str = "wrong passwords") -> str:
 
 
 @bp.route("/sign-out", methods=["POST"])
+@csrf.exempt  # the form checks its own token, so that a refusal can say who is still signed in (below)
 def sign_out():
-    if SignOutForm().validate_on_submit() and current_user.is_authenticated:
+    form = SignOutForm()
+    if current_user.is_authenticated and not form.validate_on_submit():
+        # The button was on a page from an earlier session of this browser: a tab left open while someone
+        # signed out and another person signed in. The "form has expired" page would leave them signed in
+        # without saying so: ask again, with a button that works.
+        return render_template("auth/sign_out.html", form=form)
+    if current_user.is_authenticated:
         audit("sign_out", patient_id=current_user.patient_id)
         sessions.end_this_session(db_session(), utcnow())
     flash("You have signed out.", "success")

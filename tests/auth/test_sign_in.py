@@ -7,7 +7,7 @@ from portal.auth.models import Role
 from portal.db import utcnow
 from tests import factories
 from tests.conftest import sign_in
-from tests.pages import csrf_token, error_for, get_page, parse
+from tests.pages import check_page, csrf_token, error_for, get_page, parse
 
 
 def test_patient_signs_in_with_mobile_in_any_format(app, session):
@@ -101,6 +101,33 @@ def test_sign_out_ends_the_session(patient_client):
     response = patient_client.post("/sign-out", data={"csrf_token": csrf_token(page)})
     assert response.status_code == 302
     assert patient_client.get("/bookings").status_code == 302  # back to sign-in
+
+
+def test_a_sign_out_button_from_an_earlier_session_says_who_is_still_signed_in(app, session):
+    """A tab left open on a shared phone: its button carries the token of a session that has ended since. It once
+    answered "This form has expired" and left the person now signed in as they were, without saying so."""
+    first, second = factories.create_patient_user(session), factories.create_patient_user(session)
+    client = app.test_client()
+    sign_in(client, first.patient.mobile)
+    left_open = csrf_token(get_page(client, "/"))
+    client.post("/sign-out", data={"csrf_token": left_open})
+    sign_in(client, second.patient.mobile)
+
+    response = client.post("/sign-out", data={"csrf_token": left_open})
+    assert response.status_code == 200
+    page = parse(response)
+    check_page(page)
+    assert page.h1.get_text(strip=True) == "You are still signed in"
+    assert f"You are signed in as {second.display_name}" in page.get_text()
+    form = page.select_one("main form[action='/sign-out']")
+    assert client.get("/profile").status_code == 200
+    client.post("/sign-out", data={"csrf_token": form.find("input", attrs={"name": "csrf_token"})["value"]})
+    assert client.get("/profile").status_code == 302
+
+
+def test_a_sign_out_without_its_token_signs_nobody_out(patient_client):
+    assert patient_client.post("/sign-out").status_code == 200
+    assert patient_client.get("/profile").status_code == 200
 
 
 def test_a_copy_of_the_cookie_taken_before_signing_out_signs_nobody_in(app, session):
