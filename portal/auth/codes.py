@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from portal.auth.models import OneTimeCode, User
@@ -18,6 +18,9 @@ from portal.messaging.services import enqueue_sms
 from portal.patients.models import Patient
 
 CODE_LIFETIME = dt.timedelta(minutes=10)
+# Codes texted to one account for one purpose in an hour. Each is a paid text, and a new mobile number's code goes
+# to whatever number was typed: past this, nobody can run up the service's bill or keep texting someone's phone.
+MAX_CODES_PER_HOUR = 3
 
 
 class CodeRejected(Exception):
@@ -68,6 +71,16 @@ def issue_code(
         to_number=send_to,
     )
     return record
+
+
+def issued_in_last_hour(session: Session, user: User, *, purpose: str, now: dt.datetime) -> int:
+    """How many codes for ``purpose`` were issued to this account in the hour before ``now``."""
+    return session.scalar(
+        select(func.count()).select_from(OneTimeCode).where(
+            OneTimeCode.user_id == user.id, OneTimeCode.purpose == purpose,
+            OneTimeCode.created_at > now - dt.timedelta(hours=1),
+        )
+    )
 
 
 def check_code(session: Session, user: User, *, purpose: str, code: str, now: dt.datetime) -> OneTimeCode:

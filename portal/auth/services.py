@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.auth import codes
-from portal.auth.models import EndedSession, Invitation, OneTimeCode, Role, User
+from portal.auth.models import EndedSession, Invitation, Role, User
 from portal.auth.passwords import hash_password, needs_rehash, strength_problem, verify_password
 from portal.calendars.services import revoke_feed
 from portal.db import utcnow
@@ -26,9 +26,6 @@ from portal.plain_text import ascii_digits, is_plain_number
 from portal.settings import DomainConfig
 
 RESET_PURPOSE = "password_reset"
-# Reset codes texted to one account in an hour, whoever asks: beyond this, asking sends nothing (and
-# looks the same), so nobody can run up texts to a patient's phone or the service's bill.
-MAX_RESET_CODES_PER_HOUR = 3
 
 
 class InvitationUnusable(Exception):
@@ -418,18 +415,13 @@ def request_password_reset(
     """Text a reset code to the mobile of the account ``identifier`` names, if there is one.
 
     Returns that account (for the audit trail) or None. The caller must answer the same either way.
-    Nothing is sent to a patient who has asked for no texts, nor beyond MAX_RESET_CODES_PER_HOUR.
+    Nothing is sent to a patient who has asked for no texts, nor beyond codes.MAX_CODES_PER_HOUR: past it, asking
+    sends nothing and looks the same, whoever asks.
     """
     user = find_account_for_reset(session, identifier, allow_drama_range=allow_drama_range)
     if user is None:
         return None
-    sent_lately = session.scalar(
-        select(func.count()).select_from(OneTimeCode).where(
-            OneTimeCode.user_id == user.id, OneTimeCode.purpose == RESET_PURPOSE,
-            OneTimeCode.created_at > now - dt.timedelta(hours=1),
-        )
-    )
-    if sent_lately < MAX_RESET_CODES_PER_HOUR:
+    if codes.issued_in_last_hour(session, user, purpose=RESET_PURPOSE, now=now) < codes.MAX_CODES_PER_HOUR:
         codes.issue_code(
             session, user, purpose=RESET_PURPOSE, send_to=user.patient.mobile, text=texts.password_reset_code(),
             patient=user.patient, now=now,

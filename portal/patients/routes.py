@@ -209,6 +209,12 @@ def profile_mobile():
                 f"You have asked us not to text you, so we cannot text a code. Call {domain().policy.service.phone} "
                 "to change your mobile number"
             )
+        elif new_mobile is not None and codes.issued_in_last_hour(
+                db_session(), user, purpose=MOBILE_CHANGE, now=now) >= codes.MAX_CODES_PER_HOUR:
+            form.mobile.errors.append(
+                f"You have asked for {codes.MAX_CODES_PER_HOUR} codes in the last hour. Wait an hour before you ask "
+                f"for another, or call {domain().policy.service.phone} to change your mobile number"
+            )
         elif new_mobile is not None:
             try:
                 auth_services.confirm_password(db_session(), user, form.password.data, now=now)

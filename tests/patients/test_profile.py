@@ -352,6 +352,25 @@ def test_five_wrong_codes_use_up_the_code_and_the_old_number_stays(patient_clien
     assert not _events(session, "mobile_changed")
 
 
+def test_at_most_three_codes_an_hour_go_to_new_numbers(patient_client, session):
+    """Each code is a paid text to whatever number was typed: a patient's account once sent one for every request,
+    10 a minute, to any UK mobile."""
+    def ask(mobile):
+        return _post(patient_client, "/profile/mobile", {"mobile": mobile, "password": factories.PASSWORD})
+
+    for n in range(3):
+        assert ask(f"07700 90099{n}").headers["Location"] == "/profile/mobile/code"
+    response = ask("07700 900995")
+    assert response.status_code == 200
+    assert error_for(parse(response), "mobile").startswith(
+        "You have asked for 3 codes in the last hour. Wait an hour before you ask for another, or call")
+    assert _sms_count(session) == 3
+    # The last code sent still works.
+    code, to_number = _texted_code(session)
+    assert _post(patient_client, "/profile/mobile/code", {"code": code}).status_code == 302
+    assert _patient(session, patient_client).mobile == to_number == "+447700900992"
+
+
 def test_the_new_number_comes_from_the_server_not_the_form(patient_client, session):
     _post(patient_client, "/profile/mobile", {"mobile": NEW_MOBILE, "password": factories.PASSWORD})
     code, _ = _texted_code(session)
