@@ -66,6 +66,10 @@ def _ended(pending: mfa_pending.Pending, ended: mfa.PendingSignInEnded):
         if ended.locked_for is not None:
             _audit_as(pending.user, "account_locked", lock_detail(
                 pending.user, ended.locked_for, after="failed sign-ins, the last ended by wrong codes"))
+            # They proved the password just now: telling them of the lock tells nobody else anything.
+            minutes = max(1, int(ended.locked_for.total_seconds() // 60))
+            return _back_to_sign_in("You entered a wrong code too many times, so we did not sign you in. Wait "
+                                    f"{'a minute' if minutes == 1 else f'{minutes} minutes'}, then sign in again.")
         return _back_to_sign_in("You entered a wrong code too many times, so we did not sign you in. "
                                 "Sign in again to have another go.")
     if ended.reason == "expired":

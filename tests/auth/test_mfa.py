@@ -294,6 +294,7 @@ def test_signing_in_again_and_again_to_guess_codes_locks_the_account(app, sessio
         for _ in range(mfa.MAX_FAILED_ATTEMPTS):
             response = post_code(client, CODE, bad)
         assert response.headers["Location"] == "/sign-in"
+    assert "Wait a minute, then sign in again." in get_page(client, "/sign-in").get_text()
     refused = password_step(client, user)
     assert refused.status_code == 200
     assert error_for(parse(refused), "password") == "Your email address, mobile number or password is not right"
