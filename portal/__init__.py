@@ -88,6 +88,9 @@ class _DatabaseIntConverter(IntegerConverter):
 def _register_blueprints(app: Flask) -> None:
     # Before any rule is added: each rule takes its converters from the map as it is added.
     app.url_map.converters["int"] = _DatabaseIntConverter
+    # "//staff//patients" is a 404, not a redirect to the merged path: Werkzeug builds that redirect as an absolute
+    # address from the request's Host header, which a proxy passing any Host through would let anyone choose.
+    app.url_map.merge_slashes = False
     from portal.appointments.routes import bp as appointments_bp
     from portal.appointments.staff_routes import bp as appointments_staff_bp
     from portal.attendance.routes import bp as attendance_bp

@@ -80,3 +80,11 @@ def test_the_files_every_site_is_asked_for(client, url, status, expected):
         icon = client.get(response.headers["Location"])
         icon.close()
         assert icon.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["//staff//patients", "/staff//patients", "/sign-in//", "//"])
+def test_doubled_slashes_never_redirect_to_the_host_a_request_names(client, path):
+    # The path as a server hands it over (the test client would read "//staff" as a host).
+    response = client.get("/", environ_overrides={"PATH_INFO": path, "HTTP_HOST": "evil.example"})
+    assert "evil.example" not in response.headers.get("Location", "")
+    assert response.status_code != 500
