@@ -196,6 +196,8 @@ class Row:
     window: Window
     appointment: Appointment | None = None
     refusal: Refusal | None = None
+    # On a group register: when the patient left the group (withdrew, or moved to another), if they have.
+    left_at: dt.datetime | None = None
 
     @property
     def state(self) -> str:
@@ -238,23 +240,46 @@ def _register_refusal(domain: DomainConfig, cohort_session: CohortSession, now: 
     return _refusal(marking_window(domain, cohort_session.starts_at), now)
 
 
+def _on_register(cohort_session: CohortSession):
+    """Who belongs on a session's register: everyone with an active seat on the cohort, and anyone who withdrew
+    or was moved to another group after the session began (they were in the room, or meant to be, and their mark
+    may be taken or corrected the next morning), and anyone already marked for it (a mark never vanishes)."""
+    marked = select(Attendance.patient_id).where(Attendance.cohort_session_id == cohort_session.id)
+    return (Booking.cohort_id == cohort_session.cohort_id) & (
+        (Booking.status == "active")
+        | (Booking.cancelled_at > cohort_session.starts_at)
+        | Booking.patient_id.in_(marked)
+    )
+
+
+def _register_patient_ids(session: Session, cohort_session: CohortSession) -> set[int]:
+    return set(session.scalars(select(Booking.patient_id).where(_on_register(cohort_session))))
+
+
 def group_register(session: Session, domain: DomainConfig, cohort_session_id: int, *, now: dt.datetime) -> Register:
-    """The register of one group session: the patients with an active seat on its cohort, and their marks."""
+    """The register of one group session: the patients who held a seat on its cohort when it began, and their
+    marks. A patient who has since left the group shows with ``left_at`` set."""
     cohort_session = _group_session(session, cohort_session_id)
     bookings = session.scalars(
         select(Booking)
         .join(Patient, Booking.patient_id == Patient.id)
-        .where(Booking.cohort_id == cohort_session.cohort_id, Booking.status == "active")
+        .where(_on_register(cohort_session))
         .options(selectinload(Booking.patient))
-        .order_by(Patient.family_name, Patient.given_name, Booking.id)
+        # The active seat first, so a patient with an older, ended seat on the cohort as well is listed once.
+        .order_by(Patient.family_name, Patient.given_name, Booking.patient_id, Booking.status, Booking.id.desc())
     ).all()
     marks = dict(session.execute(
         select(Attendance.patient_id, Attendance.mark).where(Attendance.cohort_session_id == cohort_session.id)
     ).all())
     window = marking_window(domain, cohort_session.starts_at)
     refusal = _register_refusal(domain, cohort_session, now)
-    rows = [Row(b.patient_id, b.patient, cohort_session.starts_at, marks.get(b.patient_id), window, refusal=refusal)
-            for b in bookings]
+    rows, listed = [], set()
+    for b in bookings:
+        if b.patient_id in listed:
+            continue
+        listed.add(b.patient_id)
+        rows.append(Row(b.patient_id, b.patient, cohort_session.starts_at, marks.get(b.patient_id), window,
+                        refusal=refusal, left_at=b.cancelled_at if b.status != "active" else None))
     return Register(cohort_session, window, rows, refusal)
 
 
@@ -320,9 +345,7 @@ def save_register(
     if refusal is not None:
         raise MarkingRefused(refusal)
     cohort = cohort_session.cohort
-    on_register = set(session.scalars(
-        select(Booking.patient_id).where(Booking.cohort_id == cohort.id, Booking.status == "active")))
-    _check_marks(marks, on_register)
+    _check_marks(marks, _register_patient_ids(session, cohort_session))
     existing = dict(session.execute(
         select(Attendance.patient_id, Attendance.mark).where(Attendance.cohort_session_id == cohort_session.id)
     ).all())

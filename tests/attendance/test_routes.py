@@ -12,9 +12,11 @@ from portal.attendance.models import Attendance, DnaReview, DnaReviewAction
 from portal.audit.models import AuditEvent
 from portal.audit.services import Actor
 from portal.auth.models import Role
+from portal.booking.models import Booking
 from portal.dates import LONDON
 from portal.db import utcnow
 from portal.patients.models import Patient
+from portal.templating import local_date
 from tests import factories
 from tests.appointments.conftest import signed_in_staff
 from tests.attendance import helpers
@@ -147,6 +149,22 @@ def test_a_cancelled_session_cannot_be_marked(facilitator_client, session):
     facilitator_client.post(url, data={f"mark_{a.id}": "attended", "csrf_token": token})
     assert "was cancelled" in _flash(facilitator_client, url)
     assert _marks(session) == {}
+
+
+def test_a_patient_who_withdrew_this_morning_is_marked_on_last_night_s_register(facilitator_client, session):
+    cs = helpers.group_session(session, facilitators=(facilitator_client.user,), patients=2,
+                               starts_at=utcnow() - dt.timedelta(hours=14))
+    stays, withdrew = helpers.patients_of(session, cs)
+    left = utcnow() - dt.timedelta(hours=2)
+    session.scalars(select(Booking).where(Booking.patient_id == withdrew.id)).one().cancel(
+        left, reason="Withdrew", by_staff=True)
+    session.commit()
+    url = f"/staff/registers/{cs.id}"
+    fieldset = get_page(facilitator_client, url).find("input", attrs={"name": f"mark_{withdrew.id}"}).find_parent(
+        "fieldset")
+    assert f"Left this group on {local_date(left)}" in fieldset.get_text()
+    assert _post(facilitator_client, url, {"action": "all_attended"}).status_code == 302
+    assert _marks(session) == {stays.id: "attended", withdrew.id: "attended"}
 
 
 def test_another_facilitator_reads_but_cannot_mark_and_an_admin_can(facilitator_client, admin_client, session):

@@ -141,7 +141,9 @@ def test_a_cancelled_session_cannot_be_marked(db, session, domain, actor):
 def test_only_patients_with_an_active_seat_are_on_the_register(db, session, domain, actor):
     cs = helpers.group_session(session, patients=2)
     a, b = helpers.patients_of(session, cs)
-    session.scalars(select(Booking).where(Booking.patient_id == b.id)).one().cancel(utcnow(), reason="Moved")
+    # Withdrew before the session began (after it, they stay on its register: see the test below).
+    session.scalars(select(Booking).where(Booking.patient_id == b.id)).one().cancel(
+        cs.starts_at - dt.timedelta(hours=1), reason="Moved")
     session.commit()
     with db.transaction() as s:
         register = services.group_register(s, domain, cs.id, now=utcnow())
@@ -150,6 +152,48 @@ def test_only_patients_with_an_active_seat_are_on_the_register(db, session, doma
         services.save_register(s, domain, cs.id, {b.id: "attended"}, actor=actor, now=utcnow())
     with pytest.raises(ValueError, match="unknown marks"), db.transaction() as s:
         services.save_register(s, domain, cs.id, {a.id: "present"}, actor=actor, now=utcnow())
+
+
+def test_a_patient_who_left_after_a_session_stays_on_its_register(db, session, domain, actor):
+    # Week 3 was last night; one patient phoned this morning to withdraw and another was moved to a later
+    # group, before the facilitator took the register. Both were there (or meant to be) last night.
+    week_3 = helpers.group_session(session, patients=3, starts_at=utcnow() - dt.timedelta(hours=14), number=3)
+    week_4 = helpers.group_session(session, cohort=week_3.cohort, number=4,
+                                   starts_at=utcnow() + dt.timedelta(days=7))
+    stays, withdrew, moved = helpers.patients_of(session, week_3)
+    for patient, reason in ((withdrew, "Withdrew"), (moved, "Moved to another group")):
+        session.scalars(select(Booking).where(Booking.patient_id == patient.id)).one().cancel(
+            utcnow() - dt.timedelta(hours=2), reason=reason, by_staff=True)
+    session.commit()
+    with db.transaction() as s:
+        register = services.group_register(s, domain, week_3.id, now=utcnow())
+        rows = {r.patient.id: r.left_at for r in register.rows}
+    assert set(rows) == {stays.id, withdrew.id, moved.id}
+    assert rows[stays.id] is None and rows[withdrew.id] is not None
+    marks = {stays.id: "attended", withdrew.id: "attended", moved.id: "dna"}
+    with db.transaction() as s:
+        services.save_register(s, domain, week_3.id, marks, actor=actor, now=utcnow())
+    assert _marks(session, cohort_session_id=week_3.id) == marks
+    # The week to come is theirs no more.
+    with db.transaction() as s:
+        assert [r.patient.id for r in services.group_register(s, domain, week_4.id, now=utcnow()).rows] == [stays.id]
+
+
+def test_a_mark_taken_before_the_patient_left_stays_on_the_register(db, session, domain, actor):
+    # Marked "cancelled with notice" as the room filled, half an hour before the start; reception then ended
+    # the seat before the session began. The mark still counts, so it still shows, and can be corrected.
+    cs = helpers.group_session(session, patients=2, starts_at=utcnow() + dt.timedelta(minutes=20))
+    a, b = helpers.patients_of(session, cs)
+    with db.transaction() as s:
+        services.save_register(s, domain, cs.id, {b.id: "could_not_attend"}, actor=actor, now=utcnow())
+    session.scalars(select(Booking).where(Booking.patient_id == b.id)).one().cancel(utcnow(), reason="Withdrew")
+    session.commit()
+    with db.transaction() as s:
+        register = services.group_register(s, domain, cs.id, now=utcnow())
+        assert {r.patient.id: r.mark for r in register.rows} == {a.id: None, b.id: "could_not_attend"}
+    with db.transaction() as s:
+        services.save_register(s, domain, cs.id, {b.id: "late_cancellation"}, actor=actor, now=utcnow())
+    assert _marks(session, cohort_session_id=cs.id) == {b.id: "late_cancellation"}
 
 
 def test_two_dnas_in_a_course_open_exactly_one_review(db, session, domain, actor):
