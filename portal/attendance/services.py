@@ -152,11 +152,13 @@ def sessions_today(session: Session, user: User, *, now: dt.datetime) -> Today:
         groups = groups.where(Cohort.id.in_(
             select(cohort_facilitator.c.cohort_id).where(cohort_facilitator.c.user_id == user.id)))
     found = list(session.scalars(groups))
-    booked = _count_by(session, select(Booking.cohort_id, func.count()).where(
-        Booking.cohort_id.in_([s.cohort_id for s in found]), Booking.status == "active").group_by(Booking.cohort_id))
+    # Counted as the registers list them, so "all marked" means every patient on the register has a mark.
+    booked = _count_by(session, select(CohortSession.id, func.count(func.distinct(Booking.patient_id)))
+                       .join(Booking, _on_register(CohortSession))
+                       .where(CohortSession.id.in_([s.id for s in found])).group_by(CohortSession.id))
     marked = _count_by(session, select(Attendance.cohort_session_id, func.count()).where(
         Attendance.cohort_session_id.in_([s.id for s in found])).group_by(Attendance.cohort_session_id))
-    group_rows = [GroupSessionToday(s, booked.get(s.cohort_id, 0), marked.get(s.id, 0)) for s in found]
+    group_rows = [GroupSessionToday(s, booked.get(s.id, 0), marked.get(s.id, 0)) for s in found]
 
     clinics = (
         select(AppointmentSlot.clinician_id, func.count(Appointment.id), func.count(Attendance.id),
@@ -240,15 +242,18 @@ def _register_refusal(domain: DomainConfig, cohort_session: CohortSession, now: 
     return _refusal(marking_window(domain, cohort_session.starts_at), now)
 
 
-def _on_register(cohort_session: CohortSession):
+def _on_register(cohort_session: CohortSession | type[CohortSession]):
     """Who belongs on a session's register: everyone with an active seat on the cohort, and anyone who withdrew
     or was moved to another group after the session began (they were in the room, or meant to be, and their mark
-    may be taken or corrected the next morning), and anyone already marked for it (a mark never vanishes)."""
-    marked = select(Attendance.patient_id).where(Attendance.cohort_session_id == cohort_session.id)
+    may be taken or corrected the next morning), and anyone already marked for it (a mark never vanishes).
+
+    A condition on Booking, for one session, or given the CohortSession class, for the session joined to it."""
+    marked = select(Attendance.id).where(Attendance.cohort_session_id == cohort_session.id,
+                                         Attendance.patient_id == Booking.patient_id).exists()
     return (Booking.cohort_id == cohort_session.cohort_id) & (
         (Booking.status == "active")
         | (Booking.cancelled_at > cohort_session.starts_at)
-        | Booking.patient_id.in_(marked)
+        | marked
     )
 
 

@@ -331,6 +331,21 @@ def test_today_lists_my_groups_and_my_clinic_and_an_admin_sees_all(db, session, 
     assert my_appointment.slot.clinician_id == facilitator.id
 
 
+def test_today_counts_a_patient_who_left_after_being_marked_as_on_the_register(db, session, domain, facilitator,
+                                                                               actor):
+    cs = helpers.group_session(session, facilitators=(facilitator,), starts_at=utcnow() - dt.timedelta(minutes=5))
+    a, b, c = helpers.patients_of(session, cs)
+    with db.transaction() as s:
+        services.save_register(s, domain, cs.id, {a.id: "dna", b.id: "attended"}, actor=actor, now=utcnow())
+    session.scalars(select(Booking).where(Booking.patient_id == a.id)).one().cancel(utcnow(), reason="Withdrew")
+    session.commit()
+    with db.transaction() as s:
+        [today] = services.sessions_today(s, facilitator, now=utcnow()).groups
+        # Not "all 2 marked": Patient c is still to mark.
+        assert (today.patients, today.marked) == (3, 2)
+        assert len(services.group_register(s, domain, cs.id, now=utcnow()).rows) == 3
+
+
 def test_deciding_a_review(db, session, domain, facilitator, actor):
     patient = factories.create_patient(session)
     cs = helpers.group_session(session, booked=[patient], starts_at=utcnow() - dt.timedelta(days=3))
