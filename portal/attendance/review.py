@@ -3,7 +3,8 @@
 The thresholds are local rules (``[attendance]`` in config/policy.toml): ``course_dna_threshold`` DNAs in one
 cohort, or ``appointment_dna_in_a_row`` DNAs in a row at the 1:1 appointments of one service (cancellations,
 with notice or late, neither count nor break a run; an attendance ends it). Counting starts again after each
-decision, so a patient kept on is not flagged again for the same DNAs.
+decision, so a patient kept on is not flagged again for the same DNAs; a DNA recorded after the decision counts,
+even for a session before it.
 
 Opening is an INSERT ... ON CONFLICT DO NOTHING on the one-open-review-per-patient-and-service index, so two
 saves at once open one review. Nothing here discharges anyone: only ``decide`` with a clinician's note does.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from portal.attendance.models import REVIEW_ACTIONS, Attendance, DnaReview, DnaReviewAction
@@ -39,6 +40,13 @@ def _counting_since(session: Session, patient_id: int, service_key: str) -> dt.d
         select(func.max(DnaReview.closed_at))
         .where(DnaReview.patient_id == patient_id, DnaReview.service_key == service_key, DnaReview.status == "closed")
     )
+
+
+def _not_settled(since: dt.datetime):
+    """Marks a decision closed at ``since`` did not settle: those of sessions and appointments after it, and any
+    marked or changed after it (last Tuesday's DNA, recorded the day after a clinician kept the patient on, was
+    never before them)."""
+    return or_(Attendance.starts_at > since, Attendance.updated_at > since)
 
 
 def _open(session: Session, *, patient_id: int, service_key: str, cohort_id: int | None, trigger: str,
@@ -68,7 +76,7 @@ def open_if_course_threshold(session: Session, domain: DomainConfig, *, patient_
         .where(CohortSession.cohort_id == cohort.id, Attendance.patient_id == patient_id, Attendance.mark == "dna")
     )
     if since is not None:
-        query = query.where(Attendance.starts_at > since)
+        query = query.where(_not_settled(since))
     dnas = session.scalar(query) or 0
     if dnas < threshold:
         return None
@@ -88,7 +96,7 @@ def dnas_in_a_row(session: Session, patient_id: int, service_key: str, *, since:
         .limit(50)
     )
     if since is not None:
-        query = query.where(Attendance.starts_at > since)
+        query = query.where(_not_settled(since))
     run = 0
     for mark in session.scalars(query):
         if mark != "dna":

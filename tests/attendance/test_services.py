@@ -395,6 +395,49 @@ def test_deciding_a_review(db, session, domain, facilitator, actor):
         assert [a.note for a in history[1].actions] == ["Left a voicemail", "Car broke down twice; keen to continue"]
 
 
+def test_a_dna_recorded_after_a_decision_counts_even_for_a_session_before_it(db, session, domain, actor):
+    patient = factories.create_patient(session)
+    weeks = [helpers.group_session(session, booked=[patient], starts_at=utcnow() - dt.timedelta(days=3))]
+    for number, days in ((2, 2), (3, 1)):
+        weeks.append(helpers.group_session(session, cohort=weeks[0].cohort, number=number,
+                                           starts_at=utcnow() - dt.timedelta(days=days)))
+    weeks.append(helpers.group_session(session, cohort=weeks[0].cohort, number=4, starts_at=utcnow()))
+    first, second, third, fourth = weeks
+    for week in (first, second):
+        with db.transaction() as s:
+            services.save_register(s, domain, week.id, {patient.id: "dna"}, actor=actor,
+                                   now=second.starts_at + dt.timedelta(hours=1))
+    opened = session.scalars(select(DnaReview)).one()
+    # Kept on the morning after week 3, before its register was taken.
+    with db.transaction() as s:
+        review.decide(s, opened.id, "kept_on", "Unwell; keen to continue", actor=actor,
+                      now=third.starts_at + dt.timedelta(hours=14))
+    # Week 3 was missed too, and so is week 4: two DNAs the clinician has not seen.
+    with db.transaction() as s:
+        assert services.save_register(s, domain, third.id, {patient.id: "dna"}, actor=actor,
+                                      now=utcnow()).reviews_opened == []
+    with db.transaction() as s:
+        assert len(services.save_register(s, domain, fourth.id, {patient.id: "dna"}, actor=actor,
+                                          now=utcnow()).reviews_opened) == 1
+
+
+def test_a_1_to_1_dna_recorded_after_a_decision_counts_towards_the_next_run(db, session, domain):
+    patient = factories.create_patient(session)
+    clinician, appointments = _appointments(session, patient, ["dna", "dna", "dna", "dna"])
+    actor = Actor(user_id=clinician.id, role="clinician")
+    for appointment in appointments[:2]:
+        with db.transaction() as s:
+            services.save_day_list(s, domain, clinician.id, appointment.starts_at.astimezone(LONDON).date(),
+                                   {appointment.id: "dna"}, actor=actor,
+                                   now=appointments[1].starts_at + dt.timedelta(hours=1))
+    opened = session.scalars(select(DnaReview)).one()
+    # Decided an hour after the third appointment, which was marked later.
+    with db.transaction() as s:
+        review.decide(s, opened.id, "kept_on", "Spoke to them; will come", actor=actor,
+                      now=appointments[2].starts_at + dt.timedelta(hours=1))
+    assert len(_mark_each(db, domain, clinician, appointments[2:], ["dna", "dna"], actor)) == 1
+
+
 def test_the_system_never_discharges_anyone_by_itself(db, session, domain, actor):
     patient = factories.create_patient(session)
     cs = helpers.group_session(session, booked=[patient], starts_at=utcnow() - dt.timedelta(days=5))
