@@ -198,6 +198,9 @@ def withdraw(booking_id: int):
     patient = current_patient()
     booking = _own_booking(booking_id)
     service = domain().catalogue.get(booking.service_key)
+    if services.course_finished(booking.cohort, now=utcnow()):
+        flash(f"Your {service.name} has finished, so there is no place to cancel.", "info")
+        return redirect(url_for("booking.my_bookings"))
     form = WithdrawForm()
     if form.validate_on_submit():
         now = utcnow()
@@ -205,6 +208,9 @@ def withdraw(booking_id: int):
             services.withdraw_seat(db_session(), domain(), patient, booking_id, reason=form.reason_text, now=now)
         except services.BookingEnded as ended:
             _already_ended(ended)
+        except services.CourseFinished:
+            flash(f"Your {service.name} has finished, so there is no place to cancel.", "info")
+            return redirect(url_for("booking.my_bookings"))
         audit("seat_cancelled", patient_id=patient.id, detail=f"booking {booking_id}: {form.reason_text}")
         flash(f"Your place on the {service.name} is cancelled.{text_note(now)}", "success")
         return redirect(url_for("booking.my_bookings"))
@@ -266,12 +272,14 @@ def move(booking_id: int):
 @patient_required
 def my_bookings():
     patient = current_patient()
-    s = db_session()
+    s, now = db_session(), utcnow()
+    bookings = services.bookings_for_patient(s, patient)
     return render_template(
         "booking/bookings.html",
-        bookings=services.bookings_for_patient(s, patient),
+        bookings=bookings,
         waiting=[(e, waitlist.place_in_queue(s, e)) for e in waitlist.live_entries_for_patient(s, patient.id)],
         catalogue=domain().catalogue,
         action_form=ActionForm(),
-        now=utcnow(),
+        now=now,
+        finished={b.id for b in bookings if services.course_finished(b.cohort, now=now)},
     )

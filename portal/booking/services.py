@@ -64,6 +64,11 @@ class CourseStarted(BookingError):
     """The seat's group has had its first session: a patient cannot move out of a running course."""
 
 
+class CourseFinished(BookingError):
+    """The seat's group has had its last session: the place is a course done, so there is nothing to cancel (staff
+    may still move the patient to a later group, as a review decision may ask)."""
+
+
 class DuplicateCohort(ValueError):
     """An active cohort with the same course, team, venue, first date and start time exists already: almost
     always the same form sent twice. The message is fit to show staff next to the start time."""
@@ -261,6 +266,12 @@ def course_started(cohort: Cohort, *, now: dt.datetime) -> bool:
     return cohort.first_session.starts_at <= now
 
 
+def course_finished(cohort: Cohort, *, now: dt.datetime) -> bool:
+    """True once the last session going ahead has ended (a cohort with every session cancelled never finishes)."""
+    going = [s.ends_at for s in cohort.sessions if s.status == "scheduled"]
+    return bool(going) and max(going) <= now
+
+
 def booking_for_patient(session: Session, patient: Patient, booking_id: int) -> Booking:
     """The patient's own active seat; BookingEnded if their seat has ended; else BookingNotFound, so another
     patient's id looks like no booking at all."""
@@ -385,8 +396,13 @@ def withdraw_seat(
     now: dt.datetime,
     by_staff: bool = False,
 ) -> Booking:
-    """Give up a seat: the booking ends, the seat frees, and the next patient waiting is offered it."""
+    """Give up a seat: the booking ends, the seat frees, and the next patient waiting is offered it.
+
+    Refuses (CourseFinished) a seat whose group has finished: cancelling it would text the patient that their
+    place is cancelled and end the follow-up that a finished course brings."""
     booking = booking_for_patient(session, patient, booking_id)
+    if course_finished(booking.cohort, now=now):
+        raise CourseFinished("This group has finished, so the place cannot be cancelled")
     cancelled = session.execute(
         update(Booking)
         .where(Booking.id == booking.id, Booking.status == "active")

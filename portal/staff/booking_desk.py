@@ -92,11 +92,14 @@ def courses(patient_id: int):
     patient = _patient(patient_id)
     s = db_session()
     now = utcnow()
+    active = [b for b in booking.bookings_for_patient(s, patient) if b.status == "active"]
     return render_template(
         "staff/bookings/courses.html",
         patient=patient,
         courses=[c for c in domain().catalogue.for_tier(patient.tier) if c.kind == "course"],
-        bookings=[b for b in booking.bookings_for_patient(s, patient) if b.status == "active"],
+        bookings=active,
+        # A finished group's place is a course done: it can be moved (to do it again), not cancelled.
+        finished={b.id for b in active if booking.course_finished(b.cohort, now=now)},
         waiting=[(e, waitlist.place_in_queue(s, e)) for e in waitlist.live_entries_for_patient(s, patient.id)],
         action_form=ActionForm(),
         now=now,
@@ -192,6 +195,9 @@ def cancel(patient_id: int, booking_id: int):
     patient = _patient(patient_id)
     seat = _seat(patient, booking_id)
     service = _course(patient, seat.service_key)
+    if booking.course_finished(seat.cohort, now=utcnow()):
+        flash(f"{patient.full_name}'s group has finished, so there is no place to cancel.", "info")
+        return _to_record(patient)
     form = StaffCancelForm()
     if form.validate_on_submit():
         reason = form.reason.data.strip()
@@ -199,6 +205,9 @@ def cancel(patient_id: int, booking_id: int):
             booking.withdraw_seat(db_session(), domain(), patient, seat.id, reason=reason, now=utcnow(), by_staff=True)
         except booking.BookingEnded as ended:
             _already_ended(patient, ended)
+        except booking.CourseFinished:
+            flash(f"{patient.full_name}'s group has finished, so there is no place to cancel.", "info")
+            return _to_record(patient)
         audit("seat_cancelled_by_staff", patient_id=patient.id, detail=f"booking {seat.id}: {reason}")
         flash(f"{patient.full_name}'s place on the {service.name} is cancelled.", "success")
         return _to_record(patient)

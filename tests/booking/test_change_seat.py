@@ -186,6 +186,26 @@ def test_patient_is_told_a_running_group_cannot_be_moved(app, session, domain):
     assert session.get(Booking, seat.id).status == "active"
 
 
+def test_a_patient_cannot_cancel_a_place_on_a_group_that_has_finished(app, session, domain):
+    client = signed_in(app, session)
+    patient = client.user.patient
+    finished = factories.create_cohort(session, first_date=utcnow().date() - dt.timedelta(days=70))
+    seat = services.book_seat(session, domain, patient, finished.id, now=utcnow() - dt.timedelta(days=80))
+    session.commit()
+    page = get_page(client, "/bookings")
+    assert "This group has finished" in page.get_text()
+    assert not page.find("a", href=f"/bookings/{seat.id}/cancel")
+    token = csrf_token(page)
+    refused = client.post(f"/bookings/{seat.id}/cancel", data={"csrf_token": token, "reason": "other",
+                                                               "detail": "Done it"})
+    assert refused.status_code == 302 and refused.headers["Location"] == "/bookings"
+    assert "has finished, so there is no place to cancel" in get_page(client, "/bookings").get_text()
+    session.expire_all()
+    assert session.get(Booking, seat.id).status == "active"
+    assert session.scalar(select(func.count()).select_from(SmsMessage).where(
+        SmsMessage.kind == "booking_cancelled")) == 0
+
+
 def test_a_second_cancel_or_move_says_the_place_has_already_gone(app, session, domain):
     client = signed_in(app, session)
     cohort = factories.create_cohort(session)

@@ -3,12 +3,14 @@
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 
 from portal.audit.models import AuditEvent
 from portal.booking import services, waitlist
 from portal.booking.models import Booking, Cohort, WaitlistEntry
 from portal.db import utcnow
+from portal.messaging.models import SmsMessage
 from tests import factories
 from tests.pages import csrf_token, error_for, get_page, parse
 
@@ -184,6 +186,37 @@ def test_moving_a_patient_out_of_a_running_group_needs_a_reason(reception_client
     assert done.status_code == 302
     detail = _audit(session, "seat_moved_by_staff")[0].detail
     assert "moved after the group started" in detail and "Changed shifts, GP agreed" in detail
+
+
+def test_a_place_on_a_finished_group_cannot_be_cancelled_but_can_be_moved(reception_client, session, domain):
+    patient = factories.create_patient(session)
+    finished = factories.create_cohort(session, first_date=utcnow().date() - dt.timedelta(days=70))
+    seat = services.book_seat(session, domain, patient, finished.id, now=utcnow() - dt.timedelta(days=80))
+    later = factories.create_cohort(session, first_date=utcnow().date() + dt.timedelta(days=40))
+    session.commit()
+    courses_url = f"/staff/patients/{patient.id}/courses"
+    cancel_url = f"/staff/patients/{patient.id}/bookings/{seat.id}/cancel"
+    page = get_page(reception_client, courses_url)
+    assert "This group has finished" in page.get_text()
+    assert not page.find("a", href=cancel_url)
+    assert page.find("a", href=f"/staff/patients/{patient.id}/bookings/{seat.id}/move")
+    token = csrf_token(page)
+    refused = reception_client.post(cancel_url, data={"csrf_token": token, "reason": "Tidying up"})
+    assert refused.status_code == 302 and refused.headers["Location"] == courses_url
+    assert "has finished, so there is no place to cancel" in get_page(reception_client, courses_url).get_text()
+    session.expire_all()
+    assert session.get(Booking, seat.id).status == "active"
+    assert session.scalar(select(func.count()).select_from(SmsMessage).where(
+        SmsMessage.kind == "booking_cancelled")) == 0
+    with pytest.raises(services.CourseFinished):
+        services.withdraw_seat(session, domain, patient, seat.id, reason="Tidying up", now=utcnow())
+    session.rollback()
+    # A clinician's "offer a later cohort": the place moves on, with a reason.
+    move_url = f"/staff/patients/{patient.id}/bookings/{seat.id}/move"
+    done = reception_client.post(move_url, data={"csrf_token": token, "cohort": str(later.id),
+                                                 "reason": "DNA review: offered a later group"})
+    assert done.status_code == 302
+    assert session.scalars(select(Booking).where(Booking.status == "active")).one().cohort_id == later.id
 
 
 def test_taking_a_patient_off_a_waiting_list_is_asked_first_with_a_reason(reception_client, session, domain):
