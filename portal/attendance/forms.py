@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from wtforms import RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import AnyOf, InputRequired, Length, Optional, ValidationError
 
 from portal.attendance.models import MARKS, REVIEW_ACTIONS
-from portal.attendance.services import Row
+from portal.attendance.services import Row, dna_too_early
 from portal.forms import PortalForm
 from portal.questionnaires.forms import plain_text
+from portal.templating import local_time
 
 ALL_ATTENDED = "all_attended"
 
@@ -17,6 +20,7 @@ class MarksForm(PortalForm):
     """Radios named ``mark_<key>`` for each row that may be marked now. A radio left alone keeps its mark."""
 
     rows: list[Row]
+    now: dt.datetime
     # Which button: ALL_ATTENDED marks everyone not given another mark as attended; anything else saves.
     action = StringField()
 
@@ -41,6 +45,14 @@ class MarksForm(PortalForm):
     def validate(self, extra_validators=None) -> bool:
         if not super().validate(extra_validators):
             return False
+        early = [row for row in self.rows
+                 if dna_too_early(self.field_for(row).data, row.starts_at, self.now) and row.mark != "dna"]
+        for row in early:
+            field = self.field_for(row)
+            field.errors = [*field.errors, f"{row.patient.full_name} can be marked as did not attend once the "
+                                           f"session starts, at {local_time(row.starts_at)}"]
+        if early:
+            return False
         if self.rows and not self.marks():
             first = self.field_for(self.rows[0])
             first.errors = [*first.errors, "Choose a mark for at least one patient, or mark everyone as attended"]
@@ -48,7 +60,7 @@ class MarksForm(PortalForm):
         return True
 
 
-def marks_form(rows: list[Row]) -> MarksForm:
+def marks_form(rows: list[Row], *, now: dt.datetime) -> MarksForm:
     """A form for the rows that may be marked now, showing their current marks."""
     open_rows = [row for row in rows if row.state == "open"]
     fields = {
@@ -62,7 +74,7 @@ def marks_form(rows: list[Row]) -> MarksForm:
         )
         for row in open_rows
     }
-    form_class = type("RowMarksForm", (MarksForm,), {"rows": open_rows, **fields})
+    form_class = type("RowMarksForm", (MarksForm,), {"rows": open_rows, "now": now, **fields})
     return form_class(data={f"mark_{row.key}": row.mark for row in open_rows if row.mark})
 
 

@@ -33,6 +33,8 @@ def refusal_text(refusal: services.Refusal, what: str) -> str:
     """Why marks cannot be saved, in words for staff."""
     if refusal.kind == "cancelled":
         return f"This {what} was cancelled, so its marks cannot be changed."
+    if refusal.kind == "dna_not_yet":
+        return f"Did not attend can be marked once the {what} has started, at {local_time(refusal.opens_at)}."
     if refusal.kind == "not_yet":
         return f"This {what} has not started yet. You can mark it from {local_datetime(refusal.opens_at)}."
     return (f"Marks for this {what} can no longer be changed: corrections were allowed until the end of "
@@ -68,7 +70,7 @@ def register(cohort_session_id: int):
     cohort_session = found.cohort_session
     may_mark = services.may_mark_register(current_user, found.cohort)
     here = url_for("attendance.register", cohort_session_id=cohort_session.id)
-    form = marks_form(found.rows if may_mark else [])
+    form = marks_form(found.rows if may_mark else [], now=now)
     if form.is_submitted():
         if not may_mark:
             abort(403)
@@ -119,7 +121,7 @@ def day_list(clinician_id: int, day: str):
         abort(404)
     may_mark = services.may_mark_clinic(current_user, found.clinician.id)
     here = url_for("attendance.day_list", clinician_id=found.clinician.id, day=when.isoformat())
-    form = marks_form(found.rows if may_mark else [])
+    form = marks_form(found.rows if may_mark else [], now=now)
     if form.is_submitted():
         if not may_mark:
             abort(403)

@@ -38,7 +38,8 @@ class NotFound(LookupError):
 @dataclass(frozen=True)
 class Refusal:
     """Why marks cannot be saved now. ``kind``: 'cancelled' (the session or appointment), 'not_yet' (marking
-    opens at ``opens_at``) or 'closed' (corrections ended after ``last_day``). The views put it in words."""
+    opens at ``opens_at``), 'closed' (corrections ended after ``last_day``) or 'dna_not_yet' (a did-not-attend
+    before the start, ``opens_at``). The views put it in words."""
 
     kind: str
     opens_at: dt.datetime | None = None
@@ -301,6 +302,12 @@ class Saved:
     reviews_opened: list[int] = field(default_factory=list)
 
 
+def dna_too_early(mark: str | None, starts_at: dt.datetime, now: dt.datetime) -> bool:
+    """Marking opens before the start, for people as they arrive; but nobody has not attended until it starts,
+    and a DNA counts towards a review."""
+    return mark == "dna" and now < starts_at
+
+
 def _check_marks(marks: dict[int, str], allowed_keys: set[int]) -> None:
     unknown = set(marks) - allowed_keys
     if unknown:
@@ -342,8 +349,8 @@ def save_register(
 ) -> Saved:
     """Save marks (patient id -> mark) for one group session, in the caller's transaction.
 
-    Unchanged marks write nothing. Raises NotFound, MarkingRefused (cancelled, not started, or past the
-    correction window) or ValueError (a patient not on the register, or an unknown mark).
+    Unchanged marks write nothing. Raises NotFound, MarkingRefused (cancelled, not started, past the correction
+    window, or a did-not-attend before the start) or ValueError (a patient not on the register, or an unknown mark).
     """
     cohort_session = _group_session(session, cohort_session_id, lock=True)
     refusal = _register_refusal(domain, cohort_session, now)
@@ -354,6 +361,9 @@ def save_register(
     existing = dict(session.execute(
         select(Attendance.patient_id, Attendance.mark).where(Attendance.cohort_session_id == cohort_session.id)
     ).all())
+    if any(dna_too_early(mark, cohort_session.starts_at, now) and existing.get(patient_id) != mark
+           for patient_id, mark in marks.items()):
+        raise MarkingRefused(Refusal("dna_not_yet", opens_at=cohort_session.starts_at))
     saved = Saved()
     for patient_id, mark in sorted(marks.items()):
         old = existing.get(patient_id)
@@ -457,6 +467,8 @@ def save_day_list(
     for row in changed:
         if row.refusal:
             raise MarkingRefused(row.refusal, row)
+        if dna_too_early(marks[row.key], row.starts_at, now):
+            raise MarkingRefused(Refusal("dna_not_yet", opens_at=row.starts_at), row)
     saved = Saved()
     for row in changed:
         appointment, old, mark = row.appointment, row.mark, marks[row.key]

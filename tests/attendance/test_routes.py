@@ -16,7 +16,7 @@ from portal.booking.models import Booking
 from portal.dates import LONDON
 from portal.db import utcnow
 from portal.patients.models import Patient
-from portal.templating import local_date
+from portal.templating import local_date, local_time
 from tests import factories
 from tests.appointments.conftest import signed_in_staff
 from tests.attendance import helpers
@@ -107,6 +107,18 @@ def test_a_tampered_mark_is_refused_next_to_the_patient(facilitator_client, sess
     response = _post(facilitator_client, url, {"action": "save"})
     assert response.status_code == 400
     assert "Choose a mark for at least one patient" in parse(response).select_one(".nhsuk-error-summary").get_text()
+    assert _marks(session) == {}
+
+
+def test_did_not_attend_waits_for_the_start_and_says_so_next_to_the_patient(facilitator_client, session):
+    cs = helpers.group_session(session, facilitators=(facilitator_client.user,),
+                               starts_at=utcnow() + dt.timedelta(minutes=15))
+    a, b, _ = helpers.patients_of(session, cs)
+    url = f"/staff/registers/{cs.id}"
+    response = _post(facilitator_client, url, {f"mark_{a.id}": "attended", f"mark_{b.id}": "dna"})
+    assert response.status_code == 400
+    assert error_for(parse(response), f"mark_{b.id}") == (
+        f"{b.full_name} can be marked as did not attend once the session starts, at {local_time(cs.starts_at)}")
     assert _marks(session) == {}
 
 

@@ -196,6 +196,30 @@ def test_a_mark_taken_before_the_patient_left_stays_on_the_register(db, session,
     assert _marks(session, cohort_session_id=cs.id) == {b.id: "late_cancellation"}
 
 
+def test_nobody_is_marked_as_did_not_attend_before_the_session_starts(db, session, domain, actor):
+    # The register opens half an hour early, for people as they arrive.
+    cs = helpers.group_session(session, patients=2, starts_at=utcnow() + dt.timedelta(minutes=20))
+    a, b = helpers.patients_of(session, cs)
+    with pytest.raises(services.MarkingRefused) as refused, db.transaction() as s:
+        services.save_register(s, domain, cs.id, {a.id: "attended", b.id: "dna"}, actor=actor, now=utcnow())
+    assert (refused.value.refusal.kind, refused.value.refusal.opens_at) == ("dna_not_yet", cs.starts_at)
+    assert _count(session, Attendance) == 0
+    with db.transaction() as s:
+        services.save_register(s, domain, cs.id, {a.id: "attended", b.id: "could_not_attend"}, actor=actor,
+                               now=utcnow())
+        services.save_register(s, domain, cs.id, {b.id: "dna"}, actor=actor, now=cs.starts_at)
+    assert _marks(session, cohort_session_id=cs.id) == {a.id: "attended", b.id: "dna"}
+    # Nor at a 1:1 appointment.
+    patient = factories.create_patient(session)
+    clinician = factories.create_staff(session, role=Role.CLINICIAN, enrolled=False)
+    soon = helpers.appointment(session, patient, clinician=clinician, starts_at=utcnow() + dt.timedelta(minutes=10))
+    day = soon.starts_at.astimezone(LONDON).date()
+    with pytest.raises(services.MarkingRefused) as refused, db.transaction() as s:
+        services.save_day_list(s, domain, clinician.id, day, {soon.id: "dna"}, actor=actor, now=utcnow())
+    assert refused.value.refusal.kind == "dna_not_yet" and refused.value.row.key == soon.id
+    assert _count(session, Attendance) == 2
+
+
 def test_two_dnas_in_a_course_open_exactly_one_review(db, session, domain, actor):
     first = helpers.group_session(session, patients=2, starts_at=utcnow() - dt.timedelta(days=2))
     a, b = helpers.patients_of(session, first)
@@ -373,12 +397,12 @@ def test_deciding_a_review(db, session, domain, facilitator, actor):
     assert [e.action for e in _events(session, "dna_review_contacted") + _events(session, "dna_review_kept_on")] == [
         "dna_review_contacted", "dna_review_kept_on"]
     # Counting starts again after the decision: the two DNAs already decided do not open another review...
-    third = helpers.group_session(session, cohort=cs.cohort, number=3, starts_at=utcnow() + dt.timedelta(minutes=1))
+    third = helpers.group_session(session, cohort=cs.cohort, number=3, starts_at=utcnow() - dt.timedelta(minutes=2))
     with db.transaction() as s:
         assert services.save_register(s, domain, third.id, {patient.id: "dna"}, actor=actor,
                                       now=utcnow()).reviews_opened == []
     # ...two more do, and a discharge records the reason on the patient.
-    fourth = helpers.group_session(session, cohort=cs.cohort, number=4, starts_at=utcnow() + dt.timedelta(minutes=2))
+    fourth = helpers.group_session(session, cohort=cs.cohort, number=4, starts_at=utcnow() - dt.timedelta(minutes=1))
     with db.transaction() as s:
         [second_id] = services.save_register(s, domain, fourth.id, {patient.id: "dna"}, actor=actor,
                                              now=utcnow()).reviews_opened
