@@ -421,9 +421,13 @@ def slots():
     clinician = next((c for c in clinicians if c.id == wanted), None)
     day_text = request.args.get("day", "")
     day = parse_day(day_text) if day_text else london_today(utcnow())
+    rows = availability.slots_on(s, domain(), clinician_id=clinician.id if clinician else None, day=day)
+    # The page names each booked patient: a read of their records, audited as the day lists are.
+    audit("clinic_slots_viewed", detail=f"clinician {clinician.id if clinician else 'all'} {day.isoformat()}: "
+                                 f"{sum(1 for _, appointment in rows if appointment)} booked")
     return render_template(
         "appointments/admin/slots.html", clinicians=clinicians, clinician=clinician, day=day,
-        rows=availability.slots_on(s, domain(), clinician_id=clinician.id if clinician else None, day=day),
+        rows=rows,
         leave=availability.leave_for_clinician(s, clinician.id, day) if clinician else None,
         previous_day=(day - dt.timedelta(days=1)).isoformat(), next_day=(day + dt.timedelta(days=1)).isoformat(),
         catalogue=domain().catalogue, action_form=ActionForm(), now=utcnow(),

@@ -93,6 +93,7 @@ def courses(patient_id: int):
     s = db_session()
     now = utcnow()
     active = [b for b in booking.bookings_for_patient(s, patient) if b.status == "active"]
+    audit("patient_courses_viewed", patient_id=patient.id)
     return render_template(
         "staff/bookings/courses.html",
         patient=patient,
@@ -289,10 +290,10 @@ def accept_offer(patient_id: int, entry_id: int):
 def waiting_lists():
     s = db_session()
     courses = [c for c in domain().catalogue.services if c.kind == "course"]
-    return render_template(
-        "staff/bookings/waiting_lists.html",
-        queues=[(course, waitlist.queue_for_course(s, course.key)) for course in courses],
-    )
+    queues = [(course, waitlist.queue_for_course(s, course.key)) for course in courses]
+    # Names and NHS numbers of everyone waiting: a read of patient records, audited as other staff lists are.
+    audit("waiting_lists_viewed", detail=", ".join(f"{course.key}: {len(queue)}" for course, queue in queues))
+    return render_template("staff/bookings/waiting_lists.html", queues=queues)
 
 
 @bp.route("/waiting-lists/<int:entry_id>", methods=["GET", "POST"])

@@ -328,6 +328,16 @@ def test_admin_blocks_and_frees_a_slot_and_cannot_block_a_booked_one(admin_clien
     assert admin_client.get("/staff/admin/appointments/slots?day=nonsense").status_code == 404
 
 
+def test_the_slots_page_naming_booked_patients_is_an_audited_read(admin_client, session):
+    clinician = appt.create_clinician(session)
+    free, taken = appt.create_slots(session, 2, clinician=clinician)
+    appt.book(session, factories.create_patient(session, family_name="O'Brien"), taken)
+    get_page(admin_client, f"/staff/admin/appointments/slots?clinician={clinician.id}&day={_day(free)}")
+    [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "clinic_slots_viewed")).all()
+    assert event.actor_user_id == admin_client.user.id
+    assert event.detail == f"clinician {clinician.id} {_day(free)}: 1 booked"
+
+
 def test_a_second_move_or_cancel_by_reception_says_it_already_happened(reception_client, session):
     patient = factories.create_patient(session)
     clinician = appt.create_clinician(session)

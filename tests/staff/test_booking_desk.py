@@ -219,6 +219,20 @@ def test_a_place_on_a_finished_group_cannot_be_cancelled_but_can_be_moved(recept
     assert session.scalars(select(Booking).where(Booking.status == "active")).one().cohort_id == later.id
 
 
+def test_the_waiting_lists_and_a_patient_s_courses_are_audited_reads(reception_client, session, domain):
+    cohort = factories.create_cohort(session, capacity=1, seats_taken=1)
+    patient = factories.create_patient(session, given_name="Zoë", family_name="Nguyễn")
+    waitlist.join(session, domain, patient, domain.catalogue.get(cohort.service_key), cohort=None, now=utcnow())
+    session.commit()
+    page = get_page(reception_client, "/staff/waiting-lists")
+    assert "Zoë Nguyễn" in page.get_text()
+    get_page(reception_client, f"/staff/patients/{patient.id}/courses")
+    [lists] = _audit(session, "waiting_lists_viewed")
+    assert lists.actor_user_id == reception_client.user.id and "t1-group: 1" in lists.detail
+    [courses] = _audit(session, "patient_courses_viewed")
+    assert courses.patient_id == patient.id
+
+
 def test_taking_a_patient_off_a_waiting_list_is_asked_first_with_a_reason(reception_client, session, domain):
     cohort = factories.create_cohort(session, capacity=1, seats_taken=1)
     patient = factories.create_patient(session)
