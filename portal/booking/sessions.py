@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from portal.attendance.models import Attendance
 from portal.auth.models import Role, User
 from portal.booking.models import Booking, Cohort, CohortSession, Venue, cohort_facilitator
 from portal.booking.schedule import MIDNIGHT_RULE, ends_by_midnight, weekly_sessions
@@ -323,6 +324,9 @@ class SessionChange:
     texts_queued: int = 0
     # Patients with an active seat; those who do not accept texts are in it but got none.
     patients_booked: int = 0
+    # (patient id, mark) of the marks taken on the session's register before the change (it opens before the
+    # start, as people arrive): the session did not go ahead then, so they are removed, for the caller to audit.
+    marks_cleared: list[tuple[int, str]] = field(default_factory=list)
 
 
 def _check_order(cohort: Cohort, moving: CohortSession, starts: dt.datetime, ends: dt.datetime, *,
@@ -342,6 +346,17 @@ def _check_order(cohort: Cohort, moving: CohortSession, starts: dt.datetime, end
         raise SessionChangeRefused(
             f"Session {moving.number} must be before session {after[0].number}, on "
             f"{written_date(after[0].starts_at)}. Choose an earlier date", field="date")
+
+
+def _clear_marks(session: Session, cohort_session_id: int) -> list[tuple[int, str]]:
+    """Remove the marks of a session that is not going ahead at its time, and say which they were."""
+    found = [(patient_id, mark) for patient_id, mark in session.execute(
+        select(Attendance.patient_id, Attendance.mark).where(Attendance.cohort_session_id == cohort_session_id)
+        .order_by(Attendance.patient_id))]
+    if found:
+        session.execute(delete(Attendance).where(Attendance.cohort_session_id == cohort_session_id)
+                        .execution_options(synchronize_session=False))
+    return found
 
 
 def move_session(
@@ -427,6 +442,7 @@ def move_session(
             "Someone else has just changed this session. Check its new date and time", field="date"
         )
 
+    cleared = _clear_marks(session, cohort_session.id)
     cancel_pending_reminders(session, cohort_id=cohort.id, starts_at=previous, now=now)
     body = texts.session_moved(was=previous, now_at=new_start, venue_short_name=_venue_words(cohort),
                                phone=domain.policy.service.phone)
@@ -437,7 +453,7 @@ def move_session(
         for booking in booked
     )
     return SessionChange(session=cohort_session, changed=True, previous_start=previous, texts_queued=queued,
-                         patients_booked=len(booked))
+                         patients_booked=len(booked), marks_cleared=cleared)
 
 
 def _enqueue_for(
@@ -469,6 +485,7 @@ def cancel_session(
     if not cancelled:
         # A double submit racing the first: that one cancelled it and sent the texts.
         return SessionChange(session=cohort_session, changed=False, previous_start=starts)
+    cleared = _clear_marks(session, cohort_session.id)
     cancel_pending_reminders(session, cohort_id=cohort_session.cohort_id, starts_at=starts, now=now)
     body = texts.session_cancelled(was=starts, phone=domain.policy.service.phone)
     booked = _booked_patients(session, cohort_session.cohort_id)
@@ -478,5 +495,5 @@ def cancel_session(
         for booking in booked
     )
     return SessionChange(session=cohort_session, changed=True, previous_start=starts, texts_queued=queued,
-                         patients_booked=len(booked))
+                         patients_booked=len(booked), marks_cleared=cleared)
 

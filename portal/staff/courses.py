@@ -186,6 +186,13 @@ def _session_page(template: str, form, cohort_session: CohortSession):
     ), 400 if form.is_submitted() else 200
 
 
+def _audit_cleared(cohort_session: CohortSession, change: sessions.SessionChange, how: str) -> None:
+    for patient_id, mark in change.marks_cleared:
+        audit("attendance_cleared", patient_id=patient_id,
+              detail=f"cohort {cohort_session.cohort_id} session {cohort_session.number} ({cohort_session.id}): "
+                     f"{mark} -> not marked (session {how})")
+
+
 @bp.route("/courses/<int:cohort_id>/sessions/<int:session_id>/move", methods=["GET", "POST"])
 @session_staff_required
 def move_session(cohort_id: int, session_id: int):
@@ -203,6 +210,7 @@ def move_session(cohort_id: int, session_id: int):
             form[refused.field].errors = [str(refused)]
         else:
             new_start = local_datetime(cohort_session.starts_at)
+            _audit_cleared(cohort_session, change, "moved")
             if change.changed:
                 audit("session_moved", detail=f"cohort {cohort_id} session {cohort_session.number}: "
                                               f"{change.previous_start.isoformat()} -> "
@@ -228,6 +236,7 @@ def cancel_session(cohort_id: int, session_id: int):
             form[refused.field].errors = [str(refused)]
         else:
             when = local_datetime(cohort_session.starts_at)
+            _audit_cleared(cohort_session, change, "cancelled")
             if change.changed:
                 audit("session_cancelled", detail=f"cohort {cohort_id} session {cohort_session.number} "
                                                   f"({change.previous_start.isoformat()}), {change.texts_queued} texts")

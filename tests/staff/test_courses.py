@@ -14,7 +14,10 @@ from sqlalchemy import func, select, update
 
 from portal.appointments import availability
 from portal.appointments.models import AvailabilityTemplate
+from portal.attendance.models import Attendance
+from portal.attendance.services import save_register
 from portal.audit.models import AuditEvent
+from portal.audit.services import Actor
 from portal.auth.models import Role
 from portal.booking.holidays import england_bank_holiday
 from portal.booking.models import Booking, Cohort, CohortSession, Venue
@@ -593,6 +596,33 @@ def test_cancelling_a_session_texts_each_booked_patient_once(reception_client, s
     row = cohort_page.select_one("#session-4").get_text(" ", strip=True)
     assert "Cancelled" in row and "Facilitator ill" in row
     assert not cohort_page.find("a", href=_session_url(cohort.id, fourth.id, "move"))
+
+
+@pytest.mark.parametrize("change", ["move", "cancel"])
+def test_marks_taken_as_people_arrived_go_when_the_session_is_moved_or_cancelled(reception_client, session, domain,
+                                                                                 change):
+    # The register opens half an hour early. Two patients were marked as they arrived; then the facilitator
+    # phoned in sick and reception moved (or cancelled) the session before it began.
+    cohort, (ana, ben) = _cohort_with_patients(session)
+    first = cohort.sessions[0]
+    first.starts_at = utcnow() + dt.timedelta(minutes=20)
+    first.ends_at = first.starts_at + dt.timedelta(hours=2)
+    facilitator = factories.create_staff(session, role=Role.FACILITATOR, enrolled=False)
+    session.commit()
+    with_marks = {ana.patient_id: "attended", ben.patient_id: "could_not_attend"}
+    save_register(session, domain, first.id, with_marks, actor=Actor(facilitator.id, facilitator.role),
+                  now=utcnow())
+    session.commit()
+    url = _session_url(cohort.id, first.id, change)
+    values = (_move_values(_local(first.starts_at).date() + dt.timedelta(days=3)) if change == "move"
+              else {"reason": "Facilitator ill"})
+    assert _post_change(reception_client, url, values).status_code == 302
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Attendance)) == 0
+    done = "moved" if change == "move" else "cancelled"
+    assert sorted((e.patient_id, e.detail) for e in _audit(session, "attendance_cleared")) == sorted(
+        (patient_id, f"cohort {cohort.id} session 1 ({first.id}): {mark} -> not marked (session {done})")
+        for patient_id, mark in with_marks.items())
 
 
 def test_a_cancelled_session_cannot_be_moved(reception_client, session):
