@@ -13,12 +13,13 @@ from collections import Counter
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, bindparam, false, select, update
+from sqlalchemy import Select, bindparam, delete, false, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager
 
 from portal.appointments import notices
 from portal.appointments.models import LEAVE_BLOCK_REASON, Appointment, AppointmentSlot, ClinicianLeave
+from portal.attendance.models import Attendance
 from portal.booking.models import Venue
 from portal.db import UTCDateTime, read_rows
 from portal.patients.models import Patient
@@ -354,6 +355,17 @@ def _release_slot(session: Session, domain: DomainConfig, slot_id: int) -> None:
     )
 
 
+def early_mark(session: Session, appointment_id: int) -> str | None:
+    """The mark already on an appointment that has not started: a day list opens half an hour early, for
+    people as they arrive. Cancelling or moving the appointment removes it (the caller audits that)."""
+    return session.scalar(select(Attendance.mark).where(Attendance.appointment_id == appointment_id))
+
+
+def _clear_mark(session: Session, appointment_id: int) -> None:
+    session.execute(delete(Attendance).where(Attendance.appointment_id == appointment_id)
+                    .execution_options(synchronize_session=False))
+
+
 def _end(session: Session, appointment_id: int, *, status: str, reason: str, now: dt.datetime,
          by_staff: bool, override_reason: str | None) -> bool:
     """End an active appointment; False if it was not active any more (a double submit)."""
@@ -429,6 +441,7 @@ def cancel_appointment(
     if not _end(session, appointment.id, status="cancelled", reason=reason, now=now, by_staff=by_staff,
                 override_reason=override_reason if late else None):
         raise _ended(session, appointment)
+    _clear_mark(session, appointment.id)
     _release_slot(session, domain, appointment.slot_id)
     cancel_pending_reminders(session, appointment_id=appointment.id, now=now)
     session.refresh(appointment)
@@ -482,6 +495,7 @@ def reschedule_appointment(
                 .execution_options(synchronize_session=False)
             )
             _release_slot(session, domain, old.slot_id)
+            _clear_mark(session, old.id)
     except IntegrityError:
         raise SlotTaken("That time was just taken") from None
     cancel_pending_reminders(session, appointment_id=old.id, now=now)

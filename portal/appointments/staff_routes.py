@@ -190,6 +190,14 @@ def book_time(patient_id: int, service_key: str, day: str):
     return _record(patient)
 
 
+def _audit_cleared(patient: Patient, appointment: Appointment, mark: str | None, how: str) -> None:
+    """A mark taken as the patient arrived, removed with the appointment it was for."""
+    if mark is not None:
+        audit("attendance_cleared", patient_id=patient.id,
+              detail=f"appointment {appointment.id} ({appointment.service_key}): {mark} -> not marked "
+                     f"(appointment {how})")
+
+
 def _late(appointment: Appointment) -> bool:
     return not services.may_change_online(domain(), appointment, now=utcnow())
 
@@ -215,6 +223,7 @@ def cancel(patient_id: int, appointment_id: int):
         form.override_reason.errors.append(_NO_OVERRIDE)
         valid = False
     if valid:
+        marked = services.early_mark(db_session(), appointment.id)
         try:
             services.cancel_appointment(db_session(), domain(), patient, appointment.id,
                                         reason=form.reason.data.strip(), now=now, by_staff=True,
@@ -230,6 +239,7 @@ def cancel(patient_id: int, appointment_id: int):
             why = f"; cut-off overridden: {form.override_text}" if late else ""
             audit("appointment_cancelled", patient_id=patient.id,
                   detail=f"appointment {appointment.id}, by staff: {form.reason.data.strip()}{why}")
+            _audit_cleared(patient, appointment, marked, "cancelled")
             flash(f"{patient.full_name}'s {service.name.lower()} appointment is cancelled.{_text_note(patient, now)}",
                   "success")
             return _record(patient)
@@ -280,6 +290,7 @@ def reschedule_time(patient_id: int, appointment_id: int, day: str):
     if not _on_page(patient, service, chosen_day, wanted):
         form.slot.errors.append("Select one of the times shown")
         return _times(patient, service, chosen_day, form, status=400, **context)
+    marked = services.early_mark(db_session(), appointment.id)
     try:
         new = services.reschedule_appointment(db_session(), domain(), patient, appointment.id, wanted, now=now,
                                               by_staff=True, override_reason=form.override_text)
@@ -308,6 +319,7 @@ def reschedule_time(patient_id: int, appointment_id: int, day: str):
     why = f"; {rules} overridden: {form.override_text}" if rules else ""
     audit("appointment_moved", patient_id=patient.id,
           detail=f"appointment {appointment.id} -> {new.id}, slot {new.slot_id}, by staff{why}")
+    _audit_cleared(patient, appointment, marked, "moved")
     flash(f"{patient.full_name}'s appointment has moved.{_text_note(patient, now)}", "success")
     return _record(patient)
 

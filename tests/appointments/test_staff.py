@@ -6,7 +6,10 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.appointments.models import Appointment, AppointmentSlot, AvailabilityTemplate, ClinicianLeave
+from portal.attendance.models import Attendance
+from portal.attendance.services import save_day_list
 from portal.audit.models import AuditEvent
+from portal.audit.services import Actor
 from portal.dates import written_date
 from portal.db import utcnow
 from tests import factories
@@ -82,6 +85,35 @@ def test_reception_cancels_inside_the_cut_off_only_with_a_reason(reception_clien
     assert (ended.status, ended.ended_by_staff, ended.override_reason) == ("cancelled", True, "In hospital")
     [event] = _audit(session, "appointment_cancelled")
     assert event.actor_user_id == reception_client.user.id and "cut-off overridden: In hospital" in event.detail
+
+
+def test_a_mark_taken_as_the_patient_arrived_goes_with_a_cancelled_or_moved_appointment(reception_client, session,
+                                                                                        domain):
+    # The day list opens half an hour early: the clinician marked the patient as they arrived, then was called
+    # away, and reception cancelled (or moved) the appointment before it began.
+    clinician = appt.create_clinician(session)
+    patients = [factories.create_patient(session) for _ in range(2)]
+    soon = [appt.book(session, p, appt.create_slot(session, clinician=clinician,
+                                                   starts_at=utcnow() + dt.timedelta(minutes=10 + 10 * n)))
+            for n, p in enumerate(patients)]
+    later = appt.create_slot(session, clinician=clinician, starts_at=appt.days_ahead(9))
+    day = soon[0].starts_at.astimezone(appt.LONDON).date()
+    save_day_list(session, domain, clinician.id, day, {a.id: "attended" for a in soon},
+                  actor=Actor(clinician.id, clinician.role), now=utcnow())
+    session.commit()
+    cancelled, moved = soon
+    base = f"/staff/patients/{patients[0].id}/appointments/{cancelled.id}"
+    assert _post(reception_client, f"{base}/cancel", {"reason": "Clinician called away",
+                                                      "override_reason": "Clinic cancelled"}).status_code == 302
+    base = f"/staff/patients/{patients[1].id}/appointments/{moved.id}/reschedule/{_day(later)}"
+    assert _post(reception_client, base, {"slot": str(later.id), "override_reason": "Clinic cancelled"}
+                 ).status_code == 302
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Attendance)) == 0
+    assert sorted((e.patient_id, e.detail) for e in _audit(session, "attendance_cleared")) == [
+        (patients[0].id, f"appointment {cancelled.id} (t1-physio): attended -> not marked (appointment cancelled)"),
+        (patients[1].id, f"appointment {moved.id} (t1-physio): attended -> not marked (appointment moved)"),
+    ]
 
 
 def test_reception_moves_an_appointment(reception_client, session):
