@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.attendance.models import Attendance
 from portal.auth.models import Role, User
-from portal.booking.models import Booking, Cohort, CohortSession, Venue, cohort_facilitator
+from portal.booking.models import Booking, Cohort, CohortSession, Venue, WaitlistEntry, cohort_facilitator
 from portal.booking.schedule import MIDNIGHT_RULE, ends_by_midnight, weekly_sessions
 from portal.dates import written_date
 from portal.messaging import texts
@@ -258,6 +258,8 @@ class CohortWithRoster:
     cohort: Cohort
     # Active bookings, by patient name.
     roster: list[Booking]
+    # Seats held for waiting-list offers not yet answered: taken, but by nobody on the roster yet.
+    held_offers: int = 0
 
 
 def cohort_with_roster(session: Session, cohort_id: int) -> CohortWithRoster:
@@ -278,7 +280,9 @@ def cohort_with_roster(session: Session, cohort_id: int) -> CohortWithRoster:
             .order_by(Patient.family_name, Patient.given_name, Booking.id)
         )
     )
-    return CohortWithRoster(cohort=cohort, roster=roster)
+    held = session.scalar(select(func.count()).select_from(WaitlistEntry).where(
+        WaitlistEntry.offer_cohort_id == cohort.id, WaitlistEntry.status == "offered")) or 0
+    return CohortWithRoster(cohort=cohort, roster=roster, held_offers=held)
 
 
 def session_in_cohort(session: Session, cohort_id: int, session_id: int) -> CohortSession:

@@ -117,6 +117,7 @@ def cohort_page(cohort_id: int):
         "staff/courses/cohort.html",
         cohort=cohort,
         roster=found.roster,
+        held_offers=found.held_offers,
         service=domain().catalogue.get(cohort.service_key),
         team=domain().teams.get(cohort.team),
         can_change=current_user.role in CHANGE_ROLES,

@@ -19,6 +19,7 @@ from portal.attendance.services import save_register
 from portal.audit.models import AuditEvent
 from portal.audit.services import Actor
 from portal.auth.models import Role
+from portal.booking import services
 from portal.booking.holidays import england_bank_holiday
 from portal.booking.models import Booking, Cohort, CohortSession, Venue
 from portal.booking.services import CohortClashes, create_cohort
@@ -29,6 +30,7 @@ from portal.booking.sessions import (
     move_session,
     wall_clock_to_utc,
 )
+from portal.booking.waitlist import join as join_waitlist
 from portal.dates import london_today, written_date
 from portal.db import utcnow
 from portal.messaging.models import SmsMessage
@@ -440,6 +442,21 @@ def test_the_cohort_page_lists_the_booked_patients_and_seats_left(facilitator_cl
     assert not page.find("a", href=lambda h: h and h.endswith("/move"))
     [event] = _audit(session, "course_roster_viewed")
     assert event.detail == f"cohort {cohort.id}: 2 patients"
+
+
+def test_the_cohort_page_says_which_places_are_held_for_waiting_list_offers(reception_client, session, domain):
+    # One place, booked; the patient withdraws and it is offered to the first on the waiting list.
+    cohort = factories.create_cohort(session, capacity=1)
+    leaving = factories.create_patient(session)
+    seat = services.book_seat(session, domain, leaving, cohort.id, now=utcnow())
+    waiting = factories.create_patient(session, given_name="Siobhán", family_name="O'Brien-Nguyễn")
+    join_waitlist(session, domain, waiting, domain.catalogue.get(cohort.service_key), cohort=None, now=utcnow())
+    services.withdraw_seat(session, domain, leaving, seat.id, reason="Moving away", now=utcnow())
+    session.commit()
+    page = get_page(reception_client, f"/staff/courses/{cohort.id}").get_text(" ", strip=True)
+    # 0 of 1 left and nobody on the roster: the place is not lost, it waits for Siobhán's answer.
+    assert "0 of 1" in page
+    assert "1 more is held for a patient offered a place from the waiting list" in page
 
 
 def test_reception_sees_move_and_cancel_links_only_for_sessions_to_come(reception_client, session):
