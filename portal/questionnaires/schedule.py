@@ -1,7 +1,9 @@
 """When questionnaires fall due: baseline, end of course and follow-up, as Europe/London dates.
 
 - In a course (an active booking on a cohort that is not cancelled): baseline on the day of the first
-  scheduled session, end on the day of the last, follow-up ``follow_up_months`` after the end.
+  scheduled session, end on the day of the last, follow-up ``follow_up_months`` after the end. A patient
+  holding seats on two courses (a Tier 1 Group they finished, then the Tier 2 Programme after re-triage)
+  follows the course of their own tier, as their weekly reading does.
 - Not in a course: baseline on the day the account was activated, follow-up ``follow_up_months`` after it.
 
 One set is due at a time: the latest occasion whose day has come. An earlier set left unfinished lapses
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -22,6 +25,7 @@ from sqlalchemy.orm import Session
 from portal.auth.models import Role, User
 from portal.booking.models import Booking, Cohort, CohortSession
 from portal.db import read_rows
+from portal.patients.models import Patient
 from portal.questionnaires.instruments import OCCASIONS, Instrument
 
 LONDON = ZoneInfo("Europe/London")
@@ -134,6 +138,7 @@ def current_occasion(occasions: list[Occasion], today: dt.date) -> Occasion | No
 _COURSES = (
     select(
         Booking.patient_id,
+        Patient.tier,
         Cohort.service_key,
         Cohort.timezone,
         func.min(CohortSession.starts_at),
@@ -141,26 +146,31 @@ _COURSES = (
     )
     .join(Cohort, Booking.cohort_id == Cohort.id)
     .join(CohortSession, CohortSession.cohort_id == Cohort.id)
+    .join(Patient, Patient.id == Booking.patient_id)
     .where(Booking.status == "active", Cohort.status != "cancelled", CohortSession.status == "scheduled")
-    .group_by(Booking.id, Booking.patient_id, Cohort.service_key, Cohort.timezone)
+    .group_by(Booking.id, Booking.patient_id, Patient.tier, Cohort.service_key, Cohort.timezone)
 )
 
 
 _COURSES_OF = _COURSES.where(Booking.patient_id.in_(bindparam("patient_ids", expanding=True)))
 
 
-def courses_by_patient(session: Session, patient_ids: list[int] | None = None) -> dict[int, CourseDates]:
-    """Each patient's course (the one that starts first, should they hold two)."""
+def courses_by_patient(session: Session, course_tiers: Mapping[str, int],
+                       patient_ids: list[int] | None = None) -> dict[int, CourseDates]:
+    """Each patient's course, should they hold seats on two: the one of their own tier (``course_tiers``: each
+    course's tier, from the catalogue), then the one that starts first. A Tier 1 patient re-triaged to Tier 2
+    keeps their finished Group seat, and their Programme's questionnaires must not wait behind it."""
     # Every booking (the scheduler's jobs) streams through SQLAlchemy; a few patients' are a prepared read.
     rows = session.connection().execute(_COURSES) if patient_ids is None else read_rows(
         session, _COURSES_OF, {"patient_ids": patient_ids})
-    found: dict[int, CourseDates] = {}
-    for patient_id, service_key, zone, first, last in rows:
+    found: dict[int, tuple[tuple[bool, dt.date], CourseDates]] = {}
+    for patient_id, tier, service_key, zone, first, last in rows:
         tz = ZoneInfo(zone)
         dates = CourseDates(service_key, first.astimezone(tz).date(), last.astimezone(tz).date())
-        if patient_id not in found or dates.first_day < found[patient_id].first_day:
-            found[patient_id] = dates
-    return found
+        rank = (course_tiers.get(service_key) != tier, dates.first_day)
+        if patient_id not in found or rank < found[patient_id][0]:
+            found[patient_id] = (rank, dates)
+    return {patient_id: dates for patient_id, (_, dates) in found.items()}
 
 
 _ACTIVATED = select(User.created_at).where(User.patient_id == bindparam("patient_id"),

@@ -61,9 +61,13 @@ def _statuses(session: Session, patient_id: int, set_key: str) -> tuple[frozense
             frozenset(i for i, status in rows if status == "draft"))
 
 
+def _course_tiers(domain: DomainConfig) -> dict[str, int]:
+    return {service.key: service.tier for service in domain.catalogue.services if service.kind == "course"}
+
+
 def due_questionnaire(session: Session, domain: DomainConfig, patient: Patient, *, now: dt.datetime) -> DueSet | None:
     """The set of questionnaires the patient should fill in now, or None when nothing is due or all is done."""
-    course = courses_by_patient(session, [patient.id]).get(patient.id)
+    course = courses_by_patient(session, _course_tiers(domain), [patient.id]).get(patient.id)
     activated = activation_day(session, patient.id) if course is None else None
     occasions = plan(activated_on=activated, course=course,
                      follow_up_months=domain.policy.questionnaires.follow_up_months)
@@ -390,7 +394,7 @@ def nudge_due(session: Session, domain: DomainConfig, *, now: dt.datetime) -> in
         .join(Patient, User.patient_id == Patient.id)
         .where(User.role == Role.PATIENT.value, User.is_active.is_(True))
     ).all()
-    courses = courses_by_patient(session)
+    courses = courses_by_patient(session, _course_tiers(domain))
     submitted: dict[tuple[int, str], set[str]] = {}
     for patient_id, set_key, instrument in session.execute(
         select(QuestionnaireResponse.patient_id, QuestionnaireResponse.set_key, QuestionnaireResponse.instrument)

@@ -17,6 +17,8 @@ from portal.questionnaires.schedule import (
 )
 from tests.questionnaires.helpers import book_course, london, patient_user
 
+COURSE_TIERS = {"t1-group": 1, "t2-programme": 2}
+
 
 @pytest.mark.parametrize(("start", "months", "expected"), [
     (dt.date(2026, 1, 15), 3, dt.date(2026, 4, 15)),
@@ -71,7 +73,7 @@ def test_course_days_are_the_local_days_of_the_first_and_last_sessions(session):
     # 8 weekly sessions at 18:00 from Tuesday 17 March 2026: the clocks go forward on 29 March.
     user = patient_user(session)
     book_course(session, user.patient, first_date=dt.date(2026, 3, 17))
-    course = courses_by_patient(session, [user.patient.id])[user.patient.id]
+    course = courses_by_patient(session, COURSE_TIERS, [user.patient.id])[user.patient.id]
     assert course == CourseDates("t1-group", dt.date(2026, 3, 17), dt.date(2026, 5, 5))
 
 
@@ -79,7 +81,7 @@ def test_a_programme_across_the_autumn_clock_change_ends_on_its_twelfth_tuesday(
     user = patient_user(session, tier=2)
     book_course(session, user.patient, first_date=dt.date(2026, 9, 8), service_key="t2-programme",
                 team="whittington")
-    course = courses_by_patient(session, [user.patient.id])[user.patient.id]
+    course = courses_by_patient(session, COURSE_TIERS, [user.patient.id])[user.patient.id]
     assert (course.first_day, course.last_day) == (dt.date(2026, 9, 8), dt.date(2026, 11, 24))
 
 
@@ -89,11 +91,11 @@ def test_cancelled_sessions_and_seats_do_not_count(session):
     cohort.sessions[0].status = "cancelled"
     cohort.sessions[-1].status = "cancelled"
     session.commit()
-    course = courses_by_patient(session, [user.patient.id])[user.patient.id]
+    course = courses_by_patient(session, COURSE_TIERS, [user.patient.id])[user.patient.id]
     assert (course.first_day, course.last_day) == (dt.date(2026, 3, 24), dt.date(2026, 4, 28))
     booking.status = "cancelled"
     session.commit()
-    assert courses_by_patient(session, [user.patient.id]) == {}
+    assert courses_by_patient(session, COURSE_TIERS, [user.patient.id]) == {}
 
 
 def test_a_cancelled_cohort_is_no_course(session):
@@ -101,12 +103,36 @@ def test_a_cancelled_cohort_is_no_course(session):
     cohort, _ = book_course(session, user.patient, first_date=dt.date(2026, 3, 17))
     cohort.status = "cancelled"
     session.commit()
-    assert courses_by_patient(session, [user.patient.id]) == {}
+    assert courses_by_patient(session, COURSE_TIERS, [user.patient.id]) == {}
 
 
 def _due(session, domain, patient, now):
     due = services.due_questionnaire(session, domain, patient, now=now)
     return None if due is None else (due.occasion.occasion, due.due_on)
+
+
+def test_a_patient_re_triaged_to_tier_2_follows_their_programme_not_the_group_they_finished(session, domain):
+    user = patient_user(session, activated=london(2026, 1, 5))
+    patient = user.patient
+    book_course(session, patient, first_date=dt.date(2026, 1, 13))  # the Group, ends 3 March; its seat stays
+    assert _due(session, domain, patient, london(2026, 3, 10)) == ("end", dt.date(2026, 3, 3))
+    patient.tier, patient.team = 2, "whittington"
+    session.commit()
+    book_course(session, patient, first_date=dt.date(2026, 4, 7), service_key="t2-programme", team="whittington")
+    # The Programme's plan takes over, as the weekly reading does: its baseline on its first day, not the
+    # Group's end still (or the Group's follow-up in June), and its own end after twelve weeks.
+    assert services.due_questionnaire(session, domain, patient, now=london(2026, 4, 7)).set_key == (
+        "course-t2-programme:baseline")
+    assert _due(session, domain, patient, london(2026, 6, 10)) == ("baseline", dt.date(2026, 4, 7))
+    assert _due(session, domain, patient, london(2026, 6, 23)) == ("end", dt.date(2026, 6, 23))
+
+
+def test_a_tier_2_patient_still_holding_only_their_group_seat_keeps_its_follow_up(session, domain):
+    user = patient_user(session, activated=london(2026, 1, 5))
+    book_course(session, user.patient, first_date=dt.date(2026, 1, 13))
+    user.patient.tier, user.patient.team = 2, "whittington"
+    session.commit()
+    assert _due(session, domain, user.patient, london(2026, 6, 3)) == ("follow_up", dt.date(2026, 6, 3))
 
 
 def test_activation_just_after_midnight_in_summer_is_that_london_day(session, domain):
