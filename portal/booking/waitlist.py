@@ -44,10 +44,15 @@ _LIVE_ENTRY = select(WaitlistEntry.id, WaitlistEntry.status, WaitlistEntry.offer
 )
 _OPEN_OFFER = (
     select(WaitlistEntry.id)
+    .join(Cohort, Cohort.id == WaitlistEntry.offer_cohort_id)
     .where(
         WaitlistEntry.patient_id == bindparam("patient_id"),
         WaitlistEntry.status == "offered",
         WaitlistEntry.offer_expires_at > bindparam("now", type_=UTCDateTime()),
+        # Only an offer the patient may still accept (accept_offer's rule): one on their own tier's course,
+        # and for a team's course, their team's cohort.
+        Cohort.service_key == bindparam("course_key"),
+        or_(Cohort.team.is_(None), Cohort.team == bindparam("team")),
     )
     .limit(1)
 )
@@ -76,9 +81,15 @@ def waiting_entry(session: Session, entry_id: int) -> WaitlistEntry | None:
     return entry if entry is not None and entry.status == "waiting" else None
 
 
-def open_offer_id(session: Session, patient_id: int, *, now: dt.datetime) -> int | None:
-    """The id of an offer waiting for the patient's answer, for the home page (one indexed lookup)."""
-    return read_rows(session, _OPEN_OFFER, {"patient_id": patient_id, "now": now}).scalar()
+def open_offer_id(session: Session, domain: DomainConfig, patient: Patient, *, now: dt.datetime) -> int | None:
+    """The id of an offer waiting for the patient's answer, for the home page (one indexed lookup). An offer
+    made before the patient was discharged, or moved to another tier or team, is not one: accepting it is
+    refused, so the home page must not say a place is free for them."""
+    course = domain.catalogue.course_for_tier(patient.tier)
+    if patient.discharged or course is None:
+        return None
+    return read_rows(session, _OPEN_OFFER, {"patient_id": patient.id, "now": now, "course_key": course.key,
+                                            "team": patient.team}).scalar()
 
 
 def live_entries_for_patient(session: Session, patient_id: int) -> list[WaitlistEntry]:

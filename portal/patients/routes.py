@@ -43,7 +43,7 @@ def _patient_home():
     patient = current_patient()
     now = utcnow()
     upcoming = booking.next_session(db_session(), patient, now=now)
-    offer_id = waitlist.open_offer_id(db_session(), patient.id, now=now)
+    offer_id = waitlist.open_offer_id(db_session(), domain(), patient, now=now)
     appointment = appointments.next_appointment(db_session(), patient.id, now=now)
     mine = selfcare.reading_for_patient(db_session(), domain(), patient, activated_at=current_user.created_at, now=now,
                                         with_releases=False)

@@ -413,6 +413,30 @@ def test_an_offer_made_before_a_team_change_cannot_be_accepted(session, domain):
     assert session.scalar(select(func.count(Booking.id)).where(Booking.patient_id == moved.id)) == 0
 
 
+@pytest.mark.parametrize("change", ["none", "discharged", "team", "tier"])
+def test_the_home_page_shows_an_offer_only_while_the_patient_may_accept_it(app, session, domain, change):
+    from portal.patients import services as patients
+
+    cohort = factories.create_cohort(session, service_key="t2-programme", team="whittington", capacity=1)
+    holder = factories.create_patient(session, tier=2, team="whittington")
+    seat = services.book_seat(session, domain, holder, cohort.id, now=utcnow())
+    client = signed_in(app, session, tier=2, team="whittington")
+    patient = client.user.patient
+    entry = waitlist.join(session, domain, patient, _service(domain, "t2-programme"), cohort=cohort, now=utcnow())
+    services.withdraw_seat(session, domain, holder, seat.id, reason="x", now=utcnow())
+    session.commit()
+    # The offer was made; then the patient's situation changes before they answer it.
+    if change == "discharged":
+        patient.discharge(utcnow(), "Back to the GP after review")
+    elif change == "team":
+        patients.assign_team(session, domain, patient, "haringey")
+    elif change == "tier":
+        patient.tier, patient.team = 1, None
+    session.commit()
+    offer_link = get_page(client, "/").find("a", href=f"/offers/{entry.id}")
+    assert (offer_link is not None) is (change == "none")
+
+
 def test_leaving_while_the_offer_lapses_frees_the_held_seat_once(db, session, domain):
     """Two requests interleaved: the view has read the offered entry when the expiry job lapses it and offers the
     seat to the next patient; the view's leave must then release nothing. Only PostgreSQL lets the two run at
