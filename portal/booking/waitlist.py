@@ -142,6 +142,11 @@ def join(
 
     if service.kind != "course" or service.tier != patient.tier:
         raise refuse("This course is not available to you", "This course is not for the patient's tier")
+    if patient.discharged:
+        # Offers pass discharged patients over (offer_free_seats), so the place would never come to them.
+        raise refuse("You cannot join a waiting list now. Please call us.",
+                     "The patient has been discharged, so a place would never be offered to them from the waiting "
+                     "list. Book them a place instead")
     if service.team_scoped and patient.team is None:
         raise refuse("You need a pain team before you can join this waiting list. Please call us.",
                      "The patient needs a pain team before they can join this waiting list. Assign one first")

@@ -384,6 +384,19 @@ def test_a_discharged_patient_is_passed_over_for_a_freed_seat(session, domain):
     assert texted == [second.id]
 
 
+def test_reception_cannot_queue_a_discharged_patient_who_would_never_be_offered_the_place(session, domain):
+    # Reception may still book a place for a discharged patient after a new referral, but a waiting list passes
+    # them over: joining one would leave them waiting for ever, told they would be texted.
+    cohort, holders, seats, waiting, entry = _full_with_one_waiting(session, domain)
+    discharged = factories.create_patient(session)
+    discharged.discharge(utcnow(), "Back to the GP after review")
+    session.commit()
+    with pytest.raises(waitlist.WaitlistError, match="discharged"):
+        waitlist.join(session, domain, discharged, _service(domain), cohort=cohort, now=utcnow(), by_staff=True)
+    session.rollback()
+    assert not waitlist.on_waiting_list(session, discharged.id, "t1-group")
+
+
 def test_a_patient_moved_to_another_team_is_not_offered_their_old_teams_group(session, domain):
     from portal.patients import services as patients
 
