@@ -331,6 +331,14 @@ def offer_free_seats(session: Session, domain: DomainConfig, cohort: Cohort, *, 
         )
 
 
+def open_to(domain: DomainConfig, patient: Patient, cohort: Cohort) -> bool:
+    """Whether the patient, as they are now, may take a seat offered in this cohort: not discharged, and on a
+    course of their tier (of their team, for a team's course). An offer made before that changed is not."""
+    service = domain.catalogue.get(cohort.service_key)
+    return not (patient.discharged or service is None or service.tier != patient.tier
+                or (service.team_scoped and cohort.team != patient.team))
+
+
 def offer_for_patient(session: Session, patient: Patient, entry_id: int, *, now: dt.datetime) -> WaitlistEntry:
     """The patient's own open offer, or OfferNotFound (a tampered or stale id reveals nothing)."""
     entry = session.get(WaitlistEntry, entry_id)
@@ -351,9 +359,7 @@ def accept_offer(
     """Turn the held seat into the patient's booking, with its confirmation text."""
     entry = offer_for_patient(session, patient, entry_id, now=now)
     offered = entry.offer_cohort
-    service = domain.catalogue.get(offered.service_key)
-    if (patient.discharged or service is None or service.tier != patient.tier
-            or (service.team_scoped and offered.team != patient.team)):
+    if not open_to(domain, patient, offered):
         # Made before the patient's tier or team changed: the seat stays held until the offer lapses, then moves on.
         raise OfferNotFound("This offer is no longer open")
     if session.scalar(select(Booking.id).where(Booking.patient_id == patient.id,

@@ -427,7 +427,7 @@ def test_an_offer_made_before_a_team_change_cannot_be_accepted(session, domain):
 
 
 @pytest.mark.parametrize("change", ["none", "discharged", "team", "tier"])
-def test_the_home_page_shows_an_offer_only_while_the_patient_may_accept_it(app, session, domain, change):
+def test_the_patients_pages_show_an_offer_only_while_they_may_accept_it(app, session, domain, change):
     from portal.patients import services as patients
 
     cohort = factories.create_cohort(session, service_key="t2-programme", team="whittington", capacity=1)
@@ -446,8 +446,9 @@ def test_the_home_page_shows_an_offer_only_while_the_patient_may_accept_it(app, 
     elif change == "tier":
         patient.tier, patient.team = 1, None
     session.commit()
-    offer_link = get_page(client, "/").find("a", href=f"/offers/{entry.id}")
-    assert (offer_link is not None) is (change == "none")
+    for page in ("/", "/bookings"):
+        offer_link = get_page(client, page).find("a", href=f"/offers/{entry.id}")
+        assert (offer_link is not None) is (change == "none"), page
 
 
 def test_leaving_while_the_offer_lapses_frees_the_held_seat_once(db, session, domain):
