@@ -13,10 +13,10 @@ names what it is about, which reminder, and the start time (planning.reminder_ke
 - a cancelled reminder gives up its key, so a session moved away and back again is reminded at its old time.
 
 Each run first cancels pending reminders whose appointment or session no longer stands at that time, and
-those of patients who may no longer be texted (they go on the call list instead): a change made by a path
-that does not call cancel_pending_reminders, or one that committed while a planner was between reading the
-bookings and writing their reminders (PostgreSQL, READ COMMITTED), is put right by the next run, 5 minutes
-later; the dispatcher also drops a text whose seat or appointment has ended.
+those of patients who may no longer be texted, or whose number Twilio refused (they go on the call list
+instead): a change made by a path that does not call cancel_pending_reminders, or one that committed while a
+planner was between reading the bookings and writing their reminders (PostgreSQL, READ COMMITTED), is put
+right by the next run, 5 minutes later; the dispatcher also drops a text whose seat or appointment has ended.
 """
 
 from __future__ import annotations
@@ -86,11 +86,18 @@ def plan_reminders(session: Session, domain: DomainConfig, *, now: dt.datetime) 
     # One order for every planner: two at once on PostgreSQL then wait for each other's keys in the same
     # order, and never deadlock.
     due.sort(key=lambda d: d.key)
-    to_text = [d for d in due if d.patient.may_text]
-    to_call = [d for d in due if not d.patient.may_text]
+    to_text = [d for d in due if _textable(d.patient)]
+    to_call = [d for d in due if not _textable(d.patient)]
     texted = _enqueue_texts(session, domain, to_text, now=now)
     called = _add_calls(session, to_call, now=now)
     return PlanResult(texts=texted, calls=called, cancelled=cancelled)
+
+
+def _textable(patient: Patient) -> bool:
+    """Whether a reminder can reach the patient by text: they may be texted (Patient.may_text), and Twilio has
+    not refused their number as invalid. A text to a refused number is dropped by the dispatcher, so without
+    this the patient would get no reminder at all until staff correct the number: reception phones instead."""
+    return patient.may_text and patient.mobile_invalid_at is None
 
 
 def _venue_words(short_name: str, is_online: bool) -> str:
@@ -308,6 +315,10 @@ def cancel_stale_reminders(session: Session, *, now: dt.datetime) -> int:
     # The same rule the dispatcher checks before each send (Patient.may_text), so the two cannot drift apart.
     may_not_text = select(Patient.id).where(Patient.id == SmsMessage.patient_id, ~Patient.may_text).exists()
     cancelled += _cancel_texts(session, may_not_text, code="no-consent", now=now)
+    # And the dispatcher's check of the number (_textable): a number Twilio refused gets calls instead.
+    refused = select(Patient.id).where(Patient.id == SmsMessage.patient_id,
+                                       Patient.mobile_invalid_at.is_not(None)).exists()
+    cancelled += _cancel_texts(session, refused, code="mobile-invalid", now=now)
     _close_calls(session, or_(
         and_(ReminderCall.booking_id.is_not(None),
              ~_session_stands(ReminderCall.booking_id, ReminderCall.starts_at, seat_must_be_active=True)),

@@ -167,6 +167,23 @@ def test_a_patient_who_opts_out_after_planning_moves_to_the_call_list(db, sessio
     assert len(calls(session, status="open")) == 2
 
 
+def test_a_patient_whose_number_twilio_refused_is_phoned_until_staff_correct_it(db, session):
+    # The dispatcher drops every text to a number Twilio refused: without a call, no reminder would reach them.
+    appointment = appointment_at(session, MONDAY_29_10AM, booked_at=NOW)
+    plan(db, NOW)
+    session.get(Patient, appointment.patient_id).mark_mobile_invalid(NOW)
+    session.commit()
+    result = plan(db, NOW + dt.timedelta(minutes=5))
+    assert (result.cancelled, result.calls) == (2, 2)
+    assert {row.error_code for row in reminder_texts(session, status="cancelled")} == {"mobile-invalid"}
+    assert len(calls(session, status="open")) == 2
+    # A course seat booked meanwhile goes straight on the call list too.
+    seat = seat_on(session, _cohort(session), booked_at=NOW, patient=session.get(Patient, appointment.patient_id))
+    plan(db, NOW + dt.timedelta(minutes=10))
+    assert {c.kind for c in calls(session, status="open") if c.booking_id == seat.id} == {"first2", "d1"}
+    assert _pending_of(session, booking_id=seat.id) == []
+
+
 # Cancelling and moving: pending reminders end in the same transaction, and new ones are planned.
 
 def _pending_of(session, **kw):
