@@ -319,6 +319,11 @@ def cancel_stale_reminders(session: Session, *, now: dt.datetime) -> int:
     refused = select(Patient.id).where(Patient.id == SmsMessage.patient_id,
                                        Patient.mobile_invalid_at.is_not(None)).exists()
     cancelled += _cancel_texts(session, refused, code="mobile-invalid", now=now)
+    # The other way: a patient who can be texted again (START, or staff corrected a refused number) is texted
+    # their reminders still to come rather than phoned as well. A call already due stays for reception to make.
+    textable = select(Patient.id).where(Patient.id == ReminderCall.patient_id, Patient.may_text,
+                                        Patient.mobile_invalid_at.is_(None)).exists()
+    _close_calls(session, and_(textable, ReminderCall.call_at > now), now=now)
     _close_calls(session, or_(
         and_(ReminderCall.booking_id.is_not(None),
              ~_session_stands(ReminderCall.booking_id, ReminderCall.starts_at, seat_must_be_active=True)),

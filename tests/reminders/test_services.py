@@ -184,6 +184,20 @@ def test_a_patient_whose_number_twilio_refused_is_phoned_until_staff_correct_it(
     assert _pending_of(session, booking_id=seat.id) == []
 
 
+def test_a_patient_who_opts_back_in_is_texted_the_reminders_still_to_come_not_phoned_as_well(db, session):
+    appointment = appointment_at(session, MONDAY_29_10AM, booked_at=NOW, sms_opted_out_at=utc(2027, 1, 1, 9))
+    plan(db, NOW)
+    assert len(calls(session, status="open")) == 2  # 7 days before (Monday 22nd) and the day before
+    session.get(Patient, appointment.patient_id).opt_back_in_to_texts()  # they texted START
+    session.commit()
+    # By Wednesday the 7-day call was due and not yet made: it stays; the day-before reminder becomes a text.
+    plan(db, utc(2027, 3, 24, 12))
+    [still_to_call] = calls(session, status="open")
+    assert still_to_call.kind == "d7"
+    assert [(row.kind, row.due_at) for row in reminder_texts(session, status="pending")] == [
+        ("reminder", utc(2027, 3, 28, 9))]
+
+
 # Cancelling and moving: pending reminders end in the same transaction, and new ones are planned.
 
 def _pending_of(session, **kw):
