@@ -104,11 +104,12 @@ def chunks(items: list, size: int = CHUNK) -> Iterator[list]:
 # Read on every home and weekly reading page: built once, with bound parameters (building a statement costs
 # more than running it).
 _COURSE_SEATS = (
-    select(Booking.patient_id, Booking.service_key, Cohort.timezone, CohortSession.number, CohortSession.starts_at)
+    select(Booking.patient_id, Booking.service_key, Cohort.timezone, CohortSession.number, CohortSession.starts_at,
+           CohortSession.status)
     .join(Cohort, Cohort.id == Booking.cohort_id)
     .join(CohortSession, CohortSession.cohort_id == Cohort.id)
     .where(Booking.patient_id.in_(bindparam("patient_ids", expanding=True)), Booking.status == "active",
-           Booking.service_key.in_(bindparam("course_keys", expanding=True)))
+           Booking.service_key.in_(bindparam("course_keys", expanding=True)), Cohort.status != "cancelled")
 )
 # A patient's records are read as plain rows (attribute access like the models, no ORM objects): only the
 # columns a WeekEntry shows.
@@ -124,19 +125,25 @@ _RELEASES = select(
 
 def course_seats(session: Session, domain: DomainConfig, tiers: Mapping[int, int]) -> dict[int, CourseSeat]:
     """Each patient's active seat on the course of their own tier (``tiers``: patient id -> tier), with
-    its sessions' actual starts. A seat on another tier's course does not count: the tier decides."""
+    its sessions' actual starts. A seat on another tier's course does not count: the tier decides. Nor does a
+    seat on a cohort called off (cancelled, or every one of its sessions cancelled)."""
     course_keys = [key for key in COURSE_TRACKS if domain.catalogue.get(key) is not None]
     rows: list = []
     for chunk in chunks(sorted(tiers)):
         rows.extend(read_rows(session, _COURSE_SEATS, {"patient_ids": chunk, "course_keys": course_keys}))
     found: dict[int, tuple[str, str, dict[int, dt.datetime]]] = {}
-    for patient_id, service_key, timezone, number, starts_at in rows:
+    going_ahead: set[int] = set()
+    for patient_id, service_key, timezone, number, starts_at, status in rows:
         service = domain.catalogue.get(service_key)
         if service is None or service.tier != tiers[patient_id]:
             continue
         found.setdefault(patient_id, (service_key, timezone, {}))[2][number] = starts_at
+        if status == "scheduled":
+            going_ahead.add(patient_id)
+    # A week whose session was cancelled still opens on its day, but a group with every session cancelled is no
+    # course at all (as for questionnaires and reminders): its patient follows the general track meanwhile.
     return {pid: CourseSeat(service_key=key, sessions=starts, timezone=timezone)
-            for pid, (key, timezone, starts) in found.items()}
+            for pid, (key, timezone, starts) in found.items() if pid in going_ahead}
 
 
 def placement_for(

@@ -160,6 +160,22 @@ def test_moving_cohort_gives_the_track_and_week_that_fit(db, session, domain):
         ContentRelease.track == "tier-1-group", ContentRelease.week == 2)) == london(2027, 6, 14)
 
 
+def test_a_group_whose_every_session_was_cancelled_is_no_course_to_follow(db, session, domain):
+    cohort = factories.create_cohort(session, first_date=dt.date(2027, 5, 3), start_time=dt.time(18))
+    user = activated_patient(session, activated_at=london(2027, 4, 5, 10))
+    pid = user.patient_id
+    seat(session, pid, cohort)
+    # Staff call the whole group off before it starts, and the patient keeps their (now empty) seat until
+    # reception finds them another group: as for their questionnaires and reminders, there is no course.
+    for cohort_session in cohort.sessions:
+        course_sessions.cancel_session(session, domain, cohort_session, reason="Facilitator leaving",
+                                       now=london(2027, 4, 20, 12))
+    session.commit()
+    run(db, domain, london(2027, 5, 3, 0, 5))
+    assert [r for r in releases(session, pid) if r[1] == "tier-1-group"] == []
+    assert (pid, "tier-1-general", 5) in releases(session, pid)
+
+
 def test_moving_tier_gives_the_new_tiers_track(db, session, domain):
     cohort = factories.create_cohort(session, first_date=dt.date(2027, 5, 3), start_time=dt.time(18))
     user = activated_patient(session, activated_at=london(2027, 4, 5, 10))
