@@ -279,6 +279,7 @@ def my_bookings():
         bookings=bookings,
         waiting=[(e, waitlist.place_in_queue(s, e)) for e in waitlist.live_entries_for_patient(s, patient.id)],
         offer_open=lambda entry: waitlist.open_to(domain(), patient, entry.offer_cohort),
+        may_be_offered=lambda entry: waitlist.may_be_offered(domain(), patient, entry),
         catalogue=domain().catalogue,
         action_form=ActionForm(),
         now=now,

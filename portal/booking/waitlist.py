@@ -339,6 +339,18 @@ def open_to(domain: DomainConfig, patient: Patient, cohort: Cohort) -> bool:
                 or (service.team_scoped and cohort.team != patient.team))
 
 
+def may_be_offered(domain: DomainConfig, patient: Patient, entry: WaitlistEntry) -> bool:
+    """Whether offer_free_seats can still offer the waiting ``entry`` a seat, the patient being as they are now:
+    not for a discharged patient, nor one moved to the other tier, nor, for a team's course, one moved to
+    another team while waiting for one of the old team's groups (waiting for any group follows their team)."""
+    service = domain.catalogue.get(entry.service_key)
+    if patient.discharged or service is None or service.tier != patient.tier:
+        return False
+    if service.team_scoped:
+        return patient.team is not None and (entry.cohort is None or entry.cohort.team == patient.team)
+    return True
+
+
 def offer_for_patient(session: Session, patient: Patient, entry_id: int, *, now: dt.datetime) -> WaitlistEntry:
     """The patient's own open offer, or OfferNotFound (a tampered or stale id reveals nothing)."""
     entry = session.get(WaitlistEntry, entry_id)

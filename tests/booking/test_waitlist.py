@@ -451,6 +451,32 @@ def test_the_patients_pages_show_an_offer_only_while_they_may_accept_it(app, ses
         assert (offer_link is not None) is (change == "none"), page
 
 
+@pytest.mark.parametrize(("change", "promised"), [
+    ("none", True), ("discharged", False), ("tier", False), ("team", False), ("team-any-group", True)])
+def test_my_bookings_promises_a_place_only_while_the_waiting_list_can_offer_one(app, session, domain, change,
+                                                                                promised):
+    from portal.patients import services as patients
+
+    cohort = factories.create_cohort(session, service_key="t2-programme", team="whittington", capacity=1)
+    services.book_seat(session, domain, factories.create_patient(session, tier=2, team="whittington"), cohort.id,
+                       now=utcnow())
+    client = signed_in(app, session, tier=2, team="whittington")
+    patient = client.user.patient
+    waitlist.join(session, domain, patient, _service(domain, "t2-programme"),
+                  cohort=None if change == "team-any-group" else cohort, now=utcnow())
+    session.commit()
+    if change == "discharged":
+        patient.discharge(utcnow(), "Back to the GP after review")
+    elif change == "tier":
+        patient.tier, patient.team = 1, None
+    elif change.startswith("team"):
+        patients.assign_team(session, domain, patient, "haringey")
+    session.commit()
+    page = get_page(client, "/bookings").get_text(" ", strip=True)
+    assert ("We will text you if a place comes up" in page) is promised
+    assert ("a place on it will not be offered to you" in page) is not promised
+
+
 def test_leaving_while_the_offer_lapses_frees_the_held_seat_once(db, session, domain):
     """Two requests interleaved: the view has read the offered entry when the expiry job lapses it and offers the
     seat to the next patient; the view's leave must then release nothing. Only PostgreSQL lets the two run at
