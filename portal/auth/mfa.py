@@ -243,10 +243,13 @@ def use_recovery_code(session: Session, user: User, token: str, code: str, *, no
     return Verified("recovery code", len(unused) - 1)
 
 
-def reset(session: Session, user: User) -> bool:
-    """Delete the person's app and recovery codes and end their sessions: they enrol again at next sign-in.
+def delete_factor(session: Session, user: User) -> bool:
+    """Delete the person's app and recovery codes and end their sessions (a pending sign-in ends with its
+    factor row). Returns whether they had a factor at all.
 
-    Returns whether they had a factor at all.
+    Only half of an admin's reset: the password would still lead to setting up a new app, so whoever has
+    it could enrol their own. Call ``staff_accounts.reset_second_factor``, which also takes the password
+    away and issues a set-up link.
     """
     if not user.is_staff:
         raise ValueError("only staff have a second factor")

@@ -161,7 +161,8 @@ def activate(token: str):
 @bp.route("/activate/staff/<token>", methods=["GET", "POST"])
 @limiter.limit("20 per minute", methods=["POST"])
 def staff_set_up(token: str):
-    """A new staff member's one-time link from an admin: choose a password, then set up the app."""
+    """A staff member's one-time link from an admin (a new account, or a reset second factor): choose a
+    password, then set up the app."""
     if current_user.is_authenticated:
         return render_template("auth/staff_set_up_signed_in.html")
     s = db_session()

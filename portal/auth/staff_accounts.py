@@ -1,9 +1,14 @@
 """Staff accounts, for admins: invite someone with a one-time set-up link, change a role, deactivate and
-reactivate. (Resetting a second factor is ``mfa.reset``.)
+reactivate, and reset a second factor.
 
 The portal has no email to send with, so an invitation is a link the admin is shown once and passes on.
 The account stays inactive, with no password, until the link is used; the new staff member then sets up
 an authenticator app at the second step of that first sign-in (portal/auth/mfa.py).
+
+Resetting a second factor works the same way. The password goes with the app: otherwise whoever holds a
+stolen password could ask for a reset ("I lost my phone") and enrol their own app at the next sign-in. The
+account stays active but cannot sign in until its owner uses the new set-up link, chooses a new password
+and sets up an app again.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from portal.auth import services
+from portal.auth import mfa, services
 from portal.auth.models import Role, StaffSecondFactor, StaffSetUpLink, User
 
 # The roles an admin may give: every staff role.
@@ -52,8 +57,14 @@ def _token_hash(token: str) -> str:
 
 
 def is_set_up(user: User) -> bool:
-    """Whether the person has chosen a password (an invited account has not, yet)."""
+    """Whether the person has a password: an invited account has none yet, nor one whose second factor was
+    reset until they use their new set-up link."""
     return user.password_hash != NO_PASSWORD
+
+
+def account_was_reset(user: User) -> bool:
+    """No password, but one was set or taken away before: the second factor was reset (not an invitation)."""
+    return not is_set_up(user) and user.password_changed_at is not None
 
 
 def find_staff(session: Session, user_id: int) -> User | None:
@@ -87,8 +98,9 @@ def invite_staff(
 
 
 def new_set_up_link(session: Session, user: User, *, issued_by: User, valid_days: int, now: dt.datetime) -> IssuedLink:
-    """A fresh link for someone invited who has not set up yet (the earlier link is lost or expired).
-    Every earlier link stops working. Raises NotAllowed once the account is set up."""
+    """A fresh link for someone who has no password: invited and not set up yet, or whose second factor was
+    reset (the earlier link is lost or expired). Every earlier link stops working. Raises NotAllowed once
+    the account is set up."""
     if is_set_up(user):
         raise NotAllowed(f"{user.display_name} has set up their account already")
     return _issue_link(session, user, issued_by=issued_by, valid_days=valid_days, now=now)
@@ -195,13 +207,41 @@ def deactivate(session: Session, user: User, *, by: User, now: dt.datetime) -> N
 
 
 def reactivate(session: Session, user: User, *, by: User) -> None:
-    """Let a deactivated account sign in again, with its old password and app. An invited account that
-    never set up gets a new set-up link instead (NotAllowed)."""
+    """Let a deactivated account sign in again, with its old password and app. An account with no password
+    (invited and never set up, or its second factor reset) gets a new set-up link instead (NotAllowed)."""
     _refuse_own(user, by, "reactivate")
+    if account_was_reset(user):
+        raise NotAllowed(f"{user.display_name} has no password since their second factor was reset. "
+                         "Make a new set-up link instead")
     if not is_set_up(user):
         raise NotAllowed(f"{user.display_name} has not set up their account yet. Make a new set-up link instead")
     user.is_active = True
     session.flush()
+
+
+def reset_second_factor(
+    session: Session, user: User, *, by: User, valid_days: int, now: dt.datetime
+) -> IssuedLink:
+    """Delete the person's app and recovery codes, end their sessions, take their password away and issue
+    a set-up link, to be shown once to the admin and given to the person in person or by phone.
+
+    With the link they choose a new password and set up an app again, as a new member of staff does; until
+    then nothing signs in to the account, which stays active. Raises NotAllowed for one's own account, for an
+    account with no password (invited, or reset already: make a new set-up link instead), and for a
+    deactivated one (using the link would reactivate it: reactivate it first, on purpose).
+    """
+    _refuse_own(user, by, "reset the second factor of")
+    if not is_set_up(user):
+        raise NotAllowed(f"{user.display_name} has no password or authenticator app to reset. "
+                         "Make a new set-up link instead")
+    if not user.is_active:
+        raise NotAllowed(f"{user.display_name} is deactivated. If they are coming back, reactivate the account "
+                         "first, then reset its second factor")
+    mfa.delete_factor(session, user)
+    user.password_hash = NO_PASSWORD
+    # When the password was taken away: this tells a reset account from one never set up (account_was_reset).
+    user.password_changed_at = now
+    return _issue_link(session, user, issued_by=by, valid_days=valid_days, now=now)
 
 
 @dataclass(frozen=True)
@@ -211,10 +251,16 @@ class AccountSummary:
 
     @property
     def status(self) -> str:
-        """'active', 'invited' (no password yet) or 'deactivated'."""
+        """'active'; 'waiting' (active, but its second factor was reset: no password until the set-up link is
+        used); 'invited' (never set up); or 'deactivated' (reset or not)."""
         if self.user.is_active:
-            return "active"
-        return "deactivated" if is_set_up(self.user) else "invited"
+            return "active" if is_set_up(self.user) else "waiting"
+        return "deactivated" if is_set_up(self.user) or account_was_reset(self.user) else "invited"
+
+    @property
+    def was_reset(self) -> bool:
+        """No password because the second factor was reset: a set-up link brings the account back."""
+        return account_was_reset(self.user)
 
 
 def _summaries(session: Session, *where: object) -> list[AccountSummary]:

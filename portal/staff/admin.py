@@ -6,12 +6,14 @@ appointments/staff_routes.py, staff/selfcare.py); the hub links to them.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal.appointments import availability
 from portal.audit.web import audit
-from portal.auth import mfa, staff_accounts
+from portal.auth import staff_accounts
 from portal.auth.access import roles_required
 from portal.auth.models import Role, User
 from portal.booking import venues
@@ -120,11 +122,14 @@ def _valid_days() -> int:
     return domain().policy.invitations.link_valid_days
 
 
-def _set_up_link(issued: staff_accounts.IssuedLink, *, new_account: bool):
+def _set_up_link(issued: staff_accounts.IssuedLink, *, why: Literal["invited", "reset", "new link"]):
     """Shown in this response only: the token is not stored, so the link cannot be shown again."""
     link = f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/activate/staff/{issued.token}"
+    # After a reset the link replaces a password and an app: it goes to the person face to face or by phone,
+    # never just to the email address, which whoever asked for the reset may be reading too.
+    after_reset = why == "reset" or staff_accounts.account_was_reset(issued.user)
     return render_template("staff/admin/set_up_link.html", user=issued.user, link=link,
-                           expires_at=issued.expires_at, new_account=new_account)
+                           expires_at=issued.expires_at, why=why, after_reset=after_reset)
 
 
 @bp.route("/staff-accounts")
@@ -147,7 +152,7 @@ def invite():
             form.email.errors.append("There is already an account with this email address")
         else:
             audit("staff_invited", detail=f"account {issued.user.id}: {issued.user.role}")
-            return _set_up_link(issued, new_account=True)
+            return _set_up_link(issued, why="invited")
     return render_template("staff/admin/invite.html", form=form, role_hints=ROLE_HINTS), \
         400 if form.is_submitted() else 200
 
@@ -245,10 +250,17 @@ def reactivate(user_id: int):
 @bp.route("/staff-accounts/<int:user_id>/reset-second-factor", methods=["POST"])
 @admin_required
 def reset_second_factor(user_id: int):
-    return _action(
-        user_id, lambda user: mfa.reset(db_session(), user),
-        "The second factor of {name} is reset and their sessions have ended. They will set up an "
-        "authenticator app the next time they sign in.", "mfa_reset", detail="user {id}")
+    user = _staff_or_404(user_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        issued = staff_accounts.reset_second_factor(db_session(), user, by=current_user,
+                                                    valid_days=_valid_days(), now=utcnow())
+    except staff_accounts.NotAllowed as refused:
+        return _account_page(_summary_or_404(user_id), action_error=str(refused), status=409)
+    audit("mfa_reset", detail=f"user {user.id}")
+    audit("staff_set_up_link_issued", detail=f"account {user.id}")
+    return _set_up_link(issued, why="reset")
 
 
 @bp.route("/staff-accounts/<int:user_id>/set-up-link", methods=["POST"])
@@ -263,7 +275,7 @@ def new_set_up_link(user_id: int):
     except staff_accounts.NotAllowed as refused:
         return _account_page(_summary_or_404(user_id), action_error=str(refused), status=409)
     audit("staff_set_up_link_issued", detail=f"account {user.id}")
-    return _set_up_link(issued, new_account=False)
+    return _set_up_link(issued, why="new link")
 
 
 # Configuration

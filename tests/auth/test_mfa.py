@@ -347,7 +347,7 @@ def test_a_code_typed_just_before_the_pending_sign_in_expires_still_works(app, s
     assert post_code(client, CODE, code_at(user.totp_secret, now_step())).headers["Location"] == "/"
 
 
-def test_admin_reset_ends_sessions_and_forces_a_new_set_up(app, session):
+def test_admin_reset_ends_sessions_and_the_password_and_issues_a_set_up_link(app, session):
     admin = factories.create_staff(session, role=Role.ADMIN, display_name="Ada Admin")
     target = factories.create_staff(session, role=Role.RECEPTION, display_name="Rita Reception")
     target_client, admin_client = app.test_client(), app.test_client()
@@ -367,10 +367,13 @@ def test_admin_reset_ends_sessions_and_forces_a_new_set_up(app, session):
     assert form.button.get_text(" ", strip=True) == "Reset second factor"
 
     response = admin_client.post(form["action"], data={"csrf_token": csrf_token(page)})
-    assert response.headers["Location"] == account
+    assert response.status_code == 200
+    shown = parse(response)
+    assert "The second factor of Rita Reception is reset" in shown.select_one(".nhsuk-notification-banner").get_text()
+    link = re.search(r"/activate/staff/[A-Za-z0-9_-]+", shown.select_one("#set-up-link").get_text()).group(0)
     page = get_page(admin_client, account)
-    assert "The second factor of Rita Reception is reset" in page.select_one(".nhsuk-notification-banner").get_text()
     assert "Authenticator app Not set up" in page.get_text(" ", strip=True)
+    assert "Waiting for set-up" in page.get_text()
 
     assert factor_of(session, target) is None
     assert session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == target.id)).first() is None
@@ -378,9 +381,22 @@ def test_admin_reset_ends_sessions_and_forces_a_new_set_up(app, session):
     assert is_signed_in(admin_client)
     reset = events(session, "mfa_reset")
     assert [(e.actor_user_id, e.actor_role, e.detail) for e in reset] == [(admin.id, "admin", f"user {target.id}")]
+    assert [e.detail for e in events(session, "staff_set_up_link_issued")] == [f"account {target.id}"]
 
-    # Their password now leads to setting up an app again.
-    assert password_step(target_client, target).headers["Location"] == ENROL
+    # Their old password no longer leads anywhere: whoever has it cannot enrol an app of their own.
+    response = password_step(target_client, target)
+    assert response.status_code == 200
+    assert target_client.get(ENROL).headers["Location"] == "/sign-in"
+    assert factor_of(session, target) is None
+    # The set-up link does: a new password, then a new app.
+    page = get_page(target_client, link)
+    target_client.post(link, data={"password": "orange harbour lantern", "confirm_password": "orange harbour lantern",
+                                   "csrf_token": csrf_token(page)})
+    get_page(target_client, ENROL)
+    secret = factor_of(session, target).secret
+    assert secret != target.totp_secret
+    assert post_code(target_client, ENROL, code_at(secret, now_step())).status_code == 200
+    assert is_signed_in(target_client)
 
 
 def test_a_pending_sign_in_ends_when_an_admin_resets_the_factor(app, session):

@@ -1,9 +1,10 @@
 """Staff second factor in a real browser at phone size, with axe on every page: setting up the app,
-typing its codes (a wrong one first), a recovery code, and an admin's reset."""
+typing its codes (a wrong one first), a recovery code, and an admin's reset with its set-up link."""
 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import pyotp
 from playwright.sync_api import Page, expect
@@ -104,8 +105,8 @@ def test_staff_set_up_an_app_then_sign_in_with_its_codes_or_a_recovery_code(db, 
 def test_an_admin_resets_a_second_factor(db, new_page):
     with db.transaction() as s:
         admin = factories.create_staff(s, role=Role.ADMIN)
-        factories.create_staff(s, role=Role.RECEPTION, display_name="Rita Reception")
-        admin_email, admin_secret = admin.email, admin.totp_secret
+        rita = factories.create_staff(s, role=Role.RECEPTION, display_name="Rita Reception")
+        admin_email, admin_secret, rita_email = admin.email, admin.totp_secret, rita.email
 
     page = new_page()
     password_step(page, admin_email)
@@ -119,9 +120,37 @@ def test_an_admin_resets_a_second_factor(db, new_page):
     page.get_by_role("link", name="Rita Reception").click()
     expect(heading(page)).to_have_text("Rita Reception")
 
+    # The reset takes the password too, and gives a set-up link to pass on in person or by phone.
     page.get_by_role("button", name="Reset second factor").click()
-    expect(heading(page)).to_have_text("Rita Reception")
+    expect(heading(page)).to_have_text("Give Rita Reception their set-up link")
     banner = page.get_by_role("alert").filter(has_text="Success")
     expect(banner).to_contain_text("The second factor of Rita Reception is reset")
+    expect(page.get_by_role("main")).to_contain_text("Give this link to Rita Reception in person or by phone")
+    check_accessibility(page, "staff-reset-set-up-link")
+    link = page.locator("#set-up-link").inner_text()
+    page.get_by_role("link", name="Back to Rita Reception").click()
+    expect(page.get_by_role("main")).to_contain_text("Waiting for set-up")
     expect(page.get_by_role("main")).to_contain_text("Not set up")
+    expect(page.get_by_role("button", name="Make a new set-up link")).to_be_visible()
     check_accessibility(page, "staff-account-after-reset")
+
+    # Whoever has the old password gets no further than the sign-in page.
+    stranger = new_page()
+    password_step(stranger, rita_email)
+    expect(heading(stranger)).to_have_text("Sign in")
+    expect(stranger.get_by_role("main")).to_contain_text("Your email address, mobile number or password is not right")
+
+    # Rita, with the link: a new password, then a new app.
+    rita_page = new_page()
+    rita_page.goto(urlsplit(link).path)
+    expect(heading(rita_page)).to_have_text("Set up your staff account")
+    rita_page.get_by_label("Create a password").fill("orange harbour lantern")
+    rita_page.get_by_label("Type your password again").fill("orange harbour lantern")
+    rita_page.get_by_role("button", name="Save password and continue").click()
+    expect(heading(rita_page)).to_have_text("Set up your authenticator app")
+    secret = rita_page.locator("#setup-key").inner_text().replace(" ", "")
+    rita_page.get_by_label("Enter the 6-digit code from your app").fill(pyotp.TOTP(secret).now())
+    rita_page.get_by_role("button", name="Continue").click()
+    expect(heading(rita_page)).to_have_text("Save your recovery codes")
+    rita_page.get_by_role("link", name="I have saved my codes, continue").click()
+    expect(heading(rita_page)).to_have_text("Staff home")

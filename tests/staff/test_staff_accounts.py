@@ -1,11 +1,13 @@
 """Admins' staff accounts: invite with a one-time set-up link, set up, change role, deactivate and reactivate,
-reset the second factor. The service always keeps an active admin."""
+reset the second factor (which takes the password too, and gives a set-up link). The service always keeps an
+active admin."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
 
+import pyotp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +16,7 @@ from sqlalchemy import func, select, update
 from portal.audit.models import AuditEvent
 from portal.auth import staff_accounts
 from portal.auth.models import Role, StaffSecondFactor, StaffSetUpLink, User
+from portal.auth.routes import SIGN_IN_REFUSED
 from portal.db import utcnow
 from tests import factories
 from tests.conftest import sign_in
@@ -362,19 +365,162 @@ def test_an_invited_account_is_not_reactivated_but_given_a_new_link(admin_client
     assert session.get(User, user.id).is_active is False
 
 
-def test_resetting_the_second_factor_from_the_account_page(app, admin_client, session, admin):
+def _reset(admin_client, target) -> str:
+    """Press "Reset second factor" on the account page; returns the set-up link path shown once."""
+    response = _press(admin_client, target.id, "reset-second-factor")
+    assert response.status_code == 200
+    return _link_path(response)
+
+
+def test_resetting_the_second_factor_takes_the_password_too_and_shows_a_set_up_link(
+        app, admin_client, session, admin):
     target = factories.create_staff(session, role=Role.RECEPTION, display_name="Rita Reception")
     target_client = _signed_in(app, target)
     page = get_page(admin_client, f"{ACCOUNTS}/{target.id}")
     assert "Authenticator app Set up" in page.get_text(" ", strip=True)
+    assert "takes away their password" in page.get_text()
     response = _press(admin_client, target.id, "reset-second-factor")
-    assert response.headers["Location"] == f"{ACCOUNTS}/{target.id}"
-    page = get_page(admin_client, f"{ACCOUNTS}/{target.id}")
-    assert "The second factor of Rita Reception is reset" in page.get_text()
-    assert "Authenticator app Not set up" in page.get_text(" ", strip=True)
+    assert response.status_code == 200
+    shown = parse(response)
+    text = shown.get_text(" ", strip=True)
+    assert "The second factor of Rita Reception is reset. Their password no longer works" in text
+    assert shown.h1.get_text(strip=True) == "Give Rita Reception their set-up link"
+    assert "Give this link to Rita Reception in person or by phone" in text
+    assert "You will not see this link again" in text
+    assert "The portal cannot send email" not in text
+    path = _link_path(response)
+
+    session.expire_all()
+    user = session.get(User, target.id)
+    assert user.password_hash == staff_accounts.NO_PASSWORD and not staff_accounts.is_set_up(user)
+    assert user.is_active  # not a deactivation
     assert session.scalars(select(StaffSecondFactor).where(StaffSecondFactor.user_id == target.id)).first() is None
+    link = session.scalars(select(StaffSetUpLink).where(StaffSetUpLink.user_id == target.id)).one()
+    assert path.rsplit("/", 1)[1] not in link.token_hash and link.created_by_id == admin.id
     assert not _is_signed_in(target_client)
     assert [(e.actor_user_id, e.detail) for e in _events(session, "mfa_reset")] == [(admin.id, f"user {target.id}")]
+    assert [(e.actor_user_id, e.detail) for e in _events(session, "staff_set_up_link_issued")] == [
+        (admin.id, f"account {target.id}")]
+
+    # The account page and the list say what is going on, and offer a new link rather than another reset.
+    account = get_page(admin_client, f"{ACCOUNTS}/{target.id}")
+    account_text = account.get_text(" ", strip=True)
+    assert "Status Waiting for set-up" in account_text
+    assert "Their set-up link works until" in account_text
+    assert "Authenticator app Not set up" in account_text
+    assert "/activate/staff/" not in str(account)
+    assert account.find("form", action=f"{ACCOUNTS}/{target.id}/set-up-link")
+    assert account.find("form", action=f"{ACCOUNTS}/{target.id}/deactivate")
+    assert not account.find("form", action=f"{ACCOUNTS}/{target.id}/reset-second-factor")
+    assert not account.find("form", action=f"{ACCOUNTS}/{target.id}/reactivate")
+    row = next(tr for tr in get_page(admin_client, ACCOUNTS).select("tbody tr") if "Rita Reception" in tr.get_text())
+    assert "Waiting for set-up" in row.get_text()
+
+
+def test_after_a_reset_the_old_password_signs_nobody_in_nor_shows_a_set_up_key(app, admin_client, session):
+    target = factories.create_staff(session, role=Role.RECEPTION, display_name="Rita Reception")
+    _reset(admin_client, target)
+    client = _fresh(admin_client)
+    response = sign_in(client, target.email)  # the old password
+    assert response.status_code == 200
+    # The same answer as any wrong password: it does not say the account was reset.
+    assert error_for(parse(response), "password") == SIGN_IN_REFUSED
+    assert client.get("/sign-in/set-up-app").headers["Location"] == "/sign-in"
+    assert "setup-key" not in client.get("/sign-in/set-up-app", follow_redirects=True).get_data(as_text=True)
+    assert not _is_signed_in(client)
+    session.expire_all()
+    assert session.scalars(select(StaffSecondFactor).where(StaffSecondFactor.user_id == target.id)).first() is None
+
+
+def test_the_reset_link_leads_through_a_new_password_and_app_to_a_signed_in_staff_member(
+        app, admin_client, session):
+    target = factories.create_staff(session, role=Role.RECEPTION, display_name="Rita Reception")
+    path = _reset(admin_client, target)
+    client = _fresh(admin_client)
+    page = get_page(client, path)
+    assert page.h1.get_text(strip=True) == "Set up your staff account"
+    assert target.email in page.get_text()
+    response = client.post(path, data={"password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD,
+                                       "csrf_token": csrf_token(page)})
+    assert response.headers["Location"] == "/sign-in/set-up-app"
+    enrol = get_page(client, "/sign-in/set-up-app")
+    secret = enrol.select_one("#setup-key").get_text(strip=True).replace(" ", "")
+    factor = session.scalars(select(StaffSecondFactor).where(StaffSecondFactor.user_id == target.id)).one()
+    assert factor.secret == secret and factor.secret != target.totp_secret
+    response = client.post("/sign-in/set-up-app", data={"code": pyotp.TOTP(secret).now(),
+                                                        "csrf_token": csrf_token(enrol)})
+    assert response.status_code == 200  # the recovery codes, shown once
+    assert _is_signed_in(client)
+    session.expire_all()
+    user = session.get(User, target.id)
+    assert staff_accounts.is_set_up(user) and user.is_active
+    assert [e.detail for e in _events(session, "staff_account_set_up")] == [f"account {target.id}"]
+    assert "Status Active" in get_page(admin_client, f"{ACCOUNTS}/{target.id}").get_text(" ", strip=True)
+
+    # The link works once, and the old password stays dead; the new one signs in (to the code step).
+    assert _fresh(admin_client).get(path).status_code == 410
+    assert sign_in(_fresh(admin_client), target.email).status_code == 200
+    other = _fresh(admin_client)
+    response = other.post("/sign-in", data={"identifier": target.email, "password": NEW_PASSWORD,
+                                           "csrf_token": csrf_token(get_page(other, "/sign-in"))})
+    assert response.headers["Location"] == "/sign-in/code"
+
+
+def test_a_lost_reset_link_is_replaced_and_a_reset_account_is_not_reset_again(admin_client, session):
+    target = factories.create_staff(session, role=Role.RECEPTION, display_name="Rita Reception")
+    first = _reset(admin_client, target)
+    response = _press(admin_client, target.id, "reset-second-factor")
+    assert response.status_code == 409
+    assert "Make a new set-up link instead" in parse(response).select_one(".nhsuk-error-summary").get_text()
+    response = _press(admin_client, target.id, "set-up-link")
+    assert response.status_code == 200
+    second = _link_path(response)
+    text = parse(response).get_text(" ", strip=True)
+    assert "Any earlier link no longer works" in text
+    assert "Give this link to Rita Reception in person or by phone" in text
+    assert _fresh(admin_client).get(first).status_code == 410
+    assert _fresh(admin_client).get(second).status_code == 200
+    assert len(_events(session, "mfa_reset")) == 1
+
+
+def test_a_reset_account_deactivated_is_brought_back_by_a_new_link_not_reactivated(admin_client, session):
+    target = factories.create_staff(session, role=Role.RECEPTION, display_name="Rita Reception")
+    path = _reset(admin_client, target)
+    assert _press(admin_client, target.id, "deactivate").status_code == 302
+    assert _fresh(admin_client).get(path).status_code == 410
+    account = get_page(admin_client, f"{ACCOUNTS}/{target.id}")
+    assert "Status Deactivated" in account.get_text(" ", strip=True)
+    assert not account.find("form", action=f"{ACCOUNTS}/{target.id}/reactivate")
+    assert account.find("form", action=f"{ACCOUNTS}/{target.id}/set-up-link")
+    response = _press(admin_client, target.id, "reactivate")
+    assert response.status_code == 409
+    assert "has no password since their second factor was reset" in parse(response).get_text()
+    session.expire_all()
+    assert session.get(User, target.id).is_active is False
+    assert _press(admin_client, target.id, "set-up-link").status_code == 200
+
+
+def test_admins_cannot_reset_their_own_second_factor_nor_an_invited_or_deactivated_account(
+        admin_client, session, admin):
+    page = get_page(admin_client, f"{ACCOUNTS}/{admin.id}")
+    assert not page.find("form", action=f"{ACCOUNTS}/{admin.id}/reset-second-factor")
+    response = _press(admin_client, admin.id, "reset-second-factor")
+    assert response.status_code == 409
+    assert "You cannot reset the second factor of your own account" in parse(response).get_text()
+    _invite(admin_client)
+    invited = session.scalars(select(User).where(User.email == "nia.newcomer@nhs.net")).one()
+    assert _press(admin_client, invited.id, "reset-second-factor").status_code == 409
+    # Nor a deactivated account: using the link would reactivate it.
+    gone = factories.create_staff(session, role=Role.RECEPTION, display_name="Gone Person", is_active=False)
+    assert not get_page(admin_client, f"{ACCOUNTS}/{gone.id}").find(
+        "form", action=f"{ACCOUNTS}/{gone.id}/reset-second-factor")
+    response = _press(admin_client, gone.id, "reset-second-factor")
+    assert response.status_code == 409
+    assert "Gone Person is deactivated" in parse(response).select_one(".nhsuk-error-summary").get_text()
+    session.expire_all()
+    assert staff_accounts.is_set_up(session.get(User, admin.id))
+    assert staff_accounts.is_set_up(session.get(User, gone.id))
+    assert _events(session, "mfa_reset") == []
 
 
 def test_the_list_shows_every_staff_account_and_no_patient(admin_client, session):
