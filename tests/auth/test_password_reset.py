@@ -305,3 +305,27 @@ def test_the_sign_in_page_links_to_the_reset(client):
 def test_an_empty_identifier_is_shown_next_to_the_field(client):
     response = _ask(client, "")
     assert error_for(parse(response), "identifier") == "Enter your mobile number or email address"
+
+
+def test_a_staff_account_whose_second_factor_was_reset_cannot_get_a_password_by_text(app, session):
+    """After a reset only the set-up link gives the account a password: asking for a code by text with the
+    staff email (or a patient's mobile, or anything) reaches no staff account."""
+    from portal.auth import staff_accounts
+
+    admin = factories.create_staff(session, role=Role.ADMIN)
+    staff = factories.create_staff(session, role=Role.RECEPTION)
+    staff_accounts.reset_second_factor(session, staff, by=admin, valid_days=7, now=utcnow())
+    session.commit()
+
+    client = app.test_client()
+    assert _ask(client, staff.email).headers["Location"] == "/forgot-password/code"
+    assert session.scalar(select(func.count()).select_from(OneTimeCode).where(OneTimeCode.user_id == staff.id)) == 0
+    assert session.scalar(select(func.count()).select_from(SmsMessage)) == 0
+    [asked] = session.scalars(select(AuditEvent).where(AuditEvent.action == "password_reset_requested")).all()
+    assert asked.detail == "no matching account"
+    for code in ("000000", "123456"):
+        assert error_for(parse(_enter_code(client, code)), "code") == CODE_REFUSED
+    assert client.get("/forgot-password/new-password").headers["Location"] == "/forgot-password"
+    session.expire_all()
+    user = session.get(User, staff.id)
+    assert user.password_hash == staff_accounts.NO_PASSWORD and user.is_active
