@@ -50,8 +50,12 @@ def _patient_home():
     reading = mine.this_week()
     catch_up = sum(entry.status == "catch-up" for entry in mine.weeks())
     course = domain().catalogue.course_for_tier(patient.tier)
-    # Waiting for a place on the course (only asked when no session is booked: the page says so there).
+    # Waiting for a place on the course (only asked when no session is booked: the page says so there), and
+    # whether the list can still offer one (not after a discharge, or a move to another team for one group).
     waiting = upcoming is None and course is not None and waitlist.on_waiting_list(db_session(), patient.id, course.key)
+    may_be_offered = waiting and any(waitlist.may_be_offered(domain(), patient, entry)
+                                     for entry in waitlist.live_entries_for_patient(db_session(), patient.id)
+                                     if entry.service_key == course.key)
     questionnaire = questionnaires.due_questionnaire(db_session(), domain(), patient, now=now)
     return render_template(
         "patients/home.html",
@@ -65,6 +69,7 @@ def _patient_home():
         catch_up=catch_up,
         course=course,
         waiting=waiting,
+        may_be_offered=may_be_offered,
         service_name=lambda key: domain().catalogue.get(key).name,
     )
 

@@ -453,8 +453,8 @@ def test_the_patients_pages_show_an_offer_only_while_they_may_accept_it(app, ses
 
 @pytest.mark.parametrize(("change", "promised"), [
     ("none", True), ("discharged", False), ("tier", False), ("team", False), ("team-any-group", True)])
-def test_my_bookings_promises_a_place_only_while_the_waiting_list_can_offer_one(app, session, domain, change,
-                                                                                promised):
+def test_the_patients_pages_promise_a_place_only_while_the_waiting_list_can_offer_one(app, session, domain,
+                                                                                     change, promised):
     from portal.patients import services as patients
 
     cohort = factories.create_cohort(session, service_key="t2-programme", team="whittington", capacity=1)
@@ -475,6 +475,11 @@ def test_my_bookings_promises_a_place_only_while_the_waiting_list_can_offer_one(
     page = get_page(client, "/bookings").get_text(" ", strip=True)
     assert ("We will text you if a place comes up" in page) is promised
     assert ("a place on it will not be offered to you" in page) is not promised
+    # The home page says the same of the course of the patient's tier; it says nothing of waiting lists to a
+    # patient now in Tier 1, nor to one discharged (their care has been passed back: it says that instead).
+    home = get_page(client, "/").get_text(" ", strip=True)
+    assert ("We will text you if a place comes up" in home) is promised
+    assert ("a place on it will not be offered to you" in home) is (change == "team")
 
 
 def test_leaving_while_the_offer_lapses_frees_the_held_seat_once(db, session, domain):
