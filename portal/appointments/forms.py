@@ -73,11 +73,22 @@ class StaffRescheduleForm(StaffOverrideMixin, ChooseTimeForm):
     pass
 
 
+# Inside the cut-off, who asked: a patient's late cancellation is recorded as one, the service's is not.
+CANCELLED_BY = [
+    ("patient", "The patient"),
+    ("service", "The service, for example the clinician is away"),
+]
+
+
 class StaffCancelForm(StaffOverrideMixin, PortalForm):
     reason = TextAreaField("Why is the appointment being cancelled?", validators=[
         InputRequired(message="Enter why the appointment is being cancelled"),
         *box_limits("Why the appointment is being cancelled", 500),
     ])
+    # Asked only inside the cut-off: the view requires it then, as it does the reason for overriding.
+    cancelled_by = RadioField("Who asked to cancel?", choices=[SelectChoice(value, label)
+                                                               for value, label in CANCELLED_BY],
+                              validators=[Optional()])
 
     def validate_reason(self, field: TextAreaField) -> None:
         if not (field.data or "").strip():

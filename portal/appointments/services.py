@@ -432,8 +432,15 @@ def cancel_appointment(
     now: dt.datetime,
     by_staff: bool = False,
     override_reason: str | None = None,
+    patient_asked_by: int | None = None,
 ) -> Appointment:
-    """Cancel an appointment and free its slot. Inside the cut-off only staff may, with a reason."""
+    """Cancel an appointment and free its slot. Inside the cut-off only staff may, with a reason.
+
+    ``patient_asked_by``: the staff member who cancelled inside the cut-off because the patient asked. The
+    appointment then keeps a "late cancellation" mark, recorded by them, so the patient's counts and the
+    attendance report see it (a late cancellation is kept apart from a DNA, and never counts towards a
+    review). Cancelled with notice, or by the service, it keeps no mark.
+    """
     appointment = appointment_for_patient(session, patient, appointment_id)
     _check_cutoff(domain, appointment, now=now, by_staff=by_staff, override_reason=override_reason)
     _lock_patient(session, patient.id)
@@ -442,6 +449,11 @@ def cancel_appointment(
                 override_reason=override_reason if late else None):
         raise _ended(session, appointment)
     _clear_mark(session, appointment.id)
+    if late and patient_asked_by is not None:
+        session.add(Attendance(patient_id=patient.id, appointment_id=appointment.id,
+                               service_key=appointment.service_key, starts_at=appointment.starts_at,
+                               mark="late_cancellation", recorded_by_id=patient_asked_by, recorded_at=now,
+                               updated_at=now))
     _release_slot(session, domain, appointment.slot_id)
     cancel_pending_reminders(session, appointment_id=appointment.id, now=now)
     session.refresh(appointment)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from portal.appointments import availability, services
 from portal.appointments.forms import (
@@ -203,6 +204,7 @@ def _late(appointment: Appointment) -> bool:
 
 
 _NO_OVERRIDE = "Give a reason for cancelling inside the cut-off"
+_WHO_CANCELLED = "Select who asked to cancel"
 _LATE_HINT = "This appointment is inside the {hours}-hour cut-off, when patients must call. To go ahead, say why."
 
 
@@ -222,21 +224,31 @@ def cancel(patient_id: int, appointment_id: int):
         # Known before the service is asked, so said with any other problem on the form, not after it.
         form.override_reason.errors.append(_NO_OVERRIDE)
         valid = False
+    if form.is_submitted() and late and not form.cancelled_by.data and not form.cancelled_by.errors:
+        form.cancelled_by.errors.append(_WHO_CANCELLED)
+        valid = False
     if valid:
         marked = services.early_mark(db_session(), appointment.id)
+        by_patient = late and form.cancelled_by.data == "patient"
         try:
             services.cancel_appointment(db_session(), domain(), patient, appointment.id,
                                         reason=form.reason.data.strip(), now=now, by_staff=True,
-                                        override_reason=form.override_text)
+                                        override_reason=form.override_text,
+                                        patient_asked_by=current_user.id if by_patient else None)
         except services.AppointmentPassed as problem:
             form.reason.errors.append(str(problem))
         except services.TooLateToChange:
+            # The cut-off passed while the form was open: ask both questions it brings.
             form.override_reason.errors.append(_NO_OVERRIDE)
+            if not form.cancelled_by.data:
+                form.cancelled_by.errors.append(_WHO_CANCELLED)
             context["override_needed"] = True
         except services.AppointmentEnded as ended:
             already_ended(ended, url_for("staff.patient_record", patient_id=patient.id))
         else:
             why = f"; cut-off overridden: {form.override_text}" if late else ""
+            if late:
+                why += "; the patient asked (late cancellation)" if by_patient else "; the service cancelled"
             audit("appointment_cancelled", patient_id=patient.id,
                   detail=f"appointment {appointment.id}, by staff: {form.reason.data.strip()}{why}")
             _audit_cleared(patient, appointment, marked, "cancelled")

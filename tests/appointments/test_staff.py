@@ -72,19 +72,49 @@ def test_reception_cancels_inside_the_cut_off_only_with_a_reason(reception_clien
     assert response.status_code == 400
     page = parse(response)
     assert error_for(page, "reason") == "Enter why the appointment is being cancelled"
-    # Both problems at once, not one after the other.
+    # Every problem at once, not one after the other.
     assert error_for(page, "override_reason") == "Give a reason for cancelling inside the cut-off"
-    response = _post(reception_client, url, {"reason": "Patient phoned: unwell"})
+    assert error_for(page, "cancelled_by") == "Select who asked to cancel"
+    response = _post(reception_client, url, {"reason": "Patient phoned: unwell", "cancelled_by": "patient"})
     assert error_for(parse(response), "override_reason") == "Give a reason for cancelling inside the cut-off"
+    response = _post(reception_client, url, {"reason": "Patient phoned: unwell", "override_reason": "In hospital",
+                                             "cancelled_by": "someone"})
+    assert response.status_code == 400 and error_for(parse(response), "cancelled_by")
     session.expire_all()
     assert session.get(Appointment, appointment.id).status == "active"
-    response = _post(reception_client, url, {"reason": "Patient phoned: unwell", "override_reason": "In hospital"})
+    response = _post(reception_client, url, {"reason": "Patient phoned: unwell", "override_reason": "In hospital",
+                                             "cancelled_by": "patient"})
     assert response.status_code == 302
     session.expire_all()
     ended = session.get(Appointment, appointment.id)
     assert (ended.status, ended.ended_by_staff, ended.override_reason) == ("cancelled", True, "In hospital")
     [event] = _audit(session, "appointment_cancelled")
     assert event.actor_user_id == reception_client.user.id and "cut-off overridden: In hospital" in event.detail
+    assert "the patient asked (late cancellation)" in event.detail
+
+
+def test_a_late_cancellation_the_patient_asked_for_is_recorded_as_one(reception_client, session):
+    # Kept apart from a DNA (it counts in the attendance report's expected patients, never towards a review);
+    # a cancellation by the service, or one with notice, leaves no mark.
+    patients = [factories.create_patient(session) for _ in range(3)]
+    soon = [appt.book(session, p, appt.create_slot(session, starts_at=utcnow() + dt.timedelta(hours=3 + n)))
+            for n, p in enumerate(patients[:2])]
+    notice = appt.book(session, patients[2], appt.create_slot(session, starts_at=appt.days_ahead(5)))
+    for patient, appointment, who in zip(patients[:2], soon, ("patient", "service"), strict=True):
+        assert _post(reception_client, f"/staff/patients/{patient.id}/appointments/{appointment.id}/cancel",
+                     {"reason": "Phoned", "override_reason": "Same day", "cancelled_by": who}).status_code == 302
+    page = get_page(reception_client, f"/staff/patients/{patients[2].id}/appointments/{notice.id}/cancel")
+    assert not page.find("input", attrs={"name": "cancelled_by"})
+    assert _post(reception_client, f"/staff/patients/{patients[2].id}/appointments/{notice.id}/cancel",
+                 {"reason": "Phoned", "cancelled_by": "patient"}).status_code == 302
+    session.expire_all()
+    [mark] = session.scalars(select(Attendance)).all()
+    assert (mark.patient_id, mark.appointment_id, mark.mark, mark.recorded_by_id) == (
+        patients[0].id, soon[0].id, "late_cancellation", reception_client.user.id)
+    assert mark.starts_at == soon[0].starts_at
+    by_patient = {e.patient_id: e.detail for e in _audit(session, "appointment_cancelled")}
+    assert by_patient[patients[1].id].endswith("; the service cancelled")
+    assert "cancelled" not in by_patient[patients[2].id].removeprefix(f"appointment {notice.id}, by staff: ")
 
 
 def test_a_mark_taken_as_the_patient_arrived_goes_with_a_cancelled_or_moved_appointment(reception_client, session,
@@ -103,7 +133,7 @@ def test_a_mark_taken_as_the_patient_arrived_goes_with_a_cancelled_or_moved_appo
     session.commit()
     cancelled, moved = soon
     base = f"/staff/patients/{patients[0].id}/appointments/{cancelled.id}"
-    assert _post(reception_client, f"{base}/cancel", {"reason": "Clinician called away",
+    assert _post(reception_client, f"{base}/cancel", {"reason": "Clinician called away", "cancelled_by": "service",
                                                       "override_reason": "Clinic cancelled"}).status_code == 302
     base = f"/staff/patients/{patients[1].id}/appointments/{moved.id}/reschedule/{_day(later)}"
     assert _post(reception_client, base, {"slot": str(later.id), "override_reason": "Clinic cancelled"}
