@@ -115,6 +115,15 @@ class DnaReview(Base):
     def is_open(self) -> bool:
         return self.status == "open"
 
+    @property
+    def withdrawn(self) -> bool:
+        """Closed with no decision: a corrected mark took the patient back under the threshold."""
+        return self.status == "closed" and self.decision is None
+
+    def withdraw(self, now: dt.datetime) -> None:
+        self.status = "closed"
+        self.closed_at = now
+
     def close(self, decision: str, now: dt.datetime) -> None:
         if decision not in REVIEW_ACTIONS or decision == "contacted":
             raise ValueError(f"{decision!r} does not close a review")

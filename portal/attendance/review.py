@@ -35,10 +35,12 @@ class ReviewClosed(Exception):
 
 
 def _counting_since(session: Session, patient_id: int, service_key: str) -> dt.datetime | None:
-    """When the last decision on this patient's reviews of the service closed one: DNAs before it are settled."""
+    """When the last decision on this patient's reviews of the service closed one: DNAs before it are settled.
+    A review withdrawn because its marks were corrected had no decision, so it settles nothing."""
     return session.scalar(
         select(func.max(DnaReview.closed_at))
-        .where(DnaReview.patient_id == patient_id, DnaReview.service_key == service_key, DnaReview.status == "closed")
+        .where(DnaReview.patient_id == patient_id, DnaReview.service_key == service_key, DnaReview.status == "closed",
+               DnaReview.decision.is_not(None))
     )
 
 
@@ -67,22 +69,25 @@ def _open(session: Session, *, patient_id: int, service_key: str, cohort_id: int
 def open_if_course_threshold(session: Session, domain: DomainConfig, *, patient_id: int, cohort: Cohort,
                              actor: Actor, now: dt.datetime) -> int | None:
     """Open a review if the patient has reached the DNA threshold in this cohort; the new review's id, or None."""
-    threshold = domain.policy.attendance.course_dna_threshold
-    since = _counting_since(session, patient_id, cohort.service_key)
-    query = (
-        select(func.count())
-        .select_from(Attendance)
-        .join(CohortSession, Attendance.cohort_session_id == CohortSession.id)
-        .where(CohortSession.cohort_id == cohort.id, Attendance.patient_id == patient_id, Attendance.mark == "dna")
-    )
-    if since is not None:
-        query = query.where(_not_settled(since))
-    dnas = session.scalar(query) or 0
-    if dnas < threshold:
+    dnas = _course_dnas(session, patient_id, cohort.id, since=_counting_since(session, patient_id, cohort.service_key))
+    if dnas < domain.policy.attendance.course_dna_threshold:
         return None
     return _open(session, patient_id=patient_id, service_key=cohort.service_key, cohort_id=cohort.id,
                  trigger=f"{dnas} did not attend in the course starting {written_date(cohort.first_date)}",
                  actor=actor, now=now)
+
+
+def _course_dnas(session: Session, patient_id: int, cohort_id: int, *, since: dt.datetime | None) -> int:
+    """The patient's DNAs in one cohort not settled by a decision."""
+    query = (
+        select(func.count())
+        .select_from(Attendance)
+        .join(CohortSession, Attendance.cohort_session_id == CohortSession.id)
+        .where(CohortSession.cohort_id == cohort_id, Attendance.patient_id == patient_id, Attendance.mark == "dna")
+    )
+    if since is not None:
+        query = query.where(_not_settled(since))
+    return session.scalar(query) or 0
 
 
 def dnas_in_a_row(session: Session, patient_id: int, service_key: str, *, since: dt.datetime | None = None) -> int:
@@ -114,6 +119,32 @@ def open_if_appointment_threshold(session: Session, domain: DomainConfig, *, pat
         return None
     return _open(session, patient_id=patient_id, service_key=service_key, cohort_id=None,
                  trigger=f"{run} did not attend in a row", actor=actor, now=now)
+
+
+def withdraw_if_no_longer_met(session: Session, domain: DomainConfig, *, patient_id: int, service_key: str,
+                              actor: Actor, now: dt.datetime) -> int | None:
+    """After a DNA was corrected to another mark: withdraw the patient's open review of the service if its
+    threshold is no longer met (the withdrawn review's id, or None). It closes with no decision, so it settles
+    no DNAs, and its history stays; a clinician's "contacted" note on it stays with it."""
+    found = session.scalars(
+        select(DnaReview).where(DnaReview.patient_id == patient_id, DnaReview.service_key == service_key,
+                                DnaReview.status == "open").with_for_update()
+    ).one_or_none()
+    if found is None:
+        return None
+    since = _counting_since(session, patient_id, service_key)
+    policy = domain.policy.attendance
+    if found.cohort_id is not None:
+        still_met = _course_dnas(session, patient_id, found.cohort_id, since=since) >= policy.course_dna_threshold
+    else:
+        still_met = dnas_in_a_row(session, patient_id, service_key, since=since) >= policy.appointment_dna_in_a_row
+    if still_met:
+        return None
+    found.withdraw(now)
+    session.flush()
+    record(session, actor, "dna_review_withdrawn", patient_id=patient_id,
+           detail=f"review {found.id} ({service_key}): a did-not-attend mark behind it was corrected")
+    return found.id
 
 
 def open_reviews(session: Session) -> list[DnaReview]:

@@ -166,13 +166,13 @@ def review_page(review_id: int):
         abort(404)
     form = DecisionForm()
     if form.is_submitted() and not found.is_open:
-        flash("Someone has already decided this review.", "info")
+        flash("This review is already closed: someone decided it, or the marks behind it were corrected.", "info")
         return redirect(url_for("attendance.review_page", review_id=found.id))
     if form.validate_on_submit():
         try:
             review.decide(s, found.id, form.action.data, form.note.data, actor=current_actor(), now=utcnow())
         except review.ReviewClosed:
-            flash("Someone has already decided this review.", "info")
+            flash("This review is already closed: someone decided it, or the marks behind it were corrected.", "info")
             return redirect(url_for("attendance.review_page", review_id=found.id))
         patient = found.patient
         flash(f"{REVIEW_ACTIONS[form.action.data]}: recorded for {patient.full_name}."

@@ -384,6 +384,9 @@ def save_register(
                                                      actor=actor, now=now)
             if opened is not None:
                 saved.reviews_opened.append(opened)
+        elif change.old == "dna":
+            review.withdraw_if_no_longer_met(session, domain, patient_id=change.patient_id,
+                                             service_key=cohort.service_key, actor=actor, now=now)
     return saved
 
 
@@ -489,6 +492,9 @@ def save_day_list(
                 actor=actor, now=now)
             if opened is not None:
                 saved.reviews_opened.append(opened)
+        elif row.mark == "dna":
+            review.withdraw_if_no_longer_met(session, domain, patient_id=appointment.patient_id,
+                                             service_key=appointment.service_key, actor=actor, now=now)
     return saved
 
 

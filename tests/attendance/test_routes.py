@@ -283,6 +283,27 @@ def test_the_review_queue_and_a_decision_with_a_note(facilitator_client, db, ses
     assert "No patients are waiting" in get_page(facilitator_client, "/staff/dna-reviews").get_text()
 
 
+def test_a_review_withdrawn_by_a_correction_says_so_and_takes_no_decision(facilitator_client, reception_client, db,
+                                                                           session, domain):
+    patient, found = _review(db, session, domain, facilitator_client.user)
+    url = f"/staff/dna-reviews/{found.id}"
+    stale = csrf_token(get_page(facilitator_client, url))
+    first = session.scalars(select(Attendance).where(Attendance.patient_id == patient.id)
+                            .order_by(Attendance.starts_at)).first()
+    with db.transaction() as s:
+        services.save_register(s, domain, first.cohort_session_id, {patient.id: "attended"},
+                               actor=Actor(user_id=facilitator_client.user.id, role="facilitator"), now=utcnow())
+    page = get_page(facilitator_client, url)
+    assert "Withdrawn: a did-not-attend mark behind it was corrected" in page.get_text()
+    assert not page.find("textarea")
+    facilitator_client.post(url, data={"action": "kept_on", "note": "Phoned", "csrf_token": stale})
+    assert "This review is already closed" in _flash(facilitator_client, url)
+    assert session.scalar(select(func.count()).select_from(DnaReviewAction)) == 0
+    assert "No patients are waiting" in get_page(facilitator_client, "/staff/dna-reviews").get_text()
+    record = get_page(reception_client, f"/staff/patients/{patient.id}")
+    assert "Withdrawn: a mark behind it was corrected" in record.find(id=f"review-{found.id}").get_text()
+
+
 def test_an_admin_gets_the_link_to_move_the_seat(admin_client, db, session, domain):
     facilitator = factories.create_staff(session, role=Role.FACILITATOR, enrolled=False)
     patient, found = _review(db, session, domain, facilitator)

@@ -245,6 +245,52 @@ def test_two_dnas_in_a_course_open_exactly_one_review(db, session, domain, actor
     assert event.patient_id == a.id
 
 
+def test_a_review_whose_dnas_were_corrected_is_withdrawn_and_settles_nothing(db, session, domain, actor):
+    # A facilitator marked the wrong person "did not attend" twice, a review opened, then they corrected one.
+    first = helpers.group_session(session, patients=1, starts_at=utcnow() - dt.timedelta(days=2))
+    [a] = helpers.patients_of(session, first)
+    second = helpers.group_session(session, cohort=first.cohort, number=2, starts_at=utcnow() - dt.timedelta(days=1))
+    for cs in (first, second):
+        with db.transaction() as s:
+            services.save_register(s, domain, cs.id, {a.id: "dna"}, actor=actor, now=utcnow())
+    with db.transaction() as s:
+        services.save_register(s, domain, first.id, {a.id: "could_not_attend"}, actor=actor, now=utcnow())
+    [withdrawn] = session.scalars(select(DnaReview)).all()
+    assert (withdrawn.status, withdrawn.decision, withdrawn.withdrawn) == ("closed", None, True)
+    assert review.count_open(session) == 0
+    [event] = _events(session, "dna_review_withdrawn")
+    assert (event.patient_id, event.actor_user_id) == (a.id, actor.user_id)
+    # A withdrawal is no decision: the DNA still on the register counts, and a second one opens a new review.
+    third = helpers.group_session(session, cohort=first.cohort, number=3, starts_at=utcnow())
+    with db.transaction() as s:
+        assert len(services.save_register(s, domain, third.id, {a.id: "dna"}, actor=actor,
+                                          now=utcnow()).reviews_opened) == 1
+
+
+def test_a_correction_that_leaves_the_threshold_met_keeps_the_review_open(db, session, domain, actor):
+    sessions_ = [helpers.group_session(session, patients=1, starts_at=utcnow() - dt.timedelta(days=3))]
+    [a] = helpers.patients_of(session, sessions_[0])
+    sessions_ += [helpers.group_session(session, cohort=sessions_[0].cohort, number=n,
+                                        starts_at=utcnow() - dt.timedelta(days=4 - n)) for n in (2, 3)]
+    for cs in sessions_:
+        with db.transaction() as s:
+            services.save_register(s, domain, cs.id, {a.id: "dna"}, actor=actor, now=utcnow())
+    with db.transaction() as s:
+        services.save_register(s, domain, sessions_[0].id, {a.id: "attended"}, actor=actor, now=utcnow())
+    assert review.count_open(session) == 1
+    assert _events(session, "dna_review_withdrawn") == []
+
+
+def test_a_1_to_1_review_is_withdrawn_when_its_run_of_dnas_is_corrected(db, session, domain):
+    patient = factories.create_patient(session)
+    clinician, appointments = _appointments(session, patient, ["dna", "dna"])
+    actor = Actor(user_id=clinician.id, role="clinician")
+    assert len(_mark_each(db, domain, clinician, appointments, ["dna", "dna"], actor)) == 1
+    _mark_each(db, domain, clinician, appointments[-1:], ["attended"], actor)
+    [withdrawn] = session.scalars(select(DnaReview)).all()
+    assert withdrawn.withdrawn
+
+
 def _appointments(session, patient, marks_oldest_first, *, service_key="t1-physio"):
     clinician = factories.create_staff(session, role=Role.CLINICIAN, enrolled=False)
     found = []
