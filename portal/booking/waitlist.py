@@ -4,6 +4,9 @@ A patient waits for one cohort or for any cohort of the course. When a seat free
 started, the first waiting patient in ``position`` order is offered it: the seat is held for them (counted in
 ``seats_taken``) and they get a text. They accept in the portal, or decline; an offer not accepted within
 ``offer_hold_hours`` expires (a scheduled job), and each time the seat goes on to the next patient.
+
+A seat freed at night is offered at once (the portal shows it), but its text waits for the local send window,
+and the hold is counted from when the text goes: nobody is woken by an offer, or loses hours of it asleep.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from portal.booking.seats import release_seat, take_seat
 from portal.db import UTCDateTime, read_rows
 from portal.messaging import texts
 from portal.messaging.models import SmsMessage
-from portal.messaging.services import enqueue_sms
+from portal.messaging.services import enqueue_sms, into_send_window
 from portal.patients.models import Patient
 from portal.settings import DomainConfig, Service
 
@@ -282,7 +285,10 @@ def offer_free_seats(session: Session, domain: DomainConfig, cohort: Cohort, *, 
     service = domain.catalogue.get(cohort.service_key)
     if service is None:
         return 0
-    expires = min(now + dt.timedelta(hours=domain.policy.booking.offer_hold_hours), first)
+    texted_at = into_send_window(now, domain.policy.reminders.window)
+    if texted_at >= first:
+        texted_at = now  # the group starts before the window opens: a text at night beats none
+    expires = min(texted_at + dt.timedelta(hours=domain.policy.booking.offer_hold_hours), first)
     # Who may have the seat is decided by the patient as they are now, not as they were when they joined: a
     # patient since discharged, moved to the other tier or (for a team's course) to another team is passed over.
     eligible = [Patient.discharged_at.is_(None), Patient.tier == service.tier]
@@ -327,6 +333,7 @@ def offer_free_seats(session: Session, domain: DomainConfig, cohort: Cohort, *, 
             body=texts.place_offered(first_session=cohort.first_session_going_ahead.starts_at, until=expires,
                                      phone=domain.policy.service.phone),
             now=now,
+            due_at=texted_at,
             expires_at=expires,
         )
 

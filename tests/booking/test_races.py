@@ -166,8 +166,9 @@ def test_accepting_an_offer_races_its_expiry(session, race_db, domain):
                for p in patients]
     services.withdraw_seat(session, domain, holder, seat.id, reason="x", now=utcnow())
     session.commit()
-    # The expiry job runs as if the hold time had just passed, while the patient taps accept (twice).
-    expiry = utcnow() + dt.timedelta(hours=domain.policy.booking.offer_hold_hours)
+    # The expiry job runs as if the hold time had just passed, while the patient taps accept (twice). (The hold
+    # is counted from when the offer's text goes, which is later for a seat freed at night.)
+    expiry = session.get(WaitlistEntry, entries[0].id).offer_expires_at
     accept_at = expiry - dt.timedelta(seconds=1)
     patient_id, entry_id = patients[0].id, entries[0].id
 

@@ -34,12 +34,20 @@ def _queue(session, domain, cohort, count, *, any_cohort=False):
     return patients, entries
 
 
+def _local(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=LONDON).astimezone(dt.UTC)
+
+
+def _tomorrow() -> dt.date:
+    return utcnow().astimezone(LONDON).date() + dt.timedelta(days=1)
+
+
 def test_a_freed_seat_is_offered_to_the_first_waiting_patient_and_held(session, domain):
     cohort = factories.create_cohort(session, capacity=2)
     holders = [factories.create_patient(session) for _ in range(2)]
     seats = [services.book_seat(session, domain, p, cohort.id, now=utcnow()) for p in holders]
     (first, second), entries = _queue(session, domain, cohort, 2)
-    now = utcnow()
+    now = _local(_tomorrow(), 12)  # inside the send window, whenever the test runs
     services.withdraw_seat(session, domain, holders[0], seats[0].id, reason="I am feeling better", now=now)
     session.commit()
     session.expire_all()
@@ -97,6 +105,43 @@ def test_declined_and_expired_offers_pass_the_seat_to_the_next_patient(session, 
     assert seats_consistent(session, cohort.id)
     offers = session.scalars(select(SmsMessage.patient_id).where(SmsMessage.kind == "place_offered")).all()
     assert sorted(offers) == sorted([first.id, second.id, third.id])
+
+
+def test_a_seat_freed_at_night_is_texted_when_the_window_opens_and_held_from_then(session, domain):
+    cohort = factories.create_cohort(session, capacity=1, first_date=_tomorrow() + dt.timedelta(days=10))
+    holder = factories.create_patient(session)
+    seat = services.book_seat(session, domain, holder, cohort.id, now=utcnow())
+    _, (entry,) = _queue(session, domain, cohort, 1)
+    night = _local(_tomorrow(), 23, 30)
+    services.withdraw_seat(session, domain, holder, seat.id, reason="x", now=night)
+    session.commit()
+    session.expire_all()
+    opens = _local(_tomorrow() + dt.timedelta(days=1), domain.policy.reminders.window[0].hour,
+                   domain.policy.reminders.window[0].minute)
+    offer = session.get(WaitlistEntry, entry.id)
+    # Offered at once (the portal shows it), held for the full time from when the text goes.
+    assert offer.status == "offered"
+    assert offer.offer_expires_at == opens + dt.timedelta(hours=domain.policy.booking.offer_hold_hours)
+    text = session.scalars(select(SmsMessage).where(SmsMessage.kind == "place_offered")).one()
+    assert (text.due_at, text.expires_at) == (opens, offer.offer_expires_at)
+    assert f"Sign in by {texts.short_datetime(offer.offer_expires_at)} to accept" in text.body
+
+
+def test_a_seat_freed_at_night_before_an_early_group_is_texted_at_once(session, domain):
+    # The group starts before the send window opens: a text at night is better than none.
+    cohort = factories.create_cohort(session, capacity=1, first_date=_tomorrow() + dt.timedelta(days=1),
+                                     start_time=dt.time(8, 0))
+    holder = factories.create_patient(session)
+    seat = services.book_seat(session, domain, holder, cohort.id, now=utcnow(), by_staff=True,
+                              override_closing=True)
+    _, (entry,) = _queue(session, domain, cohort, 1)
+    night = _local(_tomorrow(), 23, 30)
+    services.withdraw_seat(session, domain, holder, seat.id, reason="x", now=night)
+    session.commit()
+    session.expire_all()
+    offer = session.get(WaitlistEntry, entry.id)
+    assert offer.offer_expires_at == session.get(Cohort, cohort.id).first_session.starts_at
+    assert session.scalars(select(SmsMessage.due_at).where(SmsMessage.kind == "place_offered")).one() == night
 
 
 def test_an_offer_never_outlasts_the_start_of_the_course(session, domain):
