@@ -6,6 +6,7 @@ uses these.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 import uuid
@@ -59,6 +60,13 @@ class SmsClient:
     def _send(self, *, to: str, body: str, validity_period: int, status_callback: str | None) -> SendResult:
         raise NotImplementedError
 
+    def find_accepted(self, *, to: str, body: str, since: dt.datetime) -> SendResult | None:
+        """A text with this body the provider took for this number since ``since``, if any: an earlier attempt
+        answered with an error (a 5xx) or cut off by a crash may have gone all the same. Raises SendFailed
+        (retryable) if the provider cannot say. A provider that never takes a text without saying so (the
+        console) has nothing to find."""
+        return None
+
 
 class ConsoleSmsClient(SmsClient):
     """Prints texts instead of sending them (development); the dev inbox page lists them too."""
@@ -105,6 +113,24 @@ class TwilioSmsClient(SmsClient):
             raise SendFailed(f"transport error: {type(exc).__name__}", code="transport", retryable=False,
                              outcome_unknown=True) from None
         return SendResult(sid=message.sid, status=message.status or "queued")
+
+    # Twilio's clock and ours may differ a little: a text it took just before ``since`` still counts.
+    CLOCK_SLACK = dt.timedelta(minutes=5)
+    LOOKUP_LIMIT = 50
+
+    def find_accepted(self, *, to: str, body: str, since: dt.datetime) -> SendResult | None:
+        try:
+            recent = self._client.messages.list(to=to, from_=self._sender, limit=self.LOOKUP_LIMIT)
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise SendFailed("could not list earlier messages", code=str(exc.code or exc.status),
+                             retryable=True) from None
+        except requests.exceptions.RequestException:
+            raise SendFailed("could not list earlier messages", code="lookup", retryable=True) from None
+        for message in recent:
+            created = message.date_created
+            if message.body == body and isinstance(created, dt.datetime) and created >= since - self.CLOCK_SLACK:
+                return SendResult(sid=message.sid, status=message.status or "queued")
+        return None
 
 
 def _never_connected(exc: BaseException) -> bool:

@@ -2,7 +2,8 @@
 
 At-least-once: a row is 'sending' from its claim until the provider's answer is recorded. A row left in
 'sending' by a crash is swept back later (issue 5); a read timeout is recorded as 'unknown' rather than
-sent twice.
+sent twice. A row claimed again after an earlier attempt (a 5xx, a crash) first asks the provider whether it
+took that attempt after all, and is recorded as sent if so, so the patient is not texted twice.
 
 Planned texts (reminders and nudges: messaging.services.PLANNED_KINDS) go only inside the local send window.
 Planning puts them there, but one can fall due outside it all the same (a scheduler down for the evening, a
@@ -88,6 +89,7 @@ class Claimed:
     booking_id: int | None = None
     appointment_id: int | None = None
     kind: str = ""
+    created_at: dt.datetime | None = None
 
 
 @dataclass
@@ -130,7 +132,7 @@ def claim_due(db: Database, *, now: dt.datetime, limit: int) -> list[Claimed]:
             .returning(
                 SmsMessage.id, SmsMessage.to_number, SmsMessage.body, SmsMessage.attempts,
                 SmsMessage.patient_id, SmsMessage.expires_at, SmsMessage.booking_id, SmsMessage.appointment_id,
-                SmsMessage.kind,
+                SmsMessage.kind, SmsMessage.created_at,
             )
             .execution_options(synchronize_session=False)
         ).all()
@@ -250,10 +252,17 @@ def _dispatch_one(
     if pacer is not None:
         pacer.wait()
     try:
-        result = client.send(
-            to=message.to_number, body=message.body, validity_period=validity_period,
-            status_callback=callback_url(status_callback, message.id) if status_callback else None,
-        )
+        result = None
+        if message.attempts > 1 and message.created_at is not None:
+            result = client.find_accepted(to=message.to_number, body=message.body, since=message.created_at)
+            if result is not None:
+                log.info("sms %s: the provider took an earlier attempt as %s; not sent again", message.id,
+                         result.sid)
+        if result is None:
+            result = client.send(
+                to=message.to_number, body=message.body, validity_period=validity_period,
+                status_callback=callback_url(status_callback, message.id) if status_callback else None,
+            )
     except SendFailed as exc:
         if exc.outcome_unknown:
             _record(db, message.id, clock(), status="unknown", error_code=exc.code)

@@ -1,7 +1,8 @@
 """A fake Twilio Messages API: a real HTTP server on 127.0.0.1 that the real ``twilio`` library talks to.
 
 It answers ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` (form-encoded To, From, Body,
-ValidityPeriod, StatusCallback) and ``GET .../Messages/{Sid}.json`` the way Twilio does: HTTP Basic auth
+ValidityPeriod, StatusCallback), ``GET .../Messages.json`` (a list, newest first, filtered by To and From)
+and ``GET .../Messages/{Sid}.json`` the way Twilio does: HTTP Basic auth
 with the account SID and auth token, a message resource on success, and Twilio's JSON error body
 (``code``, ``message``, ``more_info``, ``status``) otherwise.
 
@@ -10,7 +11,8 @@ ErrorCode, if told to) to the message's StatusCallback URL, signed with ``X-Twil
 (HMAC-SHA1 with the auth token over the URL and the sorted parameters, base64). It refuses numbers that
 have opted out (21610) and, when told, numbers that are not valid (21211) or not mobiles (21614).
 
-Tests can make it misbehave: fail the next requests with a given status and error code, hang past the
+Tests can make it misbehave: fail the next requests with a given status and error code (after taking the
+message, if told: a 5xx does not prove Twilio did not queue it), hang past the
 client's timeout (and then accept the message, as Twilio may have), drop the connection without an
 answer, or answer every request slowly.
 
@@ -142,6 +144,11 @@ class _Fault:
     seconds: float = 0.0
     accept: bool = True
     problem_details: bool = False
+
+    @property
+    def takes_the_message(self) -> bool:
+        """An error answered after queueing the message anyway (``fail_next(..., accept=True)``)."""
+        return self.kind == "error" and self.accept
 
 
 class TwilioError(Exception):
@@ -370,12 +377,13 @@ class FakeTwilio:
 
     def fail_next(
         self, n: int = 1, *, status: int = 500, code: int | None = None, message: str | None = None,
-        problem_details: bool = False,
+        problem_details: bool = False, accept: bool = False,
     ) -> None:
         """Answer the next ``n`` message requests with this HTTP status and Twilio error code.
 
         ``problem_details`` answers in the RFC 9457 shape newer Twilio APIs use (the library raises
-        TwilioServiceException for it) instead of the classic ``code``/``message`` body.
+        TwilioServiceException for it) instead of the classic ``code``/``message`` body. ``accept`` queues the
+        message first, as Twilio may have done before answering a 5xx.
         """
         code = code if code is not None else {400: 21211, 429: 20429, 500: 20500, 503: 20503}.get(status, status)
         message = message or {20429: "Too Many Requests", 20500: "Internal Server Error",
@@ -384,7 +392,8 @@ class FakeTwilio:
                               21614: "'To' number is not a valid mobile number"}.get(code, "Error")
         with self._lock:
             self._faults.extend(
-                _Fault("error", status=status, code=code, message=message, problem_details=problem_details)
+                _Fault("error", status=status, code=code, message=message, problem_details=problem_details,
+                       accept=accept)
                 for _ in range(n)
             )
 
@@ -577,10 +586,14 @@ class FakeTwilio:
         match = _MESSAGES.match(path)
         if match is None or match["account"] != self.account_sid:
             return 404, error_body(404, 20404, f"The requested resource {path} was not found"), {}
+        if handler.command == "GET":
+            return self._list(handler, path)
         if handler.command != "POST":
             return 405, error_body(405, 20004, "Method not allowed"), {}
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
+        if fault is not None and fault.takes_the_message:
+            self._accept_quietly(form)
         if fault is not None and fault.kind == "error":
             if fault.problem_details:
                 return fault.status, problem_body(fault.status, fault.code, fault.message), {}
@@ -601,6 +614,20 @@ class FakeTwilio:
         except TwilioError as exc:
             return exc.status, error_body(exc.status, exc.code, exc.message), {}
         return 201, message.resource, {}
+
+    def _list(self, handler: _Handler, path: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """One page of messages, newest first, filtered by ``To`` and ``From`` as Twilio's list is."""
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(handler.path).query)
+        to, sender = query.get("To", [None])[0], query.get("From", [None])[0]
+        try:
+            size = min(max(int(query.get("PageSize", ["50"])[0]), 1), 1000)
+        except ValueError:
+            size = 50
+        with self._lock:
+            found = [{**m.resource, "status": self._statuses.get(m.sid, "queued")} for m in reversed(self._messages)
+                     if (to is None or m.to == to) and (sender is None or m.from_ == sender)][:size]
+        return 200, {"messages": found, "first_page_uri": path, "next_page_uri": None, "previous_page_uri": None,
+                     "page": 0, "page_size": size, "start": 0, "end": max(len(found) - 1, 0), "uri": path}, {}
 
     def _fetch(self, sid: str, path: str) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self._lock:

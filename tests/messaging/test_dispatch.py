@@ -122,8 +122,41 @@ def test_server_errors_and_rate_limits_are_retried_with_exponential_backoff(
     assert dispatch(db, domain, twilio_client, now=row.next_attempt_at) == DispatchReport(claimed=1, sent=1)
     row = load(db, message_id)
     assert (row.status, row.attempts, row.error_code) == ("sent", 3, None)
-    assert [r.response_status for r in fake_twilio.requests] == [status, status, 201]
+    # Before each retry it asks Twilio whether the last attempt went after all (it had not).
+    assert [(r.method, r.response_status) for r in fake_twilio.requests] == [
+        ("POST", status), ("GET", 200), ("POST", status), ("GET", 200), ("POST", 201)]
     assert [m.sid for m in fake_twilio.messages] == [row.provider_sid]
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_a_text_twilio_took_before_answering_a_server_error_is_not_sent_twice(
+    db, domain, patient, fake_twilio, twilio_client, status
+):
+    t0 = utcnow()
+    message_id = enqueue(db, patient, key="took-it", now=t0)
+    fake_twilio.fail_next(1, status=status, code=20500, accept=True)
+    assert dispatch(db, domain, twilio_client, now=t0) == DispatchReport(claimed=1, retried=1)
+    [taken] = fake_twilio.messages
+    row = load(db, message_id)
+    assert dispatch(db, domain, twilio_client, now=row.next_attempt_at) == DispatchReport(claimed=1, sent=1)
+    row = load(db, message_id)
+    assert (row.status, row.provider_sid, row.error_code) == ("sent", taken.sid, None)
+    assert [m.sid for m in fake_twilio.messages] == [taken.sid]
+    assert [r.method for r in fake_twilio.requests] == ["POST", "GET"]
+
+
+def test_an_earlier_text_with_another_body_is_not_taken_for_this_one(
+    db, domain, patient, fake_twilio, twilio_client
+):
+    t0 = utcnow()
+    other = enqueue(db, patient, key="other", now=t0, body="Another text")
+    assert dispatch(db, domain, twilio_client, now=t0).sent == 1
+    message_id = enqueue(db, patient, key="this", now=t0)
+    fake_twilio.fail_next(1, status=500)
+    assert dispatch(db, domain, twilio_client, now=t0).retried == 1
+    assert dispatch(db, domain, twilio_client, now=load(db, message_id).next_attempt_at).sent == 1
+    assert load(db, message_id).provider_sid not in {load(db, other).provider_sid, None}
+    assert len(fake_twilio.messages) == 2
 
 
 def test_a_text_fails_for_good_after_max_attempts(db, domain, patient, fake_twilio, twilio_client):
@@ -142,7 +175,7 @@ def test_a_text_fails_for_good_after_max_attempts(db, domain, patient, fake_twil
     assert (row.status, row.attempts, row.error_code) == ("failed", 3, "20500")
     assert waits[:2] == [30 * SECOND, 60 * SECOND]
     assert dispatch(db, domain, twilio_client, now=now + dt.timedelta(days=1), max_attempts=3).claimed == 0
-    assert len(fake_twilio.requests) == 3
+    assert [r.method for r in fake_twilio.requests] == ["POST", "GET", "POST", "GET", "POST"]
     assert fake_twilio.messages == []
 
 
