@@ -32,7 +32,7 @@ from portal.auth.models import Role
 from portal.dates import london_today
 from portal.db import utcnow
 from portal.extensions import db_session, domain
-from portal.messaging.services import texted_since
+from portal.messaging.routes import staff_text_note
 from portal.patients.models import Patient
 from portal.plain_text import number_id
 from portal.settings import Service
@@ -63,13 +63,6 @@ def _appointment(patient: Patient, appointment_id: int) -> Appointment:
         already_ended(ended, url_for("staff.patient_record", patient_id=patient.id))
     except services.AppointmentNotFound:
         abort(404)
-
-
-def _text_note(patient: Patient, since: dt.datetime) -> str:
-    """Say the patient was texted only when this request wrote them a text (they may have asked for none)."""
-    if texted_since(db_session(), patient.id, since=since):
-        return " We have texted them."
-    return " They do not get texts, so let them know another way."
 
 
 def _record(patient: Patient):
@@ -187,7 +180,7 @@ def book_time(patient_id: int, service_key: str, day: str):
     overridden = f"; {rules} overridden: {appointment.override_reason}" if appointment.override_reason else ""
     audit("appointment_booked", patient_id=patient.id,
           detail=f"appointment {appointment.id}, slot {appointment.slot_id}, by staff{overridden}")
-    flash(f"{service.name} booked for {patient.full_name}.{_text_note(patient, now)}", "success")
+    flash(f"{service.name} booked for {patient.full_name}.{staff_text_note(patient.id, now)}", "success")
     return _record(patient)
 
 
@@ -252,8 +245,8 @@ def cancel(patient_id: int, appointment_id: int):
             audit("appointment_cancelled", patient_id=patient.id,
                   detail=f"appointment {appointment.id}, by staff: {form.reason.data.strip()}{why}")
             _audit_cleared(patient, appointment, marked, "cancelled")
-            flash(f"{patient.full_name}'s {service.name.lower()} appointment is cancelled.{_text_note(patient, now)}",
-                  "success")
+            flash(f"{patient.full_name}'s {service.name.lower()} appointment is cancelled."
+                  f"{staff_text_note(patient.id, now)}", "success")
             return _record(patient)
     status = 400 if form.is_submitted() else 200
     return render_template("appointments/staff/cancel.html", patient=patient, appointment=appointment,
@@ -332,7 +325,7 @@ def reschedule_time(patient_id: int, appointment_id: int, day: str):
     audit("appointment_moved", patient_id=patient.id,
           detail=f"appointment {appointment.id} -> {new.id}, slot {new.slot_id}, by staff{why}")
     _audit_cleared(patient, appointment, marked, "moved")
-    flash(f"{patient.full_name}'s appointment has moved.{_text_note(patient, now)}", "success")
+    flash(f"{patient.full_name}'s appointment has moved.{staff_text_note(patient.id, now)}", "success")
     return _record(patient)
 
 

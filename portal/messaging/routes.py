@@ -1,5 +1,5 @@
-"""The web side of texting: what a patient's page says about a text just written, and the development inbox
-(texts the console backend 'sent', for trying the portal locally)."""
+"""The web side of texting: what a patient's page, or a staff member's, says about a text just written, and the
+development inbox (texts the console backend 'sent', for trying the portal locally)."""
 
 from __future__ import annotations
 
@@ -26,3 +26,11 @@ def text_note(since: dt.datetime) -> str:
     ``since``) wrote one to the outbox. Patients may have asked for no texts, or have no mobile."""
     texted = texted_since(db_session(), current_patient().id, since=since)
     return " We have sent you a text to confirm." if texted else ""
+
+
+def staff_text_note(patient_id: int, since: dt.datetime) -> str:
+    """The end of a staff confirmation of a change the patient is texted about: whether this request (begun at
+    ``since``) texted them, or staff must tell them another way (they asked for no texts, or replied STOP)."""
+    if texted_since(db_session(), patient_id, since=since):
+        return " We have texted them."
+    return " They do not get texts, so let them know another way."

@@ -17,6 +17,7 @@ from portal.booking.forms import ActionForm
 from portal.dates import written_date
 from portal.db import utcnow
 from portal.extensions import db_session, domain
+from portal.messaging.routes import staff_text_note
 from portal.patients.models import Patient
 from portal.plain_text import number_id
 from portal.staff.booking_forms import (
@@ -136,7 +137,8 @@ def book(patient_id: int, service_key: str):
                 reason = (form.reason.data or "").strip()
                 audit("seat_booked_by_staff", patient_id=patient.id,
                       detail=f"booking {seat.id}, cohort {chosen.id}" + (f"; override: {reason}" if reason else ""))
-                flash(f"{patient.full_name} is booked on the {service.name}.", "success")
+                flash(f"{patient.full_name} is booked on the {service.name}.{staff_text_note(patient.id, now)}",
+                      "success")
                 return _to_record(patient)
         status = 400
     elif form.is_submitted():
@@ -180,7 +182,7 @@ def move(patient_id: int, booking_id: int):
                       detail=f"booking {seat.id} -> {new.id}, cohort {chosen.id}{override}"
                              + (f"; reason: {reason}" if reason else ""))
                 flash(f"{patient.full_name} has moved to the group starting "
-                      f"{written_date(chosen.first_session.starts_at)}.", "success")
+                      f"{written_date(chosen.first_session.starts_at)}.{staff_text_note(patient.id, now)}", "success")
                 return _to_record(patient)
         status = 400
     elif form.is_submitted():
@@ -202,15 +204,17 @@ def cancel(patient_id: int, booking_id: int):
     form = StaffCancelForm()
     if form.validate_on_submit():
         reason = form.reason.data.strip()
+        now = utcnow()
         try:
-            booking.withdraw_seat(db_session(), domain(), patient, seat.id, reason=reason, now=utcnow(), by_staff=True)
+            booking.withdraw_seat(db_session(), domain(), patient, seat.id, reason=reason, now=now, by_staff=True)
         except booking.BookingEnded as ended:
             _already_ended(patient, ended)
         except booking.CourseFinished:
             flash(f"{patient.full_name}'s group has finished, so there is no place to cancel.", "info")
             return _to_record(patient)
         audit("seat_cancelled_by_staff", patient_id=patient.id, detail=f"booking {seat.id}: {reason}")
-        flash(f"{patient.full_name}'s place on the {service.name} is cancelled.", "success")
+        flash(f"{patient.full_name}'s place on the {service.name} is cancelled.{staff_text_note(patient.id, now)}",
+              "success")
         return _to_record(patient)
     return render_template("staff/bookings/cancel.html", patient=patient, service=service, seat=seat, form=form), (
         400 if form.is_submitted() else 200)
@@ -275,13 +279,14 @@ def accept_offer(patient_id: int, entry_id: int):
     patient = _patient(patient_id)
     if not ActionForm().validate_on_submit():
         abort(400)
+    now = utcnow()
     try:
-        seat = waitlist.accept_offer(db_session(), domain(), patient, entry_id, now=utcnow(), by_staff=True)
+        seat = waitlist.accept_offer(db_session(), domain(), patient, entry_id, now=now, by_staff=True)
     except waitlist.OfferNotFound:
         flash("This offer is no longer open.", "info")
         return _to_record(patient)
     audit("offer_accepted_by_staff", patient_id=patient.id, detail=f"entry {entry_id}, booking {seat.id}")
-    flash(f"{patient.full_name} has accepted the place and is booked.", "success")
+    flash(f"{patient.full_name} has accepted the place and is booked.{staff_text_note(patient.id, now)}", "success")
     return _to_record(patient)
 
 

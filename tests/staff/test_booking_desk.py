@@ -39,6 +39,40 @@ def test_reception_books_a_place_from_the_record(reception_client, session):
     assert event.actor_user_id == reception_client.user.id and event.patient_id == patient.id
 
 
+def _banner(client, url) -> str:
+    return get_page(client, url).select_one(".nhsuk-notification-banner").get_text(" ", strip=True)
+
+
+@pytest.mark.parametrize(("settings", "said"), [
+    ({}, "We have texted them."),
+    ({"no_texts": True}, "They do not get texts, so let them know another way."),
+])
+def test_reception_is_told_whether_the_patient_was_texted_about_each_change(reception_client, session, settings,
+                                                                            said):
+    # A patient who takes no texts (a communication need) must be told another way, so the desk says so.
+    patient = factories.create_patient(session, **settings)
+    first, later = factories.create_cohort(session), factories.create_cohort(
+        session, first_date=utcnow().date() + dt.timedelta(days=28))
+    record = f"/staff/patients/{patient.id}"
+    url = f"{record}/courses/t1-group/book"
+    reception_client.post(url, data={"csrf_token": csrf_token(get_page(reception_client, url)),
+                                     "cohort": str(first.id)})
+    assert _banner(reception_client, record).endswith(f"is booked on the Eight-week Pain Management Group. {said}")
+    seat = session.scalars(select(Booking).where(Booking.status == "active")).one()
+    url = f"{record}/bookings/{seat.id}/move"
+    reception_client.post(url, data={"csrf_token": csrf_token(get_page(reception_client, url)),
+                                     "cohort": str(later.id)})
+    assert said in _banner(reception_client, record)
+    session.expire_all()
+    seat = session.scalars(select(Booking).where(Booking.status == "active")).one()
+    url = f"{record}/bookings/{seat.id}/cancel"
+    reception_client.post(url, data={"csrf_token": csrf_token(get_page(reception_client, url)),
+                                     "reason": "Phoned: moving away"})
+    assert _banner(reception_client, record).endswith(f"is cancelled. {said}")
+    texted = session.scalar(select(func.count()).select_from(SmsMessage).where(SmsMessage.patient_id == patient.id))
+    assert texted == (0 if settings else 3)
+
+
 def test_booking_after_self_booking_closed_needs_a_reason(reception_client, session):
     patient = factories.create_patient(session)
     starts = (utcnow() + dt.timedelta(hours=3)).astimezone(ZoneInfo("Europe/London"))
