@@ -55,10 +55,15 @@ class CancelAppointmentForm(PortalForm):
 
 class StaffOverrideMixin:
     """A reason box for going past a rule (the cut-off, or the per-service limit): the view makes it
-    required once a rule applies, with a message that names the rule."""
+    required once a rule applies, with a message that names the rule.
 
-    override_reason = TextAreaField("Reason for overriding",
-                                    validators=[Optional(), *box_limits("Reason for overriding", 500)])
+    Each form gets its own box, made after the form's own fields: WTForms orders fields as they were made,
+    and the error summary must list problems in the order the page shows them, the override box last."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.override_reason = TextAreaField(  # type: ignore[attr-defined]
+            "Reason for overriding", validators=[Optional(), *box_limits("Reason for overriding", 500)])
 
     @property
     def override_text(self) -> str | None:

@@ -75,6 +75,9 @@ def test_reception_cancels_inside_the_cut_off_only_with_a_reason(reception_clien
     # Every problem at once, not one after the other.
     assert error_for(page, "override_reason") == "Give a reason for cancelling inside the cut-off"
     assert error_for(page, "cancelled_by") == "Select who asked to cancel"
+    # The summary lists them in the order the page shows the boxes.
+    assert [a["href"] for a in page.select(".nhsuk-error-summary a")] == ["#reason", "#cancelled_by",
+                                                                           "#override_reason"]
     response = _post(reception_client, url, {"reason": "Patient phoned: unwell", "cancelled_by": "patient"})
     assert error_for(parse(response), "override_reason") == "Give a reason for cancelling inside the cut-off"
     response = _post(reception_client, url, {"reason": "Patient phoned: unwell", "override_reason": "In hospital",

@@ -193,3 +193,33 @@ def test_admin_sets_up_a_clinic_and_reception_books_past_the_limit(db, new_page)
     with db.transaction() as s:
         reasons = s.scalars(select(Appointment.override_reason).where(Appointment.patient_id == patient_id)).all()
         assert sorted(r or "" for r in reasons) == ["", "Clinician asked for a follow-up this week"]
+
+
+def test_reception_cancels_inside_the_cut_off_and_says_who_asked(db, new_page):
+    from portal.attendance.models import Attendance
+    from portal.auth.models import Role
+    from portal.db import utcnow
+    from tests.e2e.test_thin_path import create_staff
+
+    reception, secret = create_staff(db, Role.RECEPTION)
+    with db.transaction() as s:
+        patient = factories.create_patient(s, given_name="Ada", family_name="Byron")
+        soon = appt.book(s, patient, appt.create_slot(s, starts_at=utcnow() + dt.timedelta(hours=4)))
+        patient_id, appointment_id = patient.id, soon.id
+    page = new_page()
+    sign_in(page, reception, who="reception", totp_secret=secret)
+    page.goto(f"/staff/patients/{patient_id}/appointments/{appointment_id}/cancel")
+    page.get_by_role("button", name="Cancel the appointment").click()
+    expect(page.get_by_role("group", name="Who asked to cancel?")).to_have_accessible_description(
+        re.compile("Select who asked to cancel"))
+    check_accessibility(page, "reception-late-cancel-errors")
+    page.get_by_label("Why is the appointment being cancelled?").fill("Phoned this morning: car broke down")
+    page.get_by_label("Reason for overriding").fill("Same-day call")
+    page.get_by_role("radio", name="The patient").check()
+    page.get_by_role("button", name="Cancel the appointment").click()
+    expect_success_banner(page, "appointment is cancelled")
+    expect(page.get_by_role("main")).to_contain_text("late cancellation 1")
+    check_accessibility(page, "reception-late-cancel-done")
+    with db.transaction() as s:
+        assert s.scalars(select(Attendance.mark).where(Attendance.appointment_id == appointment_id)).all() == [
+            "late_cancellation"]
