@@ -1,7 +1,7 @@
 """Every form the portal shows, sent back empty or with nonsense typed in: each link in the error summary must
 move focus to a box on that page (NHS.UK error summary: the input's id, a date's day box, a radio group's first
 radio). A link to an id the page lacks, or to a wrapper that cannot take focus, leaves a keyboard or screen
-reader user where they were.
+reader user where they were. The links come in the order the page shows the boxes.
 
 The forms are found by following links, as each demo person (both tiers, in and out of a course, and every
 staff role), so a new form is checked without being listed here."""
@@ -72,6 +72,9 @@ def _forms_reachable(client, start: str) -> dict[str, tuple[str, dict[str, str],
 def _summary_problems(page) -> list[str]:
     problems = []
     summary = page.select_one(".nhsuk-error-summary")
+    # Where each id sits on the page, so the summary's order can be held to the page's.
+    position = {element["id"]: n for n, element in enumerate(page.find_all(id=True))}
+    targets = []
     for link in summary.select("a[href]") if summary else []:
         target = link["href"].removeprefix("#")
         element = page.find(id=target)
@@ -80,6 +83,10 @@ def _summary_problems(page) -> list[str]:
         if element is None or element.name not in CONTROLS:
             problems.append(f"{link['href']} ({link.get_text(strip=True)}) goes to "
                             f"{'nothing' if element is None else '<' + element.name + '>'}")
+        else:
+            targets.append(target)
+    if targets != sorted(targets, key=position.__getitem__):
+        problems.append(f"the summary lists {targets}, not in the order the page shows them")
     return problems
 
 
