@@ -1,7 +1,8 @@
 """Every form the portal shows, sent back empty or with nonsense typed in: each link in the error summary must
 move focus to a box on that page (NHS.UK error summary: the input's id, a date's day box, a radio group's first
 radio). A link to an id the page lacks, or to a wrapper that cannot take focus, leaves a keyboard or screen
-reader user where they were. The links come in the order the page shows the boxes.
+reader user where they were. The links come in the order the page shows the boxes, and the page title
+starts with "Error: ", so a screen reader says so first.
 
 The forms are found by following links, as each demo person (both tiers, in and out of a course, and every
 staff role), so a new form is checked without being listed here."""
@@ -87,6 +88,8 @@ def _summary_problems(page) -> list[str]:
             targets.append(target)
     if targets != sorted(targets, key=position.__getitem__):
         problems.append(f"the summary lists {targets}, not in the order the page shows them")
+    if summary and not page.title.get_text().startswith("Error: "):
+        problems.append(f"the title ({page.title.get_text()!r}) does not start with 'Error: '")
     return problems
 
 
