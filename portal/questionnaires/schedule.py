@@ -5,6 +5,10 @@
   holding seats on two courses (a Tier 1 Group they finished, then the Tier 2 Programme after re-triage)
   follows the course of their own tier, as their weekly reading does.
 - Not in a course: baseline on the day the account was activated, follow-up ``follow_up_months`` after it.
+- One baseline per episode of care, not one per track: a patient not in a course now who has answered a
+  baseline (a course's, before they withdrew or their cohort was cancelled) is not asked another. Their plan
+  goes on from the latest baseline they answered, on its track: a follow-up ``follow_up_months`` after it, as
+  the general track has. Reports pair a follow-up with the baseline of its own track, so the track is kept.
 
 One set is due at a time: the latest occasion whose day has come. An earlier set left unfinished lapses
 when the next one falls due (its drafts stay drafts, never scored). Dates are local calendar days, so a
@@ -27,6 +31,7 @@ from portal.booking.models import Booking, Cohort, CohortSession
 from portal.db import read_rows
 from portal.patients.models import Patient
 from portal.questionnaires.instruments import OCCASIONS, Instrument
+from portal.questionnaires.models import QuestionnaireResponse
 
 LONDON = ZoneInfo("Europe/London")
 GENERAL = "general"
@@ -111,14 +116,22 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def plan(*, activated_on: dt.date | None, course: CourseDates | None, follow_up_months: int) -> list[Occasion]:
-    """Every occasion of the patient's current plan, earliest first."""
+def plan(*, activated_on: dt.date | None, course: CourseDates | None, follow_up_months: int,
+         answered_baseline: Occasion | None = None) -> list[Occasion]:
+    """Every occasion of the patient's current plan, earliest first. ``answered_baseline`` is the latest
+    baseline the patient has submitted any measure of (``latest_baselines``): out of a course, their plan goes
+    on from it rather than asking a baseline again."""
     if course is not None:
         name = f"course-{course.service_key}"
         return [
             Occasion("baseline", name, course.first_day),
             Occasion("end", name, course.last_day),
             Occasion("follow_up", name, add_months(course.last_day, follow_up_months)),
+        ]
+    if answered_baseline is not None:
+        return [
+            answered_baseline,
+            Occasion("follow_up", answered_baseline.plan, add_months(answered_baseline.due_on, follow_up_months)),
         ]
     if activated_on is None:
         return []
@@ -173,10 +186,31 @@ def courses_by_patient(session: Session, course_tiers: Mapping[str, int],
     return {patient_id: dates for patient_id, (_, dates) in found.items()}
 
 
-_ACTIVATED = select(User.created_at).where(User.patient_id == bindparam("patient_id"),
-                                           User.role == Role.PATIENT.value)
+def answered(set_key: str, due_on: dt.date) -> Occasion:
+    """The occasion of a set the patient has answered, from its stored key and day."""
+    plan_name, _, occasion = set_key.rpartition(":")
+    return Occasion(occasion, plan_name, due_on)
 
 
-def activation_day(session: Session, patient_id: int) -> dt.date | None:
-    created = read_rows(session, _ACTIVATED, {"patient_id": patient_id}).scalar()
-    return local_day(created) if created is not None else None
+def _of_the_patient(column):
+    return select(column).where(QuestionnaireResponse.patient_id == bindparam("patient_id"),
+                                QuestionnaireResponse.occasion == "baseline",
+                                QuestionnaireResponse.status == "submitted") \
+        .order_by(QuestionnaireResponse.due_on.desc(), QuestionnaireResponse.id.desc()).limit(1).scalar_subquery()
+
+
+# Where a patient not in a course starts from, in one read: when they activated their account, and the latest
+# baseline they answered (its set and day), if any.
+_STARTING_POINT = select(
+    select(User.created_at).where(User.patient_id == bindparam("patient_id"), User.role == Role.PATIENT.value)
+    .scalar_subquery(),
+    _of_the_patient(QuestionnaireResponse.set_key),
+    _of_the_patient(QuestionnaireResponse.due_on),
+)
+
+
+def starting_point(session: Session, patient_id: int) -> tuple[dt.date | None, Occasion | None]:
+    """The day the patient activated their account, and the latest baseline they have answered, if any."""
+    created, set_key, due_on = read_rows(session, _STARTING_POINT, {"patient_id": patient_id}).first()
+    return (local_day(created) if created is not None else None,
+            answered(set_key, due_on) if set_key is not None else None)

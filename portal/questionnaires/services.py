@@ -23,11 +23,12 @@ from portal.questionnaires.models import FlagAlreadyAcknowledged, QuestionnaireR
 from portal.questionnaires.schedule import (
     DueSet,
     Occasion,
-    activation_day,
+    answered,
     courses_by_patient,
     current_occasion,
     local_day,
     plan,
+    starting_point,
 )
 from portal.settings import DomainConfig
 
@@ -68,8 +69,8 @@ def _course_tiers(domain: DomainConfig) -> dict[str, int]:
 def due_questionnaire(session: Session, domain: DomainConfig, patient: Patient, *, now: dt.datetime) -> DueSet | None:
     """The set of questionnaires the patient should fill in now, or None when nothing is due or all is done."""
     course = courses_by_patient(session, _course_tiers(domain), [patient.id]).get(patient.id)
-    activated = activation_day(session, patient.id) if course is None else None
-    occasions = plan(activated_on=activated, course=course,
+    activated, baseline = starting_point(session, patient.id) if course is None else (None, None)
+    occasions = plan(activated_on=activated, course=course, answered_baseline=baseline,
                      follow_up_months=domain.policy.questionnaires.follow_up_months)
     occasion = current_occasion(occasions, local_day(now))
     if occasion is None:
@@ -396,11 +397,17 @@ def nudge_due(session: Session, domain: DomainConfig, *, now: dt.datetime) -> in
     ).all()
     courses = courses_by_patient(session, _course_tiers(domain))
     submitted: dict[tuple[int, str], set[str]] = {}
-    for patient_id, set_key, instrument in session.execute(
-        select(QuestionnaireResponse.patient_id, QuestionnaireResponse.set_key, QuestionnaireResponse.instrument)
+    # Each patient's latest baseline answered, as due_questionnaire finds it (a later id wins a tie).
+    baselines: dict[int, Occasion] = {}
+    for patient_id, set_key, instrument, occasion, due_on in session.execute(
+        select(QuestionnaireResponse.patient_id, QuestionnaireResponse.set_key, QuestionnaireResponse.instrument,
+               QuestionnaireResponse.occasion, QuestionnaireResponse.due_on)
         .where(QuestionnaireResponse.status == "submitted")
+        .order_by(QuestionnaireResponse.id)
     ):
         submitted.setdefault((patient_id, set_key), set()).add(instrument)
+        if occasion == "baseline" and (patient_id not in baselines or due_on >= baselines[patient_id].due_on):
+            baselines[patient_id] = answered(set_key, due_on)
     due_at = into_send_window(now, domain.policy.reminders.window)
     queued = 0
     for created_at, patient in users:
@@ -408,7 +415,8 @@ def nudge_due(session: Session, domain: DomainConfig, *, now: dt.datetime) -> in
             continue
         course = courses.get(patient.id)
         occasion = current_occasion(
-            plan(activated_on=local_day(created_at), course=course, follow_up_months=policy.follow_up_months), today
+            plan(activated_on=local_day(created_at), course=course, answered_baseline=baselines.get(patient.id),
+                 follow_up_months=policy.follow_up_months), today
         )
         if occasion is None or today - occasion.due_on > NUDGE_WITHIN:
             continue

@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import select
 
+from portal.messaging.models import SmsMessage
 from portal.questionnaires import services
+from portal.questionnaires.jobs import nudge_due_questionnaires
 from portal.questionnaires.schedule import (
     CourseDates,
     Occasion,
@@ -15,7 +18,7 @@ from portal.questionnaires.schedule import (
     current_occasion,
     plan,
 )
-from tests.questionnaires.helpers import book_course, london, patient_user
+from tests.questionnaires.helpers import all_answers, book_course, london, patient_user
 
 COURSE_TIERS = {"t1-group": 1, "t2-programme": 2}
 
@@ -188,3 +191,86 @@ def test_a_patient_with_no_account_has_nothing_due(session, domain):
 
     patient = factories.create_patient(session)
     assert services.due_questionnaire(session, domain, patient, now=london(2026, 2, 1)) is None
+
+
+# Withdrawing from a course: one baseline per episode of care, not one per track.
+
+def _answer_all(session, domain, patient, now):
+    due = services.due_questionnaire(session, domain, patient, now=now)
+    for instrument in due.instruments:
+        services.save_answers(session, patient, due, instrument, all_answers(instrument, 1), submit=True, now=now)
+    session.commit()
+    return due.set_key
+
+
+def _withdrawn_from_the_group(session, domain):
+    """Activated in January, the Group from 13 January (its baseline answered that day), withdrawn in February."""
+    user = patient_user(session, activated=london(2026, 1, 5))
+    _, booking = book_course(session, user.patient, first_date=dt.date(2026, 1, 13))
+    assert _answer_all(session, domain, user.patient, london(2026, 1, 13, 19)) == "course-t1-group:baseline"
+    booking.status = "cancelled"
+    session.commit()
+    return user.patient
+
+
+def test_a_patient_who_withdraws_mid_course_is_not_asked_a_baseline_again(session, domain):
+    patient = _withdrawn_from_the_group(session, domain)
+    # The old code fell back to the general track, whose baseline (on activation, 5 January) they never answered.
+    assert _due(session, domain, patient, london(2026, 2, 10)) is None
+    assert _due(session, domain, patient, london(2026, 4, 12, 23, 59)) is None
+
+
+def test_a_withdrawn_patient_is_followed_up_months_after_the_baseline_they_answered(session, domain):
+    patient = _withdrawn_from_the_group(session, domain)
+    due = services.due_questionnaire(session, domain, patient, now=london(2026, 4, 13))
+    # On the course's track, so that reports pair it with the baseline it follows.
+    assert (due.set_key, due.due_on) == ("course-t1-group:follow_up", dt.date(2026, 4, 13))
+
+
+def test_the_nudge_job_follows_the_same_rule_for_a_withdrawn_patient(db, session, domain):
+    patient = _withdrawn_from_the_group(session, domain)
+    assert nudge_due_questionnaires(db, domain, now=london(2026, 2, 10, 11)) == 0
+    assert nudge_due_questionnaires(db, domain, now=london(2026, 4, 13, 11)) == 1
+    session.expire_all()
+    keys = session.scalars(select(SmsMessage.idempotency_key).where(SmsMessage.patient_id == patient.id)).all()
+    assert keys == [f"questionnaire:{patient.id}:course-t1-group:follow_up"]
+
+
+def test_a_withdrawn_patient_who_answered_part_of_the_baseline_finishes_that_one(session, domain):
+    user = patient_user(session, activated=london(2026, 1, 5))
+    _, booking = book_course(session, user.patient, first_date=dt.date(2026, 1, 13))
+    due = services.due_questionnaire(session, domain, user.patient, now=london(2026, 1, 13, 19))
+    first = due.instruments[0]
+    services.save_answers(session, user.patient, due, first, all_answers(first, 1), submit=True,
+                          now=london(2026, 1, 13, 19))
+    booking.status = "cancelled"
+    session.commit()
+    left = services.due_questionnaire(session, domain, user.patient, now=london(2026, 2, 10))
+    assert left.set_key == "course-t1-group:baseline" and left.status_of(first.key) == "done"
+
+
+def test_a_patient_who_never_answered_a_baseline_keeps_the_general_track(session, domain):
+    user = patient_user(session, activated=london(2026, 1, 5))
+    _, booking = book_course(session, user.patient, first_date=dt.date(2026, 1, 13))
+    booking.status = "cancelled"
+    session.commit()
+    due = services.due_questionnaire(session, domain, user.patient, now=london(2026, 2, 10))
+    assert (due.set_key, due.due_on) == ("general:baseline", dt.date(2026, 1, 5))
+
+
+def test_rebooking_the_same_course_does_not_ask_its_baseline_again(session, domain):
+    patient = _withdrawn_from_the_group(session, domain)
+    book_course(session, patient, first_date=dt.date(2026, 3, 3))
+    assert _due(session, domain, patient, london(2026, 3, 3, 19)) is None
+    assert _due(session, domain, patient, london(2026, 4, 21, 19)) == ("end", dt.date(2026, 4, 21))
+
+
+def test_an_answered_baseline_carries_its_plan_into_the_schedule():
+    baseline = Occasion("baseline", "course-t1-group", dt.date(2026, 1, 13))
+    assert plan(activated_on=dt.date(2026, 1, 5), course=None, follow_up_months=3, answered_baseline=baseline) == [
+        baseline, Occasion("follow_up", "course-t1-group", dt.date(2026, 4, 13)),
+    ]
+    # A course held now has its own plan, whatever was answered before.
+    course = CourseDates("t2-programme", dt.date(2026, 5, 5), dt.date(2026, 7, 21))
+    assert plan(activated_on=None, course=course, follow_up_months=3, answered_baseline=baseline)[0] == (
+        Occasion("baseline", "course-t2-programme", dt.date(2026, 5, 5)))
