@@ -116,6 +116,8 @@ def import_triage(file: Path, no_invite: bool) -> None:
     for rejection in report.rejected:
         for reason in rejection.reasons:
             click.echo(f"Line {rejection.line}: {reason}", err=True)
+    for left in report.still_booked:
+        click.echo(f"Line {left.line}: {left.explain()}")
     click.echo(f"Summary: {report.summary()}.")
     if report.invited:
         click.echo(f"{report.invited} invitation texts queued; the scheduler sends them.")

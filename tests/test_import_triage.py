@@ -14,16 +14,20 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
+from portal.appointments.models import Appointment
 from portal.audit.models import AuditEvent
 from portal.auth.models import Invitation
+from portal.booking.models import WaitlistEntry
 from portal.cli import main
-from portal.dates import london_today
+from portal.dates import london_today, written_date
+from portal.db import utcnow
 from portal.messaging.models import SmsMessage
 from portal.patients import onboarding
 from portal.patients.intake import age_on
 from portal.patients.models import Patient
 from portal.patients.triage_import import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from tests import factories
+from tests.appointments import factories as appointment_factories
 from tests.pages import error_for, parse
 from tests.staff.registration import VALID, post_registration
 
@@ -154,6 +158,46 @@ def test_changed_rows_are_updated_and_a_new_mobile_gets_a_new_link(app, session,
     details = [e.detail for e in session.scalars(select(AuditEvent).where(AuditEvent.action == "patient_updated")
                .order_by(AuditEvent.id))]
     assert sorted(details) == ["triage import, line 2: mobile", "triage import, line 3: postcode, team"]
+
+
+def test_a_new_tier_closes_dead_waiting_list_places_and_lists_what_is_still_booked(app, session, tmp_path):
+    assert run_import(app, write_csv(tmp_path / "first.csv", GOOD[:2])).exit_code == 0
+    okafor, nowak = (session.scalars(select(Patient).where(Patient.family_name == name)).one()
+                     for name in ("Okafor", "Nowak"))
+    now = utcnow()
+    entry = WaitlistEntry(patient_id=okafor.id, service_key="t1-group", position=1, status="waiting",
+                          created_at=now, updated_at=now)
+    session.add(entry)
+    session.commit()
+    starts_at = appointment_factories.days_ahead(5, hour=10)
+    slot = appointment_factories.create_slot(session, service_key="t1-pharmacy", starts_at=starts_at)
+    appointment = appointment_factories.book(session, okafor, slot)
+    session.add(WaitlistEntry(patient_id=nowak.id, service_key="t2-programme", position=2, status="waiting",
+                              created_at=now, updated_at=now))
+    session.commit()
+
+    # Okafor moves to Tier 2; Nowak's team changes, which leaves a place for any group of the course open.
+    changed = [dict(GOOD[0], tier="2"), dict(GOOD[1], team="haringey")]
+    result = run_import(app, write_csv(tmp_path / "second.csv", changed))
+    assert result.exit_code == 0
+    assert (f"Line 2: now Tier 2, still booked from Tier 1: Pharmacy-led medication review, {written_date(starts_at)} "
+            "10:00. "
+            f"Nothing was cancelled: cancel or keep each on the patient's record (/staff/patients/{okafor.id})"
+            ) in result.stdout
+    assert ("Summary: 0 imported, 2 updated, 0 unchanged, 0 rejected; 1 waiting-list place closed; "
+            "1 patient still booked from their old tier, for staff to cancel or keep.") in result.stdout
+    session.expire_all()
+    assert session.get(WaitlistEntry, entry.id).status == "left"
+    assert session.get(Appointment, appointment.id).status == "active"  # listed for staff, never cancelled
+    closed = session.scalars(select(AuditEvent).where(AuditEvent.action == "waitlist_closed_on_retriage")).one()
+    assert closed.patient_id == okafor.id
+    assert closed.detail == f"triage import, line 2: entry {entry.id}, t1-group; now Tier 2"
+    assert session.scalars(select(SmsMessage.kind).where(SmsMessage.patient_id == okafor.id)
+                           .order_by(SmsMessage.id.desc())).first() == "waiting_list_closed"
+    # Importing the same file again changes nothing, and closes and lists nothing more.
+    again = run_import(app, write_csv(tmp_path / "second.csv", changed))
+    assert "Summary: 0 imported, 0 updated, 2 unchanged, 0 rejected." in again.stdout
+    assert "still booked" not in again.stdout
 
 
 def test_a_patient_with_an_account_is_not_sent_a_new_link(app, session, tmp_path):

@@ -59,3 +59,12 @@ def seat_cancelled(
         # No booking_id: the dispatcher drops a text whose booking has ended, and this one is about just that.
         now=now,
     )
+
+
+def waiting_list_closed(session: Session, domain: DomainConfig, patient: Patient, *, entry_id: int,
+                        now: dt.datetime) -> None:
+    """The patient's waiting-list place ended because their tier (or team) changed: tell them, once."""
+    enqueue_sms(
+        session, key=f"waitlist-closed:{entry_id}", patient=patient, kind="waiting_list_closed",
+        body=texts.waiting_list_closed(phone=domain.policy.service.phone), now=now,
+    )

@@ -167,6 +167,14 @@ def place_offered(*, first_session: dt.datetime, until: dt.datetime, phone: str)
     )
 
 
+def waiting_list_closed(*, phone: str) -> str:
+    """Staff re-triaged the patient, and the group they waited for is not one their care now offers."""
+    return check_single_segment(
+        f"NHS: after a review of your referral you are no longer on a waiting list for a weekly group. "
+        f"To see what you can book, sign in or call {phone}"
+    )
+
+
 def appointment_booked(*, starts_at: dt.datetime, venue_short_name: str, phone: str) -> str:
     return check_single_segment(
         f"NHS: your appointment is booked for {short_datetime(starts_at)}, {plain(venue_short_name)}. "

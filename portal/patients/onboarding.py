@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from portal.auth import services as auth
 from portal.auth.models import Invitation, User
+from portal.booking.models import WaitlistEntry
+from portal.patients import retriage
 from portal.patients import services as patients
 from portal.patients.models import Patient
 from portal.settings import DomainConfig
@@ -31,6 +33,39 @@ def admit(
     if invite:
         auth.invite_patient(session, domain, patient, base_url=base_url, now=now)
     return patient
+
+
+@dataclass(frozen=True)
+class Update:
+    """What newer triage details did to a registered patient's record."""
+
+    changed: list[str]  # the names of the details that changed (patients.update_patient)
+    reinvited: bool  # a new set-up link went to their new mobile
+    old_tier: int
+    # Waiting-list places closed because they could never be offered now (the patient was texted).
+    closed: list[WaitlistEntry]
+    # Still booked on services their new tier does not offer, for staff to cancel or keep.
+    still_booked: list[retriage.StillBooked]
+
+
+def update_from_triage(
+    session: Session, domain: DomainConfig, patient: Patient, details: patients.Registration, *, base_url: str,
+    now: dt.datetime, invite: bool = True,
+) -> Update:
+    """Bring a registered patient's record in line with newer triage details, and follow the change through:
+    a patient with no account yet whose mobile changed gets a new link (unless told not to), and a change of
+    tier or team closes the waiting-list places that can never be offered now and lists what is still booked
+    from the old tier (``patients.retriage``). Raises patients.SharedContact, changing nothing."""
+    old_tier = patient.tier
+    changed = patients.update_patient(session, domain, patient, details)
+    # The first link went to a number that is no longer theirs: send a new one to the new number.
+    reinvite = invite and "mobile" in changed and not has_account(session, patient.id)
+    if reinvite:
+        auth.invite_patient(session, domain, patient, base_url=base_url, now=now)
+    closed = retriage.close_waiting_lists(session, domain, patient, now=now) \
+        if "tier" in changed or "team" in changed else []
+    still = retriage.still_booked(session, domain, patient, now=now) if "tier" in changed else []
+    return Update(changed, reinvite, old_tier, closed, still)
 
 
 def has_account(session: Session, patient_id: int) -> bool:

@@ -20,11 +20,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from portal.audit.services import Actor, record
-from portal.auth import services as auth
+from portal.dates import LONDON, written_date
 from portal.db import Database
 from portal.patients import services as patients
 from portal.patients.intake import Problems, check_registration
-from portal.patients.onboarding import admit, has_account
+from portal.patients.onboarding import admit, update_from_triage
+from portal.patients.retriage import StillBooked
 from portal.settings import DomainConfig
 
 REQUIRED_COLUMNS = (
@@ -52,6 +53,23 @@ class Rejection:
     reasons: list[str]
 
 
+@dataclass(frozen=True)
+class LeftBooked:
+    """An updated row whose patient changed tier and still holds bookings of their old tier's services."""
+
+    line: int
+    patient_id: int
+    new_tier: int
+    bookings: list[StillBooked]
+
+    def explain(self) -> str:
+        old = ", ".join(sorted({f"Tier {b.tier}" for b in self.bookings}))
+        items = "; ".join(f"{b.service_name}, {written_date(b.starts_at)} {b.starts_at.astimezone(LONDON):%H:%M}"
+                          for b in self.bookings)
+        return (f"now Tier {self.new_tier}, still booked from {old}: {items}. Nothing was cancelled: "
+                f"cancel or keep each on the patient's record (/staff/patients/{self.patient_id})")
+
+
 @dataclass
 class ImportReport:
     imported: int = 0
@@ -59,10 +77,20 @@ class ImportReport:
     unchanged: int = 0
     invited: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    # Waiting-list places closed because a new tier (or team) means they can never be offered.
+    waiting_closed: int = 0
+    still_booked: list[LeftBooked] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"{self.imported} imported, {self.updated} updated, {self.unchanged} unchanged, "
-                f"{len(self.rejected)} rejected")
+        counts = (f"{self.imported} imported, {self.updated} updated, {self.unchanged} unchanged, "
+                  f"{len(self.rejected)} rejected")
+        if self.waiting_closed:
+            counts += f"; {self.waiting_closed} waiting-list place{'s' if self.waiting_closed != 1 else ''} closed"
+        if self.still_booked:
+            patients_left = len(self.still_booked)
+            counts += (f"; {patients_left} patient{'s' if patients_left != 1 else ''} still booked from their old "
+                       "tier, for staff to cancel or keep")
+        return counts
 
 
 def read_export(path: Path | str) -> list[Row]:
@@ -169,17 +197,21 @@ def import_rows(
             report.rejected.append(Rejection(
                 row.line, [f"could not be saved ({type(problem).__name__}); nothing was written for this row"]))
             continue
-        kind, invited = outcome
+        kind, invited, closed, left_booked = outcome
         setattr(report, kind, getattr(report, kind) + 1)
         report.invited += invited
+        report.waiting_closed += closed
+        if left_booked is not None:
+            report.still_booked.append(left_booked)
     return report
 
 
 def _import_one(
     session: Session, domain: DomainConfig, details: patients.Registration, *, line: int, actor: Actor,
     base_url: str, now: dt.datetime, invite: bool,
-) -> tuple[str, bool]:
-    """Write one checked row: ("imported" | "updated" | "unchanged", whether a link was texted)."""
+) -> tuple[str, bool, int, LeftBooked | None]:
+    """Write one checked row: ("imported" | "updated" | "unchanged", whether a link was texted, waiting-list places
+    closed, and what the patient still holds of an old tier)."""
     where = f"triage import, line {line}"
     existing = patients.find_by_nhs_number(session, details.nhs_number)
     if existing is None:
@@ -190,14 +222,15 @@ def _import_one(
                    detail=f"{where}: {', '.join(patient.warning_codes)}")
         if invite:
             record(session, actor, "invitation_sent", patient_id=patient.id, detail=where)
-        return "imported", invite
-    changed = patients.update_patient(session, domain, existing, details)
-    if not changed:
-        return "unchanged", False
-    record(session, actor, "patient_updated", patient_id=existing.id, detail=f"{where}: {', '.join(changed)}")
-    # The first link went to a number that is no longer theirs: send a new one to the new number.
-    reinvite = invite and "mobile" in changed and not has_account(session, existing.id)
-    if reinvite:
-        auth.invite_patient(session, domain, existing, base_url=base_url, now=now)
+        return "imported", invite, 0, None
+    update = update_from_triage(session, domain, existing, details, base_url=base_url, now=now, invite=invite)
+    if not update.changed:
+        return "unchanged", False, 0, None
+    record(session, actor, "patient_updated", patient_id=existing.id, detail=f"{where}: {', '.join(update.changed)}")
+    if update.reinvited:
         record(session, actor, "invitation_sent", patient_id=existing.id, detail=f"{where}: new mobile")
-    return "updated", reinvite
+    for entry in update.closed:
+        record(session, actor, "waitlist_closed_on_retriage", patient_id=existing.id,
+               detail=f"{where}: entry {entry.id}, {entry.service_key}; now Tier {existing.tier}")
+    left_booked = LeftBooked(line, existing.id, existing.tier, update.still_booked) if update.still_booked else None
+    return "updated", update.reinvited, len(update.closed), left_booked

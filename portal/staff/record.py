@@ -24,6 +24,8 @@ from portal.booking import waitlist
 from portal.booking.models import Booking, Cohort, WaitlistEntry
 from portal.messaging.models import SmsMessage
 from portal.patients.models import Patient
+from portal.patients.retriage import StillBooked, other_tier_bookings
+from portal.settings import DomainConfig
 
 LATEST = 20
 
@@ -35,6 +37,9 @@ class PatientRecord:
     upcoming: list[Appointment]
     past: list[Appointment]  # past, moved and cancelled, newest first (at most LATEST)
     waiting: list[tuple[WaitlistEntry, int]]  # live waiting-list entries and their place in the queue
+    # Course places and appointments of services the patient's tier does not offer (booked before a change of
+    # tier), soonest first: reception cancels or keeps each.
+    other_tier: list[StillBooked]
     attendance: list[ServiceAttendance]
     marks: list[Attendance]  # latest marks, newest first
     reviews: list[DnaReview]
@@ -60,7 +65,7 @@ def _messages(session: Session, patient_id: int) -> list[SmsMessage]:
     ))
 
 
-def patient_record(session: Session, patient: Patient, *, now: dt.datetime) -> PatientRecord:
+def patient_record(session: Session, domain: DomainConfig, patient: Patient, *, now: dt.datetime) -> PatientRecord:
     """Everything the record page lists about ``patient``: bookings, appointments, waiting lists, attendance and
     reviews, texts, and the audit trail (the latest of each)."""
     bookings = _bookings(session, patient.id)
@@ -78,6 +83,7 @@ def patient_record(session: Session, patient: Patient, *, now: dt.datetime) -> P
         past=[a for a in appointments if a not in upcoming][:LATEST],
         # At most one live entry per course (a unique index), so this loop is bounded by the catalogue.
         waiting=[(entry, waitlist.place_in_queue(session, entry)) for entry in entries],
+        other_tier=other_tier_bookings(domain, patient, seats, upcoming, now=now),
         attendance=attendance_summary(session, patient.id),
         marks=attendance_history(session, patient.id, limit=LATEST),
         reviews=review_history(session, patient.id),

@@ -123,7 +123,7 @@ def patient_record(patient_id: int):
         "staff/patient_record.html",
         patient=patient,
         team=domain().teams.get(patient.team),
-        record=desk_record.patient_record(s, patient, now=now),
+        record=desk_record.patient_record(s, domain(), patient, now=now),
         now=now,
         statuses=STATUSES,
         marks=MARKS,

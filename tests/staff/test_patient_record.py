@@ -87,6 +87,49 @@ def test_the_record_shows_every_section_with_actions_one_click_away(reception_cl
     assert page.find("a", href=f"/staff/audit?patient={patient.id}")
 
 
+def _moved_to_tier_2(session, patient) -> dict:
+    """A Tier 1 patient with a Group place and a pharmacy review booked, then re-triaged to Tier 2."""
+    ids = _full_history(session, patient)
+    patient.tier, patient.team = 2, "whittington"
+    session.commit()
+    return ids
+
+
+def test_bookings_from_the_old_tier_are_listed_for_reception_to_cancel_or_keep(reception_client, session):
+    patient = factories.create_patient(session, given_name="Maryam", family_name="Okafor")
+    ids = _moved_to_tier_2(session, patient)
+    page = get_page(reception_client, f"/staff/patients/{patient.id}")
+    callout = page.find(id="other-tier-bookings")
+    assert callout.find("h3").get_text(" ", strip=True).endswith("Still booked from Tier 1")
+    words = callout.get_text(" ", strip=True)
+    assert ("Maryam Okafor is now in Tier 2, which does not offer these. Nothing has been cancelled: for each one, "
+            "cancel it or keep it.") in words
+    items = [li.get_text(" ", strip=True) for li in callout.find_all("li")]
+    assert len(items) == 2
+    assert any(item.startswith("Pain management physiotherapy, ") and item.endswith("or keep") for item in items)
+    assert any(item.startswith("Eight-week Pain Management Group, group starting ") for item in items)
+    assert callout.find("a", href=f"/staff/patients/{patient.id}/bookings/{ids['seat']}/cancel")
+    assert callout.find("a", href=f"/staff/patients/{patient.id}/appointments/{ids['appointment']}/cancel")
+
+
+def test_a_patient_of_one_tier_throughout_has_no_old_tier_list(reception_client, session):
+    patient = factories.create_patient(session)
+    _full_history(session, patient)
+    page = get_page(reception_client, f"/staff/patients/{patient.id}")
+    assert not page.find(id="other-tier-bookings")
+
+
+def test_a_facilitator_sees_the_old_tier_list_without_the_cancel_links(app, session):
+    patient = factories.create_patient(session)
+    ids = _moved_to_tier_2(session, patient)
+    page = get_page(_client(app, session, Role.FACILITATOR), f"/staff/patients/{patient.id}")
+    callout = page.find(id="other-tier-bookings")
+    assert len(callout.find_all("li")) == 2
+    assert not callout.find("a", href=f"/staff/patients/{patient.id}/bookings/{ids['seat']}/cancel")
+    assert not any("or keep" in li.get_text() for li in callout.find_all("li"))
+    assert "reception decide whether to cancel or keep each one" in callout.get_text(" ", strip=True)
+
+
 def test_the_audit_trail_shows_the_latest_twenty(reception_client, session):
     patient = factories.create_patient(session)
     for _ in range(25):
