@@ -20,10 +20,12 @@ from portal.patients import services as patients
 from portal.patients.identifiers import postcode_district
 from portal.patients.models import Patient
 from portal.patients.search import SearchInputError, search_patients
+from portal.plain_text import number_id
 from portal.staff import record as desk_record
 from portal.staff.desk_forms import PatientSearchForm
 from portal.staff.forms import ActionForm, AssignTeamForm, RegisterPatientForm
 from portal.staff.messages import STATUSES
+from portal.staff.retriage_wording import retriage_confirmation
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -75,10 +77,25 @@ def register_patient():
     # Look for the NHS number first, so nobody is asked to justify a warning for a patient already here.
     digits = form.nhs_number_digits if form.is_submitted() else None
     existing = patients.find_by_nhs_number(s, digits) if digits else None
+    # "Update the existing record" names the record it was offered for: another NHS number typed since then
+    # is a new duplicate, offered afresh.
+    updating = existing is not None and number_id(request.form.get("update_existing")) == existing.id
+    if updating and submitted:
+        try:
+            update = onboarding.update_from_triage(
+                s, domain(), existing, form.registration, base_url=current_app.config["PUBLIC_BASE_URL"], now=now)
+        except patients.SharedContact as problem:
+            form[problem.field].errors = [str(problem)]
+        else:
+            _audit_update(existing, update)
+            for message, category in retriage_confirmation(existing, update):
+                flash(message, category)
+            return redirect(url_for("staff.patient_record", patient_id=existing.id))
     if existing is not None:
         duplicate_id = existing.id
-        form.nhs_number.errors = ["A patient with this NHS number is already registered"]
-        form.warnings = {}
+        if not updating:
+            form.nhs_number.errors = ["A patient with this NHS number is already registered"]
+            form.warnings = {}
     elif submitted:
         try:
             patient = onboarding.admit(
@@ -102,6 +119,19 @@ def register_patient():
     # Shown again after a post: something was refused, or a warning wants a reason.
     return render_template("staff/register_patient.html", form=form, duplicate_id=duplicate_id), \
         400 if form.is_submitted() else 200
+
+
+def _audit_update(patient: Patient, update: onboarding.Update) -> None:
+    if not update.changed:
+        return
+    audit("patient_updated", patient_id=patient.id, detail=f"registration form: {', '.join(update.changed)}")
+    if "eligibility_warnings" in update.changed:
+        audit("eligibility_warnings_overridden", patient_id=patient.id, detail=", ".join(patient.warning_codes))
+    if update.reinvited:
+        audit("invitation_sent", patient_id=patient.id, detail="new mobile")
+    for entry in update.closed:
+        audit("waitlist_closed_on_retriage", patient_id=patient.id,
+              detail=f"entry {entry.id}, {entry.service_key}; now Tier {patient.tier}")
 
 
 def _patient_or_404(patient_id: int) -> Patient:
