@@ -144,12 +144,17 @@ def patient_client(app, session):
     return c
 
 
-@pytest.fixture
-def reception_client(app, session):
-    from portal.auth.models import Role
-
-    user = factories.create_staff(session, role=Role.RECEPTION)
+def staff_client(app, session, role):
+    """A test client signed in as a fresh staff member of ``role``; the user is on ``client.user``."""
+    user = factories.create_staff(session, role=role)
     c = app.test_client()
     assert sign_in(c, user.email).status_code == 302
     c.user = user
     return c
+
+
+@pytest.fixture
+def reception_client(app, session):
+    from portal.auth.models import Role
+
+    return staff_client(app, session, Role.RECEPTION)

@@ -45,7 +45,7 @@ def forms(session, db, domain) -> list[str]:
     return [
         "/staff/admin/venues/new", f"/staff/admin/venues/{venue.id}", "/staff/admin/staff-accounts/invite",
         f"/staff/admin/staff-accounts/{facilitator.id}/role",
-        "/staff/courses/new",
+        "/staff/courses/new", f"/staff/courses/{cohort.id}/capacity", f"/staff/courses/{cohort.id}/cancel",
         f"/staff/courses/{cohort.id}/sessions/{cohort.sessions[0].id}/move",
         f"/staff/courses/{cohort.id}/sessions/{cohort.sessions[0].id}/cancel",
         "/staff/patients/new", f"/staff/patients/{unteamed.id}/team",

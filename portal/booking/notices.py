@@ -51,9 +51,10 @@ def seat_moved(
 
 def seat_cancelled(
     session: Session, domain: DomainConfig, patient: Patient, booking: Booking, *, now: dt.datetime
-) -> None:
+) -> bool:
+    """True if the text went in the outbox (not for a patient who takes no texts)."""
     first = booking.cohort.first_session
-    enqueue_sms(
+    return enqueue_sms(
         session, key=f"cancelled:{booking.id}", patient=patient, kind="booking_cancelled",
         body=texts.seat_cancelled(first_session=first.starts_at, phone=domain.policy.service.phone),
         # No booking_id: the dispatcher drops a text whose booking has ended, and this one is about just that.

@@ -352,7 +352,7 @@ def _check_order(cohort: Cohort, moving: CohortSession, starts: dt.datetime, end
             f"{written_date(after[0].starts_at)}. Choose an earlier date", field="date")
 
 
-def _clear_marks(session: Session, cohort_session_id: int) -> list[tuple[int, str]]:
+def clear_marks(session: Session, cohort_session_id: int) -> list[tuple[int, str]]:
     """Remove the marks of a session that is not going ahead at its time, and say which they were."""
     found = [(patient_id, mark) for patient_id, mark in session.execute(
         select(Attendance.patient_id, Attendance.mark).where(Attendance.cohort_session_id == cohort_session_id)
@@ -446,7 +446,7 @@ def move_session(
             "Someone else has just changed this session. Check its new date and time", field="date"
         )
 
-    cleared = _clear_marks(session, cohort_session.id)
+    cleared = clear_marks(session, cohort_session.id)
     cancel_pending_reminders(session, cohort_id=cohort.id, starts_at=previous, now=now)
     body = texts.session_moved(was=previous, now_at=new_start, venue_short_name=_venue_words(cohort),
                                phone=domain.policy.service.phone)
@@ -489,7 +489,7 @@ def cancel_session(
     if not cancelled:
         # A double submit racing the first: that one cancelled it and sent the texts.
         return SessionChange(session=cohort_session, changed=False, previous_start=starts)
-    cleared = _clear_marks(session, cohort_session.id)
+    cleared = clear_marks(session, cohort_session.id)
     cancel_pending_reminders(session, cohort_id=cohort_session.cohort_id, starts_at=starts, now=now)
     body = texts.session_cancelled(was=starts, phone=domain.policy.service.phone)
     booked = _booked_patients(session, cohort_session.cohort_id)

@@ -221,7 +221,7 @@ def book_held_seat(session: Session, entry: Row, cohort_id: int, *, now: dt.date
         .execution_options(synchronize_session=False)
     ).rowcount == 1
     if booked:
-        _withdraw_offer_text(session, entry.id, now=now)
+        withdraw_offer_text(session, entry.id, now=now)
     return booked
 
 
@@ -244,7 +244,7 @@ def _end_live_entries(session: Session, domain: DomainConfig, which, *, status: 
     ).all()
     for entry_id, cohort_id in ended:
         if cohort_id is not None:
-            _withdraw_offer_text(session, entry_id, now=now)
+            withdraw_offer_text(session, entry_id, now=now)
             _pass_seat_on(session, domain, cohort_id, now=now)
 
 
@@ -252,7 +252,7 @@ def offer_text_key(entry_id: int) -> str:
     return f"offer:{entry_id}"
 
 
-def _withdraw_offer_text(session: Session, entry_id: int, *, now: dt.datetime) -> None:
+def withdraw_offer_text(session: Session, entry_id: int, *, now: dt.datetime) -> None:
     """The offer ended before its text went (the patient answered it in the portal first, or left the list):
     the text would only confuse, so it is not sent. A text already on its way is left to go."""
     session.execute(
@@ -396,7 +396,7 @@ def accept_offer(
     ).rowcount == 1
     if not won:
         raise OfferNotFound("This offer is no longer open")
-    _withdraw_offer_text(session, entry.id, now=now)
+    withdraw_offer_text(session, entry.id, now=now)
     session.refresh(entry)
     cohort = entry.offer_cohort
     assert cohort is not None
@@ -422,7 +422,7 @@ def decline_offer(session: Session, domain: DomainConfig, patient: Patient, entr
         .execution_options(synchronize_session=False)
     ).rowcount == 1
     if declined:
-        _withdraw_offer_text(session, entry.id, now=now)
+        withdraw_offer_text(session, entry.id, now=now)
         _pass_seat_on(session, domain, entry.offer_cohort_id, now=now)
 
 

@@ -159,6 +159,23 @@ def session_cancelled(*, was: dt.datetime, phone: str) -> str:
     )
 
 
+def waiting_group_cancelled(*, first_session: dt.datetime, phone: str) -> str:
+    """To a patient waiting for one group (or offered a place in it) when staff cancel the whole group."""
+    return check_single_segment(
+        f"NHS: the weekly group starting {short_datetime(first_session)} that you were waiting for is cancelled. "
+        f"To join another group, sign in or call {phone}"
+    )
+
+
+def offer_withdrawn(*, first_session: dt.datetime, phone: str) -> str:
+    """To a patient waiting for any group who was offered a place in one that staff then cancelled: their place
+    in the queue stands."""
+    return check_single_segment(
+        f"NHS: the weekly group starting {short_datetime(first_session)} is cancelled, so the place we offered is "
+        f"withdrawn. You stay on the waiting list. Call {phone}"
+    )
+
+
 def place_offered(*, first_session: dt.datetime, until: dt.datetime, phone: str) -> str:
     """``until`` is when the offer lapses: the hold, or the group's start if that comes sooner."""
     return check_single_segment(

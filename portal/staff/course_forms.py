@@ -1,4 +1,5 @@
-"""Forms of the course pages: create a cohort, move or cancel one session, filter the list of cohorts.
+"""Forms of the course pages: create a cohort, change its places or cancel it, move or cancel one session, filter
+the list of cohorts.
 
 Numbers and times are typed into text boxes and parsed here, so every problem gets a message in the
 NHS.UK style next to its field (WTForms' own IntegerField would say "Not a valid integer value").
@@ -40,6 +41,11 @@ def _require_date(field: DateParts) -> None:
         field.data = None
         field.bad_parts = {"day", "month", "year"}
         raise ValidationError(f"Enter {field.label.text.lower()}")
+
+
+def _places(field: StringField) -> int:
+    """The number of places typed, within the bounds every cohort keeps (a new one, or one whose places change)."""
+    return whole_number(field.data, label="Number of places", example=12, low=CAPACITY[0], high=CAPACITY[1])
 
 
 class _FacilitatorChoice:
@@ -186,8 +192,7 @@ class CreateCohortForm(_FacilitatorChoice, PortalForm):
                                      high=SESSION_MINUTES[1], unit=" minutes")
 
     def validate_capacity(self, field: StringField) -> None:
-        self.places = whole_number(field.data, label="Number of places", example=12, low=CAPACITY[0],
-                                    high=CAPACITY[1])
+        self.places = _places(field)
 
     def validate(self, extra_validators: Any = None) -> bool:
         valid = super().validate(extra_validators)
@@ -265,6 +270,24 @@ class CancelSessionForm(_ReasonMixin, PortalForm):
 
     reason = TextAreaField("Why is the session cancelled?",
                            validators=box_limits("Why the session is cancelled", REASON_LENGTH))
+
+
+class CapacityForm(PortalForm):
+    capacity = StringField("Number of places")
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.places: int | None = None
+
+    def validate_capacity(self, field: StringField) -> None:
+        self.places = _places(field)
+
+
+class CancelCohortForm(_ReasonMixin, PortalForm):
+    REASON_MISSING = "Enter why the cohort is cancelled"
+
+    reason = TextAreaField("Why is the cohort cancelled?",
+                           validators=box_limits("Why the cohort is cancelled", REASON_LENGTH))
 
 
 STATUS_LABELS = {"open": "Open", "closed": "Closed", "cancelled": "Cancelled"}

@@ -1,5 +1,5 @@
-"""Staff pages to run courses: create a cohort, see its sessions and roster, change its facilitators, move or
-cancel a session."""
+"""Staff pages to run courses: create a cohort, see its sessions and roster, change its facilitators, change its
+number of places or cancel it (admins), move or cancel a session."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from portal.appointments import availability
 from portal.audit.web import audit
 from portal.auth.access import CLINICAL_ROLES, roles_required, staff_required
 from portal.auth.models import Role
-from portal.booking import services, sessions
+from portal.booking import cohort_changes, services, sessions
 from portal.booking.models import Cohort, CohortSession
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
 from portal.staff.course_forms import (
+    CancelCohortForm,
     CancelSessionForm,
+    CapacityForm,
     CohortFilterForm,
     CreateCohortForm,
     FacilitatorsForm,
@@ -113,6 +115,8 @@ def cohort_page(cohort_id: int):
         abort(404)
     cohort = found.cohort
     audit("course_roster_viewed", detail=f"cohort {cohort.id}: {len(found.roster)} patients")
+    now = utcnow()
+    admin = current_user.role == Role.ADMIN.value
     return render_template(
         "staff/courses/cohort.html",
         cohort=cohort,
@@ -123,7 +127,9 @@ def cohort_page(cohort_id: int):
         can_change=current_user.role in CHANGE_ROLES,
         reads_registers=current_user.role in CLINICAL_ROLES,
         planned=planned_times(cohort),
-        now=utcnow(),
+        now=now,
+        can_change_places=admin and cohort_changes.capacity_refusal(cohort, now=now) is None,
+        can_cancel=admin and cohort.status != "cancelled" and cohort_changes.cancel_refusal(cohort, now=now) is None,
     )
 
 
@@ -164,11 +170,15 @@ def _session_or_404(cohort_id: int, session_id: int) -> CohortSession:
 
 
 def _texted(change: sessions.SessionChange) -> str:
-    """What the flash says about the texts: staff phone anyone who does not accept texts."""
-    if change.patients_booked == 0:
+    return _texted_words(change.patients_booked, change.texts_queued)
+
+
+def _texted_words(booked: int, queued: int) -> str:
+    """What the flash says about the texts to booked patients: staff phone anyone who does not accept texts."""
+    if booked == 0:
         return "No patients are booked, so nobody was texted."
-    said = f"We have texted {change.texts_queued} patient{'s' if change.texts_queued != 1 else ''}."
-    missed = change.patients_booked - change.texts_queued
+    said = f"We have texted {queued} patient{'s' if queued != 1 else ''}."
+    missed = booked - queued
     if missed:
         said += f" {missed} booked patient{'s do' if missed != 1 else ' does'} not accept texts: phone them."
     return said
@@ -247,3 +257,112 @@ def cancel_session(cohort_id: int, session_id: int):
                       "info")
             return redirect(url_for("staff_courses.cohort_page", cohort_id=cohort_id))
     return _session_page("staff/courses/cancel_session.html", form, cohort_session)
+
+
+# Changing a whole cohort: admins only.
+
+def _cohort_or_404(cohort_id: int) -> Cohort:
+    cohort = db_session().get(Cohort, cohort_id)
+    if cohort is None:
+        abort(404)
+    return cohort
+
+
+def _to_cohort(cohort: Cohort):
+    return redirect(url_for("staff_courses.cohort_page", cohort_id=cohort.id))
+
+
+def _places(count: int) -> str:
+    return f"{count} place{'s' if count != 1 else ''}"
+
+
+@bp.route("/courses/<int:cohort_id>/capacity", methods=["GET", "POST"])
+@admin_required
+def change_capacity(cohort_id: int):
+    s = db_session()
+    cohort = _cohort_or_404(cohort_id)
+    refused = cohort_changes.capacity_refusal(cohort, now=utcnow())
+    if refused and request.method == "GET":
+        flash(f"{refused}.", "info")
+        return _to_cohort(cohort)
+    form = CapacityForm(data=None if request.method == "POST" else {"capacity": str(cohort.capacity)})
+    status = 400 if form.is_submitted() else 200
+    if form.validate_on_submit():
+        try:
+            change = cohort_changes.change_capacity(s, domain(), cohort, form.places, now=utcnow())
+        except cohort_changes.CohortLocked as locked:
+            form.capacity.errors = [str(locked)]
+            status = 409
+        except cohort_changes.CapacityTooLow as low:
+            form.capacity.errors = [str(low)]
+        else:
+            if not change.changed:
+                flash(f"The cohort already had {_places(change.after)}: nothing changed.", "info")
+                return _to_cohort(cohort)
+            audit("cohort_capacity_changed", detail=f"cohort {cohort.id}: {change.before} -> {change.after} places, "
+                                                    f"{change.offers_made} offered from the waiting list")
+            said = f"The cohort now has {_places(change.after)}."
+            if change.offers_made:
+                said += (f" {_places(change.offers_made).capitalize()} {'were' if change.offers_made != 1 else 'was'}"
+                         f" offered to patients on the waiting list, by text.")
+            flash(said, "success")
+            return _to_cohort(cohort)
+    booked, held = cohort_changes.places_taken(s, cohort)
+    return render_template("staff/courses/capacity.html", form=form, cohort=cohort, booked=booked, held=held,
+                           service=domain().catalogue.get(cohort.service_key)), status
+
+
+@bp.route("/courses/<int:cohort_id>/cancel", methods=["GET", "POST"])
+@admin_required
+def cancel_cohort(cohort_id: int):
+    s = db_session()
+    cohort = _cohort_or_404(cohort_id)
+    if cohort.status == "cancelled":
+        flash("This cohort is already cancelled." + (" Nobody was texted again." if request.method == "POST" else ""),
+              "info")
+        return _to_cohort(cohort)
+    refused = cohort_changes.cancel_refusal(cohort, now=utcnow())
+    if refused and request.method == "GET":
+        flash(f"{refused}.", "info")
+        return _to_cohort(cohort)
+    form = CancelCohortForm()
+    status = 400 if form.is_submitted() else 200
+    if form.validate_on_submit():
+        try:
+            done = cohort_changes.cancel_cohort(s, domain(), cohort, reason=form.reason.data, now=utcnow())
+        except cohort_changes.CohortLocked as locked:
+            form.reason.errors = [str(locked)]
+            status = 409
+        else:
+            if done.changed:
+                _audit_cancelled(cohort, done)
+                said = (f"The cohort is cancelled: its {done.sessions_cancelled} sessions to come and "
+                        f"{_places(len(done.bookings))} booked. {_texted_words(len(done.bookings), done.texts_queued)}")
+                if done.waits_ended or done.offers_withdrawn:
+                    said += " Patients on its waiting list have been texted too."
+                flash(said, "success")
+            else:
+                flash("This cohort is already cancelled. Nobody was texted again.", "info")
+            return _to_cohort(cohort)
+    return render_template("staff/courses/cancel_cohort.html", form=form, cohort=cohort,
+                           preview=cohort_changes.cancellation_preview(s, cohort),
+                           service=domain().catalogue.get(cohort.service_key)), status
+
+
+def _audit_cancelled(cohort: Cohort, done: cohort_changes.CohortCancellation) -> None:
+    """One event for the cohort, and one on each patient's record for what it did to them."""
+    audit("cohort_cancelled", detail=f"cohort {cohort.id}: {done.sessions_cancelled} sessions, "
+                                     f"{len(done.bookings)} places, {len(done.waits_ended)} waits ended, "
+                                     f"{len(done.offers_withdrawn)} offers withdrawn, {done.texts_queued} texts")
+    for patient_id, booking_id in done.bookings:
+        audit("seat_cancelled_by_staff", patient_id=patient_id,
+              detail=f"booking {booking_id}: cohort {cohort.id} cancelled")
+    for patient_id, entry_id in done.waits_ended:
+        audit("waitlist_ended_by_staff", patient_id=patient_id,
+              detail=f"entry {entry_id}: cohort {cohort.id} cancelled")
+    for patient_id, entry_id in done.offers_withdrawn:
+        audit("offer_withdrawn_by_staff", patient_id=patient_id,
+              detail=f"entry {entry_id}: cohort {cohort.id} cancelled; still waiting for any group")
+    for number, patient_id, mark in done.marks_cleared:
+        audit("attendance_cleared", patient_id=patient_id,
+              detail=f"cohort {cohort.id} session {number}: {mark} -> not marked (cohort cancelled)")

@@ -1,5 +1,6 @@
 """Running a course in a real browser at phone size: an admin creates a cohort whose weeks include a bank
-holiday, and a receptionist moves that session; the booked patient is texted. axe checks every page."""
+holiday, and a receptionist moves that session; the booked patient is texted. An admin changes a cohort's places
+and then cancels it. axe checks every page."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select, update
 
 from portal.auth.models import Role
+from portal.booking import services
 from portal.booking.holidays import england_bank_holiday
 from portal.booking.models import Booking, Cohort, CohortSession
 from portal.dates import london_today
@@ -123,3 +125,54 @@ def test_admin_creates_a_cohort_and_reception_moves_its_bank_holiday_session(db,
         assert moved.starts_at == dt.datetime.combine(new_day, dt.time(18), tzinfo=LONDON).astimezone(dt.UTC)
         [text] = s.scalars(select(SmsMessage).where(SmsMessage.kind == "session_moved")).all()
         assert text.patient_id == patient_id and "has moved to" in text.body
+
+
+def test_admin_changes_a_cohorts_places_then_cancels_it_on_a_phone(db, new_page, session, domain):
+    admin, admin_secret = create_staff(db, Role.ADMIN)
+    cohort = factories.create_cohort(session, capacity=4)
+    for name in ("Ola", "Priya", "Sam"):
+        patient = factories.create_patient(session, given_name=name, family_name="Booked")
+        services.book_seat(session, domain, patient, cohort.id, now=utcnow())
+    session.commit()
+    cohort_id, first = cohort.id, cohort.first_date
+
+    page = new_page()
+    sign_in(page, admin, who="admin", totp_secret=admin_secret)
+    page.goto(f"/staff/courses/{cohort_id}")
+    expect(heading(page)).to_have_text(f"Cohort starting {local_date(first)}")
+    check_accessibility(page, "cohort-admin")
+
+    # a) Fewer places than are booked: refused, with the numbers next to the field.
+    page.get_by_role("link", name="Change the number of places").click()
+    expect(heading(page)).to_have_text("Change the number of places")
+    check_accessibility(page, "cohort-places")
+    page.get_by_label("Number of places").fill("2")
+    page.get_by_role("button", name="Save number of places").click()
+    expect(page).to_have_title(re.compile(r"^Error: "))
+    message = "Number of places must be 3 or more: 3 places are booked"
+    expect(page.get_by_label("Number of places")).to_have_accessible_description(re.compile(re.escape(message)))
+    check_accessibility(page, "cohort-places-error")
+    page.get_by_label("Number of places").fill("6")
+    page.get_by_role("button", name="Save number of places").click()
+    expect_success_banner(page, "The cohort now has 6 places.")
+    expect(page.get_by_role("main")).to_contain_text("3 of 6")
+
+    # b) Cancelling: the confirmation says who will be texted; a missing reason is asked for.
+    page.get_by_role("button", name="Cancel this cohort").click()
+    expect(heading(page)).to_have_text("Cancel this cohort")
+    expect(page.get_by_role("main")).to_contain_text("We will text 3 patients booked on this cohort")
+    check_accessibility(page, "cancel-cohort")
+    page.get_by_role("button", name="Cancel this cohort").click()
+    expect(page).to_have_title(re.compile(r"^Error: "))
+    check_accessibility(page, "cancel-cohort-error")
+    page.get_by_label("Why is the cohort cancelled?").fill("The facilitators are both on leave")
+    page.get_by_role("button", name="Cancel this cohort").click()
+    expect_success_banner(page, "We have texted 3 patients.")
+    expect(page.get_by_role("main")).to_contain_text("This cohort is cancelled.")
+    expect(page.get_by_role("button", name="Cancel this cohort")).to_have_count(0)
+    check_accessibility(page, "cohort-cancelled")
+
+    session.expire_all()
+    assert session.get(Cohort, cohort_id).status == "cancelled"
+    texted = session.scalars(select(SmsMessage.body).where(SmsMessage.kind == "booking_cancelled")).all()
+    assert len(texted) == 3 and all("is cancelled" in body for body in texted)

@@ -50,6 +50,8 @@ def _worst_case_texts(base_url: str, phone: str) -> dict[str, str]:
         "session_cancelled": texts.session_cancelled(was=LONGEST_START, phone=phone),
         "place_offered": texts.place_offered(first_session=LONGEST_START, until=LONGEST_START, phone=phone),
         "waiting_list_closed": texts.waiting_list_closed(phone=phone),
+        "waiting_group_cancelled": texts.waiting_group_cancelled(first_session=LONGEST_START, phone=phone),
+        "offer_withdrawn": texts.offer_withdrawn(first_session=LONGEST_START, phone=phone),
         "appointment_booked": texts.appointment_booked(starts_at=LONGEST_START, venue_short_name=venue_name,
                                                        phone=phone),
         "appointment_moved": texts.appointment_moved(starts_at=LONGEST_START, venue_short_name=venue_name,

@@ -1,0 +1,88 @@
+"""Concurrency: an admin changing a whole cohort while patients book it. Each racer runs the real service in its own
+transaction, released together by a threading.Barrier, on SQLite and on PostgreSQL (make test-postgres)."""
+
+from sqlalchemy import func, select
+
+from portal.booking import cohort_changes, services
+from portal.booking.models import Booking, Cohort
+from portal.db import utcnow
+from portal.messaging.models import SmsMessage
+from portal.patients.models import Patient
+from tests import factories
+from tests.booking.helpers import seats_consistent
+from tests.races import count_together, in_transaction
+
+
+def _booker(db, domain, patient_id, cohort_id):
+    return in_transaction(db, lambda s: services.book_seat(s, domain, s.get(Patient, patient_id), cohort_id,
+                                                           now=utcnow()), done="booked")
+
+
+def _cohort_and_bookers(session, domain, *, capacity, booked, bookers):
+    """A cohort with ``booked`` places taken by real bookings, and the ids of ``bookers`` patients to race for it."""
+    cohort = factories.create_cohort(session, capacity=capacity)
+    for _ in range(booked):
+        services.book_seat(session, domain, factories.create_patient(session), cohort.id, now=utcnow())
+    session.commit()
+    return cohort.id, [factories.create_patient(session).id for _ in range(bookers)]
+
+
+def _race(session, race_db, domain, cohort_id, bookers, change, *, done):
+    """``change(s, cohort)`` in its own transaction, racing each booker's booking: the outcomes, and the cohort
+    as committed."""
+    def job(s):
+        change(s, s.get(Cohort, cohort_id))
+
+    outcomes = count_together([in_transaction(race_db, job, done=done)]
+                              + [_booker(race_db, domain, p, cohort_id) for p in bookers])
+    session.expire_all()
+    return outcomes, session.get(Cohort, cohort_id)
+
+
+def _active(session, cohort_id):
+    return session.scalar(select(func.count()).select_from(Booking).where(
+        Booking.cohort_id == cohort_id, Booking.status == "active"))
+
+
+def test_a_cut_in_places_racing_bookings_never_oversells_and_never_loses_a_booking(session, race_db, domain):
+    cohort_id, bookers = _cohort_and_bookers(session, domain, capacity=20, booked=10, bookers=20)
+    outcomes, cohort = _race(session, race_db, domain, cohort_id, bookers, done="cut", change=lambda s, cohort: (
+        cohort_changes.change_capacity(s, domain, cohort, 12, now=utcnow())))
+    assert cohort.seats_taken <= cohort.capacity
+    assert seats_consistent(session, cohort_id)
+    # Every booking that said so stands: 10 before, and each racer told "booked".
+    assert _active(session, cohort_id) == 10 + outcomes["booked"] == cohort.seats_taken
+    if outcomes["cut"]:
+        # The cut came before more than two had booked: the places above 12 were never there to take.
+        assert cohort.capacity == 12 and outcomes["booked"] == 2, outcomes
+    else:
+        # More than two booked first, so the cut was refused (below the seats taken) and the rest filled up.
+        assert outcomes["CapacityTooLow"] == 1 and cohort.capacity == 20 and outcomes["booked"] == 10, outcomes
+    assert outcomes["CohortFull"] + outcomes["booked"] == 20, outcomes
+
+
+def test_places_added_while_patients_book_are_each_taken_once(session, race_db, domain):
+    cohort_id, bookers = _cohort_and_bookers(session, domain, capacity=5, booked=5, bookers=10)
+    outcomes, cohort = _race(session, race_db, domain, cohort_id, bookers, done="raised", change=lambda s, cohort: (
+        cohort_changes.change_capacity(s, domain, cohort, 8, now=utcnow())))
+    assert outcomes["raised"] == 1
+    assert cohort.capacity == 8 and seats_consistent(session, cohort_id)
+    # Those who tried before the new places existed found the cohort full; at most three got one.
+    assert outcomes["booked"] <= 3 and _active(session, cohort_id) == 5 + outcomes["booked"], outcomes
+
+
+def test_cancelling_a_cohort_racing_bookings_leaves_no_place_standing_and_tells_everyone_booked(session, race_db,
+                                                                                                 domain):
+    cohort_id, bookers = _cohort_and_bookers(session, domain, capacity=20, booked=5, bookers=15)
+    outcomes, cohort = _race(session, race_db, domain, cohort_id, bookers, done="cancelled", change=lambda s, cohort: (
+        cohort_changes.cancel_cohort(s, domain, cohort, reason="Venue closed", now=utcnow())))
+    assert outcomes["cancelled"] == 1, outcomes
+    # A booking that came after the cancellation found the cohort no longer open.
+    assert outcomes["booked"] + outcomes["CohortFull"] + outcomes["CohortNotFound"] == 15, outcomes
+    assert cohort.status == "cancelled" and cohort.seats_taken == 0
+    assert _active(session, cohort_id) == 0
+    # Every place booked (the 5 before, and each racer that booked first) was cancelled and its patient texted.
+    ended = session.scalars(select(Booking.id).where(Booking.cohort_id == cohort_id)).all()
+    assert len(ended) == 5 + outcomes["booked"]
+    told = session.scalar(select(func.count()).select_from(SmsMessage).where(SmsMessage.kind == "booking_cancelled"))
+    assert told == len(ended)
