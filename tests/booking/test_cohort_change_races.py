@@ -86,3 +86,53 @@ def test_cancelling_a_cohort_racing_bookings_leaves_no_place_standing_and_tells_
     assert len(ended) == 5 + outcomes["booked"]
     told = session.scalar(select(func.count()).select_from(SmsMessage).where(SmsMessage.kind == "booking_cancelled"))
     assert told == len(ended)
+
+
+def test_cancelling_a_cohort_while_its_patients_give_up_places_and_decline_offers_ends_each_once(session, race_db,
+                                                                                                   domain):
+    """Those requests lock a place or a waiting-list entry and then the cohort, to free the seat; the cancellation
+    takes them in the same order, so neither waits for the other in a deadlock."""
+    from portal.booking import waitlist
+    from portal.booking.models import WaitlistEntry
+
+    cohort = factories.create_cohort(session, capacity=6)
+    holders = [factories.create_patient(session) for _ in range(6)]
+    seats = [services.book_seat(session, domain, p, cohort.id, now=utcnow()) for p in holders]
+    service = domain.catalogue.get("t1-group")
+    waiting = [factories.create_patient(session) for _ in range(3)]
+    for patient in waiting:
+        waitlist.join(session, domain, patient, service, cohort=cohort, now=utcnow())
+    session.commit()
+    # Three places free and are offered to the three waiting.
+    for patient, seat in zip(holders[:3], seats[:3], strict=True):
+        services.withdraw_seat(session, domain, patient, seat.id, reason="x", now=utcnow())
+    session.commit()
+    offers = {e.patient_id: e.id for e in session.scalars(select(WaitlistEntry).where(
+        WaitlistEntry.status == "offered"))}
+    assert len(offers) == 3
+    cohort_id = cohort.id
+
+    def give_up(patient_id, seat_id):
+        return in_transaction(race_db, lambda s: services.withdraw_seat(
+            s, domain, s.get(Patient, patient_id), seat_id, reason="race", now=utcnow()), done="gave up")
+
+    def decline(patient_id, entry_id):
+        return in_transaction(race_db, lambda s: waitlist.decline_offer(
+            s, domain, s.get(Patient, patient_id), entry_id, now=utcnow()), done="declined")
+
+    def cancel(s):
+        cohort_changes.cancel_cohort(s, domain, s.get(Cohort, cohort_id), reason="Venue closed", now=utcnow())
+
+    outcomes = count_together(
+        [in_transaction(race_db, cancel, done="cancelled")]
+        + [give_up(p.id, seat.id) for p, seat in zip(holders[3:], seats[3:], strict=True)]
+        + [decline(patient_id, entry_id) for patient_id, entry_id in offers.items()])
+    assert outcomes["cancelled"] == 1, outcomes
+    # Each other racer either went first, or found its place or offer already ended by the cancellation.
+    assert outcomes["gave up"] + outcomes["BookingEnded"] == 3, outcomes
+    assert outcomes["declined"] + outcomes["OfferNotFound"] == 3, outcomes
+    session.expire_all()
+    cohort = session.get(Cohort, cohort_id)
+    assert cohort.status == "cancelled" and cohort.seats_taken == 0
+    assert _active(session, cohort_id) == 0
+    assert seats_consistent(session, cohort_id)
