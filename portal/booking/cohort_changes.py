@@ -1,14 +1,14 @@
 """Changing a whole cohort (admins): its number of places, or cancelling it outright.
 
-Both read the seat count only with the cohort's row locked (SELECT ... FOR UPDATE), so a booking racing the change
-waits for it: ``seats.take_seat`` is a conditional UPDATE of that row, and once the change commits it sees the new
-capacity (or the cancelled status) and takes a seat only if one is really there. SQLite's BEGIN IMMEDIATE already
-runs writers one at a time.
+Both read the seat count only with the cohort's row locked (SELECT ... FOR NO KEY UPDATE), so a booking racing the
+change waits for it: ``seats.take_seat`` is a conditional UPDATE of that row, and once the change commits it sees
+the new capacity (or the cancelled status) and takes a seat only if one is really there. SQLite's BEGIN IMMEDIATE
+already runs writers one at a time.
 
-Cancelling locks the cohort's active bookings and its live waiting-list entries before the cohort itself. Those who
-change one of them (a patient cancelling their place, declining an offer) lock it first and the cohort after, to
-free the seat; taking the rows in the same order means such a request finishes before the cancellation starts,
-instead of each waiting for the other.
+Before the cohort, both lock its active bookings and then its live waiting-list entries (``_hold``). Those who change
+one of them (a patient cancelling their place, declining an offer) lock it first and the cohort after, to free the
+seat; taking the rows in the same order means such a request finishes before the change starts, instead of each
+waiting for the other in a deadlock (PostgreSQL would end one of them with an error).
 """
 
 from __future__ import annotations
@@ -50,10 +50,16 @@ class CapacityTooLow(ValueError):
         super().__init__(f"Number of places must be {booked + held} or more: {said}")
 
 
-def _lock(session: Session, cohort: Cohort) -> None:
-    """Lock the cohort's row until the transaction ends, then read it (and its sessions) afresh: what was loaded
-    before the lock may be out of date. FOR NO KEY UPDATE: it holds up the seat UPDATEs, not the inserts of rows
+def _hold(session: Session, cohort: Cohort) -> None:
+    """Lock, until the transaction ends, the cohort's active bookings, its live waiting-list entries (waiting for it,
+    or holding an offer of its seats), then its row; and read it (and its sessions) afresh, as what was loaded before
+    may be out of date. The cohort's row FOR NO KEY UPDATE: it holds up the seat UPDATEs, not the inserts of rows
     that only point at the cohort."""
+    session.execute(select(Booking.id).where(Booking.cohort_id == cohort.id, Booking.status == "active")
+                    .order_by(Booking.id).with_for_update())
+    session.execute(select(WaitlistEntry.id).where(
+        or_(WaitlistEntry.cohort_id == cohort.id, WaitlistEntry.offer_cohort_id == cohort.id),
+        WaitlistEntry.status.in_(WAITING_STATUSES)).order_by(WaitlistEntry.id).with_for_update())
     session.execute(select(Cohort.id).where(Cohort.id == cohort.id).with_for_update(key_share=True))
     session.refresh(cohort)
     session.expire(cohort, ["sessions"])
@@ -104,7 +110,7 @@ def change_capacity(
     """
     if capacity < 1:
         raise ValueError("a cohort has at least one place")
-    _lock(session, cohort)
+    _hold(session, cohort)
     refused = capacity_refusal(cohort, now=now)
     if refused:
         raise CohortLocked(refused)
@@ -185,12 +191,7 @@ def cancel_cohort(
     any cohort of the course are otherwise left alone. The cohort is no longer listed or bookable.
 
     Refuses (CohortLocked) a cohort that has met. Cancelling a cancelled cohort again changes nothing."""
-    session.execute(select(Booking.id).where(Booking.cohort_id == cohort.id, Booking.status == "active")
-                    .order_by(Booking.id).with_for_update())
-    session.execute(select(WaitlistEntry.id).where(
-        or_(WaitlistEntry.cohort_id == cohort.id, WaitlistEntry.offer_cohort_id == cohort.id),
-        WaitlistEntry.status.in_(WAITING_STATUSES)).order_by(WaitlistEntry.id).with_for_update())
-    _lock(session, cohort)
+    _hold(session, cohort)
     if cohort.status == "cancelled":
         return CohortCancellation(changed=False)
     refused = cancel_refusal(cohort, now=now)

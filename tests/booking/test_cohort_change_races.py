@@ -136,3 +136,44 @@ def test_cancelling_a_cohort_while_its_patients_give_up_places_and_decline_offer
     assert cohort.status == "cancelled" and cohort.seats_taken == 0
     assert _active(session, cohort_id) == 0
     assert seats_consistent(session, cohort_id)
+
+
+def test_two_admins_raising_the_places_and_cancelling_at_once_while_patients_answer_offers(session, race_db, domain):
+    from portal.booking import waitlist
+    from portal.booking.models import WaitlistEntry
+
+    cohort = factories.create_cohort(session, capacity=4)
+    holders = [factories.create_patient(session) for _ in range(4)]
+    seats = [services.book_seat(session, domain, p, cohort.id, now=utcnow()) for p in holders]
+    service = domain.catalogue.get("t1-group")
+    for _ in range(4):
+        waitlist.join(session, domain, factories.create_patient(session), service, cohort=cohort, now=utcnow())
+    for patient, seat in zip(holders[:2], seats[:2], strict=True):
+        services.withdraw_seat(session, domain, patient, seat.id, reason="x", now=utcnow())
+    session.commit()
+    offers = [(e.patient_id, e.id) for e in session.scalars(select(WaitlistEntry).where(
+        WaitlistEntry.status == "offered"))]
+    cohort_id = cohort.id
+
+    def change(work):
+        return lambda s: work(s, s.get(Cohort, cohort_id))
+
+    def decline(patient_id, entry_id):
+        return in_transaction(race_db, lambda s: waitlist.decline_offer(
+            s, domain, s.get(Patient, patient_id), entry_id, now=utcnow()), done="declined")
+
+    outcomes = count_together([
+        in_transaction(race_db, change(lambda s, c: cohort_changes.change_capacity(s, domain, c, 8, now=utcnow())),
+                       done="raised"),
+        in_transaction(race_db, change(lambda s, c: cohort_changes.cancel_cohort(s, domain, c, reason="Closed",
+                                                                                  now=utcnow())), done="cancelled"),
+        *[decline(*offer) for offer in offers],
+    ])
+    assert outcomes["cancelled"] == 1 and outcomes["raised"] + outcomes["CohortLocked"] == 1, outcomes
+    assert outcomes["declined"] + outcomes["OfferNotFound"] == 2, outcomes
+    session.expire_all()
+    cohort = session.get(Cohort, cohort_id)
+    assert cohort.status == "cancelled" and cohort.seats_taken == 0 and _active(session, cohort_id) == 0
+    assert seats_consistent(session, cohort_id)
+    assert session.scalar(select(func.count()).select_from(WaitlistEntry).where(
+        WaitlistEntry.status.in_(("waiting", "offered")))) == 0
