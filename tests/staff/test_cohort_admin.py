@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
 from portal.audit.models import AuditEvent
@@ -213,3 +215,33 @@ def test_only_admins_change_or_cancel_a_cohort(app, session, patient_client, rec
 def test_a_cohort_that_does_not_exist_is_not_found(admin_client):
     for url in ("/staff/courses/999999/capacity", "/staff/courses/999999/cancel", "/staff/courses/0/cancel"):
         assert admin_client.get(url).status_code == 404, url
+
+
+# Arbitrary input never answers 500 and never writes half a change.
+
+TEXT = st.one_of(st.just(""), st.text(max_size=40), st.text(alphabet=st.characters(codec="utf-8"), max_size=600))
+FUZZ = settings(max_examples=30, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
+
+
+@FUZZ
+@given(typed=st.one_of(TEXT, st.integers(-100, 100).map(str)))
+def test_fuzz_change_places(admin_client, session, domain, typed):
+    cohort = factories.create_cohort(session, capacity=10)
+    _book(session, domain, cohort, 3)
+    response = _post(admin_client, _places_url(cohort), {"capacity": typed})
+    assert response.status_code in (400, 302)
+    session.expire_all()
+    capacity = session.get(Cohort, cohort.id).capacity
+    # Refused: unchanged. Saved: within the bounds, and never below the 3 places booked.
+    assert capacity == 10 if response.status_code == 400 else 3 <= capacity <= 40
+
+
+@FUZZ
+@given(reason=TEXT)
+def test_fuzz_cancel_cohort(admin_client, session, reason):
+    cohort = factories.create_cohort(session)
+    response = _post(admin_client, _cancel_url(cohort), {"reason": reason})
+    assert response.status_code in (400, 302)
+    session.expire_all()
+    assert (session.get(Cohort, cohort.id).status == "cancelled") == (response.status_code == 302)
