@@ -68,6 +68,24 @@ def update_from_triage(
     return Update(changed, reinvite, old_tier, closed, still)
 
 
+@dataclass(frozen=True)
+class TeamMove:
+    """What putting a Tier 2 patient with a team did."""
+
+    previous: str | None  # the team they had before (None: none)
+    # Waiting-list places for one group of the old team, closed: they could never be offered now.
+    closed: list[WaitlistEntry]
+
+
+def move_to_team(session: Session, domain: DomainConfig, patient: Patient, team_key: str, *,
+                 now: dt.datetime) -> TeamMove:
+    """Staff put a Tier 2 patient with a team (the needs-a-team queue, or a move between teams): as newer triage
+    details do, a move closes the places waiting for one group of the old team (``patients.retriage``)."""
+    previous = patients.assign_team(session, domain, patient, team_key)
+    moved = previous is not None and previous != patient.team
+    return TeamMove(previous, retriage.close_waiting_lists(session, domain, patient, now=now) if moved else [])
+
+
 def has_account(session: Session, patient_id: int) -> bool:
     return session.scalar(select(User.id).where(User.patient_id == patient_id)) is not None
 

@@ -339,7 +339,7 @@ def cancel_cohort(cohort_id: int):
                 said = (f"The cohort is cancelled: its {done.sessions_cancelled} sessions to come and "
                         f"{_places(len(done.bookings))} booked. {_texted_words(len(done.bookings), done.texts_queued)}")
                 if done.waits_ended or done.offers_withdrawn:
-                    said += " Patients on its waiting list have been texted too."
+                    said += " Patients waiting for a place on it are texted if they take texts: phone the others."
                 flash(said, "success")
             else:
                 flash("This cohort is already cancelled. Nobody was texted again.", "info")

@@ -12,6 +12,7 @@ from portal.audit.web import audit
 from portal.auth import services as auth
 from portal.auth.access import registration_staff_required, staff_required
 from portal.auth.models import Role
+from portal.booking.models import WaitlistEntry
 from portal.dates import london_today
 from portal.db import utcnow
 from portal.extensions import db_session, domain
@@ -129,9 +130,13 @@ def _audit_update(patient: Patient, update: onboarding.Update) -> None:
         audit("eligibility_warnings_overridden", patient_id=patient.id, detail=", ".join(patient.warning_codes))
     if update.reinvited:
         audit("invitation_sent", patient_id=patient.id, detail="new mobile")
-    for entry in update.closed:
+    _audit_closed(patient, update.closed, why=f"now Tier {patient.tier}")
+
+
+def _audit_closed(patient: Patient, closed: list[WaitlistEntry], *, why: str) -> None:
+    for entry in closed:
         audit("waitlist_closed_on_retriage", patient_id=patient.id,
-              detail=f"entry {entry.id}, {entry.service_key}; now Tier {patient.tier}")
+              detail=f"entry {entry.id}, {entry.service_key}; {why}")
 
 
 def _patient_or_404(patient_id: int) -> Patient:
@@ -204,10 +209,17 @@ def assign_team(patient_id: int):
         return redirect(url_for("staff.patient_record", patient_id=patient.id))
     form = AssignTeamForm(domain=domain(), data={"team": patient.team or ""})
     if form.validate_on_submit():
-        previous = patients.assign_team(db_session(), domain(), patient, form.team.data)
+        moved = onboarding.move_to_team(db_session(), domain(), patient, form.team.data, now=utcnow())
+        previous = moved.previous
         audit("team_assigned", patient_id=patient.id, detail=f"{previous or 'no team'} -> {patient.team}")
+        _audit_closed(patient, moved.closed, why=f"now with {patient.team}")
         team = domain().teams.get(patient.team)
-        flash(f"{patient.full_name} is now with the {team.name}.", "success")
+        told = f"{patient.full_name} is now with the {team.name}."
+        if moved.closed:
+            told += (" They are off the waiting list for a group of their old team, "
+                     + ("and we have texted them to say so." if patient.may_text else
+                        "and they do not accept texts: tell them by phone or letter."))
+        flash(told, "success")
         return redirect(url_for("staff.needs_a_team") if previous is None else
                         url_for("staff.patient_record", patient_id=patient.id))
     audit("patient_record_viewed", patient_id=patient.id, detail="assign a team")

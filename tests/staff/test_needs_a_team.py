@@ -85,6 +85,31 @@ def test_changing_a_team_from_the_record_goes_back_to_the_record(reception_clien
     assert session.get(Patient, patient.id).team == "haringey"
 
 
+def test_a_move_to_another_team_ends_a_wait_for_one_group_of_the_old_team(reception_client, session, domain):
+    # That group can never offer them a place now; a wait for any group of the Programme follows the team.
+    from portal.booking import waitlist
+    from portal.booking.models import WaitlistEntry
+    from portal.db import utcnow
+    from portal.messaging.models import SmsMessage
+
+    patient = factories.create_patient(session, tier=2, team="whittington")
+    old_group = factories.create_cohort(session, service_key="t2-programme", team="whittington", capacity=1,
+                                        seats_taken=1)
+    programme = domain.catalogue.get("t2-programme")
+    one = waitlist.join(session, domain, patient, programme, cohort=old_group, now=utcnow())
+    session.commit()
+    response = _assign(reception_client, patient.id, "haringey")
+    assert response.headers["Location"] == f"/staff/patients/{patient.id}"
+    banner = get_page(reception_client, f"/staff/patients/{patient.id}").select_one(".nhsuk-notification-banner")
+    assert "off the waiting list for a group of their old team, and we have texted them" in banner.get_text()
+    session.expire_all()
+    assert session.get(WaitlistEntry, one.id).status == "left"
+    assert session.scalars(select(SmsMessage.kind).where(SmsMessage.patient_id == patient.id)).all() == [
+        "waiting_list_closed"]
+    [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "waitlist_closed_on_retriage")).all()
+    assert (event.patient_id, event.detail) == (patient.id, f"entry {one.id}, t2-programme; now with haringey")
+
+
 @pytest.mark.parametrize(("team", "message"),
                          [("", "Select a team"), ("islington-south", "Select a team from the list")])
 def test_a_bad_choice_is_shown_next_to_the_select_and_nothing_changes(reception_client, session, team, message):
