@@ -8,7 +8,7 @@ from wtforms import RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import AnyOf, InputRequired, Length, Optional, ValidationError
 
 from portal.attendance.models import MARKS, REVIEW_ACTIONS
-from portal.attendance.services import Row, dna_too_early
+from portal.attendance.services import Row, too_early_for
 from portal.forms import PortalForm
 from portal.questionnaires.forms import plain_text
 from portal.templating import local_time
@@ -45,12 +45,12 @@ class MarksForm(PortalForm):
     def validate(self, extra_validators=None) -> bool:
         if not super().validate(extra_validators):
             return False
-        early = [row for row in self.rows
-                 if dna_too_early(self.field_for(row).data, row.starts_at, self.now) and row.mark != "dna"]
+        early = [row for row in self.rows if self.field_for(row).data != row.mark
+                 and too_early_for(self.field_for(row).data, row.starts_at, self.now)]
         for row in early:
             field = self.field_for(row)
-            field.errors = [*field.errors, f"{row.patient.full_name} can be marked as did not attend once the "
-                                           f"session starts, at {local_time(row.starts_at)}"]
+            field.errors = [*field.errors, f"{row.patient.full_name} can be marked as {MARKS[field.data].lower()} "
+                                           f"once the session starts, at {local_time(row.starts_at)}"]
         if early:
             return False
         if self.rows and not self.marks():

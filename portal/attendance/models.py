@@ -25,6 +25,9 @@ MARKS: dict[str, str] = {
     "late_cancellation": "Late cancellation",
 }
 ATTENDED_MARKS = frozenset({"attended", "late"})
+# Marks that only make sense once the session or appointment has started: nobody is late, nor has failed to
+# come, before then (the register opens early, for people as they arrive).
+MARKS_AFTER_START = frozenset({"late", "dna"})
 
 # What a clinician may decide on a review. Only "contacted" leaves the review open.
 REVIEW_ACTIONS: dict[str, str] = {

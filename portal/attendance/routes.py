@@ -33,8 +33,9 @@ def refusal_text(refusal: services.Refusal, what: str) -> str:
     """Why marks cannot be saved, in words for staff."""
     if refusal.kind == "cancelled":
         return f"This {what} was cancelled, so its marks cannot be changed."
-    if refusal.kind == "dna_not_yet":
-        return f"Did not attend can be marked once the {what} has started, at {local_time(refusal.opens_at)}."
+    if refusal.kind == "mark_not_yet":
+        return (f"{MARKS[refusal.mark]} can be marked once the {what} has started, "
+                f"at {local_time(refusal.opens_at)}.")
     if refusal.kind == "not_yet":
         return f"This {what} has not started yet. You can mark it from {local_datetime(refusal.opens_at)}."
     return (f"Marks for this {what} can no longer be changed: corrections were allowed until the end of "

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.appointments.models import Appointment, AppointmentSlot
 from portal.attendance import review
-from portal.attendance.models import MARKS, Attendance
+from portal.attendance.models import MARKS, MARKS_AFTER_START, Attendance
 from portal.audit.services import Actor, record
 from portal.auth.models import Role, User
 from portal.booking.models import Booking, Cohort, CohortSession, cohort_facilitator
@@ -38,12 +38,13 @@ class NotFound(LookupError):
 @dataclass(frozen=True)
 class Refusal:
     """Why marks cannot be saved now. ``kind``: 'cancelled' (the session or appointment), 'not_yet' (marking
-    opens at ``opens_at``), 'closed' (corrections ended after ``last_day``) or 'dna_not_yet' (a did-not-attend
-    before the start, ``opens_at``). The views put it in words."""
+    opens at ``opens_at``), 'closed' (corrections ended after ``last_day``) or 'mark_not_yet' (``mark``, one of
+    MARKS_AFTER_START, before the start, ``opens_at``). The views put it in words."""
 
     kind: str
     opens_at: dt.datetime | None = None
     last_day: dt.date | None = None
+    mark: str | None = None
 
 
 class MarkingRefused(Exception):
@@ -302,10 +303,19 @@ class Saved:
     reviews_opened: list[int] = field(default_factory=list)
 
 
-def dna_too_early(mark: str | None, starts_at: dt.datetime, now: dt.datetime) -> bool:
-    """Marking opens before the start, for people as they arrive; but nobody has not attended until it starts,
-    and a DNA counts towards a review."""
-    return mark == "dna" and now < starts_at
+def too_early_for(mark: str | None, starts_at: dt.datetime, now: dt.datetime) -> bool:
+    """Marking opens before the start, for people as they arrive; but nobody is late or has not attended until
+    it starts (and a DNA counts towards a review)."""
+    return mark in MARKS_AFTER_START and now < starts_at
+
+
+def _early_refusal(marks: dict[int, str], existing: dict[int, str | None], starts_at: dt.datetime,
+                   now: dt.datetime) -> Refusal | None:
+    """The refusal for the first changed mark (by key) that must wait for the start, if any."""
+    for key, mark in sorted(marks.items()):
+        if existing.get(key) != mark and too_early_for(mark, starts_at, now):
+            return Refusal("mark_not_yet", opens_at=starts_at, mark=mark)
+    return None
 
 
 def _check_marks(marks: dict[int, str], allowed_keys: set[int]) -> None:
@@ -350,7 +360,8 @@ def save_register(
     """Save marks (patient id -> mark) for one group session, in the caller's transaction.
 
     Unchanged marks write nothing. Raises NotFound, MarkingRefused (cancelled, not started, past the correction
-    window, or a did-not-attend before the start) or ValueError (a patient not on the register, or an unknown mark).
+    window, or a late or did-not-attend mark before the start) or ValueError (a patient not on the register, or
+    an unknown mark).
     """
     cohort_session = _group_session(session, cohort_session_id, lock=True)
     refusal = _register_refusal(domain, cohort_session, now)
@@ -361,9 +372,9 @@ def save_register(
     existing = dict(session.execute(
         select(Attendance.patient_id, Attendance.mark).where(Attendance.cohort_session_id == cohort_session.id)
     ).all())
-    if any(dna_too_early(mark, cohort_session.starts_at, now) and existing.get(patient_id) != mark
-           for patient_id, mark in marks.items()):
-        raise MarkingRefused(Refusal("dna_not_yet", opens_at=cohort_session.starts_at))
+    early = _early_refusal(marks, existing, cohort_session.starts_at, now)
+    if early is not None:
+        raise MarkingRefused(early)
     saved = Saved()
     for patient_id, mark in sorted(marks.items()):
         old = existing.get(patient_id)
@@ -470,8 +481,9 @@ def save_day_list(
     for row in changed:
         if row.refusal:
             raise MarkingRefused(row.refusal, row)
-        if dna_too_early(marks[row.key], row.starts_at, now):
-            raise MarkingRefused(Refusal("dna_not_yet", opens_at=row.starts_at), row)
+        early = _early_refusal({row.key: marks[row.key]}, {row.key: row.mark}, row.starts_at, now)
+        if early is not None:
+            raise MarkingRefused(early, row)
     saved = Saved()
     for row in changed:
         appointment, old, mark = row.appointment, row.mark, marks[row.key]

@@ -110,15 +110,32 @@ def test_a_tampered_mark_is_refused_next_to_the_patient(facilitator_client, sess
     assert _marks(session) == {}
 
 
-def test_did_not_attend_waits_for_the_start_and_says_so_next_to_the_patient(facilitator_client, session):
+@pytest.mark.parametrize(("mark", "words"), [("dna", "did not attend"), ("late", "attended late")])
+def test_late_and_did_not_attend_wait_for_the_start_and_say_so_next_to_the_patient(facilitator_client, session,
+                                                                                    mark, words):
     cs = helpers.group_session(session, facilitators=(facilitator_client.user,),
                                starts_at=utcnow() + dt.timedelta(minutes=15))
     a, b, _ = helpers.patients_of(session, cs)
     url = f"/staff/registers/{cs.id}"
-    response = _post(facilitator_client, url, {f"mark_{a.id}": "attended", f"mark_{b.id}": "dna"})
+    response = _post(facilitator_client, url, {f"mark_{a.id}": "attended", f"mark_{b.id}": mark})
     assert response.status_code == 400
-    assert error_for(parse(response), f"mark_{b.id}") == (
-        f"{b.full_name} can be marked as did not attend once the session starts, at {local_time(cs.starts_at)}")
+    page = parse(response)
+    message = f"{b.full_name} can be marked as {words} once the session starts, at {local_time(cs.starts_at)}"
+    assert error_for(page, f"mark_{b.id}") == message
+    assert message in page.select_one(".nhsuk-error-summary").get_text()
+    assert _marks(session) == {}
+
+
+def test_a_late_mark_on_a_day_list_waits_for_the_appointment_to_start(clinician_client, session):
+    me = clinician_client.user
+    patient = factories.create_patient(session)
+    soon = helpers.appointment(session, patient, clinician=me, starts_at=utcnow() + dt.timedelta(minutes=10))
+    url = f"/staff/clinics/{me.id}/{soon.slot.starts_at.astimezone(LONDON).date().isoformat()}"
+    response = _post(clinician_client, url, {f"mark_{soon.id}": "late"})
+    assert response.status_code == 400
+    assert error_for(parse(response), f"mark_{soon.id}") == (
+        f"{patient.full_name} can be marked as attended late once the session starts, at "
+        f"{local_time(soon.starts_at)}")
     assert _marks(session) == {}
 
 

@@ -196,27 +196,31 @@ def test_a_mark_taken_before_the_patient_left_stays_on_the_register(db, session,
     assert _marks(session, cohort_session_id=cs.id) == {b.id: "late_cancellation"}
 
 
-def test_nobody_is_marked_as_did_not_attend_before_the_session_starts(db, session, domain, actor):
-    # The register opens half an hour early, for people as they arrive.
+@pytest.mark.parametrize("mark", ["dna", "late"])
+def test_nobody_is_marked_late_or_absent_before_the_session_starts(db, session, domain, actor, mark):
+    # The register opens half an hour early, for people as they arrive; but nobody is late, nor has not come,
+    # until it starts.
     cs = helpers.group_session(session, patients=2, starts_at=utcnow() + dt.timedelta(minutes=20))
     a, b = helpers.patients_of(session, cs)
     with pytest.raises(services.MarkingRefused) as refused, db.transaction() as s:
-        services.save_register(s, domain, cs.id, {a.id: "attended", b.id: "dna"}, actor=actor, now=utcnow())
-    assert (refused.value.refusal.kind, refused.value.refusal.opens_at) == ("dna_not_yet", cs.starts_at)
+        services.save_register(s, domain, cs.id, {a.id: "attended", b.id: mark}, actor=actor, now=utcnow())
+    assert (refused.value.refusal.kind, refused.value.refusal.mark, refused.value.refusal.opens_at) == (
+        "mark_not_yet", mark, cs.starts_at)
     assert _count(session, Attendance) == 0
     with db.transaction() as s:
         services.save_register(s, domain, cs.id, {a.id: "attended", b.id: "could_not_attend"}, actor=actor,
                                now=utcnow())
-        services.save_register(s, domain, cs.id, {b.id: "dna"}, actor=actor, now=cs.starts_at)
-    assert _marks(session, cohort_session_id=cs.id) == {a.id: "attended", b.id: "dna"}
+        services.save_register(s, domain, cs.id, {b.id: mark}, actor=actor, now=cs.starts_at)
+    assert _marks(session, cohort_session_id=cs.id) == {a.id: "attended", b.id: mark}
     # Nor at a 1:1 appointment.
     patient = factories.create_patient(session)
     clinician = factories.create_staff(session, role=Role.CLINICIAN, enrolled=False)
     soon = helpers.appointment(session, patient, clinician=clinician, starts_at=utcnow() + dt.timedelta(minutes=10))
     day = soon.starts_at.astimezone(LONDON).date()
     with pytest.raises(services.MarkingRefused) as refused, db.transaction() as s:
-        services.save_day_list(s, domain, clinician.id, day, {soon.id: "dna"}, actor=actor, now=utcnow())
-    assert refused.value.refusal.kind == "dna_not_yet" and refused.value.row.key == soon.id
+        services.save_day_list(s, domain, clinician.id, day, {soon.id: mark}, actor=actor, now=utcnow())
+    assert (refused.value.refusal.kind, refused.value.refusal.mark) == ("mark_not_yet", mark)
+    assert refused.value.row.key == soon.id
     assert _count(session, Attendance) == 2
 
 
