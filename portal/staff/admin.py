@@ -247,35 +247,34 @@ def reactivate(user_id: int):
         "{name} can sign in again, with their old password and authenticator app.", "staff_reactivated")
 
 
-@bp.route("/staff-accounts/<int:user_id>/reset-second-factor", methods=["POST"])
-@admin_required
-def reset_second_factor(user_id: int):
+def _issue_link(user_id: int, issue, why: Literal["reset", "new link"]):
+    """A button that gives the account a set-up link: check its CSRF token, call ``issue(user)`` (a
+    staff_accounts service returning the IssuedLink), audit it and show the link once."""
     user = _staff_or_404(user_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        issued = staff_accounts.reset_second_factor(db_session(), user, by=current_user,
-                                                    valid_days=_valid_days(), now=utcnow())
+        issued = issue(user)
     except staff_accounts.NotAllowed as refused:
         return _account_page(_summary_or_404(user_id), action_error=str(refused), status=409)
-    audit("mfa_reset", detail=f"user {user.id}")
+    if why == "reset":
+        audit("mfa_reset", detail=f"user {user.id}")
     audit("staff_set_up_link_issued", detail=f"account {user.id}")
-    return _set_up_link(issued, why="reset")
+    return _set_up_link(issued, why=why)
+
+
+@bp.route("/staff-accounts/<int:user_id>/reset-second-factor", methods=["POST"])
+@admin_required
+def reset_second_factor(user_id: int):
+    return _issue_link(user_id, lambda user: staff_accounts.reset_second_factor(
+        db_session(), user, by=current_user, valid_days=_valid_days(), now=utcnow()), "reset")
 
 
 @bp.route("/staff-accounts/<int:user_id>/set-up-link", methods=["POST"])
 @admin_required
 def new_set_up_link(user_id: int):
-    user = _staff_or_404(user_id)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    try:
-        issued = staff_accounts.new_set_up_link(db_session(), user, issued_by=current_user,
-                                                valid_days=_valid_days(), now=utcnow())
-    except staff_accounts.NotAllowed as refused:
-        return _account_page(_summary_or_404(user_id), action_error=str(refused), status=409)
-    audit("staff_set_up_link_issued", detail=f"account {user.id}")
-    return _set_up_link(issued, why="new link")
+    return _issue_link(user_id, lambda user: staff_accounts.new_set_up_link(
+        db_session(), user, issued_by=current_user, valid_days=_valid_days(), now=utcnow()), "new link")
 
 
 # Configuration
