@@ -230,6 +230,8 @@ class StaffSetUpLink(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
+    # None for a link made on the command line (the first admin of a deployment).
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
 
     def usable(self, now: dt.datetime) -> bool:
         return self.used_at is None and self.revoked_at is None and now < self.expires_at

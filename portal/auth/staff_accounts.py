@@ -39,6 +39,15 @@ class EmailInUse(Exception):
     """Another account already signs in with this email address."""
 
 
+class LinkAlreadyMade(Exception):
+    """A newer set-up link exists than the one the admin's form was made against: the form was sent again (a page
+    refreshed, or Back then Forward), so no link is made. ``link`` is the newest one, already shown once."""
+
+    def __init__(self, link: StaffSetUpLink) -> None:
+        super().__init__(f"set-up link {link.id}")
+        self.link = link
+
+
 class SetUpLinkUnusable(Exception):
     """The link is unknown, expired, used, or replaced by a newer one (or its account was deactivated)."""
 
@@ -97,10 +106,28 @@ def invite_staff(
     return _issue_link(session, user, issued_by=invited_by, valid_days=valid_days, now=now)
 
 
-def new_set_up_link(session: Session, user: User, *, issued_by: User, valid_days: int, now: dt.datetime) -> IssuedLink:
+def refuse_resubmission(session: Session, user: User, newest_seen: int | None) -> None:
+    """Raise LinkAlreadyMade if the account has a newer set-up link than ``newest_seen``, the id of its newest link
+    when the admin's form was made (0: it had none). None checks nothing (a form made before forms carried it).
+
+    The account's row is locked first, so two presses of one button at once (a double click) make one link: the
+    second waits, then finds the first one's link."""
+    if newest_seen is None:
+        return
+    session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    newest = latest_link(session, user)
+    if newest is not None and newest.id != newest_seen:
+        raise LinkAlreadyMade(newest)
+
+
+def new_set_up_link(
+    session: Session, user: User, *, issued_by: User, valid_days: int, now: dt.datetime,
+    newest_seen: int | None = None,
+) -> IssuedLink:
     """A fresh link for someone who has no password: invited and not set up yet, or whose second factor was
-    reset (the earlier link is lost or expired). Every earlier link stops working. Raises NotAllowed once
-    the account is set up."""
+    reset (the earlier link is lost or expired). Every earlier link stops working. Raises LinkAlreadyMade for a
+    form sent again (refuse_resubmission), and NotAllowed once the account is set up."""
+    refuse_resubmission(session, user, newest_seen)
     if is_set_up(user):
         raise NotAllowed(f"{user.display_name} has set up their account already")
     return _issue_link(session, user, issued_by=issued_by, valid_days=valid_days, now=now)
@@ -220,17 +247,19 @@ def reactivate(session: Session, user: User, *, by: User) -> None:
 
 
 def reset_second_factor(
-    session: Session, user: User, *, by: User, valid_days: int, now: dt.datetime
+    session: Session, user: User, *, by: User, valid_days: int, now: dt.datetime, newest_seen: int | None = None,
 ) -> IssuedLink:
     """Delete the person's app and recovery codes, end their sessions, take their password away and issue
     a set-up link, to be shown once to the admin and given to the person in person or by phone.
 
     With the link they choose a new password and set up an app again, as a new member of staff does; until
-    then nothing signs in to the account, which stays active. Raises NotAllowed for one's own account, for an
+    then nothing signs in to the account, which stays active. Raises LinkAlreadyMade for a form sent again
+    (refuse_resubmission: the reset is done and its link shown), and NotAllowed for one's own account, for an
     account with no password (invited, or reset already: make a new set-up link instead), and for a
     deactivated one (using the link would reactivate it: reactivate it first, on purpose).
     """
     _refuse_own(user, by, "reset the second factor of")
+    refuse_resubmission(session, user, newest_seen)
     if not is_set_up(user):
         raise NotAllowed(f"{user.display_name} has no password or authenticator app to reset. "
                          "Make a new set-up link instead")

@@ -21,7 +21,7 @@ from portal.booking.models import Venue
 from portal.dates import london_today
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
-from portal.staff.admin_forms import ROLE_HINTS, ChangeRoleForm, InviteStaffForm, VenueForm
+from portal.staff.admin_forms import ROLE_HINTS, ChangeRoleForm, InviteStaffForm, SetUpLinkForm, VenueForm
 from portal.staff.forms import ActionForm
 
 bp = Blueprint("staff_admin", __name__, url_prefix="/staff/admin")
@@ -248,15 +248,20 @@ def reactivate(user_id: int):
 
 
 def _issue_link(user_id: int, issue, why: Literal["reset", "new link"]):
-    """A button that gives the account a set-up link: check its CSRF token, call ``issue(user)`` (a
-    staff_accounts service returning the IssuedLink), audit it and show the link once."""
+    """A button that gives the account a set-up link: check its form, call ``issue(user, newest_seen)`` (a
+    staff_accounts service returning the IssuedLink), audit it and show the link once. The same form sent
+    again makes no link: it is answered with the one made already."""
     user = _staff_or_404(user_id)
-    if not ActionForm().validate_on_submit():
+    form = SetUpLinkForm()
+    if not form.validate_on_submit():
         abort(400)
     try:
-        issued = issue(user)
+        issued = issue(user, form.newest_seen())
     except staff_accounts.NotAllowed as refused:
         return _account_page(_summary_or_404(user_id), action_error=str(refused), status=409)
+    except staff_accounts.LinkAlreadyMade as made:
+        return render_template("staff/admin/set_up_link_made.html", user=user, link=made.link, now=utcnow(),
+                               set_up=staff_accounts.is_set_up(user)), 409
     if why == "reset":
         audit("mfa_reset", detail=f"user {user.id}")
     audit("staff_set_up_link_issued", detail=f"account {user.id}")
@@ -266,15 +271,17 @@ def _issue_link(user_id: int, issue, why: Literal["reset", "new link"]):
 @bp.route("/staff-accounts/<int:user_id>/reset-second-factor", methods=["POST"])
 @admin_required
 def reset_second_factor(user_id: int):
-    return _issue_link(user_id, lambda user: staff_accounts.reset_second_factor(
-        db_session(), user, by=current_user, valid_days=_valid_days(), now=utcnow()), "reset")
+    return _issue_link(user_id, lambda user, newest_seen: staff_accounts.reset_second_factor(
+        db_session(), user, by=current_user, valid_days=_valid_days(), now=utcnow(), newest_seen=newest_seen),
+        "reset")
 
 
 @bp.route("/staff-accounts/<int:user_id>/set-up-link", methods=["POST"])
 @admin_required
 def new_set_up_link(user_id: int):
-    return _issue_link(user_id, lambda user: staff_accounts.new_set_up_link(
-        db_session(), user, issued_by=current_user, valid_days=_valid_days(), now=utcnow()), "new link")
+    return _issue_link(user_id, lambda user, newest_seen: staff_accounts.new_set_up_link(
+        db_session(), user, issued_by=current_user, valid_days=_valid_days(), now=utcnow(), newest_seen=newest_seen),
+        "new link")
 
 
 # Configuration

@@ -1,9 +1,9 @@
-"""Forms of the admin pages: a venue, inviting a staff member, changing their role."""
+"""Forms of the admin pages: a venue, inviting a staff member, changing their role, making a set-up link."""
 
 from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
-from wtforms import RadioField, StringField, TextAreaField, ValidationError
+from wtforms import HiddenField, RadioField, StringField, TextAreaField, ValidationError
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import StopValidation
 
@@ -11,7 +11,7 @@ from portal.auth.models import Role
 from portal.auth.staff_accounts import STAFF_ROLES
 from portal.booking import venues
 from portal.forms import PortalForm
-from portal.plain_text import CONTROL_CHARACTERS, has_symbols
+from portal.plain_text import CONTROL_CHARACTERS, has_symbols, number_id
 
 ADDRESS_LENGTH = 500
 ACCESS_NOTES_LENGTH = 1000
@@ -119,3 +119,16 @@ class ChangeRoleForm(PortalForm):
 
     def validate_role(self, field: RadioField) -> None:
         _check_role(field)
+
+
+class SetUpLinkForm(PortalForm):
+    """The buttons that make a set-up link (reset second factor, make a new link). Besides the CSRF token they
+    carry the id of the account's newest link when the page was made (0: none), so the same form sent again (a
+    refreshed page, Back then Forward) is told from a new press: staff_accounts.refuse_resubmission."""
+
+    newest_link = HiddenField()
+
+    def newest_seen(self) -> int | None:
+        """The newest link the form was made against; None from a form without the field (made before it was
+        added). Anything but a number reads as 0, no link: at worst a page saying a link was made already."""
+        return number_id(self.newest_link.data) if self.newest_link.raw_data else None
