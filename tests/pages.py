@@ -56,3 +56,20 @@ def error_for(soup: BeautifulSoup, field_id: str) -> str | None:
     group = anchor.find_parent(class_="nhsuk-form-group")
     message = group.find(class_="nhsuk-error-message") if group else None
     return message.get_text(" ", strip=True).removeprefix("Error:").strip() if message else None
+
+
+def accessible_name(tag) -> str:
+    """What a screen reader calls a link or button: its aria-label, or else its text with visually hidden words
+    included and anything aria-hidden left out, spaces collapsed (enough for the portal's markup)."""
+    if tag.get("aria-label"):
+        return " ".join(tag["aria-label"].split())
+
+    def hidden(text) -> bool:
+        for parent in text.parents:
+            if parent.get("aria-hidden") == "true":
+                return True
+            if parent is tag:
+                return False
+        return False
+
+    return " ".join("".join(str(text) for text in tag.find_all(string=True) if not hidden(text)).split())

@@ -5,7 +5,7 @@ from sqlalchemy.exc import DatabaseError
 from portal.audit.models import AuditEvent, AuditTrailIsAppendOnly
 from tests import factories
 from tests.conftest import sign_in
-from tests.pages import csrf_token, get_page
+from tests.pages import accessible_name, csrf_token, get_page
 
 
 def _events(session):
@@ -73,6 +73,8 @@ def test_staff_filter_the_trail_by_patient(reception_client, session):
     rows = page.select("tbody tr")
     links = {a["href"] for a in page.select("tbody a")}
     assert links == {f"/staff/patients/{first.id}"}
+    # Named for a screen reader's list of links, where "#12" alone says nothing.
+    assert {accessible_name(a) for a in page.select("tbody a")} == {f"Patient record #{first.id}"}
     assert len(rows) >= 1
     bad = get_page(reception_client, "/staff/audit?patient=abc&since=yesterday")
     assert bad.select_one(".nhsuk-error-summary")

@@ -38,7 +38,8 @@ def test_item_9_shows_urgent_support_and_a_clinician_acknowledges_the_flag(db, n
     patient.goto("/questionnaires")
     expect(heading(patient)).to_have_text("Your questionnaires")
     check_accessibility(patient, "questionnaires-overview")
-    patient.get_by_role("link", name="Start").click()
+    # Named in full in the browser's accessibility tree, not just "Start".
+    patient.get_by_role("link", name="Start your questionnaires: Your pain", exact=True).click()
 
     # Pain rating: sent with no answer first, then answered.
     expect(heading(patient)).to_have_text("Your pain")

@@ -13,7 +13,7 @@ from portal.questionnaires import services
 from portal.questionnaires.instruments import GAD7, PAIN_INTENSITY, PAIN_INTERFERENCE, PHQ9
 from tests import factories
 from tests.conftest import sign_in
-from tests.pages import csrf_token, error_for, get_page, parse
+from tests.pages import accessible_name, csrf_token, error_for, get_page, parse
 from tests.questionnaires.helpers import all_answers, flags, form_data, responses, signed_in_patient
 
 URGENT_NUMBERS = ("111", "option 2", "116 123", "999", "A&E")
@@ -57,7 +57,11 @@ def test_the_overview_lists_the_due_measures(patient):
     rows = [r.get_text(" ", strip=True) for r in page.select(".nhsuk-summary-list__row")]
     assert rows == ["Your pain Not started", "How pain affects your life Not started",
                     "How you have been feeling Not started", "Worry and anxiety Not started"]
-    assert page.find("a", string="Start")["href"] == "/questionnaires/pain_intensity"
+    [start] = page.select("main a.nhsuk-button")
+    assert start["href"] == "/questionnaires/pain_intensity"
+    # Named in full, for a screen reader's list of links: "Start" alone says nothing there.
+    assert accessible_name(start) == "Start your questionnaires: Your pain"
+    assert start.get_text(strip=True).startswith("Start")
 
 
 def test_each_question_is_a_fieldset_with_a_legend_and_radios(patient):
@@ -112,7 +116,9 @@ def test_a_draft_is_kept_and_shown_again(patient, session):
     assert "How you have been feeling Started" in [r.get_text(" ", strip=True)
                                                     for r in overview.select(".nhsuk-summary-list__row")]
     # "Continue" takes the patient back to the one they started, not to the first they have not.
-    assert overview.find("a", string="Continue")["href"] == "/questionnaires/phq9"
+    [resume] = overview.select("main a.nhsuk-button")
+    assert resume["href"] == "/questionnaires/phq9"
+    assert accessible_name(resume) == "Continue your questionnaires: How you have been feeling"
     page = get_page(patient, "/questionnaires/phq9")
     assert {i["name"]: i["value"] for i in page.select("input[type=radio][checked]")} == {"phq9_1": "2",
                                                                                          "phq9_5": "0"}
