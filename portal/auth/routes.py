@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.urls import iri_to_uri
 
 from portal.audit.web import audit
 from portal.auth import mfa_pending, services, sessions, staff_accounts
@@ -37,10 +38,14 @@ NEXT_MAX_LENGTH = 1000
 
 def _safe_next(target: str | None) -> str:
     """Only a path on this site: never another host, never a scheme-relative //host (nor /\\host, which browsers
-    read as one), nothing a header cannot carry (a line break, a space, a control character) and nothing too long
-    for the session cookie."""
-    if (not target or len(target) > NEXT_MAX_LENGTH or not target.isascii() or not target.isprintable()
-            or " " in target or "\\" in target):
+    read as one), nothing a header cannot carry (a line break, a space, a control or invisible character) and
+    nothing too long for the session cookie. Letters beyond ASCII (a search for "Zoë") are kept, percent-encoded
+    as UTF-8, so the Location header stays ASCII and no look-alike of a slash can turn into one."""
+    if (not target or len(target) > NEXT_MAX_LENGTH or not target.isprintable() or " " in target or "\\" in target
+            or not target.startswith("/") or target.startswith("//")):
+        return url_for("patients.home")
+    target = iri_to_uri(target)
+    if len(target) > NEXT_MAX_LENGTH:  # again: encoding makes each such letter 6 to 12 characters
         return url_for("patients.home")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):

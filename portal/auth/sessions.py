@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from urllib.parse import urlsplit
 
 from flask import Flask, flash, redirect, request, session, url_for
 from flask_login import logout_user
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
+from werkzeug.urls import iri_to_uri
 
 from portal.auth.models import EndedSession
 from portal.db import utcnow
@@ -89,5 +91,12 @@ def init_session_timeouts(app: Flask) -> None:
         flash(message, "info")
         # Back to the page they asked for once they sign in again; a form they sent is lost.
         asked_for = request.method == "GET" and request.endpoint != "auth.sign_in"
-        target = request.full_path.rstrip("?") if asked_for else None
-        return redirect(url_for("auth.sign_in", next=target))
+        return redirect(url_for("auth.sign_in", next=_asked_for_path() if asked_for else None))
+
+
+def _asked_for_path() -> str:
+    """The path and query asked for, as sign-in's ``next``, percent-encoded as the browser sent them: a search for
+    "Zoë" stays one (``request.full_path`` decodes the path to letters beyond ASCII, and raised on a query that was
+    not UTF-8)."""
+    parts = urlsplit(iri_to_uri(request.url))
+    return parts.path + (f"?{parts.query}" if parts.query else "")

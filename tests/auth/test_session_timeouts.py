@@ -7,7 +7,8 @@ import pytest
 
 from portal.auth import sessions
 from portal.db import utcnow
-from tests.pages import get_page
+from tests import factories
+from tests.pages import csrf_token, get_page
 
 IDLE = "You were signed out after 30 minutes without activity. Sign in again to continue."
 TOO_LONG = "You were signed out because you had been signed in for 12 hours. Sign in again to continue."
@@ -61,6 +62,39 @@ def test_the_clock_seam_ends_an_idle_session(patient_client, monkeypatch):
     later = utcnow() + dt.timedelta(minutes=31)
     monkeypatch.setattr(sessions, "utcnow", lambda: later)
     _expect_signed_out(patient_client, "/", IDLE)
+
+
+def _sign_in_again(client, location: str, mobile: str):
+    page = get_page(client, location)
+    return client.post(location, data={"identifier": mobile, "password": factories.PASSWORD,
+                                       "csrf_token": csrf_token(page)})
+
+
+@pytest.mark.parametrize("url", [
+    "/bookings?q=Zo%C3%AB",  # a search for "Zoë", as browsers send it
+    "/bookings/Zo%C3%AB",  # letters beyond ASCII in the path itself
+    "/bookings?q=Zo%C3%AB%20Smith&page=2",
+    "/bookings?q=%FF",  # not UTF-8: kept as sent
+])
+def test_after_the_timeout_sign_in_returns_to_a_page_with_letters_beyond_ascii(patient_client, url):
+    _shift(patient_client, last_seen_at=31)
+    response = patient_client.get(url)
+    location = urlsplit(response.headers["Location"])
+    assert (location.path, parse_qs(location.query)) == ("/sign-in", {"next": [url]})
+    again = _sign_in_again(patient_client, response.headers["Location"], patient_client.user.patient.mobile)
+    assert again.status_code == 302
+    assert again.headers["Location"] == url
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("q=Zoë".encode(), "/bookings?q=Zo%C3%AB"),
+                                             (b"q=\xff", "/bookings?q=%FF")])
+def test_a_query_sent_as_raw_bytes_is_carried_percent_encoded(patient_client, raw, expected):
+    """Browsers percent-encode, but a client may send UTF-8 (or anything) raw: not UTF-8 once answered 500."""
+    _shift(patient_client, last_seen_at=31)
+    # As a WSGI server hands raw bytes over: each byte one character of the string.
+    response = patient_client.get("/bookings", environ_overrides={"QUERY_STRING": raw.decode("latin-1")})
+    assert response.status_code == 302
+    assert parse_qs(urlsplit(response.headers["Location"]).query) == {"next": [expected]}
 
 
 @pytest.mark.parametrize("key", [sessions.SIGNED_IN_AT, sessions.LAST_SEEN_AT])

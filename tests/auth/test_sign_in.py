@@ -85,6 +85,23 @@ def test_deactivated_accounts_cannot_sign_in(app, session):
         ("/%0Ax", "/"),  # a line break cannot go in a header: this once answered 500 after signing in
         ("/%0D%0ALocation:%20http://evil.example", "/"),
         ("/bookings%20x", "/"),
+        # Letters beyond ASCII are kept, percent-encoded: a search for "Zoë", a path with them.
+        ("/bookings?q=Zo%C3%AB", "/bookings?q=Zo%C3%AB"),
+        ("/caf%C3%A9", "/caf%C3%A9"),
+        # ...but never as a way off the site: look-alikes of a slash stay letters in a path,
+        ("/%EF%BC%8F%EF%BC%8Fevil.example", "/%EF%BC%8F%EF%BC%8Fevil.example"),
+        ("/%E2%88%95evil.example", "/%E2%88%95evil.example"),
+        ("%EF%BC%8F%EF%BC%8Fevil.example", "/"),
+        ("%EF%BC%8Fevil.example", "/"),
+        ("https://%C3%A9vil.example/", "/"),
+        ("//%C3%A9vil.example/", "/"),
+        # and invisible or spacing characters are refused, as control characters are.
+        ("/%E2%80%AEevil", "/"),  # right-to-left override
+        ("/%E2%80%8Bx", "/"),  # zero-width space
+        ("/%C2%A0x", "/"),  # no-break space
+        ("/%E3%80%80x", "/"),  # ideographic space
+        # Too long once encoded for the session cookie that carries staff through their second step.
+        ("/" + "%C3%A9" * 400, "/"),
     ],
 )
 def test_next_only_redirects_within_the_site(app, session, target, expected):
@@ -94,6 +111,17 @@ def test_next_only_redirects_within_the_site(app, session, target, expected):
     response = client.post(f"/sign-in?next={target}", data={
         "identifier": user.patient.mobile, "password": factories.PASSWORD, "csrf_token": csrf_token(page)})
     assert response.headers["Location"] == expected
+
+
+def test_a_page_asked_for_before_signing_in_is_reached_after_it_with_letters_beyond_ascii(app, session):
+    """Flask-Login names the page asked for with its letters decoded ("/bookings?q=Zoë"): once dropped as not ASCII."""
+    user = factories.create_patient_user(session)
+    client = app.test_client()
+    sign_in_page = client.get("/bookings?q=Zo%C3%AB").headers["Location"]
+    page = get_page(client, sign_in_page)
+    response = client.post(sign_in_page, data={
+        "identifier": user.patient.mobile, "password": factories.PASSWORD, "csrf_token": csrf_token(page)})
+    assert response.headers["Location"] == "/bookings?q=Zo%C3%AB"
 
 
 def test_sign_out_ends_the_session(patient_client):
