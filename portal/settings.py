@@ -13,6 +13,7 @@ import secrets
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -246,12 +247,15 @@ def settings_from_environment(environ: dict[str, str] | None = None) -> dict[str
     if missing:
         raise ConfigError("production start refused: set " + ", ".join(missing) + " in the environment")
     instance = Path(env.get("PORTAL_INSTANCE_DIR", REPO_ROOT / "instance"))
+    public_base_url = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
     return {
         "PRODUCTION": production,
         "SECRET_KEY": env.get("SECRET_KEY") or _development_secret(instance),
         "DATABASE_URL": env.get("DATABASE_URL") or f"sqlite:///{instance / 'portal.db'}",
         "PORTAL_CONFIG_DIR": env.get("PORTAL_CONFIG_DIR", str(DEFAULT_CONFIG_DIR)),
-        "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        "PUBLIC_BASE_URL": public_base_url,
+        # The Host names requests may carry (Flask answers any other with 400); None answers every one.
+        "TRUSTED_HOSTS": _trusted_hosts(env, production, public_base_url),
         "SMS_BACKEND": env.get("SMS_BACKEND", "twilio" if production else "console"),
         "TWILIO_ACCOUNT_SID": env.get("TWILIO_ACCOUNT_SID", ""),
         "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN", ""),
@@ -265,6 +269,31 @@ def settings_from_environment(environ: dict[str, str] | None = None) -> dict[str
         "DEV_INBOX": not production,
         "SESSION_COOKIE_SECURE": production,
     }
+
+
+# A host name or IPv4 address: letters, digits and hyphens between dots; no scheme, port, path or wildcard.
+_HOST_NAME = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*")
+
+
+def _trusted_hosts(env: dict[str, str], production: bool, public_base_url: str) -> list[str] | None:
+    """In production, only the host of PUBLIC_BASE_URL and those in EXTRA_HOSTS (comma-separated: say, the address
+    a load balancer's health check uses), so a request naming another host (which links built from the request
+    would then point at) gets 400. Development and tests answer any host unless EXTRA_HOSTS is given."""
+    extra = [name.strip().lower() for name in env.get("EXTRA_HOSTS", "").split(",") if name.strip()]
+    for name in extra:
+        if not _HOST_NAME.fullmatch(name):
+            raise ConfigError(f"EXTRA_HOSTS must be host names separated by commas, with no scheme or port, "
+                              f"not {name!r}")
+    if not production and not extra:
+        return None
+    try:
+        public_host = urlsplit(public_base_url).hostname
+    except ValueError:
+        public_host = None
+    if not public_host:
+        raise ConfigError(f"PUBLIC_BASE_URL must be a full address such as https://portal.example.nhs.uk, "
+                          f"not {public_base_url!r}")
+    return list(dict.fromkeys([public_host, *extra]))
 
 
 def _whole_number(env: dict[str, str], name: str, default: int) -> int:

@@ -85,6 +85,40 @@ def test_production_settings_are_secure(tmp_path):
     assert settings["SMS_BACKEND"] == "twilio"
 
 
+PRODUCTION_ENV = {
+    "PORTAL_ENV": "production", "SECRET_KEY": "k" * 40, "DATABASE_URL": "postgresql+psycopg://db/portal",
+    "TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t", "TWILIO_FROM": "NHS Appts",
+}
+
+
+def test_production_answers_only_the_public_host_and_any_extra_ones(tmp_path):
+    env = {**PRODUCTION_ENV, "PORTAL_INSTANCE_DIR": str(tmp_path), "PUBLIC_BASE_URL": "https://Portal.Example.nhs.uk"}
+    assert settings_from_environment(env)["TRUSTED_HOSTS"] == ["portal.example.nhs.uk"]
+    env["EXTRA_HOSTS"] = " 10.0.1.23 , portal-internal.svc,, portal.example.nhs.uk"
+    assert settings_from_environment(env)["TRUSTED_HOSTS"] == [
+        "portal.example.nhs.uk", "10.0.1.23", "portal-internal.svc"]
+
+
+def test_development_answers_any_host_unless_extra_hosts_are_given(tmp_path):
+    env = {"PORTAL_INSTANCE_DIR": str(tmp_path)}
+    assert settings_from_environment(env)["TRUSTED_HOSTS"] is None
+    env["EXTRA_HOSTS"] = "localhost"
+    assert settings_from_environment(env)["TRUSTED_HOSTS"] == ["127.0.0.1", "localhost"]
+
+
+@pytest.mark.parametrize("extra", ["https://portal.example.nhs.uk", "portal.example.nhs.uk:443", ".example.nhs.uk",
+                                   "portal.example.nhs.uk/healthz", "*"])
+def test_extra_hosts_are_host_names_only(tmp_path, extra):
+    with pytest.raises(ConfigError, match="EXTRA_HOSTS must be host names"):
+        settings_from_environment({**PRODUCTION_ENV, "PORTAL_INSTANCE_DIR": str(tmp_path), "EXTRA_HOSTS": extra})
+
+
+@pytest.mark.parametrize("public", ["portal.example.nhs.uk", "https://", "https://[::1"])
+def test_production_needs_a_public_base_url_with_a_host(tmp_path, public):
+    with pytest.raises(ConfigError, match="PUBLIC_BASE_URL must be a full address"):
+        settings_from_environment({**PRODUCTION_ENV, "PORTAL_INSTANCE_DIR": str(tmp_path), "PUBLIC_BASE_URL": public})
+
+
 def test_development_defaults_to_sqlite_and_console(tmp_path):
     settings = settings_from_environment({"PORTAL_INSTANCE_DIR": str(tmp_path)})
     assert settings["DATABASE_URL"] == f"sqlite:///{tmp_path / 'portal.db'}"
