@@ -128,6 +128,11 @@ def test_an_admin_resets_a_second_factor(db, new_page):
     expect(page.get_by_role("main")).to_contain_text("Give this link to Rita Reception in person or by phone")
     check_accessibility(page, "staff-reset-set-up-link")
     link = page.locator("#set-up-link").inner_text()
+    # Refreshing the page sends the reset again: nothing more is done, and the page says so.
+    page.reload()
+    expect(heading(page)).to_have_text("A set-up link for Rita Reception was made already")
+    expect(page.locator("#set-up-link")).to_have_count(0)
+    check_accessibility(page, "staff-set-up-link-made-already")
     page.get_by_role("link", name="Back to Rita Reception").click()
     expect(page.get_by_role("main")).to_contain_text("Waiting for set-up")
     expect(page.get_by_role("main")).to_contain_text("Not set up")
