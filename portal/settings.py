@@ -241,7 +241,7 @@ def settings_from_environment(environ: dict[str, str] | None = None) -> dict[str
     """Flask settings from the environment. Production refuses to start without its secrets."""
     env = dict(os.environ if environ is None else environ)
     production = env.get("PORTAL_ENV", "development") == "production"
-    missing = [name for name in ("SECRET_KEY", "DATABASE_URL") if production and not env.get(name)]
+    missing = [name for name in ("SECRET_KEY", "DATABASE_URL", "PUBLIC_BASE_URL") if production and not env.get(name)]
     if production and env.get("SMS_BACKEND", "twilio") == "twilio":
         missing += [n for n in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM") if not env.get(n)]
     if missing:

@@ -70,7 +70,9 @@ def test_a_course_without_weeks_is_refused(config_dir):
 def test_production_refuses_to_start_without_secrets():
     with pytest.raises(ConfigError) as error:
         settings_from_environment({"PORTAL_ENV": "production"})
-    for name in ("SECRET_KEY", "DATABASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"):
+    # PUBLIC_BASE_URL too: texted links are built on it, and production answers only its host.
+    for name in ("SECRET_KEY", "DATABASE_URL", "PUBLIC_BASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
+                 "TWILIO_FROM"):
         assert name in str(error.value)
 
 
@@ -78,7 +80,7 @@ def test_production_settings_are_secure(tmp_path):
     settings = settings_from_environment({
         "PORTAL_ENV": "production", "SECRET_KEY": "k" * 40, "DATABASE_URL": "postgresql+psycopg://db/portal",
         "TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t", "TWILIO_FROM": "NHS Appts",
-        "PORTAL_INSTANCE_DIR": str(tmp_path),
+        "PUBLIC_BASE_URL": "https://portal.example.nhs.uk", "PORTAL_INSTANCE_DIR": str(tmp_path),
     })
     assert settings["SESSION_COOKIE_SECURE"] is True
     assert settings["DEV_INBOX"] is False
@@ -88,6 +90,7 @@ def test_production_settings_are_secure(tmp_path):
 PRODUCTION_ENV = {
     "PORTAL_ENV": "production", "SECRET_KEY": "k" * 40, "DATABASE_URL": "postgresql+psycopg://db/portal",
     "TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t", "TWILIO_FROM": "NHS Appts",
+    "PUBLIC_BASE_URL": "https://portal.example.nhs.uk",
 }
 
 
