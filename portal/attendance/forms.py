@@ -50,7 +50,8 @@ class MarksForm(PortalForm):
         for row in early:
             field = self.field_for(row)
             field.errors = [*field.errors, f"{row.patient.full_name} can be marked as {MARKS[field.data].lower()} "
-                                           f"once the session starts, at {local_time(row.starts_at)}"]
+                                           f"once the {'appointment' if row.appointment else 'session'} starts, "
+                                           f"at {local_time(row.starts_at)}"]
         if early:
             return False
         if self.rows and not self.marks():

@@ -134,7 +134,7 @@ def test_a_late_mark_on_a_day_list_waits_for_the_appointment_to_start(clinician_
     response = _post(clinician_client, url, {f"mark_{soon.id}": "late"})
     assert response.status_code == 400
     assert error_for(parse(response), f"mark_{soon.id}") == (
-        f"{patient.full_name} can be marked as attended late once the session starts, at "
+        f"{patient.full_name} can be marked as attended late once the appointment starts, at "
         f"{local_time(soon.starts_at)}")
     assert _marks(session) == {}
 
