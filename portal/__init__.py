@@ -114,6 +114,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.staff.courses import bp as staff_courses_bp
     from portal.staff.messages import bp as staff_messages_bp
     from portal.staff.queues import bp as staff_queues_bp
+    from portal.staff.referrals import bp as staff_referrals_bp
     from portal.staff.routes import bp as staff_bp
     from portal.staff.schedule import bp as staff_schedule_bp
     from portal.staff.selfcare import bp as staff_selfcare_bp
@@ -124,7 +125,7 @@ def _register_blueprints(app: Flask) -> None:
         reminders_bp, diary_bp, selfcare_bp, staff_selfcare_bp,
         questionnaires_bp, questionnaires_staff_bp, staff_admin_bp,
         attendance_bp, reports_bp,
-        staff_schedule_bp, staff_queues_bp,
+        staff_schedule_bp, staff_queues_bp, staff_referrals_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -203,6 +203,17 @@ def leave(session: Session, domain: DomainConfig, entry: WaitlistEntry, *, now: 
     session.expire(entry)
 
 
+def end_for_new_referral(session: Session, domain: DomainConfig, patient_id: int, *, now: dt.datetime) -> int:
+    """A discharged patient is referred again: every place they still hold in a queue ends (as if they left it),
+    and a seat held for an offer goes to the next patient. Returns how many ended.
+
+    Those places belong to the episode of care the discharge closed. Offers passed the patient over while they
+    were discharged, and a new referral is a new wait: keeping the old place would put them, unseen, ahead of
+    patients who waited while they were away, and revive an offer whose text they were sent weeks ago.
+    Reception puts them on a waiting list again, as for any patient, if they want a place."""
+    return _end_live_entries(session, domain, WaitlistEntry.patient_id == patient_id, status="left", now=now)
+
+
 def live_entry(session: Session, patient_id: int, service_key: str) -> Row | None:
     """The patient's live entry on a course (at most one), as a row of ``_LIVE_ENTRY``, or None."""
     return read_rows(session, _LIVE_ENTRY, {"patient_id": patient_id, "service_key": service_key}).first()
@@ -231,10 +242,10 @@ def end_for_booking(session: Session, domain: DomainConfig, entry: Row, *, now: 
     _end_live_entries(session, domain, WaitlistEntry.id == entry.id, status="booked", now=now)
 
 
-def _end_live_entries(session: Session, domain: DomainConfig, which, *, status: str, now: dt.datetime) -> None:
+def _end_live_entries(session: Session, domain: DomainConfig, which, *, status: str, now: dt.datetime) -> int:
     """End the live entries ``which`` picks, in one conditional UPDATE: only what is still live changes, so an entry
     ended by a concurrent request (an expiry, an accept) frees its seat once. Waiting entries have no offer cohort,
-    so what comes back names exactly the seats that were held."""
+    so what comes back names exactly the seats that were held. Returns how many ended."""
     ended = session.execute(
         update(WaitlistEntry)
         .where(which, WaitlistEntry.status.in_(WAITING_STATUSES))
@@ -246,6 +257,7 @@ def _end_live_entries(session: Session, domain: DomainConfig, which, *, status: 
         if cohort_id is not None:
             withdraw_offer_text(session, entry_id, now=now)
             _pass_seat_on(session, domain, cohort_id, now=now)
+    return len(ended)
 
 
 def offer_text_key(entry_id: int) -> str:

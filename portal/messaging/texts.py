@@ -192,6 +192,14 @@ def waiting_list_closed(*, phone: str) -> str:
     )
 
 
+def referred_again(*, phone: str) -> str:
+    """A new referral reached us after the patient's discharge: they may book again. No word of why."""
+    return check_single_segment(
+        f"NHS: we have your new referral. You can book with us again: sign in to see what you can book, "
+        f"or call {phone}"
+    )
+
+
 def appointment_booked(*, starts_at: dt.datetime, venue_short_name: str, phone: str) -> str:
     return check_single_segment(
         f"NHS: your appointment is booked for {short_datetime(starts_at)}, {plain(venue_short_name)}. "

@@ -5,7 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 
-from sqlalchemy import Boolean, CheckConstraint, Date, Index, Integer, SmallInteger, String, Text, and_, false
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    and_,
+    false,
+)
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
@@ -125,6 +137,9 @@ class Patient(Base):
     # Set only by a clinician's recorded decision (a did-not-attend review): never by the system itself.
     discharged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     discharge_reason: Mapped[str | None] = mapped_column(Text)
+    # The triage date of the latest new referral after a discharge (None: still on their first referral). It
+    # starts a new episode of care: questionnaires count a new baseline from it (questionnaires.schedule).
+    episode_started_on: Mapped[dt.date | None] = mapped_column(Date)
 
     @validates("given_name", "family_name")
     def _set_name_keys(self, name: str, value: str) -> str:
@@ -190,6 +205,21 @@ class Patient(Base):
     @property
     def discharged(self) -> bool:
         return self.discharged_at is not None
+
+    def refer_again(self, *, triage_date: dt.date, tier: int, team: str | None) -> None:
+        """A new referral after a discharge, triaged again: the discharge ends and a new episode of care starts
+        on the triage date. The caller keeps the ended discharge (PatientReferral) before calling this."""
+        if not self.discharged:
+            raise ValueError("only a discharged patient is referred again")
+        if tier not in (1, 2):
+            raise ValueError(f"unknown tier {tier!r}")
+        self.discharged_at = None
+        self.discharge_reason = None
+        self.triage_date = triage_date
+        self.episode_started_on = triage_date
+        # Tier and team change together: never a Tier 1 patient with a team.
+        self.tier = tier
+        self.team = team if tier == 2 else None
 
     def mark_mobile_invalid(self, now: dt.datetime) -> bool:
         if self.mobile_invalid_at is not None:
@@ -274,3 +304,28 @@ class Patient(Base):
     def nhs_number_display(self) -> str:
         n = self.nhs_number
         return f"{n[:3]} {n[3:6]} {n[6:]}"
+
+
+class PatientReferral(Base):
+    """A new referral recorded after a discharge, keeping the discharge it ended (the patient's own columns are
+    cleared for the new episode) and the triage it replaced: the record's history of episodes of care."""
+
+    __tablename__ = "patient_referral"
+    __table_args__ = (
+        CheckConstraint("tier IN (1, 2)", name="tier_known"),
+        CheckConstraint("tier = 2 OR team IS NULL", name="team_only_in_tier_2"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    # The new referral: when SPOA triaged it, to which tier and team, and who referred (reception's short note).
+    triage_date: Mapped[dt.date] = mapped_column(Date)
+    tier: Mapped[int] = mapped_column(SmallInteger)
+    team: Mapped[str | None] = mapped_column(String(40))
+    note: Mapped[str] = mapped_column(String(200))
+    # The discharge this referral ended, and the triage date of the episode before it.
+    discharged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    discharge_reason: Mapped[str | None] = mapped_column(Text)
+    previous_triage_date: Mapped[dt.date | None] = mapped_column(Date)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -48,7 +48,9 @@ def _patient_home():
     mine = selfcare.reading_for_patient(db_session(), domain(), patient, activated_at=current_user.created_at, now=now,
                                         with_releases=False)
     reading = mine.this_week()
-    catch_up = sum(entry.status == "catch-up" for entry in mine.weeks())
+    # A discharged patient keeps their reading, but is not pressed to catch up on it (nor texted about it: the
+    # dispatcher sends no nudges to them), and has no questionnaires due (questionnaires.due_questionnaire).
+    catch_up = 0 if patient.discharged else sum(entry.status == "catch-up" for entry in mine.weeks())
     course = domain().catalogue.course_for_tier(patient.tier)
     # Waiting for a place on the course (only asked when no session is booked: the page says so there), and
     # whether the list can still offer one (not after a discharge, or a move to another team for one group).

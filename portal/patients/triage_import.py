@@ -25,6 +25,7 @@ from portal.db import Database
 from portal.patients import services as patients
 from portal.patients.intake import Problems, check_registration
 from portal.patients.onboarding import admit, update_from_triage
+from portal.patients.referrals import discharged_on
 from portal.patients.retriage import StillBooked
 from portal.settings import DomainConfig
 
@@ -37,6 +38,18 @@ OPTIONAL_COLUMNS = ("email", "team", "override_reason")
 
 class ExportUnusable(Exception):
     """The file cannot be imported at all (unreadable, not UTF-8 CSV, or the wrong header)."""
+
+
+class NewReferralAfterDischarge(Exception):
+    """The row is a new referral (triaged on or after the day of the discharge) for a discharged patient. The import
+    does not end a discharge by itself: reception records the new referral on the record (patients.referrals), which
+    also ends the old waiting-list places and tells the patient."""
+
+    def __init__(self, patient_id: int, discharged: dt.date) -> None:
+        super().__init__(
+            f"nhs_number: the patient was discharged on {written_date(discharged)} and this is a new referral; record "
+            f"it on their record (/staff/patients/{patient_id}/referral), which ends the discharge"
+        )
 
 
 @dataclass(frozen=True)
@@ -193,6 +206,9 @@ def import_rows(
         except patients.SharedContact as problem:
             report.rejected.append(Rejection(row.line, [f"{problem.field}: {problem}"]))
             continue
+        except NewReferralAfterDischarge as problem:
+            report.rejected.append(Rejection(row.line, [str(problem)]))
+            continue
         except SQLAlchemyError as problem:
             report.rejected.append(Rejection(
                 row.line, [f"could not be saved ({type(problem).__name__}); nothing was written for this row"]))
@@ -223,6 +239,9 @@ def _import_one(
         if invite:
             record(session, actor, "invitation_sent", patient_id=patient.id, detail=where)
         return "imported", invite, 0, None
+    discharged = discharged_on(existing)
+    if discharged is not None and details.triage_date is not None and details.triage_date >= discharged:
+        raise NewReferralAfterDischarge(existing.id, discharged)
     update = update_from_triage(session, domain, existing, details, base_url=base_url, now=now, invite=invite)
     if not update.changed:
         return "unchanged", False, 0, None

@@ -10,6 +10,11 @@
   goes on from the latest baseline they answered, on its track: a follow-up ``follow_up_months`` after it, as
   the general track has. Reports pair a follow-up with the baseline of its own track, so the track is kept.
 
+Outcome measures are per episode of care. A patient discharged and then referred again starts a new episode on
+the new referral's triage date (``Patient.episode_started_on``): their plan is worked out afresh from it, under
+set keys of their own (the plan name carries ``@`` and the date), so answers from before the discharge neither
+complete nor lapse the new sets. A course that began before the new episode belongs to the old one.
+
 One set is due at a time: the latest occasion whose day has come. An earlier set left unfinished lapses
 when the next one falls due (its drafts stay drafts, never scored). Dates are local calendar days, so a
 session at 18:00 or an activation just after midnight in summer falls on the day people see.
@@ -116,13 +121,24 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+def _episode_of(plan_name: str) -> str:
+    """"@2026-11-20" of "course-t1-group@2026-11-20"; "" of a plan of the first referral."""
+    _, at, day = plan_name.partition("@")
+    return at + day
+
+
 def plan(*, activated_on: dt.date | None, course: CourseDates | None, follow_up_months: int,
-         answered_baseline: Occasion | None = None) -> list[Occasion]:
+         answered_baseline: Occasion | None = None, episode_start: dt.date | None = None) -> list[Occasion]:
     """Every occasion of the patient's current plan, earliest first. ``answered_baseline`` is the latest
     baseline the patient has submitted any measure of (``latest_baselines``): out of a course, their plan goes
-    on from it rather than asking a baseline again."""
+    on from it rather than asking a baseline again, if it belongs to this episode of care. ``episode_start``: the
+    triage date of a new referral after a discharge (None on the first referral); the caller leaves out a course
+    begun before it."""
+    episode = f"@{episode_start.isoformat()}" if episode_start is not None else ""
+    if answered_baseline is not None and _episode_of(answered_baseline.plan) != episode:
+        answered_baseline = None  # answered in an earlier episode: the new one has a baseline of its own
     if course is not None:
-        name = f"course-{course.service_key}"
+        name = f"course-{course.service_key}{episode}"
         return [
             Occasion("baseline", name, course.first_day),
             Occasion("end", name, course.last_day),
@@ -135,10 +151,18 @@ def plan(*, activated_on: dt.date | None, course: CourseDates | None, follow_up_
         ]
     if activated_on is None:
         return []
+    start = max(activated_on, episode_start) if episode_start is not None else activated_on
     return [
-        Occasion("baseline", GENERAL, activated_on),
-        Occasion("follow_up", GENERAL, add_months(activated_on, follow_up_months)),
+        Occasion("baseline", GENERAL + episode, start),
+        Occasion("follow_up", GENERAL + episode, add_months(start, follow_up_months)),
     ]
+
+
+def course_plan_key(set_key: str) -> str | None:
+    """The course's service key of a set key ("course-t1-group@2026-11-20:end" -> "t1-group"), or None for the
+    general plan."""
+    name = set_key.rsplit(":", 1)[0].split("@", 1)[0]
+    return name.removeprefix("course-") if name.startswith("course-") else None
 
 
 def current_occasion(occasions: list[Occasion], today: dt.date) -> Occasion | None:
@@ -168,11 +192,13 @@ _COURSES = (
 _COURSES_OF = _COURSES.where(Booking.patient_id.in_(bindparam("patient_ids", expanding=True)))
 
 
-def courses_by_patient(session: Session, course_tiers: Mapping[str, int],
-                       patient_ids: list[int] | None = None) -> dict[int, CourseDates]:
+def courses_by_patient(session: Session, course_tiers: Mapping[str, int], patient_ids: list[int] | None = None,
+                       *, episode_starts: Mapping[int, dt.date] | None = None) -> dict[int, CourseDates]:
     """Each patient's course, should they hold seats on two: the one of their own tier (``course_tiers``: each
     course's tier, from the catalogue), then the one that starts first. A Tier 1 patient re-triaged to Tier 2
-    keeps their finished Group seat, and their Programme's questionnaires must not wait behind it."""
+    keeps their finished Group seat, and their Programme's questionnaires must not wait behind it. A course that
+    began before the patient's new episode of care (``episode_starts``, by patient) is not theirs now."""
+    episode_starts = episode_starts or {}
     # Every booking (the scheduler's jobs) streams through SQLAlchemy; a few patients' are a prepared read.
     rows = session.connection().execute(_COURSES) if patient_ids is None else read_rows(
         session, _COURSES_OF, {"patient_ids": patient_ids})
@@ -180,6 +206,9 @@ def courses_by_patient(session: Session, course_tiers: Mapping[str, int],
     for patient_id, tier, service_key, zone, first, last in rows:
         tz = ZoneInfo(zone)
         dates = CourseDates(service_key, first.astimezone(tz).date(), last.astimezone(tz).date())
+        episode_start = episode_starts.get(patient_id)
+        if episode_start is not None and dates.first_day < episode_start:
+            continue
         rank = (course_tiers.get(service_key) != tier, dates.first_day)
         if patient_id not in found or rank < found[patient_id][0]:
             found[patient_id] = (rank, dates)

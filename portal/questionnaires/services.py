@@ -67,11 +67,16 @@ def _course_tiers(domain: DomainConfig) -> dict[str, int]:
 
 
 def due_questionnaire(session: Session, domain: DomainConfig, patient: Patient, *, now: dt.datetime) -> DueSet | None:
-    """The set of questionnaires the patient should fill in now, or None when nothing is due or all is done."""
-    course = courses_by_patient(session, _course_tiers(domain), [patient.id]).get(patient.id)
+    """The set of questionnaires the patient should fill in now, or None when nothing is due or all is done.
+    Nothing is due while the patient is discharged: they are no longer in the service's care."""
+    if patient.discharged:
+        return None
+    starts = {patient.id: patient.episode_started_on} if patient.episode_started_on is not None else None
+    course = courses_by_patient(session, _course_tiers(domain), [patient.id], episode_starts=starts).get(patient.id)
     activated, baseline = starting_point(session, patient.id) if course is None else (None, None)
     occasions = plan(activated_on=activated, course=course, answered_baseline=baseline,
-                     follow_up_months=domain.policy.questionnaires.follow_up_months)
+                     follow_up_months=domain.policy.questionnaires.follow_up_months,
+                     episode_start=patient.episode_started_on)
     occasion = current_occasion(occasions, local_day(now))
     if occasion is None:
         return None
@@ -395,7 +400,8 @@ def nudge_due(session: Session, domain: DomainConfig, *, now: dt.datetime) -> in
         .join(Patient, User.patient_id == Patient.id)
         .where(User.role == Role.PATIENT.value, User.is_active.is_(True))
     ).all()
-    courses = courses_by_patient(session, _course_tiers(domain))
+    starts = {patient.id: patient.episode_started_on for _, patient in users if patient.episode_started_on}
+    courses = courses_by_patient(session, _course_tiers(domain), episode_starts=starts)
     submitted: dict[tuple[int, str], set[str]] = {}
     # Each patient's latest baseline answered, as due_questionnaire finds it (a later id wins a tie).
     baselines: dict[int, Occasion] = {}
@@ -416,7 +422,7 @@ def nudge_due(session: Session, domain: DomainConfig, *, now: dt.datetime) -> in
         course = courses.get(patient.id)
         occasion = current_occasion(
             plan(activated_on=local_day(created_at), course=course, answered_baseline=baselines.get(patient.id),
-                 follow_up_months=policy.follow_up_months), today
+                 follow_up_months=policy.follow_up_months, episode_start=patient.episode_started_on), today
         )
         if occasion is None or today - occasion.due_on > NUDGE_WITHIN:
             continue

@@ -29,6 +29,7 @@ from portal.messaging.models import SmsMessage
 from portal.patients.models import Patient
 from portal.questionnaires.instruments import BY_KEY
 from portal.questionnaires.models import QuestionnaireResponse
+from portal.questionnaires.schedule import course_plan_key
 from portal.settings import DomainConfig
 
 # The longest range a report covers (the filters refuse more).
@@ -511,7 +512,11 @@ def questionnaire_change(session: Session, domain: DomainConfig, filters: Filter
     if filters.team:
         conditions.append(_of_team(later.c.patient_id, filters.team))
     if filters.service:
-        conditions.append(later.c.set_key.in_([f"course-{filters.service}:{o}" for o in LATER_OCCASIONS]))
+        # The course's sets of a first referral, and of any new episode after a discharge ("course-x@date:end").
+        conditions.append(or_(
+            later.c.set_key.in_([f"course-{filters.service}:{o}" for o in LATER_OCCASIONS]),
+            later.c.set_key.startswith(f"course-{filters.service}@", autoescape=True),
+        ))
     sums = (func.count(), func.sum(change), func.sum(baseline.c.score))
     totals: dict[str, dict] = {}
     query = (select(later.c.instrument, later.c.occasion, *sums).select_from(later).join(baseline, paired)
@@ -528,8 +533,7 @@ def questionnaire_change(session: Session, domain: DomainConfig, filters: Filter
             .group_by(month, later.c.instrument, later.c.occasion, later.c.set_key, Patient.team)
         )
         for index, instrument, occasion, set_key, team, pairs, change_sum, baseline_sum in session.execute(query):
-            plan = set_key.rsplit(":", 1)[0]
-            service = plan.removeprefix("course-") if plan.startswith("course-") else None
+            service = course_plan_key(set_key)
             target = groups[(index, team, service, instrument, occasion)]
             target[0] += pairs
             target[1] += float(change_sum or 0)

@@ -18,7 +18,8 @@ from wtforms.validators import InputRequired
 from portal.forms import DateParts, PortalForm
 from portal.patients.identifiers import InvalidIdentifier, parse_nhs_number
 from portal.patients.intake import FROM_POSTCODE, Problems, check_registration
-from portal.patients.models import PAIN_DURATIONS, REFERRAL_CHECKLIST
+from portal.patients.models import PAIN_DURATIONS, REFERRAL_CHECKLIST, Patient
+from portal.patients.referrals import NOTE_MAX, NewReferral, triage_date_problem
 from portal.patients.services import Registration
 from portal.settings import DomainConfig
 
@@ -122,3 +123,54 @@ class AssignTeamForm(PortalForm):
 
 class ActionForm(PortalForm):
     """A button that changes something: only its CSRF token is checked."""
+
+
+class NewReferralForm(PortalForm):
+    """A new referral for a discharged patient: the new triage, and who referred. The rules on the triage date
+    (not in the future, not before the discharge) are the service's (patients.referrals.triage_date_problem)."""
+
+    triage_date = DateParts("Triage date")
+    tier = RadioField("Tier", choices=[SelectChoice("1", "Tier 1"), SelectChoice("2", "Tier 2")],
+                      validators=[InputRequired("Select the tier the referral was triaged to")],
+                      validate_choice=False)
+    team = SelectField("Tier 2 team", validate_choice=False)
+    note = TextAreaField("Who referred", validators=[InputRequired("Enter who referred the patient")])
+
+    def __init__(self, *args: Any, domain: DomainConfig, patient: Patient, today: dt.date, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._patient = patient
+        self._today = today
+        self._keys = {team.key for team in domain.teams.teams}
+        self.team.choices = [SelectChoice(FROM_POSTCODE, "Work it out from the postcode")] + [
+            SelectChoice(team.key, team.name) for team in domain.teams.teams
+        ]
+        if not self.team.data:
+            self.team.data = FROM_POSTCODE
+
+    def validate_triage_date(self, field: DateParts) -> None:
+        problem = triage_date_problem(self._patient, field.data, today=self._today)
+        if problem:
+            field.bad_parts = {"day", "month", "year"}
+            raise ValidationError(problem)
+
+    def validate_tier(self, field: RadioField) -> None:
+        if field.data not in ("1", "2"):
+            raise ValidationError("Select the tier the referral was triaged to")
+
+    def validate_team(self, field: SelectField) -> None:
+        if field.data in (None, "", FROM_POSTCODE):
+            return
+        if field.data not in self._keys:
+            raise ValidationError("Select a team from the list")
+        if self.tier.data == "1":
+            raise ValidationError("Only Tier 2 patients have a team. Leave it to be worked out from the postcode")
+
+    def validate_note(self, field: TextAreaField) -> None:
+        if len(field.data or "") > NOTE_MAX:
+            raise ValidationError(f"Who referred must be {NOTE_MAX} characters or fewer")
+
+    @property
+    def referral(self) -> NewReferral:
+        team = self.team.data if self.tier.data == "2" and self.team.data in self._keys else None
+        return NewReferral(triage_date=self.triage_date.data, tier=int(self.tier.data), team=team,
+                           note=self.note.data or "")

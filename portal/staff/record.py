@@ -23,7 +23,8 @@ from portal.audit.services import search as audit_search
 from portal.booking import waitlist
 from portal.booking.models import Booking, Cohort, WaitlistEntry
 from portal.messaging.models import SmsMessage
-from portal.patients.models import Patient
+from portal.patients.models import Patient, PatientReferral
+from portal.patients.referrals import referral_history
 from portal.patients.retriage import StillBooked, other_tier_bookings
 from portal.settings import DomainConfig
 
@@ -43,6 +44,7 @@ class PatientRecord:
     attendance: list[ServiceAttendance]
     marks: list[Attendance]  # latest marks, newest first
     reviews: list[DnaReview]
+    referrals: list[PatientReferral]  # new referrals after discharges, newest first, with the discharge each ended
     messages: list[SmsMessage]  # latest texts, newest first
     more_messages: bool
     audit: list[AuditEvent]  # latest events about this patient, newest first
@@ -87,6 +89,7 @@ def patient_record(session: Session, domain: DomainConfig, patient: Patient, *, 
         attendance=attendance_summary(session, patient.id),
         marks=attendance_history(session, patient.id, limit=LATEST),
         reviews=review_history(session, patient.id),
+        referrals=referral_history(session, patient.id),
         messages=messages[:LATEST],
         more_messages=len(messages) > LATEST,
         audit=audit,

@@ -81,6 +81,9 @@ def register_patient():
     # "Update the existing record" names the record it was offered for: another NHS number typed since then
     # is a new duplicate, offered afresh.
     updating = existing is not None and number_id(request.form.get("update_existing")) == existing.id
+    # Newer details would leave a discharged patient discharged: their way back is a new referral on the record
+    # (staff.referrals), which the message below points to. The form offers no update for them.
+    updating = updating and not existing.discharged
     if updating and submitted:
         try:
             update = onboarding.update_from_triage(
@@ -95,7 +98,7 @@ def register_patient():
     if existing is not None:
         duplicate_id = existing.id
         if not updating:
-            form.nhs_number.errors = ["A patient with this NHS number is already registered"]
+            form.nhs_number.errors = [_already_registered(existing)]
             form.warnings = {}
     elif submitted:
         try:
@@ -104,7 +107,7 @@ def register_patient():
             )
         except patients.DuplicateNhsNumber as exc:
             duplicate_id = exc.existing_id
-            form.nhs_number.errors = ["A patient with this NHS number is already registered"]
+            form.nhs_number.errors = [_already_registered(s.get(Patient, duplicate_id))]
         except patients.SharedContact as problem:
             form[problem.field].errors = [str(problem)]
         else:
@@ -118,7 +121,9 @@ def register_patient():
                   "success")
             return redirect(url_for("staff.patient_record", patient_id=patient.id))
     # Shown again after a post: something was refused, or a warning wants a reason.
-    return render_template("staff/register_patient.html", form=form, duplicate_id=duplicate_id), \
+    # A discharged patient's NHS number: the way back is a new referral on their record, not a second record.
+    duplicate = s.get(Patient, duplicate_id) if duplicate_id else None
+    return render_template("staff/register_patient.html", form=form, duplicate=duplicate), \
         400 if form.is_submitted() else 200
 
 
@@ -137,6 +142,13 @@ def _audit_closed(patient: Patient, closed: list[WaitlistEntry], *, why: str) ->
     for entry in closed:
         audit("waitlist_closed_on_retriage", patient_id=patient.id,
               detail=f"entry {entry.id}, {entry.service_key}; {why}")
+
+
+def _already_registered(existing: Patient | None) -> str:
+    if existing is not None and existing.discharged:
+        return ("A patient with this NHS number is already registered and was discharged. Record the new referral "
+                "on their record instead")
+    return "A patient with this NHS number is already registered"
 
 
 def _patient_or_404(patient_id: int) -> Patient:
