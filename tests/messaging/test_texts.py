@@ -69,6 +69,7 @@ def _worst_case_texts(base_url: str, phone: str) -> dict[str, str]:
         "reply_started": texts.reply_started(),
         "selfcare_week_ready": texts.selfcare_week_ready(),
         "questionnaire_due": texts.questionnaire_due(),
+        "referred_again": texts.referred_again(phone=phone),
     }
 
 
