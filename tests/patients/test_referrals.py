@@ -26,6 +26,7 @@ from portal.questionnaires import services as questionnaires
 from portal.questionnaires.models import QuestionnaireResponse
 from tests import factories
 from tests.booking.helpers import seats_consistent
+from tests.races import count_together, in_transaction
 
 REASON = "Did not attend twice; back to the GP"
 
@@ -231,3 +232,14 @@ def test_the_triage_import_points_a_new_referral_for_a_discharged_patient_to_the
     assert (report.updated, report.rejected) == (1, [])
     session.expire_all()
     assert session.get(Patient, patient.id).mobile == "+447700900111"
+
+
+def test_reception_saving_the_same_referral_twice_at_once_records_one(session, race_db, domain):
+    """The patient's row lock: the second save waits, then finds the patient no longer discharged."""
+    patient_id = _discharged(session).id  # read here: the racers must not touch the test's session
+    jobs = [in_transaction(race_db, lambda s: referrals.record_new_referral(
+        s, domain, patient_id, _referral(), actor=SYSTEM, now=utcnow())) for _ in range(5)]
+    outcomes = count_together(jobs)
+    assert outcomes == {"done": 1, "NotDischarged": 4}
+    assert len(session.scalars(select(PatientReferral)).all()) == 1
+    assert len(session.scalars(select(SmsMessage).where(SmsMessage.kind == "referred_again")).all()) == 1
