@@ -235,3 +235,22 @@ def test_summer_time_spans_agree_with_the_time_zone_database():
         for moment, summer in ((start - dt.timedelta(minutes=1), False), (start, True),
                                (end - dt.timedelta(minutes=1), True), (end, False)):
             assert bool(moment.astimezone(data.LONDON).dst()) is summer, moment
+
+
+def test_a_new_episode_after_a_discharge_is_paired_with_its_own_baseline_and_counts_for_its_course(session, domain):
+    """After a new referral the sets carry the episode ("course-t1-group@2026-01-05:end"): paired with that
+    episode's baseline, never the earlier one, and still the course's in the service filter and the detail."""
+    who = data.patient(session, triaged=dt.date(2025, 6, 1))
+    data.response(session, who, instrument="phq9", plan="course-t1-group", occasion="baseline", score=20,
+                  at=data.london(dt.date(2025, 7, 1)))
+    episode = "course-t1-group@2026-01-05"
+    data.response(session, who, instrument="phq9", plan=episode, occasion="baseline", score=12,
+                  at=data.london(dt.date(2026, 1, 10)))
+    data.response(session, who, instrument="phq9", plan=episode, occasion="end", score=9,
+                  at=data.london(dt.date(2026, 3, 1)))
+
+    report = services.questionnaire_change(session, domain, Filters(JAN, MAR, service="t1-group"))
+    row = {row["instrument"]: row for row in report.rows}["phq9"]
+    assert (row["end_pairs"], row["end_change"], row["end_baseline"]) == (1, -3, 12)
+    labels = {d["service"] for d in report.detail}
+    assert len(labels) == 1 and labels.pop().startswith(domain.catalogue.get("t1-group").name)
