@@ -37,6 +37,8 @@ BOXES = [
      course_forms.MoveSessionForm, "Why the session is moving", 500),
     ("staff/courses/cancel_session.html", "reason", "Why is the session cancelled?",
      course_forms.CancelSessionForm, "Why the session is cancelled", 500),
+    ("staff/courses/cancel_cohort.html", "reason", "Why is the cohort cancelled?",
+     course_forms.CancelCohortForm, "Why the cohort is cancelled", 500),
     ("staff/schedule/move_patients.html", "reason", "Why are they moving?",
      desk_forms.BulkMoveForm, "Why they are moving", 500),
 ]
