@@ -168,7 +168,19 @@ def load(session: Session, domain: DomainConfig, *, today: dt.date, now: dt.date
                          password_hash=hash_password(DEMO_PASSWORD)))
         logins.append(DemoLogin(label, f"07700 900{n:03d}", DEMO_PASSWORD))
     _self_management(session, today=today, now=now)
+    _discharged(session, numbers, today=today, now=now)
     return logins
+
+
+def _discharged(session: Session, numbers, *, today: dt.date, now: dt.datetime) -> None:
+    """A Tier 1 patient a clinician discharged back to their GP after a did-not-attend review, ten days ago: the GP
+    has referred them again, so reception can record the new referral from their record."""
+    patient = Patient(nhs_number=next(numbers), given_name="Dora", family_name="Dalton",
+                      date_of_birth=dt.date(1977, 9, 14), mobile=demo_mobile(7), postcode="N7 6PA", tier=1,
+                      team=None, triage_date=today - dt.timedelta(days=120))
+    patient.discharge(now - dt.timedelta(days=10), "Did not attend two group sessions and could not be reached "
+                                                   "by phone or letter. Back to the GP.")
+    session.add(patient)
 
 
 def _clinics(session: Session, domain: DomainConfig, venues: dict[str, Venue], *, now: dt.datetime) -> None:
