@@ -31,6 +31,10 @@ def text_note(since: dt.datetime) -> str:
 def staff_text_note(patient_id: int, since: dt.datetime) -> str:
     """The end of a staff confirmation of a change the patient is texted about: whether this request (begun at
     ``since``) texted them, or staff must tell them another way (they asked for no texts, or replied STOP)."""
-    if texted_since(db_session(), patient_id, since=since):
-        return " We have texted them."
-    return " They do not get texts, so let them know another way."
+    return texted_note(texted_since(db_session(), patient_id, since=since))
+
+
+def texted_note(texted: bool) -> str:
+    """What staff are told after a change the patient is texted about: that the text went, or that they must
+    tell the patient another way."""
+    return " We have texted them." if texted else " They do not get texts, so let them know another way."

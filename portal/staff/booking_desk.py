@@ -19,6 +19,7 @@ from portal.db import utcnow
 from portal.extensions import db_session, domain
 from portal.messaging.routes import staff_text_note
 from portal.patients.models import Patient
+from portal.patients.web import patient_or_404
 from portal.plain_text import number_id
 from portal.staff.booking_forms import (
     LeaveWaitlistForm,
@@ -29,13 +30,6 @@ from portal.staff.booking_forms import (
 )
 
 bp = Blueprint("staff_bookings", __name__, url_prefix="/staff")
-
-
-def _patient(patient_id: int) -> Patient:
-    patient = db_session().get(Patient, patient_id)
-    if patient is None:
-        abort(404)
-    return patient
 
 
 def _course(patient: Patient, service_key: str):
@@ -90,7 +84,7 @@ def _leaving_needs_reason(form, started: bool) -> bool:
 @bp.route("/patients/<int:patient_id>/courses")
 @registration_staff_required
 def courses(patient_id: int):
-    patient = _patient(patient_id)
+    patient = patient_or_404(patient_id)
     s = db_session()
     now = utcnow()
     active = [b for b in booking.bookings_for_patient(s, patient) if b.status == "active"]
@@ -111,7 +105,7 @@ def courses(patient_id: int):
 @bp.route("/patients/<int:patient_id>/courses/<service_key>/book", methods=["GET", "POST"])
 @registration_staff_required
 def book(patient_id: int, service_key: str):
-    patient = _patient(patient_id)
+    patient = patient_or_404(patient_id)
     service = _course(patient, service_key)
     s = db_session()
     now = utcnow()
@@ -150,7 +144,7 @@ def book(patient_id: int, service_key: str):
 @bp.route("/patients/<int:patient_id>/bookings/<int:booking_id>/move", methods=["GET", "POST"])
 @registration_staff_required
 def move(patient_id: int, booking_id: int):
-    patient = _patient(patient_id)
+    patient = patient_or_404(patient_id)
     seat = _seat(patient, booking_id)
     service = _course(patient, seat.service_key)
     s = db_session()
@@ -195,7 +189,7 @@ def move(patient_id: int, booking_id: int):
 @bp.route("/patients/<int:patient_id>/bookings/<int:booking_id>/cancel", methods=["GET", "POST"])
 @registration_staff_required
 def cancel(patient_id: int, booking_id: int):
-    patient = _patient(patient_id)
+    patient = patient_or_404(patient_id)
     seat = _seat(patient, booking_id)
     service = _course(patient, seat.service_key)
     if booking.course_finished(seat.cohort, now=utcnow()):
@@ -223,7 +217,7 @@ def cancel(patient_id: int, booking_id: int):
 @bp.route("/patients/<int:patient_id>/courses/<service_key>/waiting-list", methods=["GET", "POST"])
 @registration_staff_required
 def join_waitlist(patient_id: int, service_key: str):
-    patient = _patient(patient_id)
+    patient = patient_or_404(patient_id)
     service = _course(patient, service_key)
     s = db_session()
     options = booking.open_cohorts(s, domain(), patient, service, now=utcnow(), override_closing=True)
@@ -255,7 +249,7 @@ def join_waitlist(patient_id: int, service_key: str):
 @registration_staff_required
 def leave_waitlist(patient_id: int, entry_id: int):
     """Take a patient off a waiting list: asked first, with a reason, as joining and reordering are."""
-    patient = _patient(patient_id)
+    patient = patient_or_404(patient_id)
     s = db_session()
     entry = waitlist.live_entry_by_id(s, patient.id, entry_id)
     if entry is None:
@@ -276,7 +270,7 @@ def leave_waitlist(patient_id: int, entry_id: int):
 @bp.route("/patients/<int:patient_id>/offers/<int:entry_id>/accept", methods=["POST"])
 @registration_staff_required
 def accept_offer(patient_id: int, entry_id: int):
-    patient = _patient(patient_id)
+    patient = patient_or_404(patient_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     now = utcnow()

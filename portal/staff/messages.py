@@ -11,7 +11,7 @@ from portal.db import utcnow
 from portal.extensions import db_session
 from portal.messaging import error_codes, inbound, queue
 from portal.messaging.services import messages_for_patient
-from portal.patients.models import Patient
+from portal.patients.web import patient_or_404
 from portal.staff.forms import ActionForm
 from portal.staff.message_forms import RetryForm
 
@@ -112,9 +112,7 @@ def cannot_text():
 @registration_staff_required
 def patient_log(patient_id: int):
     s = db_session()
-    patient = s.get(Patient, patient_id)
-    if patient is None:
-        abort(404)
+    patient = patient_or_404(patient_id)
     audit("patient_messages_viewed", patient_id=patient.id)
     return _render("staff/messages/patient_log.html", patient=patient, messages=messages_for_patient(s, patient.id),
                    received=inbound.inbound_for_patient(s, patient.id), actions=INBOUND_ACTIONS)

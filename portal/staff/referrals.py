@@ -6,26 +6,21 @@ the page answers 409 and says so, with the way back to their record.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 
 from portal.audit.web import audit, current_actor
 from portal.auth.access import registration_staff_required
 from portal.dates import london_today
 from portal.db import utcnow
 from portal.extensions import db_session, domain
+from portal.messaging.routes import staff_text_note
 from portal.patients import referrals
 from portal.patients.identifiers import postcode_district, team_for_postcode
 from portal.patients.models import Patient
+from portal.patients.web import patient_or_404
 from portal.staff.forms import NewReferralForm
 
 bp = Blueprint("staff_referrals", __name__, url_prefix="/staff")
-
-
-def _patient_or_404(patient_id: int) -> Patient:
-    patient = db_session().get(Patient, patient_id) if 0 < patient_id < 2**31 else None
-    if patient is None:
-        abort(404)
-    return patient
 
 
 def _not_discharged(patient: Patient):
@@ -35,7 +30,7 @@ def _not_discharged(patient: Patient):
 @bp.route("/patients/<int:patient_id>/referral", methods=["GET", "POST"])
 @registration_staff_required
 def new_referral(patient_id: int):
-    patient = _patient_or_404(patient_id)
+    patient = patient_or_404(patient_id)
     if not patient.discharged:
         return _not_discharged(patient)
     now = utcnow()
@@ -50,11 +45,10 @@ def new_referral(patient_id: int):
         except referrals.ReferralRefused as refused:
             form[refused.field].errors = [str(refused)]
         else:
-            told = " We have texted them to say they can book again." if patient.may_text else (
-                " They do not take texts: tell them by phone or letter that they can book again.")
             places = f" {ended} waiting-list place{'s' if ended != 1 else ''} from before the discharge ended." \
                 if ended else ""
-            flash(f"The new referral for {patient.full_name} is recorded.{told}{places}", "success")
+            flash(f"The new referral for {patient.full_name} is recorded: they can book again."
+                  f"{staff_text_note(patient.id, now)}{places}", "success")
             return redirect(url_for("staff.patient_record", patient_id=patient.id))
     else:
         audit("patient_record_viewed", patient_id=patient.id, detail="record a new referral")

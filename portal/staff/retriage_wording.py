@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from portal.messaging.routes import texted_note
 from portal.patients.models import Patient
 from portal.patients.onboarding import Update
 from portal.templating import local_datetime
@@ -21,9 +22,7 @@ def retriage_confirmation(patient: Patient, update: Update) -> list[tuple[str, s
                  " A new set-up link is ready, but they do not accept texts.")
     if update.closed:
         lists = "a waiting list" if len(update.closed) == 1 else f"{len(update.closed)} waiting lists"
-        told += (f" They are off {lists} that could never offer them a place now, "
-                 + ("and we have texted them to say so." if patient.may_text else
-                    "and they do not accept texts: tell them by phone or letter."))
+        told += f" They are off {lists} that could never offer them a place now." + texted_note(patient.may_text)
     messages = [(told, "success")]
     if update.still_booked:
         tiers = " and Tier ".join(sorted({str(item.tier) for item in update.still_booked}))

@@ -16,11 +16,13 @@ from portal.booking.models import WaitlistEntry
 from portal.dates import london_today
 from portal.db import utcnow
 from portal.extensions import db_session, domain
+from portal.messaging.routes import texted_note
 from portal.patients import onboarding
 from portal.patients import services as patients
 from portal.patients.identifiers import postcode_district
 from portal.patients.models import Patient
 from portal.patients.search import SearchInputError, search_patients
+from portal.patients.web import patient_or_404
 from portal.plain_text import number_id
 from portal.staff import record as desk_record
 from portal.staff.desk_forms import PatientSearchForm
@@ -151,19 +153,11 @@ def _already_registered(existing: Patient | None) -> str:
     return "A patient with this NHS number is already registered"
 
 
-def _patient_or_404(patient_id: int) -> Patient:
-    # An id past the database's integer range is no patient (SQLite would raise, not answer None).
-    patient = db_session().get(Patient, patient_id) if 0 < patient_id < 2**31 else None
-    if patient is None:
-        abort(404)
-    return patient
-
-
 @bp.route("/patients/<int:patient_id>")
 @staff_required
 def patient_record(patient_id: int):
     s = db_session()
-    patient = _patient_or_404(patient_id)
+    patient = patient_or_404(patient_id)
     audit("patient_record_viewed", patient_id=patient.id)
     now = utcnow()
     return render_template(
@@ -184,7 +178,7 @@ def patient_record(patient_id: int):
 @bp.route("/patients/<int:patient_id>/invitation", methods=["POST"])
 @registration_staff_required
 def resend_invitation(patient_id: int):
-    patient = _patient_or_404(patient_id)
+    patient = patient_or_404(patient_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     now = utcnow()
@@ -215,7 +209,7 @@ def needs_a_team():
 @bp.route("/patients/<int:patient_id>/team", methods=["GET", "POST"])
 @registration_staff_required
 def assign_team(patient_id: int):
-    patient = _patient_or_404(patient_id)
+    patient = patient_or_404(patient_id)
     if patient.tier != 2:
         flash("Only Tier 2 patients have a team.", "warning")
         return redirect(url_for("staff.patient_record", patient_id=patient.id))
@@ -228,9 +222,7 @@ def assign_team(patient_id: int):
         team = domain().teams.get(patient.team)
         told = f"{patient.full_name} is now with the {team.name}."
         if moved.closed:
-            told += (" They are off the waiting list for a group of their old team, "
-                     + ("and we have texted them to say so." if patient.may_text else
-                        "and they do not accept texts: tell them by phone or letter."))
+            told += " They are off the waiting list for a group of their old team." + texted_note(patient.may_text)
         flash(told, "success")
         return redirect(url_for("staff.needs_a_team") if previous is None else
                         url_for("staff.patient_record", patient_id=patient.id))

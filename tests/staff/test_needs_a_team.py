@@ -101,7 +101,7 @@ def test_a_move_to_another_team_ends_a_wait_for_one_group_of_the_old_team(recept
     response = _assign(reception_client, patient.id, "haringey")
     assert response.headers["Location"] == f"/staff/patients/{patient.id}"
     banner = get_page(reception_client, f"/staff/patients/{patient.id}").select_one(".nhsuk-notification-banner")
-    assert "off the waiting list for a group of their old team, and we have texted them" in banner.get_text()
+    assert "off the waiting list for a group of their old team. We have texted them" in banner.get_text()
     session.expire_all()
     assert session.get(WaitlistEntry, one.id).status == "left"
     assert session.scalars(select(SmsMessage.kind).where(SmsMessage.patient_id == patient.id)).all() == [

@@ -68,7 +68,7 @@ def test_reception_records_a_new_referral_from_the_discharged_patients_record(ap
         "referred_again"]
     page = get_page(client, f"/staff/patients/{patient.id}")
     words = page.get_text(" ", strip=True)
-    assert "The new referral for" in words and "texted them" in words
+    assert "is recorded: they can book again. We have texted them." in words
     history = page.find(id="referrals").find_next("ul").get_text(" ", strip=True)
     assert REASON in history and "GP, Dr Shah, letter of 3 November" in history and "Tier 2" in history
     assert page.find("a", href=f"/staff/patients/{patient.id}/referral") is None  # nothing more to record

@@ -64,7 +64,7 @@ def test_updating_to_tier_2_closes_the_waiting_list_place_and_names_what_is_stil
     record = get_page(reception_client, response.headers["Location"])
     banner = record.select_one(".nhsuk-notification-banner--success").get_text(" ", strip=True)
     assert ("Ada Lovelace is now in Tier 2 (was Tier 1). They are off a waiting list that could never offer them "
-            "a place now, and we have texted them to say so.") in banner
+            "a place now. We have texted them.") in banner
     words = record.get_text(" ", strip=True)
     assert (f"Still booked from Tier 1: Pain management physiotherapy, {local_datetime(appointment.starts_at)}; "
             f"Eight-week Pain Management Group, group starting {local_datetime(cohort.sessions[0].starts_at)}. "
