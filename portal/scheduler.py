@@ -74,8 +74,9 @@ def dispatch_outbox(ctx: JobContext) -> None:
 
 
 def sweep_stuck(ctx: JobContext) -> None:
-    sweep_stuck_sending(ctx.db, now=utcnow(),
-                        stuck_after=dt.timedelta(seconds=ctx.domain.policy.sms.stuck_after_seconds))
+    policy = ctx.domain.policy.sms
+    sweep_stuck_sending(ctx.db, now=utcnow(), stuck_after=dt.timedelta(seconds=policy.stuck_after_seconds),
+                        max_attempts=policy.max_attempts)
 
 
 def generate_slots(ctx: JobContext) -> None:
@@ -112,7 +113,8 @@ JOBS: tuple[Job, ...] = (
     Job("expire_waitlist_offers", expire_waitlist_offers, seconds=60),
     Job("generate_slots", generate_slots, seconds=3600),
     Job("plan_reminders", plan_reminders, seconds=300),
-    # Rows left in 'sending' by a crash: 'unknown' for staff once well past any batch's duration.
+    # Rows left in 'sending' by a crash, once well past any batch's duration: back to the dispatcher, which asks
+    # Twilio whether it took them; 'unknown' for staff when no attempts are left.
     Job("sweep_stuck_sending", sweep_stuck, seconds=600),
     Job("nudge_due_questionnaires", nudge_due_questionnaires, seconds=1800),
     Job("release_weekly_content", release_weekly_content, seconds=300),

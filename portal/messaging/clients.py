@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 import requests
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
@@ -116,20 +116,30 @@ class TwilioSmsClient(SmsClient):
 
     # Twilio's clock and ours may differ a little: a text it took just before ``since`` still counts.
     CLOCK_SLACK = dt.timedelta(minutes=5)
-    LOOKUP_LIMIT = 50
+    LOOKUP_PAGE_SIZE = 100
+    # A number texted more often than this since ``since`` is not one patient's phone: give up and say so.
+    LOOKUP_MOST = 5000
 
     def find_accepted(self, *, to: str, body: str, since: dt.datetime) -> SendResult | None:
+        """Pages through Twilio's texts to ``to`` from our sender, newest first, until they are older than
+        ``since`` (less the clock slack, twice: Twilio sorts by when a text was sent, which can trail when it
+        was taken). However many texts the number had since, an earlier attempt is found."""
+        oldest = since - 2 * self.CLOCK_SLACK
         try:
-            recent = self._client.messages.list(to=to, from_=self._sender, limit=self.LOOKUP_LIMIT)
-        except (TwilioRestException, TwilioServiceException) as exc:
-            raise SendFailed("could not list earlier messages", code=str(exc.code or exc.status),
-                             retryable=True) from None
-        except requests.exceptions.RequestException:
+            for seen, message in enumerate(self._client.messages.stream(to=to, from_=self._sender,
+                                                                         page_size=self.LOOKUP_PAGE_SIZE)):
+                created = message.date_created
+                if not isinstance(created, dt.datetime):
+                    continue
+                if created < oldest:
+                    return None
+                if message.body == body and created >= since - self.CLOCK_SLACK:
+                    return SendResult(sid=message.sid, status=message.status or "queued")
+                if seen + 1 >= self.LOOKUP_MOST:
+                    raise SendFailed("too many earlier messages to look through", code="lookup", retryable=True)
+        except (TwilioException, TwilioServiceException, requests.exceptions.RequestException):
+            # A page answered with an error raises the library's plain TwilioException ("Unable to fetch page").
             raise SendFailed("could not list earlier messages", code="lookup", retryable=True) from None
-        for message in recent:
-            created = message.date_created
-            if message.body == body and isinstance(created, dt.datetime) and created >= since - self.CLOCK_SLACK:
-                return SendResult(sid=message.sid, status=message.status or "queued")
         return None
 
 

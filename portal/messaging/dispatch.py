@@ -1,9 +1,9 @@
 """Sending the outbox: claim due rows in one committed statement, send outside any transaction.
 
 At-least-once: a row is 'sending' from its claim until the provider's answer is recorded. A row left in
-'sending' by a crash is swept back later (issue 5); a read timeout is recorded as 'unknown' rather than
-sent twice. A row claimed again after an earlier attempt (a 5xx, a crash) first asks the provider whether it
-took that attempt after all, and is recorded as sent if so, so the patient is not texted twice.
+'sending' by a crash is handed back by the sweep (messaging.sweep); a read timeout is recorded as 'unknown'
+rather than sent twice. A row claimed again after an earlier attempt (a 5xx, a crash) first asks the provider
+whether it took that attempt after all, and is recorded as sent if so, so the patient is not texted twice.
 
 Planned texts (reminders and nudges: messaging.services.PLANNED_KINDS) go only inside the local send window.
 Planning puts them there, but one can fall due outside it all the same (a scheduler down for the evening, a
@@ -251,20 +251,24 @@ def _dispatch_one(
             return "deferred"
     if pacer is not None:
         pacer.wait()
+    asking = message.attempts > 1 and message.created_at is not None
     try:
         result = None
-        if message.attempts > 1 and message.created_at is not None:
+        if asking:
             result = client.find_accepted(to=message.to_number, body=message.body, since=message.created_at)
             if result is not None:
                 log.info("sms %s: the provider took an earlier attempt as %s; not sent again", message.id,
                          result.sid)
+        asking = False
         if result is None:
             result = client.send(
                 to=message.to_number, body=message.body, validity_period=validity_period,
                 status_callback=callback_url(status_callback, message.id) if status_callback else None,
             )
     except SendFailed as exc:
-        if exc.outcome_unknown:
+        # The provider could not say whether it took an earlier attempt, and no attempt is left to ask again.
+        gave_up_asking = asking and message.attempts >= max_attempts
+        if exc.outcome_unknown or gave_up_asking:
             _record(db, message.id, clock(), status="unknown", error_code=exc.code)
             return "unknown"
         if exc.retryable and message.attempts < max_attempts:

@@ -1,7 +1,7 @@
 """A fake Twilio Messages API: a real HTTP server on 127.0.0.1 that the real ``twilio`` library talks to.
 
 It answers ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` (form-encoded To, From, Body,
-ValidityPeriod, StatusCallback), ``GET .../Messages.json`` (a list, newest first, filtered by To and From)
+ValidityPeriod, StatusCallback), ``GET .../Messages.json`` (a list, newest first, filtered by To and From, in pages)
 and ``GET .../Messages/{Sid}.json`` the way Twilio does: HTTP Basic auth
 with the account SID and auth token, a message resource on success, and Twilio's JSON error body
 (``code``, ``message``, ``more_info``, ``status``) otherwise.
@@ -14,7 +14,7 @@ have opted out (21610) and, when told, numbers that are not valid (21211) or not
 Tests can make it misbehave: fail the next requests with a given status and error code (after taking the
 message, if told: a 5xx does not prove Twilio did not queue it), hang past the
 client's timeout (and then accept the message, as Twilio may have), drop the connection without an
-answer, or answer every request slowly.
+answer, fail the list of messages (``fail_next_lists``), or answer every request slowly.
 
 For demos (``portal fake-twilio``) it also shows a page at ``/`` listing what it was asked to send, with a
 form that texts the portal's inbound webhook as a patient would reply; ``send_inbound`` does the same
@@ -249,6 +249,7 @@ class FakeTwilio:
         self._statuses: dict[str, str] = {}
         self._requests: list[RecordedRequest] = []
         self._faults: collections.deque[_Fault] = collections.deque()
+        self._list_faults = 0
         self._outcomes: collections.deque[_Outcome] = collections.deque()
         self._opted_out: set[str] = set()
         self._invalid: dict[str, int] = {}
@@ -396,6 +397,12 @@ class FakeTwilio:
                        accept=accept)
                 for _ in range(n)
             )
+
+    def fail_next_lists(self, n: int = 1) -> None:
+        """Answer the next ``n`` requests for the list of messages with a 503, as when Twilio cannot say
+        whether it took a text."""
+        with self._lock:
+            self._list_faults += n
 
     def hang_next(self, n: int = 1, *, seconds: float = 3.0, accept: bool = True) -> None:
         """Sleep ``seconds`` before answering the next ``n`` requests (longer than the client waits).
@@ -587,6 +594,10 @@ class FakeTwilio:
         if match is None or match["account"] != self.account_sid:
             return 404, error_body(404, 20404, f"The requested resource {path} was not found"), {}
         if handler.command == "GET":
+            with self._lock:
+                failing, self._list_faults = self._list_faults > 0, max(self._list_faults - 1, 0)
+            if failing:
+                return 503, error_body(503, 20503, "Service Unavailable"), {}
             return self._list(handler, path)
         if handler.command != "POST":
             return 405, error_body(405, 20004, "Method not allowed"), {}
@@ -616,18 +627,30 @@ class FakeTwilio:
         return 201, message.resource, {}
 
     def _list(self, handler: _Handler, path: str) -> tuple[int, dict[str, Any], dict[str, str]]:
-        """One page of messages, newest first, filtered by ``To`` and ``From`` as Twilio's list is."""
+        """One page of messages, newest first, filtered by ``To`` and ``From`` as Twilio's list is; ``Page``
+        picks the page and ``next_page_uri`` names the next one while there is one."""
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(handler.path).query)
         to, sender = query.get("To", [None])[0], query.get("From", [None])[0]
         try:
             size = min(max(int(query.get("PageSize", ["50"])[0]), 1), 1000)
+            page = max(int(query.get("Page", ["0"])[0]), 0)
         except ValueError:
-            size = 50
+            size, page = 50, 0
         with self._lock:
-            found = [{**m.resource, "status": self._statuses.get(m.sid, "queued")} for m in reversed(self._messages)
-                     if (to is None or m.to == to) and (sender is None or m.from_ == sender)][:size]
-        return 200, {"messages": found, "first_page_uri": path, "next_page_uri": None, "previous_page_uri": None,
-                     "page": 0, "page_size": size, "start": 0, "end": max(len(found) - 1, 0), "uri": path}, {}
+            matching = [m for m in reversed(self._messages)
+                        if (to is None or m.to == to) and (sender is None or m.from_ == sender)]
+            found = [{**m.resource, "status": self._statuses.get(m.sid, "queued")}
+                     for m in matching[page * size:(page + 1) * size]]
+            more = len(matching) > (page + 1) * size
+
+        def page_uri(number: int) -> str:
+            filters = {name: value for name, value in (("To", to), ("From", sender)) if value is not None}
+            return f"{path}?{urllib.parse.urlencode({**filters, 'PageSize': size, 'Page': number})}"
+
+        return 200, {"messages": found, "first_page_uri": page_uri(0), "next_page_uri": page_uri(page + 1) if more
+                     else None, "previous_page_uri": page_uri(page - 1) if page else None, "page": page,
+                     "page_size": size, "start": page * size, "end": page * size + max(len(found) - 1, 0),
+                     "uri": page_uri(page)}, {}
 
     def _fetch(self, sid: str, path: str) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self._lock:

@@ -145,6 +145,58 @@ def test_a_text_twilio_took_before_answering_a_server_error_is_not_sent_twice(
     assert [r.method for r in fake_twilio.requests] == ["POST", "GET"]
 
 
+def test_the_earlier_attempt_is_found_however_many_texts_the_number_had_since(
+    db, domain, patient, fake_twilio, twilio_client, monkeypatch
+):
+    monkeypatch.setattr(TwilioSmsClient, "LOOKUP_PAGE_SIZE", 3)
+    t0 = utcnow()
+    message_id = enqueue(db, patient, key="took-it", now=t0)
+    fake_twilio.fail_next(1, status=500, accept=True)
+    assert dispatch(db, domain, twilio_client, now=t0).retried == 1
+    for n in range(7):  # newer texts to the same number push the earlier attempt onto the third page
+        enqueue(db, patient, key=f"newer-{n}", body=f"NHS: newer text {n}", now=t0)
+    assert dispatch(db, domain, twilio_client, now=t0).sent == 7
+
+    assert dispatch(db, domain, twilio_client, now=load(db, message_id).next_attempt_at).sent == 1
+
+    row = load(db, message_id)
+    assert row.provider_sid == fake_twilio.messages[0].sid
+    assert [m.body for m in fake_twilio.messages].count(row.body) == 1
+    pages = [r.path for r in fake_twilio.requests if r.method == "GET"]
+    assert len(pages) == 3
+
+
+def test_an_attempt_that_cannot_ask_twilio_waits_and_asks_again(db, domain, patient, fake_twilio, twilio_client):
+    t0 = utcnow()
+    message_id = enqueue(db, patient, key="ask-again", now=t0)
+    fake_twilio.fail_next(1, status=500, accept=True)
+    assert dispatch(db, domain, twilio_client, now=t0).retried == 1
+    fake_twilio.fail_next_lists(1)
+
+    assert dispatch(db, domain, twilio_client, now=load(db, message_id).next_attempt_at).retried == 1
+    assert (load(db, message_id).status, load(db, message_id).error_code) == ("pending", "lookup")
+    assert dispatch(db, domain, twilio_client, now=load(db, message_id).next_attempt_at).sent == 1
+
+    assert load(db, message_id).provider_sid == fake_twilio.messages[0].sid
+    assert len(fake_twilio.messages) == 1  # never sent blind while Twilio could not say
+
+
+def test_a_last_attempt_that_cannot_ask_twilio_is_unknown_not_failed(db, domain, patient, fake_twilio, twilio_client):
+    t0 = utcnow()
+    message_id = enqueue(db, patient, key="cannot-ask", now=t0)
+    fake_twilio.fail_next(1, status=500, accept=True)
+    assert dispatch(db, domain, twilio_client, now=t0, max_attempts=2).retried == 1
+    fake_twilio.fail_next_lists(1)
+
+    report = dispatch(db, domain, twilio_client, now=load(db, message_id).next_attempt_at, max_attempts=2)
+
+    # Twilio took the first attempt, and could not say so: "failed" would tell staff it never went.
+    assert report == DispatchReport(claimed=1, unknown=1)
+    row = load(db, message_id)
+    assert (row.status, row.error_code) == ("unknown", "lookup")
+    assert len(fake_twilio.messages) == 1
+
+
 def test_an_earlier_text_with_another_body_is_not_taken_for_this_one(
     db, domain, patient, fake_twilio, twilio_client
 ):

@@ -7,42 +7,76 @@ import datetime as dt
 from sqlalchemy import update
 
 from portal.db import utcnow
+from portal.messaging.dispatch import DispatchReport, dispatch_due
 from portal.messaging.models import SmsMessage
-from portal.messaging.sweep import sweep_stuck_sending
+from portal.messaging.sweep import SweepReport, sweep_stuck_sending
 from portal.scheduler import JOBS
 from tests.messaging.outbox import enqueue, load
 
 STUCK_AFTER = dt.timedelta(minutes=15)
+MAX_ATTEMPTS = 5
 
 
 def _claimed(db, message_id: int, at: dt.datetime, **values) -> None:
+    values.setdefault("attempts", 1)
     with db.transaction() as s:
         s.execute(update(SmsMessage).where(SmsMessage.id == message_id)
-                  .values(status="sending", attempts=1, updated_at=at, **values))
+                  .values(status="sending", updated_at=at, **values))
 
 
-def test_old_sending_rows_become_unknown_or_sent_and_recent_ones_are_left(db, patient):
+def test_old_sending_rows_go_back_to_the_dispatcher_or_become_sent_and_recent_ones_are_left(db, patient):
     now = utcnow()
     old = now - STUCK_AFTER - dt.timedelta(seconds=1)
     never_answered = enqueue(db, patient, key="stuck-1", body="NHS: stuck one")
     twilio_has_it = enqueue(db, patient, key="stuck-2", body="NHS: stuck two")
     in_flight = enqueue(db, patient, key="stuck-3", body="NHS: in flight")
     waiting = enqueue(db, patient, key="stuck-4", body="NHS: waiting")
+    last_try = enqueue(db, patient, key="stuck-5", body="NHS: stuck on its last attempt")
     _claimed(db, never_answered, old)
     _claimed(db, twilio_has_it, old, provider_sid="SM" + "1" * 32)
     _claimed(db, in_flight, now - STUCK_AFTER + dt.timedelta(seconds=5))
+    _claimed(db, last_try, old, attempts=MAX_ATTEMPTS)
 
-    report = sweep_stuck_sending(db, now=now, stuck_after=STUCK_AFTER)
+    report = sweep_stuck_sending(db, now=now, stuck_after=STUCK_AFTER, max_attempts=MAX_ATTEMPTS)
 
-    assert (report.unknown, report.sent) == (1, 1)
-    swept = load(db, never_answered)
-    assert (swept.status, swept.error_code, swept.updated_at) == ("unknown", "stuck", now)
+    assert report == SweepReport(retried=1, unknown=1, sent=1)
+    retried = load(db, never_answered)
+    # Due at once; the claim's attempt still counts, so the next claim asks Twilio first.
+    assert (retried.status, retried.error_code, retried.next_attempt_at, retried.attempts) == (
+        "pending", "stuck", now, 1)
     sent = load(db, twilio_has_it)
     assert (sent.status, sent.sent_at) == ("sent", old)
+    unknown = load(db, last_try)
+    assert (unknown.status, unknown.error_code, unknown.updated_at) == ("unknown", "stuck", now)
     assert load(db, in_flight).status == "sending"
     assert load(db, waiting).status == "pending"
     # Idempotent: a second run finds nothing more to do.
-    assert sweep_stuck_sending(db, now=now, stuck_after=STUCK_AFTER) == report.__class__(unknown=0, sent=0)
+    assert sweep_stuck_sending(db, now=now, stuck_after=STUCK_AFTER, max_attempts=MAX_ATTEMPTS) == SweepReport(
+        retried=0, unknown=0, sent=0)
+
+
+def test_a_stuck_text_twilio_took_is_recorded_as_sent_and_one_it_never_got_is_sent_once(
+    db, domain, patient, fake_twilio, twilio_client
+):
+    """What a scheduler killed mid-batch leaves: one text Twilio took before the kill, one it never got."""
+    t0 = utcnow()
+    taken = enqueue(db, patient, key="stuck-taken", body="NHS: Twilio took this one", now=t0)
+    lost = enqueue(db, patient, key="stuck-lost", body="NHS: this one never reached Twilio", now=t0)
+    before = twilio_client.send(to=patient.mobile, body="NHS: Twilio took this one", validity_period=60,
+                                status_callback=None)
+    _claimed(db, taken, t0)
+    _claimed(db, lost, t0)
+    now = t0 + STUCK_AFTER + dt.timedelta(seconds=1)
+    assert sweep_stuck_sending(db, now=now, stuck_after=STUCK_AFTER, max_attempts=MAX_ATTEMPTS).retried == 2
+
+    report = dispatch_due(db, twilio_client, validity_period=domain.policy.sms.validity_period_seconds,
+                          max_attempts=MAX_ATTEMPTS, status_callback=None, now=now)
+
+    assert report == DispatchReport(claimed=2, sent=2)
+    assert (load(db, taken).status, load(db, taken).provider_sid) == ("sent", before.sid)
+    assert load(db, lost).status == "sent"
+    assert sorted(m.body for m in fake_twilio.messages) == [
+        "NHS: Twilio took this one", "NHS: this one never reached Twilio"]
 
 
 def test_the_sweep_is_a_scheduled_job_with_a_configured_threshold(domain):
