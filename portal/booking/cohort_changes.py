@@ -178,6 +178,8 @@ class CohortCancellation:
     # (patient id, entry id): waits for this cohort only, ended; and waits for any cohort whose offer here ended.
     waits_ended: list[tuple[int, int]] = field(default_factory=list)
     offers_withdrawn: list[tuple[int, int]] = field(default_factory=list)
+    # Offers made in the course's other cohorts once those offers were withdrawn.
+    offers_elsewhere: int = 0
     # (session number, patient id, mark) of marks taken as people arrived for the first session.
     marks_cleared: list[tuple[int, int, str]] = field(default_factory=list)
 
@@ -187,8 +189,9 @@ def cancel_cohort(
 ) -> CohortCancellation:
     """Cancel a cohort that has not met, in the caller's transaction: every session, every active place (each
     patient texted as when staff cancel a place), the waits for this cohort only (each patient texted), and the
-    offers of its seats (a patient waiting for any cohort keeps their place in the queue, and is told). Waits for
-    any cohort of the course are otherwise left alone. The cohort is no longer listed or bookable.
+    offers of its seats (a patient waiting for any cohort keeps their place in the queue, and is told, and any seat
+    free in another cohort of the course is offered to the queue). Waits for any cohort of the course are otherwise
+    left alone. The cohort is no longer listed or bookable.
 
     Refuses (CohortLocked) a cohort that has met. Cancelling a cancelled cohort again changes nothing."""
     _hold(session, cohort)
@@ -204,10 +207,24 @@ def cancel_cohort(
     cancelled, cleared = _cancel_sessions(session, cohort, reason=reason)
     ended, withdrawn = _end_waits(session, domain, cohort, starting=starting, now=now)
     places, queued = _cancel_places(session, domain, cohort, reason=reason, now=now)
+    offered = _offer_other_cohorts(session, domain, cohort, now=now) if withdrawn else 0
     session.refresh(cohort)
     session.expire(cohort, ["sessions"])
     return CohortCancellation(changed=True, sessions_cancelled=cancelled, bookings=places, texts_queued=queued,
-                              waits_ended=ended, offers_withdrawn=withdrawn, marks_cleared=cleared)
+                              waits_ended=ended, offers_withdrawn=withdrawn, offers_elsewhere=offered,
+                              marks_cleared=cleared)
+
+
+def _offer_other_cohorts(session: Session, domain: DomainConfig, cohort: Cohort, *, now: dt.datetime) -> int:
+    """Patients whose offer here was withdrawn wait for any cohort of the course again. A seat free in another
+    cohort (its offers declined or run out while they held this one) goes to the queue now, as any freed seat
+    does, rather than waiting for someone to give one back."""
+    others = session.scalars(
+        select(Cohort).where(Cohort.service_key == cohort.service_key, Cohort.id != cohort.id,
+                             Cohort.status == "open", Cohort.seats_taken < Cohort.capacity)
+        .order_by(Cohort.first_date, Cohort.id)
+    ).all()
+    return sum(waitlist.offer_free_seats(session, domain, other, now=now) for other in others)
 
 
 def _cancel_sessions(session: Session, cohort: Cohort, *, reason: str) -> tuple[int, list[tuple[int, int, str]]]:

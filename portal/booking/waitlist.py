@@ -260,8 +260,10 @@ def _end_live_entries(session: Session, domain: DomainConfig, which, *, status: 
     return len(ended)
 
 
-def offer_text_key(entry_id: int) -> str:
-    return f"offer:{entry_id}"
+def offer_text_key(entry_id: int, cohort_id: int) -> str:
+    """One offer text per place in the queue and cohort: a patient waiting for any cohort whose offer was withdrawn
+    (its cohort cancelled) may be offered a seat in another one, and is texted about that offer too."""
+    return f"offer:{entry_id}:{cohort_id}"
 
 
 def withdraw_offer_text(session: Session, entry_id: int, *, now: dt.datetime) -> None:
@@ -269,7 +271,7 @@ def withdraw_offer_text(session: Session, entry_id: int, *, now: dt.datetime) ->
     the text would only confuse, so it is not sent. A text already on its way is left to go."""
     session.execute(
         update(SmsMessage)
-        .where(SmsMessage.idempotency_key == offer_text_key(entry_id), SmsMessage.status == "pending")
+        .where(SmsMessage.idempotency_key.like(f"offer:{entry_id}:%"), SmsMessage.status == "pending")
         .values(status="cancelled", error_code="offer-ended", updated_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -339,7 +341,7 @@ def offer_free_seats(session: Session, domain: DomainConfig, cohort: Cohort, *, 
         made += 1
         enqueue_sms(
             session,
-            key=offer_text_key(candidate.id),
+            key=offer_text_key(candidate.id, cohort.id),
             patient=candidate.patient,
             kind="place_offered",
             body=texts.place_offered(first_session=cohort.first_session_going_ahead.starts_at, until=expires,

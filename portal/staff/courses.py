@@ -13,7 +13,7 @@ from portal.appointments import availability
 from portal.audit.web import audit
 from portal.auth.access import CLINICAL_ROLES, roles_required, staff_required
 from portal.auth.models import Role
-from portal.booking import cohort_changes, services, sessions
+from portal.booking import cohort_changes, services, sessions, waitlist
 from portal.booking.models import Cohort, CohortSession
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
@@ -63,8 +63,9 @@ def create_cohort():
     s = db_session()
     defaults = None if request.method == "POST" else {"start_time": "18:00", "session_minutes": "120",
                                                       "capacity": "12"}
+    now = utcnow()
     form = CreateCohortForm(data=defaults, domain=domain(), venues=sessions.venues(s),
-                            facilitators=sessions.facilitators(s), now=utcnow())
+                            facilitators=sessions.facilitators(s), now=now)
     if form.validate_on_submit():
         try:
             cohort = services.create_cohort(
@@ -85,16 +86,22 @@ def create_cohort():
         except services.CohortClashes as refused:
             _show_clashes(form, refused.clashes)
         else:
-            return _created(cohort)
+            # Patients waiting for any group of the course come before anyone who finds the new group first.
+            return _created(cohort, offered=waitlist.offer_free_seats(s, domain(), cohort, now=now))
     return render_template("staff/courses/new.html", form=form, has_venues=bool(form.venue.choices[1:])), \
         400 if form.is_submitted() else 200
 
 
-def _created(cohort: Cohort):
+def _created(cohort: Cohort, *, offered: int):
     audit("cohort_created", detail=f"cohort {cohort.id}: {cohort.service_key}"
-                                   f"{' (' + cohort.team + ')' if cohort.team else ''} from {cohort.first_date}")
+                                   f"{' (' + cohort.team + ')' if cohort.team else ''} from {cohort.first_date}"
+                                   f"{f', {offered} offered to the waiting list' if offered else ''}")
     service = domain().catalogue.get(cohort.service_key)
-    flash(f"The {service.name} starting {local_datetime(cohort.first_session.starts_at)} is ready to book.", "success")
+    told = f"The {service.name} starting {local_datetime(cohort.first_session.starts_at)} is ready to book."
+    if offered:
+        told += (f" {offered} of its places {'are' if offered != 1 else 'is'} offered to patients waiting for any "
+                 f"group of this course, held for them for up to {domain().policy.booking.offer_hold_hours} hours.")
+    flash(told, "success")
     return redirect(url_for("staff_courses.cohort_page", cohort_id=cohort.id))
 
 
@@ -340,6 +347,9 @@ def cancel_cohort(cohort_id: int):
                         f"{_places(len(done.bookings))} booked. {_texted_words(len(done.bookings), done.texts_queued)}")
                 if done.waits_ended or done.offers_withdrawn:
                     said += " Patients waiting for a place on it are texted if they take texts: phone the others."
+                if done.offers_elsewhere:
+                    said += (f" {done.offers_elsewhere} free place{'s' if done.offers_elsewhere != 1 else ''} in "
+                             "other groups of this course went to the waiting list.")
                 flash(said, "success")
             else:
                 flash("This cohort is already cancelled. Nobody was texted again.", "info")
@@ -353,7 +363,8 @@ def _audit_cancelled(cohort: Cohort, done: cohort_changes.CohortCancellation) ->
     """One event for the cohort, and one on each patient's record for what it did to them."""
     audit("cohort_cancelled", detail=f"cohort {cohort.id}: {done.sessions_cancelled} sessions, "
                                      f"{len(done.bookings)} places, {len(done.waits_ended)} waits ended, "
-                                     f"{len(done.offers_withdrawn)} offers withdrawn, {done.texts_queued} texts")
+                                     f"{len(done.offers_withdrawn)} offers withdrawn, "
+                                     f"{done.offers_elsewhere} offered elsewhere, {done.texts_queued} texts")
     for patient_id, booking_id in done.bookings:
         audit("seat_cancelled_by_staff", patient_id=patient_id,
               detail=f"booking {booking_id}: cohort {cohort.id} cancelled")

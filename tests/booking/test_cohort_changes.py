@@ -180,7 +180,7 @@ def test_cancelling_a_cohort_ends_everything_in_one_go_and_texts_everyone_affect
     [withdrawn_text] = _texts(session, "offer_withdrawn")
     assert withdrawn_text.patient_id == offered.patient_id and "You stay on the waiting list" in withdrawn_text.body
     offer_text = session.scalars(select(SmsMessage).where(
-        SmsMessage.idempotency_key == waitlist.offer_text_key(offered.id))).one()
+        SmsMessage.idempotency_key == waitlist.offer_text_key(offered.id, cohort.id))).one()
     assert offer_text.status == "cancelled"
 
     # Waiting for any cohort with no offer here: left alone, and not texted.
@@ -188,6 +188,28 @@ def test_cancelling_a_cohort_ends_everything_in_one_go_and_texts_everyone_affect
     assert anywhere.status == "waiting"
     assert session.scalar(select(SmsMessage.id).where(SmsMessage.patient_id == anywhere.patient_id)) is None
     assert seats_consistent(session, cohort.id)
+
+
+def test_a_withdrawn_offer_leaves_its_patient_first_in_line_for_a_seat_free_in_another_cohort(session, domain):
+    cohort, arranged = _arrange_cancellation(session, domain)
+    # Another group of the course with a seat nobody holds (say its offers were declined before these patients
+    # joined the queue): nothing offers it until a seat changes hands.
+    other = factories.create_cohort(session, capacity=2, seats_taken=1,
+                                    first_date=cohort.first_date + dt.timedelta(days=21))
+
+    done = cohort_changes.cancel_cohort(session, domain, cohort, reason="The venue has closed", now=utcnow())
+    session.commit()
+
+    assert done.offers_elsewhere == 1
+    offered = session.get(WaitlistEntry, arranged["offered"].id)
+    assert (offered.status, offered.offer_cohort_id) == ("offered", other.id)  # first in the queue
+    assert session.get(WaitlistEntry, arranged["anywhere"].id).status == "waiting"
+    # Texted about the new offer: its text is not taken for the withdrawn one's.
+    offer_texts = {t.idempotency_key: t.status for t in _texts(session, "place_offered")
+                   if t.patient_id == offered.patient_id}
+    assert offer_texts == {waitlist.offer_text_key(offered.id, cohort.id): "cancelled",
+                           waitlist.offer_text_key(offered.id, other.id): "pending"}
+    assert _fresh(session, other.id).seats_taken == 2  # the one taken before, and the one held for the offer
 
 
 def test_a_cancelled_cohort_is_not_listed_nor_bookable_and_its_feed_shows_every_session_cancelled(session, domain):

@@ -153,7 +153,8 @@ def test_waiting_list_places_from_before_the_discharge_end_and_a_held_seat_moves
     assert session.get(WaitlistEntry, offered.id).status == "left"
     assert session.get(WaitlistEntry, waiting.id).status == "offered"  # the held seat went to the next patient
     assert session.get(Cohort, cohort.id).seats_taken == 1 and seats_consistent(session, cohort.id)
-    withdrawn = session.scalars(select(SmsMessage).where(SmsMessage.idempotency_key == f"offer:{offered.id}")).one()
+    withdrawn = session.scalars(select(SmsMessage).where(
+        SmsMessage.idempotency_key == waitlist.offer_text_key(offered.id, cohort.id))).one()
     assert withdrawn.status == "cancelled"
 
 

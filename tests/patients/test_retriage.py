@@ -124,7 +124,7 @@ def test_an_open_offer_on_the_old_tiers_course_ends_and_its_seat_goes_to_the_nex
     session.refresh(cohort)
     assert cohort.seats_taken == 1  # held for the next patient, never counted twice
     offer_text = session.scalars(select(SmsMessage).where(
-        SmsMessage.idempotency_key == waitlist.offer_text_key(first.id))).one()
+        SmsMessage.idempotency_key == waitlist.offer_text_key(first.id, cohort.id))).one()
     assert offer_text.status == "cancelled"
 
 

@@ -152,7 +152,8 @@ def test_the_confirmation_page_says_who_will_be_texted_and_cancelling_texts_them
     assert session.scalar(select(func.count()).select_from(SmsMessage).where(
         SmsMessage.kind == "booking_cancelled")) == 3
     [event] = _audit(session, "cohort_cancelled")
-    assert event.detail == f"cohort {cohort.id}: 8 sessions, 4 places, 0 waits ended, 0 offers withdrawn, 3 texts"
+    assert event.detail == (f"cohort {cohort.id}: 8 sessions, 4 places, 0 waits ended, 0 offers withdrawn, "
+                            "0 offered elsewhere, 3 texts")
     per_patient = _audit(session, "seat_cancelled_by_staff")
     booked = session.scalars(select(Booking).where(Booking.cohort_id == cohort.id)).all()
     assert sorted((e.patient_id, e.detail) for e in per_patient) == sorted(

@@ -195,6 +195,29 @@ def test_admin_creates_a_team_programme_and_lands_on_its_page(admin_client, sess
     assert len(page.select("tbody tr[id^=session-]")) == 12
 
 
+def test_a_new_group_offers_its_places_to_patients_waiting_for_any_group_first(admin_client, session, domain):
+    full = factories.create_cohort(session, capacity=1, seats_taken=1)
+    service = domain.catalogue.get("t1-group")
+    waiting = [join_waitlist(session, domain, factories.create_patient(session), service, cohort=None, now=utcnow())
+               for _ in range(3)]
+    session.commit()
+
+    response = _post_new(admin_client, _valid_cohort(factories.create_venue(session).id, capacity="2"))
+
+    assert response.status_code == 302
+    cohort = session.scalars(select(Cohort).where(Cohort.id != full.id)).one()
+    session.expire_all()
+    assert [(e.status, e.offer_cohort_id) for e in waiting] == [
+        ("offered", cohort.id), ("offered", cohort.id), ("waiting", None)]  # in queue order
+    assert cohort.seats_taken == 2
+    assert sorted(t.patient_id for t in _texts(session, "place_offered")) == sorted(e.patient_id for e in waiting[:2])
+    [event] = _audit(session, "cohort_created")
+    assert event.detail.endswith(", 2 offered to the waiting list")
+    banner = get_page(admin_client, response.headers["Location"]).get_text(" ", strip=True)
+    assert ("2 of its places are offered to patients waiting for any group of this course, held for them for up "
+            f"to {domain.policy.booking.offer_hold_hours} hours.") in banner
+
+
 def test_an_online_cohort_keeps_its_joining_link(admin_client, session):
     online = factories.create_venue(session, name="Video call", short_name="Online", address="Online",
                                     is_online=True)
