@@ -218,13 +218,23 @@ def cancel_cohort(
 def _offer_other_cohorts(session: Session, domain: DomainConfig, cohort: Cohort, *, now: dt.datetime) -> int:
     """Patients whose offer here was withdrawn wait for any cohort of the course again. A seat free in another
     cohort (its offers declined or run out while they held this one) goes to the queue now, as any freed seat
-    does, rather than waiting for someone to give one back."""
+    does, rather than waiting for someone to give one back.
+
+    Each other cohort's row is locked before its offers are made, as a seat freed by a cancellation is: the
+    cohort, then the entries offered it. One being booked at this moment is skipped, not waited for: its booker
+    holds its row and may next want the entry of a patient whose offer this cancellation has just withdrawn,
+    which this transaction holds. Its free seat goes to the queue the next time a seat there changes hands."""
     others = session.scalars(
-        select(Cohort).where(Cohort.service_key == cohort.service_key, Cohort.id != cohort.id,
-                             Cohort.status == "open", Cohort.seats_taken < Cohort.capacity)
-        .order_by(Cohort.first_date, Cohort.id)
+        select(Cohort.id).where(Cohort.service_key == cohort.service_key, Cohort.id != cohort.id,
+                                Cohort.status == "open", Cohort.seats_taken < Cohort.capacity)
+        .order_by(Cohort.first_date, Cohort.id).with_for_update(key_share=True, skip_locked=True)
     ).all()
-    return sum(waitlist.offer_free_seats(session, domain, other, now=now) for other in others)
+    made = 0
+    for other_id in others:
+        other = session.get(Cohort, other_id)
+        session.refresh(other)
+        made += waitlist.offer_free_seats(session, domain, other, now=now)
+    return made
 
 
 def _cancel_sessions(session: Session, cohort: Cohort, *, reason: str) -> tuple[int, list[tuple[int, int, str]]]:

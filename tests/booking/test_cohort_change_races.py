@@ -1,10 +1,13 @@
 """Concurrency: an admin changing a whole cohort while patients book it. Each racer runs the real service in its own
 transaction, released together by a threading.Barrier, on SQLite and on PostgreSQL (make test-postgres)."""
 
-from sqlalchemy import func, select
+import datetime as dt
 
-from portal.booking import cohort_changes, services
-from portal.booking.models import Booking, Cohort
+import pytest
+from sqlalchemy import func, select, text
+
+from portal.booking import cohort_changes, services, waitlist
+from portal.booking.models import Booking, Cohort, WaitlistEntry
 from portal.db import utcnow
 from portal.messaging.models import SmsMessage
 from portal.patients.models import Patient
@@ -177,3 +180,39 @@ def test_two_admins_raising_the_places_and_cancelling_at_once_while_patients_ans
     assert seats_consistent(session, cohort_id)
     assert session.scalar(select(func.count()).select_from(WaitlistEntry).where(
         WaitlistEntry.status.in_(("waiting", "offered")))) == 0
+
+
+def test_cancelling_skips_another_cohort_of_the_course_that_is_being_booked_rather_than_wait_for_it(
+    db, session, race_db, domain
+):
+    """The patient whose offer a cancellation withdraws may be booking another group of the course at that moment:
+    their booking holds that group's row and next wants their waiting-list entry, which the cancellation holds. The
+    cancellation must not wait for the row (PostgreSQL would end one of the two as a deadlock): it skips that group
+    and offers the free seats of the others."""
+    if db.is_sqlite:
+        pytest.skip("the interleaving needs two concurrent writers: PostgreSQL (make test-postgres)")
+    cohort = factories.create_cohort(session, capacity=1)
+    leaver = factories.create_patient(session)
+    seat = services.book_seat(session, domain, leaver, cohort.id, now=utcnow())
+    entry = waitlist.join(session, domain, factories.create_patient(session), domain.catalogue.get("t1-group"),
+                          cohort=None, now=utcnow())
+    services.withdraw_seat(session, domain, leaver, seat.id, reason="x", now=utcnow())
+    session.commit()
+    assert session.get(WaitlistEntry, entry.id).offer_cohort_id == cohort.id
+    being_booked = factories.create_cohort(session, capacity=2, seats_taken=1)
+    free = factories.create_cohort(session, capacity=2, seats_taken=1,
+                                   first_date=cohort.first_date + dt.timedelta(days=7))
+
+    with race_db.transaction() as booker:
+        # A booking of that group holds its row until it commits.
+        booker.execute(select(Cohort.id).where(Cohort.id == being_booked.id).with_for_update())
+        with db.transaction() as admin:
+            admin.execute(text("SET LOCAL lock_timeout = '3s'"))
+            done = cohort_changes.cancel_cohort(admin, domain, admin.get(Cohort, cohort.id), reason="Venue closed",
+                                                now=utcnow())
+        booker.rollback()
+
+    assert done.offers_elsewhere == 1
+    session.expire_all()
+    assert session.get(WaitlistEntry, entry.id).offer_cohort_id == free.id
+    assert (session.get(Cohort, being_booked.id).seats_taken, session.get(Cohort, free.id).seats_taken) == (1, 2)
