@@ -7,10 +7,12 @@ from typing import Any
 from flask import Flask
 from werkzeug.routing import IntegerConverter
 
+from portal.transient import RetryingFlask
+
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the web application: load config, init extensions, register blueprints, errors, CLI."""
-    app = Flask(__name__, static_folder=None)
+    app = RetryingFlask(__name__, static_folder=None)
     _load_config(app, config or {})
     _init_extensions(app)
     _register_blueprints(app)

@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from portal.extensions import limiter
+from portal.transient import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
+        if is_transient(error):
+            raise error  # run again by RetryingFlask, not answered here
         log.exception("unhandled error on %s %s", request.method, request.path, exc_info=error)
         return render_template("errors/500.html"), 500
 
