@@ -104,6 +104,9 @@ class DispatchReport:
     deferred: int = 0
     # Rows whose outcome could not be recorded (a database error): left in 'sending' for the sweep.
     errors: int = 0
+    # Rows no longer held when their turn came: this batch stalled past the sweep's limit, the sweep handed them
+    # back, and another claim has them now. Not sent here, as that claim may already have sent them.
+    lost: int = 0
 
 
 def claim_due(db: Database, *, now: dt.datetime, limit: int) -> list[Claimed]:
@@ -219,6 +222,22 @@ def _record_sent(db: Database, message_id: int, now: dt.datetime, *, provider: s
             )
 
 
+def _still_held(db: Database, message: Claimed, now: dt.datetime) -> bool:
+    """Renew this batch's claim on the row just before talking to the provider, if it still holds it: still
+    'sending' after the claim that counted this attempt. The sweep hands back a row claimed more than
+    ``stuck_after`` ago; a batch that stalled that long (a paused process, a slow provider) must not then send a
+    text that another claim may have sent already. Renewing restarts the sweep's clock from this send, not from the
+    start of the batch."""
+    with db.transaction() as session:
+        return session.execute(
+            update(SmsMessage)
+            .where(SmsMessage.id == message.id, SmsMessage.status == "sending",
+                   SmsMessage.attempts == message.attempts)
+            .values(updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount == 1
+
+
 def _dispatch_one(
     db: Database,
     client: SmsClient,
@@ -251,6 +270,9 @@ def _dispatch_one(
             return "deferred"
     if pacer is not None:
         pacer.wait()
+    if not _still_held(db, message, clock()):
+        log.warning("sms %s: handed back while its batch waited; left to the claim that holds it now", message.id)
+        return "lost"
     asking = message.attempts > 1 and message.created_at is not None
     try:
         result = None

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import update
 
 from portal.db import utcnow
-from portal.messaging.dispatch import DispatchReport, dispatch_due
+from portal.messaging.dispatch import DispatchReport, Pacer, dispatch_due
 from portal.messaging.models import SmsMessage
 from portal.messaging.sweep import SweepReport, sweep_stuck_sending
 from portal.scheduler import JOBS
@@ -83,3 +83,33 @@ def test_the_sweep_is_a_scheduled_job_with_a_configured_threshold(domain):
     assert "sweep_stuck_sending" in {job.name for job in JOBS}
     # Far above the longest batch: 20 texts that each time out after 10 s.
     assert domain.policy.sms.stuck_after_seconds >= 20 * 10
+
+
+def test_a_batch_that_stalls_past_the_sweep_does_not_send_a_text_handed_back_meanwhile(
+    db, domain, patient, fake_twilio, twilio_client
+):
+    """A dispatcher paused mid-batch (a frozen process, a slow provider) for longer than the sweep waits: the rows it
+    had not reached go back to the queue and another claim sends them. When the paused batch wakes it must not
+    send them too; it has only the claim it made before the pause."""
+    t0 = utcnow()
+    first = enqueue(db, patient, key="stall-1", body="NHS: sent before the pause", now=t0)
+    second = enqueue(db, patient, key="stall-2", body="NHS: handed back during the pause", now=t0)
+    later = t0 + STUCK_AFTER + dt.timedelta(seconds=1)
+    meanwhile: list[tuple[SweepReport, DispatchReport]] = []
+
+    def paused(_seconds: float) -> None:
+        # The pacer's wait before the second text: the pause, while the rest of the service carries on.
+        swept = sweep_stuck_sending(db, now=later, stuck_after=STUCK_AFTER, max_attempts=MAX_ATTEMPTS)
+        meanwhile.append((swept, dispatch_due(db, twilio_client, validity_period=60, max_attempts=MAX_ATTEMPTS,
+                                              now=later)))
+
+    stalled = dispatch_due(db, twilio_client, validity_period=60, max_attempts=MAX_ATTEMPTS, now=t0,
+                           pacer=Pacer(1, clock=lambda: 0.0, sleep=paused))
+
+    assert meanwhile == [(SweepReport(retried=1, unknown=0, sent=0), DispatchReport(claimed=1, sent=1))]
+    assert sorted(m.body for m in fake_twilio.messages) == [
+        "NHS: handed back during the pause", "NHS: sent before the pause"]
+    assert load(db, first).status == load(db, second).status == "sent"
+    assert load(db, second).attempts == 2
+    assert stalled == DispatchReport(claimed=2, sent=1, lost=1)
+
