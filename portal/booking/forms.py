@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from wtforms import RadioField, TextAreaField
+from wtforms import HiddenField, RadioField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, ValidationError
 
@@ -66,3 +66,5 @@ class OfferForm(PortalForm):
                  SelectChoice("decline", "No, offer it to someone else")],
         validators=[InputRequired(message="Select yes to book the place, or no to offer it to someone else")],
     )
+    # The cohort whose seat the page offered (the view reads it): an answer is to that offer only.
+    cohort = HiddenField()

@@ -159,22 +159,36 @@ def offer(entry_id: int):
     except waitlist.OfferNotFound:
         return render_template("booking/offer_closed.html"), 410
     form = OfferForm()
+    # The page offered a seat in one cohort; if that cohort was cancelled meanwhile and the place in the queue now
+    # holds a seat in another (other dates, perhaps another venue), the answer given is not to this offer.
+    shown = number_id(form.cohort.data) if form.is_submitted() and form.cohort.data else None
     if form.validate_on_submit():
         now = utcnow()
         try:
             if form.decision.data == "accept":
-                booking = waitlist.accept_offer(s, domain(), patient, entry_id, now=now)
+                booking = waitlist.accept_offer(s, domain(), patient, entry_id, now=now, cohort_id=shown)
                 audit("offer_accepted", patient_id=patient.id, detail=f"entry {entry_id}, booking {booking.id}")
                 flash(f"You are booked on the group.{text_note(now)}", "success")
             else:
-                waitlist.decline_offer(s, domain(), patient, entry_id, now=utcnow())
+                waitlist.decline_offer(s, domain(), patient, entry_id, now=utcnow(), cohort_id=shown)
                 audit("offer_declined", patient_id=patient.id, detail=f"entry {entry_id}")
                 flash("You have turned down the place. We have offered it to the next person waiting.", "success")
+        except waitlist.OfferChanged:
+            return _offer_changed(entry_id)
         except waitlist.OfferNotFound:
             return render_template("booking/offer_closed.html"), 410
         return redirect(url_for("booking.my_bookings"))
+    if form.is_submitted() and form.cohort.data and shown != entry.offer_cohort_id:
+        return _offer_changed(entry_id)
     service = domain().catalogue.get(entry.service_key)
     return render_template("booking/offer.html", entry=entry, cohort=entry.offer_cohort, service=service, form=form)
+
+
+def _offer_changed(entry_id: int):
+    """Back to the offer, which is now of a seat in another group, with nothing booked or turned down."""
+    flash("The group we offered you a place in has been cancelled, so we are offering you a place in another group. "
+          "Check its dates before you answer.", "info")
+    return redirect(url_for("booking.offer", entry_id=entry_id))
 
 
 def _already_ended(ended: services.BookingEnded):

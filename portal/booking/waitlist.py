@@ -37,6 +37,11 @@ class OfferNotFound(WaitlistError):
     pass
 
 
+class OfferChanged(OfferNotFound):
+    """The place in the queue now holds an offer in another cohort than the one the page showed: that cohort was
+    cancelled and a seat in another one offered instead. An answer to the old offer is no answer to the new one."""
+
+
 # Read on every course page and home page: built once, with bound parameters (building a statement costs
 # more than running it). _LIVE_ENTRY is a patient's live entry on a course (at most one): its id, its status
 # and the cohort of an offer it holds.
@@ -372,8 +377,10 @@ def may_be_offered(domain: DomainConfig, patient: Patient, entry: WaitlistEntry)
     return True
 
 
-def offer_for_patient(session: Session, patient: Patient, entry_id: int, *, now: dt.datetime) -> WaitlistEntry:
-    """The patient's own open offer, or OfferNotFound (a tampered or stale id reveals nothing)."""
+def offer_for_patient(session: Session, patient: Patient, entry_id: int, *, now: dt.datetime,
+                      cohort_id: int | None = None) -> WaitlistEntry:
+    """The patient's own open offer, or OfferNotFound (a tampered or stale id reveals nothing); OfferChanged if
+    ``cohort_id`` is given and the offer is now of a seat in another cohort."""
     entry = session.get(WaitlistEntry, entry_id)
     if (
         entry is None
@@ -383,14 +390,18 @@ def offer_for_patient(session: Session, patient: Patient, entry_id: int, *, now:
         or entry.offer_expires_at <= now
     ):
         raise OfferNotFound("This offer is no longer open")
+    if cohort_id is not None and entry.offer_cohort_id != cohort_id:
+        raise OfferChanged("The place offered has changed")
     return entry
 
 
 def accept_offer(
-    session: Session, domain: DomainConfig, patient: Patient, entry_id: int, *, now: dt.datetime, by_staff: bool = False
+    session: Session, domain: DomainConfig, patient: Patient, entry_id: int, *, now: dt.datetime,
+    by_staff: bool = False, cohort_id: int | None = None,
 ) -> Booking:
-    """Turn the held seat into the patient's booking, with its confirmation text."""
-    entry = offer_for_patient(session, patient, entry_id, now=now)
+    """Turn the held seat into the patient's booking, with its confirmation text. ``cohort_id``: the cohort of the
+    offer the patient (or staff) saw; OfferChanged if the entry's offer is now of another."""
+    entry = offer_for_patient(session, patient, entry_id, now=now, cohort_id=cohort_id)
     offered = entry.offer_cohort
     if not open_to(domain, patient, offered):
         # Made before the patient's tier or team changed: the seat stays held until the offer lapses, then moves on.
@@ -401,10 +412,12 @@ def accept_offer(
         # Booking a group ends its waiting-list place, so this is data put right by hand: the held seat stays until
         # the offer lapses rather than the booking failing on the one-seat-a-course index.
         raise OfferNotFound("You already have a place on this course")
-    # Conditional, so an accept racing the expiry job (or a double tap) books at most once.
+    # Conditional, so an accept racing the expiry job (or a double tap) books at most once, and one racing the
+    # cancellation of the offered cohort (which may offer the entry a seat elsewhere) books nothing.
     won = session.execute(
         update(WaitlistEntry)
-        .where(WaitlistEntry.id == entry.id, WaitlistEntry.status == "offered")
+        .where(WaitlistEntry.id == entry.id, WaitlistEntry.status == "offered",
+               WaitlistEntry.offer_cohort_id == offered.id)
         .values(status="booked", updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount == 1
@@ -427,17 +440,23 @@ def accept_offer(
     return booking
 
 
-def decline_offer(session: Session, domain: DomainConfig, patient: Patient, entry_id: int, *, now: dt.datetime) -> None:
-    entry = offer_for_patient(session, patient, entry_id, now=now)
+def decline_offer(session: Session, domain: DomainConfig, patient: Patient, entry_id: int, *, now: dt.datetime,
+                  cohort_id: int | None = None) -> None:
+    """Turn the offer down: the place in the queue ends and the held seat goes to the next patient. ``cohort_id`` as
+    for accept_offer."""
+    entry = offer_for_patient(session, patient, entry_id, now=now, cohort_id=cohort_id)
+    offered = entry.offer_cohort_id
+    # Of the cohort read: if a cancellation moved the offer elsewhere meanwhile, the seat freed is not this one.
     declined = session.execute(
         update(WaitlistEntry)
-        .where(WaitlistEntry.id == entry.id, WaitlistEntry.status == "offered")
+        .where(WaitlistEntry.id == entry.id, WaitlistEntry.status == "offered",
+               WaitlistEntry.offer_cohort_id == offered)
         .values(status="declined", updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount == 1
     if declined:
         withdraw_offer_text(session, entry.id, now=now)
-        _pass_seat_on(session, domain, entry.offer_cohort_id, now=now)
+        _pass_seat_on(session, domain, offered, now=now)
 
 
 def expire_offers(session: Session, domain: DomainConfig, *, now: dt.datetime) -> int:

@@ -6,7 +6,7 @@ audited with who did it and why.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from wtforms.fields.choices import SelectChoice
 
 from portal.audit.web import audit
@@ -274,8 +274,15 @@ def accept_offer(patient_id: int, entry_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     now = utcnow()
+    # The cohort the page showed the offer in: a cancellation may have moved the offer to another since.
+    shown = request.form.get("cohort")
     try:
-        seat = waitlist.accept_offer(db_session(), domain(), patient, entry_id, now=now, by_staff=True)
+        seat = waitlist.accept_offer(db_session(), domain(), patient, entry_id, now=now, by_staff=True,
+                                     cohort_id=number_id(shown) if shown else None)
+    except waitlist.OfferChanged:
+        flash("The group this place was offered in has been cancelled and the patient is now offered a place in "
+              "another group: check its dates with them before accepting it.", "warning")
+        return _to_record(patient)
     except waitlist.OfferNotFound:
         flash("This offer is no longer open.", "info")
         return _to_record(patient)

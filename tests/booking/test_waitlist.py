@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from portal.booking import services, waitlist
+from portal.booking import cohort_changes, services, waitlist
 from portal.booking import sessions as course_sessions
 from portal.booking.models import Booking, Cohort, WaitlistEntry
 from portal.db import utcnow
@@ -311,14 +311,21 @@ def test_a_full_cohort_offers_the_waiting_list_and_joining_shows_the_place(app, 
     assert session.scalar(select(func.count()).select_from(WaitlistEntry)) == 1
 
 
-def test_patient_accepts_an_offer_in_the_portal(app, session, domain):
-    client = signed_in(app, session)
+def _offered_in_a_full_cohort(session, domain, patient, *, any_cohort=False):
+    """A cohort of one place, its place freed and offered to ``patient`` (waiting for it, or for any cohort)."""
     cohort = factories.create_cohort(session, capacity=1)
     holder = factories.create_patient(session)
     seat = services.book_seat(session, domain, holder, cohort.id, now=utcnow())
-    entry = waitlist.join(session, domain, client.user.patient, _service(domain), cohort=cohort, now=utcnow())
+    entry = waitlist.join(session, domain, patient, _service(domain), cohort=None if any_cohort else cohort,
+                          now=utcnow())
     services.withdraw_seat(session, domain, holder, seat.id, reason="x", now=utcnow())
     session.commit()
+    return cohort, entry
+
+
+def test_patient_accepts_an_offer_in_the_portal(app, session, domain):
+    client = signed_in(app, session)
+    _, entry = _offered_in_a_full_cohort(session, domain, client.user.patient)
     assert get_page(client, "/bookings").find("a", href=f"/offers/{entry.id}")
     page = get_page(client, f"/offers/{entry.id}")
     token = csrf_token(page)
@@ -328,6 +335,43 @@ def test_patient_accepts_an_offer_in_the_portal(app, session, domain):
     assert client.post(f"/offers/{entry.id}", data={"csrf_token": token, "decision": "accept"}).status_code == 410
     session.expire_all()
     assert session.scalars(select(Booking).where(Booking.patient_id == client.user.patient_id)).one().status == "active"
+
+
+@pytest.mark.parametrize("decision", ["accept", "decline"])
+def test_an_answer_to_an_offer_whose_group_was_cancelled_meanwhile_is_not_taken_for_the_new_offer(
+    app, session, domain, decision
+):
+    """The patient has the offer page open when the group is cancelled, and the same place in the queue is offered a
+    seat in another group (other dates). Their answer was to the first offer: it neither books them on the other
+    group nor turns it down, and they see the new offer."""
+    client = signed_in(app, session)
+    cohort, entry = _offered_in_a_full_cohort(session, domain, client.user.patient, any_cohort=True)
+    page = first_page = get_page(client, f"/offers/{entry.id}")
+    other = factories.create_cohort(session, capacity=2, first_date=cohort.first_date + dt.timedelta(days=21))
+    cohort_changes.cancel_cohort(session, domain, session.get(Cohort, cohort.id), reason="Venue closed",
+                                 now=utcnow())
+    session.commit()
+    session.expire_all()
+    assert session.get(WaitlistEntry, entry.id).offer_cohort_id == other.id
+
+    form = {"csrf_token": csrf_token(page), "decision": decision, "cohort": str(cohort.id)}
+    response = client.post(f"/offers/{entry.id}", data=form)
+
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/offers/{entry.id}")
+    session.expire_all()
+    assert (session.get(WaitlistEntry, entry.id).status, session.get(WaitlistEntry, entry.id).offer_cohort_id) == (
+        "offered", other.id)
+    assert session.scalar(select(Booking.id).where(Booking.patient_id == client.user.patient_id)) is None
+    assert "has been cancelled" in get_page(client, f"/offers/{entry.id}").get_text()
+    # Answered again from the new page, the answer stands.
+    page = get_page(client, f"/offers/{entry.id}")
+    form = {"csrf_token": csrf_token(page), "decision": decision, "cohort": str(other.id)}
+    assert client.post(f"/offers/{entry.id}", data=form).status_code == 302
+    session.expire_all()
+    assert session.get(WaitlistEntry, entry.id).status == ("booked" if decision == "accept" else "declined")
+    assert seats_consistent(session, other.id)
+    # What the first page sent with the answer: the group it showed.
+    assert first_page.find("input", {"name": "cohort"})["value"] == str(cohort.id)
 
 
 def test_another_patients_offer_is_not_found(app, session, domain):

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.audit.models import AuditEvent
-from portal.booking import services, waitlist
+from portal.booking import cohort_changes, services, waitlist
 from portal.booking.models import Booking, Cohort, WaitlistEntry
 from portal.db import utcnow
 from portal.messaging.models import SmsMessage
@@ -288,3 +288,34 @@ def test_taking_a_patient_off_a_waiting_list_is_asked_first_with_a_reason(recept
     # The form again (Back, a second tab): the patient's record says they are already off it.
     again = reception_client.get(url)
     assert again.status_code == 302 and again.headers["Location"].startswith(f"/staff/patients/{patient.id}")
+
+
+def test_reception_accepting_an_offer_whose_group_was_cancelled_meanwhile_books_nothing(
+    reception_client, session, domain
+):
+    """The patient's page showed the offer in one group; that group is cancelled and the same place in the queue is
+    offered a seat in another before reception presses accept. Nothing is booked: the patient agreed to other dates."""
+    cohort = factories.create_cohort(session, capacity=1)
+    holder = factories.create_patient(session)
+    seat = services.book_seat(session, domain, holder, cohort.id, now=utcnow())
+    patient = factories.create_patient(session)
+    entry = waitlist.join(session, domain, patient, domain.catalogue.get("t1-group"), cohort=None, now=utcnow())
+    services.withdraw_seat(session, domain, holder, seat.id, reason="x", now=utcnow())
+    session.commit()
+    page = get_page(reception_client, f"/staff/patients/{patient.id}/courses")
+    other = factories.create_cohort(session, capacity=2, first_date=cohort.first_date + dt.timedelta(days=21))
+    cohort_changes.cancel_cohort(session, domain, session.get(Cohort, cohort.id), reason="Venue closed", now=utcnow())
+    session.commit()
+
+    response = reception_client.post(f"/staff/patients/{patient.id}/offers/{entry.id}/accept",
+                                      data={"csrf_token": csrf_token(page), "cohort": str(cohort.id)})
+
+    assert response.status_code == 302
+    session.expire_all()
+    assert (session.get(WaitlistEntry, entry.id).status, session.get(WaitlistEntry, entry.id).offer_cohort_id) == (
+        "offered", other.id)
+    assert session.scalar(select(Booking.id).where(Booking.patient_id == patient.id)) is None
+    assert "check its dates with them" in get_page(reception_client, f"/staff/patients/{patient.id}/courses").get_text()
+    # The form on the page carried the group it showed.
+    form = page.find("form", action=f"/staff/patients/{patient.id}/offers/{entry.id}/accept")
+    assert form.find("input", {"name": "cohort"})["value"] == str(cohort.id)
