@@ -13,14 +13,14 @@ from portal.auth import services as auth
 from portal.auth.access import registration_staff_required, staff_required
 from portal.auth.models import Role
 from portal.booking.models import WaitlistEntry
-from portal.dates import london_today
+from portal.dates import InvalidDate, london_today, parse_date_parts
 from portal.db import utcnow
 from portal.extensions import db_session, domain
 from portal.messaging.routes import texted_note
 from portal.patients import onboarding
 from portal.patients import services as patients
 from portal.patients.identifiers import postcode_district
-from portal.patients.models import Patient
+from portal.patients.models import Patient, name_key
 from portal.patients.search import SearchInputError, search_patients
 from portal.patients.web import patient_or_404
 from portal.plain_text import number_id
@@ -125,8 +125,27 @@ def register_patient():
     # Shown again after a post: something was refused, or a warning wants a reason.
     # A discharged patient's NHS number: the way back is a new referral on their record, not a second record.
     duplicate = s.get(Patient, duplicate_id) if duplicate_id else None
-    return render_template("staff/register_patient.html", form=form, duplicate=duplicate), \
+    return render_template("staff/register_patient.html", form=form, duplicate=duplicate,
+                           not_the_same=_not_the_same(duplicate, form) if duplicate else []), \
         400 if form.is_submitted() else 200
+
+
+def _not_the_same(existing: Patient, form: RegisterPatientForm) -> list[str]:
+    """What typed on the form names someone other than the record with that NHS number: "name", "date of birth".
+    "Update the existing record" would write the typed name and date of birth over the record's, so a mistyped NHS
+    number that happens to be another patient's would quietly rename that patient; reception is told first."""
+    differ = []
+    typed = (name_key(form.given_name.data or ""), name_key(form.family_name.data or ""))
+    if any(typed) and typed != (name_key(existing.given_name), name_key(existing.family_name)):
+        differ.append("name")
+    try:
+        # The form's checks (patients.intake) read the typed parts and leave the field's data unset.
+        born = parse_date_parts(form.date_of_birth.raw, label="Date of birth")
+    except InvalidDate:
+        born = None
+    if born is not None and born != existing.date_of_birth:
+        differ.append("date of birth")
+    return differ
 
 
 def _audit_update(patient: Patient, update: onboarding.Update) -> None:

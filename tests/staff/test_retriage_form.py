@@ -112,3 +112,31 @@ def test_a_bad_field_on_an_update_is_shown_and_nothing_changes(reception_client,
     assert page.find("button", attrs={"name": "update_existing"})
     session.expire_all()
     assert patient.tier == 1
+
+
+def test_the_offer_to_update_names_whose_record_it_is(reception_client, session):
+    patient, *_ = _tier_1_patient(session)
+    page = parse(post_registration(reception_client))
+    assert ("This NHS number is already registered to Ada Lovelace, born 10 December 1975."
+            in page.find(id="duplicate").get_text(" ", strip=True))
+    assert page.find(id="not-the-same-person") is None  # the same name and date of birth: nothing to check
+
+
+def test_another_name_and_date_of_birth_warn_that_the_nhs_number_may_be_mistyped(reception_client, session):
+    """A mistyped NHS number can be another patient's: updating would rename them, so reception is told first."""
+    patient, *_ = _tier_1_patient(session)
+    response = post_registration(reception_client, given_name="Grace", family_name="Hopper",
+                                 **{"date_of_birth[day]": "9"})
+    assert response.status_code == 400
+    warning = parse(response).find(id="not-the-same-person").get_text(" ", strip=True)
+    assert "Check the NHS number" in warning
+    assert ("The name and date of birth you typed are not Ada Lovelace's. If the NHS number is mistyped, correct it. "
+            "Updating the record would replace Ada Lovelace's name and date of birth with what you typed.") in warning
+    session.expire_all()
+    assert (patient.given_name, patient.date_of_birth) == ("Ada", dt.date(1975, 12, 10))
+
+
+def test_a_name_typed_in_another_case_is_the_same_name(reception_client, session):
+    _tier_1_patient(session)
+    page = parse(post_registration(reception_client, given_name="ADA", family_name="lovelace"))
+    assert page.find(id="not-the-same-person") is None
