@@ -89,6 +89,24 @@ def test_places_below_those_taken_are_refused_next_to_the_field_with_the_numbers
     assert _audit(session, "cohort_capacity_changed") == []
 
 
+def test_the_page_says_how_low_the_places_can_go_and_never_below_one(admin_client, session, domain):
+    """With nobody booked it once said the places could be lowered "to 0 at the least", which the form refuses."""
+    empty = factories.create_cohort(session, capacity=10)
+    page = get_page(admin_client, _places_url(empty))
+    text = page.get_text(" ", strip=True)
+    assert "Nobody is booked and no place is held for a waiting-list offer, so you can lower the number of places " \
+           "to 1." in text
+    assert "to 0" not in text
+    assert page.select_one("#capacity-hint").get_text(strip=True) == "Between 1 and 40"
+
+    busy = factories.create_cohort(session, capacity=10)
+    _book(session, domain, busy, 6)
+    page = get_page(admin_client, _places_url(busy))
+    assert "You can lower the number of places to 6 at the least" in page.get_text(" ", strip=True)
+    assert page.select_one("#capacity-hint").get_text(strip=True) == "Between 6 and 40"
+    assert page.select_one("a.nhsuk-back-link")["href"] == f"/staff/courses/{busy.id}"
+
+
 @pytest.mark.parametrize(("typed", "message"), [
     ("", "Enter number of places, like 12"),
     ("ten", "Number of places must be a whole number, like 12"),
@@ -164,6 +182,12 @@ def test_the_confirmation_page_says_who_will_be_texted_and_cancelling_texts_them
     assert again.status_code == 302
     assert "already cancelled" in get_page(admin_client, f"/staff/courses/{cohort.id}").get_text()
     assert len(_audit(session, "cohort_cancelled")) == 1
+
+
+def test_the_confirmation_page_leads_back_to_the_cohort_from_the_top(admin_client, session):
+    cohort = factories.create_cohort(session)
+    page = get_page(admin_client, _cancel_url(cohort))
+    assert page.select_one("a.nhsuk-back-link")["href"] == f"/staff/courses/{cohort.id}"
 
 
 def test_cancelling_needs_a_reason(admin_client, session):

@@ -163,6 +163,10 @@ def test_admin_creates_a_team_programme_and_lands_on_its_page(admin_client, sess
     first = _today() + dt.timedelta(days=30)
 
     page = get_page(admin_client, NEW)
+    assert page.select_one("a.nhsuk-back-link")["href"] == "/staff/courses"
+    # Creating offers the places to the waiting list at once: the admin is told before pressing the button.
+    assert ("As soon as you create it, its places are offered, in their order, to patients on the waiting list for "
+            "any group of the course") in page.get_text(" ", strip=True)
     assert [o["value"] for o in page.select("select[name=service] option")] == ["", "t1-group", "t2-programme"]
     assert [o["value"] for o in page.select("select[name=team] option")] == ["", "whittington", "haringey"]
     assert page.find("input", attrs={"name": "facilitators", "value": str(runner.id)})
