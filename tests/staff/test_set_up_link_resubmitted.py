@@ -78,6 +78,7 @@ def test_sending_the_new_link_form_again_makes_no_link_and_says_when_the_last_wa
     [link] = session.scalars(select(StaffSetUpLink).where(StaffSetUpLink.user_id == target.id)).all()
     text = page.get_text(" ", strip=True)
     assert "made by you on" in text and "no new link was made" in text
+    assert "or this account open in another tab" in text
     assert "That link works until" in text
     assert _works(app, shown)
     assert _events(session, "staff_set_up_link_issued") == 1
@@ -124,7 +125,11 @@ def test_a_link_made_by_another_admin_meanwhile_is_not_replaced_unasked(app, adm
     theirs = _link(other_client.post(url, data=_form(get_page(other_client, f"{ACCOUNTS}/{target.id}"), url)))
     response = admin_client.post(url, data=sent)
     assert response.status_code == 409
-    assert "made by Omar Other on" in parse(response).get_text(" ", strip=True)
+    text = parse(response).get_text(" ", strip=True)
+    assert "made by Omar Other on" in text
+    # Not "you refreshed the page": Omar made the link after this admin opened the page.
+    assert "That was after you opened the page with the button you pressed. So nothing was changed" in text
+    assert "refreshed" not in text
     assert _works(app, theirs)
 
 
