@@ -245,7 +245,9 @@ def cancel(patient_id: int, appointment_id: int):
             audit("appointment_cancelled", patient_id=patient.id,
                   detail=f"appointment {appointment.id}, by staff: {form.reason.data.strip()}{why}")
             _audit_cleared(patient, appointment, marked, "cancelled")
-            flash(f"{patient.full_name}'s {service.name.lower()} appointment is cancelled."
+            # Say which way "Who asked to cancel?" was answered: it decides the mark on their attendance.
+            mark = " It is recorded as a late cancellation (not a missed appointment)." if by_patient else ""
+            flash(f"{patient.full_name}'s {service.name.lower()} appointment is cancelled.{mark}"
                   f"{staff_text_note(patient.id, now)}", "success")
             return _record(patient)
     status = 400 if form.is_submitted() else 200

@@ -104,8 +104,13 @@ def test_a_late_cancellation_the_patient_asked_for_is_recorded_as_one(reception_
             for n, p in enumerate(patients[:2])]
     notice = appt.book(session, patients[2], appt.create_slot(session, starts_at=appt.days_ahead(5)))
     for patient, appointment, who in zip(patients[:2], soon, ("patient", "service"), strict=True):
-        assert _post(reception_client, f"/staff/patients/{patient.id}/appointments/{appointment.id}/cancel",
-                     {"reason": "Phoned", "override_reason": "Same day", "cancelled_by": who}).status_code == 302
+        response = _post(reception_client, f"/staff/patients/{patient.id}/appointments/{appointment.id}/cancel",
+                         {"reason": "Phoned", "override_reason": "Same day", "cancelled_by": who})
+        assert response.status_code == 302
+        # The banner says which way "Who asked to cancel?" went, as it decides the mark.
+        banner = get_page(reception_client, response.headers["Location"]).select_one(
+            ".nhsuk-notification-banner--success").get_text(" ", strip=True)
+        assert ("It is recorded as a late cancellation (not a missed appointment)." in banner) is (who == "patient")
     page = get_page(reception_client, f"/staff/patients/{patients[2].id}/appointments/{notice.id}/cancel")
     assert not page.find("input", attrs={"name": "cancelled_by"})
     assert _post(reception_client, f"/staff/patients/{patients[2].id}/appointments/{notice.id}/cancel",
