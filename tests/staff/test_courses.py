@@ -1211,3 +1211,14 @@ def test_a_session_moved_while_its_facilitator_is_given_a_clinic_then_is_not_bot
     assert moved != (clinics == 1) and clinics <= 1, outcomes
     assert outcomes in ({"moved": 1, "already moved": 4, "clinic refused": 5},
                         {"clinic made": 1, "clinic refused": 4, "move refused": 5}), outcomes
+
+
+def test_the_cohort_page_and_its_session_pages_lead_back_from_the_top(admin_client, session):
+    """On a phone the cohort page runs to thousands of pixels: its way back was only at the very bottom."""
+    cohort = factories.create_cohort(session)
+    later = cohort.sessions[1].id
+    back = {f"/staff/courses/{cohort.id}": "/staff/courses",
+            f"/staff/courses/{cohort.id}/sessions/{later}/move": f"/staff/courses/{cohort.id}",
+            f"/staff/courses/{cohort.id}/sessions/{later}/cancel": f"/staff/courses/{cohort.id}"}
+    for path, href in back.items():
+        assert get_page(admin_client, path).select_one("a.nhsuk-back-link")["href"] == href, path

@@ -118,6 +118,7 @@ def test_a_patient_who_is_not_discharged_has_no_button_and_a_post_is_409(recepti
     page = parse(response)
     assert page.h1.get_text(strip=True) == "No new referral to record"
     assert page.find("a", href=f"/staff/patients/{patient.id}")
+    assert page.select_one("a.nhsuk-back-link")["href"] == f"/staff/patients/{patient.id}"
     assert reception_client.get(f"/staff/patients/{patient.id}/referral").status_code == 409
     assert session.scalars(select(PatientReferral)).all() == []
 
