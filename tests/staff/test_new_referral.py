@@ -195,3 +195,12 @@ def test_the_home_page_asks_for_no_questionnaire_while_discharged_and_again_afte
     assert _post(reception, patient.id, tier="1", team="postcode").status_code == 302
     home = get_page(patient_client, "/")
     assert home.find(id="questionnaire-due") is not None
+
+
+def test_a_discharged_patients_nhs_number_typed_with_another_name_asks_to_check_it(reception_client, session):
+    """The new-referral link is for the record's patient: another person's name beside it is flagged first."""
+    _discharged(session, nhs_number="9434765919", date_of_birth=dt.date(1975, 12, 10))  # as the form's
+    page = parse(post_registration(reception_client, given_name="Grace", family_name="Hopper"))
+    warning = page.find(id="not-the-same-person").get_text(" ", strip=True)
+    assert "The name you typed is not " in warning and "If the NHS number is mistyped, correct it." in warning
+    assert "Updating the record" not in warning  # no update is offered for a discharged patient
