@@ -209,7 +209,7 @@ def cancel(patient_id: int, appointment_id: int):
     service = domain().catalogue.get(appointment.service_key)
     late = _late(appointment)
     form = StaffCancelForm()
-    context = {"override_needed": late,
+    context = {"override_needed": late, "cutoff_hours": domain().policy.booking.cancel_cutoff_hours,
                "override_hint": _LATE_HINT.format(hours=domain().policy.booking.cancel_cutoff_hours)}
     valid = form.validate_on_submit()
     now = utcnow()

@@ -179,7 +179,7 @@ class CohortCancellation:
     waits_ended: list[tuple[int, int]] = field(default_factory=list)
     offers_withdrawn: list[tuple[int, int]] = field(default_factory=list)
     # Offers made in the course's other cohorts once those offers were withdrawn.
-    offers_elsewhere: int = 0
+    offered_in_other_cohorts: int = 0
     # (session number, patient id, mark) of marks taken as people arrived for the first session.
     marks_cleared: list[tuple[int, int, str]] = field(default_factory=list)
 
@@ -211,7 +211,7 @@ def cancel_cohort(
     session.refresh(cohort)
     session.expire(cohort, ["sessions"])
     return CohortCancellation(changed=True, sessions_cancelled=cancelled, bookings=places, texts_queued=queued,
-                              waits_ended=ended, offers_withdrawn=withdrawn, offers_elsewhere=offered,
+                              waits_ended=ended, offers_withdrawn=withdrawn, offered_in_other_cohorts=offered,
                               marks_cleared=cleared)
 
 

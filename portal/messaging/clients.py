@@ -117,23 +117,20 @@ class TwilioSmsClient(SmsClient):
     # Twilio's clock and ours may differ a little: a text it took just before ``since`` still counts.
     CLOCK_SLACK = dt.timedelta(minutes=5)
     LOOKUP_PAGE_SIZE = 100
-    # A number texted more often than this since ``since`` is not one patient's phone: give up and say so.
+    # A number with more texts than this is not one patient's phone: give up and say so (retried, then 'unknown').
     LOOKUP_MOST = 5000
 
     def find_accepted(self, *, to: str, body: str, since: dt.datetime) -> SendResult | None:
-        """Pages through Twilio's texts to ``to`` from our sender, newest first, until they are older than
-        ``since`` (less the clock slack, twice: Twilio sorts by when a text was sent, which can trail when it
-        was taken). However many texts the number had since, an earlier attempt is found."""
-        oldest = since - 2 * self.CLOCK_SLACK
+        """Pages through every text Twilio holds to ``to`` from our sender for one with this body taken since
+        ``since`` (less the clock slack), however many the number had since. It never stops early on dates:
+        Twilio's order (by send date) and where it lists a text still in its queue, with no send date yet, are
+        not ours to rely on. One patient's number has a few texts a week, so the list ends soon by itself."""
+        taken_after = since - self.CLOCK_SLACK
         try:
             for seen, message in enumerate(self._client.messages.stream(to=to, from_=self._sender,
                                                                          page_size=self.LOOKUP_PAGE_SIZE)):
                 created = message.date_created
-                if not isinstance(created, dt.datetime):
-                    continue
-                if created < oldest:
-                    return None
-                if message.body == body and created >= since - self.CLOCK_SLACK:
+                if message.body == body and isinstance(created, dt.datetime) and created >= taken_after:
                     return SendResult(sid=message.sid, status=message.status or "queued")
                 if seen + 1 >= self.LOOKUP_MOST:
                     raise SendFailed("too many earlier messages to look through", code="lookup", retryable=True)

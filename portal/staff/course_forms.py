@@ -115,7 +115,7 @@ class CreateCohortForm(_FacilitatorChoice, PortalForm):
             SelectChoice(t.key, t.name) for t in domain.teams.teams
         ]
         self.venue.choices = [SelectChoice("", "Select a venue")] + [
-            SelectChoice(key, f"{v.name} (online)" if v.is_online else v.name) for key, v in self._venues.items()
+            SelectChoice(key, _venue_label(v)) for key, v in self._venues.items()
         ]
         # Parsed values, set as each field validates.
         self.chosen_venue: Venue | None = None
@@ -320,3 +320,8 @@ class CohortFilterForm(PortalForm):
     def validate_status(self, field: SelectField) -> None:
         if field.data and field.data not in COHORT_STATUSES:
             raise ValidationError("Select a status from the list")
+
+
+def _venue_label(venue: Venue) -> str:
+    """A venue as the list names it: an online one says so, unless its name already does."""
+    return f"{venue.name} (online)" if venue.is_online and "online" not in venue.name.lower() else venue.name

@@ -18,6 +18,7 @@ from portal.booking.models import Cohort, CohortSession
 from portal.db import utcnow
 from portal.extensions import db_session, domain, read_only
 from portal.staff.course_forms import (
+    CAPACITY,
     CancelCohortForm,
     CancelSessionForm,
     CapacityForm,
@@ -316,7 +317,7 @@ def change_capacity(cohort_id: int):
             return _to_cohort(cohort)
     booked, held = cohort_changes.places_taken(s, cohort)
     return render_template("staff/courses/capacity.html", form=form, cohort=cohort, booked=booked, held=held,
-                           service=domain().catalogue.get(cohort.service_key)), status
+                           most=CAPACITY[1], service=domain().catalogue.get(cohort.service_key)), status
 
 
 @bp.route("/courses/<int:cohort_id>/cancel", methods=["GET", "POST"])
@@ -347,9 +348,9 @@ def cancel_cohort(cohort_id: int):
                         f"{_places(len(done.bookings))} booked. {_texted_words(len(done.bookings), done.texts_queued)}")
                 if done.waits_ended or done.offers_withdrawn:
                     said += " Patients waiting for a place on it are texted if they take texts: phone the others."
-                if done.offers_elsewhere:
-                    said += (f" {done.offers_elsewhere} free place{'s' if done.offers_elsewhere != 1 else ''} in "
-                             "other groups of this course went to the waiting list.")
+                if done.offered_in_other_cohorts:
+                    said += (f" {_places(done.offered_in_other_cohorts)} free in other groups of this course went "
+                             "to the waiting list.")
                 flash(said, "success")
             else:
                 flash("This cohort is already cancelled. Nobody was texted again.", "info")
@@ -364,7 +365,7 @@ def _audit_cancelled(cohort: Cohort, done: cohort_changes.CohortCancellation) ->
     audit("cohort_cancelled", detail=f"cohort {cohort.id}: {done.sessions_cancelled} sessions, "
                                      f"{len(done.bookings)} places, {len(done.waits_ended)} waits ended, "
                                      f"{len(done.offers_withdrawn)} offers withdrawn, "
-                                     f"{done.offers_elsewhere} offered elsewhere, {done.texts_queued} texts")
+                                     f"{done.offered_in_other_cohorts} offered elsewhere, {done.texts_queued} texts")
     for patient_id, booking_id in done.bookings:
         audit("seat_cancelled_by_staff", patient_id=patient_id,
               detail=f"booking {booking_id}: cohort {cohort.id} cancelled")

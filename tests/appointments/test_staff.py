@@ -68,6 +68,9 @@ def test_reception_cancels_inside_the_cut_off_only_with_a_reason(reception_clien
     patient = factories.create_patient(session)
     appointment = appt.book(session, patient, appt.create_slot(session, starts_at=utcnow() + dt.timedelta(hours=5)))
     url = f"/staff/patients/{patient.id}/appointments/{appointment.id}/cancel"
+    # Before the questions, the page says why they are asked.
+    assert "less than 24 hours away, inside the cut-off" in get_page(reception_client, url).find(
+        id="inside-cut-off").get_text(" ", strip=True)
     response = _post(reception_client, url)
     assert response.status_code == 400
     page = parse(response)
@@ -113,6 +116,7 @@ def test_a_late_cancellation_the_patient_asked_for_is_recorded_as_one(reception_
         assert ("It is recorded as a late cancellation (not a missed appointment)." in banner) is (who == "patient")
     page = get_page(reception_client, f"/staff/patients/{patients[2].id}/appointments/{notice.id}/cancel")
     assert not page.find("input", attrs={"name": "cancelled_by"})
+    assert page.find(id="inside-cut-off") is None  # with notice, nothing to explain
     assert _post(reception_client, f"/staff/patients/{patients[2].id}/appointments/{notice.id}/cancel",
                  {"reason": "Phoned", "cancelled_by": "patient"}).status_code == 302
     session.expire_all()

@@ -212,7 +212,7 @@ def test_cancelling_skips_another_cohort_of_the_course_that_is_being_booked_rath
                                                 now=utcnow())
         booker.rollback()
 
-    assert done.offers_elsewhere == 1
+    assert done.offered_in_other_cohorts == 1
     session.expire_all()
     assert session.get(WaitlistEntry, entry.id).offer_cohort_id == free.id
     assert (session.get(Cohort, being_booked.id).seats_taken, session.get(Cohort, free.id).seats_taken) == (1, 2)

@@ -200,7 +200,7 @@ def test_a_withdrawn_offer_leaves_its_patient_first_in_line_for_a_seat_free_in_a
     done = cohort_changes.cancel_cohort(session, domain, cohort, reason="The venue has closed", now=utcnow())
     session.commit()
 
-    assert done.offers_elsewhere == 1
+    assert done.offered_in_other_cohorts == 1
     offered = session.get(WaitlistEntry, arranged["offered"].id)
     assert (offered.status, offered.offer_cohort_id) == ("offered", other.id)  # first in the queue
     assert session.get(WaitlistEntry, arranged["anywhere"].id).status == "waiting"

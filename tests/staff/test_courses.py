@@ -222,6 +222,14 @@ def test_a_new_group_offers_its_places_to_patients_waiting_for_any_group_first(a
             f"to {domain.policy.booking.offer_hold_hours} hours.") in banner
 
 
+def test_an_online_venue_is_labelled_online_once(admin_client, session):
+    factories.create_venue(session, name="Video call", short_name="Online", address="Online", is_online=True)
+    factories.create_venue(session, name="Online group (video call)", short_name="Online 2", address="Online",
+                           is_online=True)
+    labels = [o.get_text(strip=True) for o in get_page(admin_client, NEW).select("select[name=venue] option")]
+    assert "Video call (online)" in labels and "Online group (video call)" in labels
+
+
 def test_an_online_cohort_keeps_its_joining_link(admin_client, session):
     online = factories.create_venue(session, name="Video call", short_name="Online", address="Online",
                                     is_online=True)
