@@ -177,11 +177,17 @@ def _recheck(db: Database, claimed: Claimed, now: dt.datetime) -> tuple[str | No
     return None, number
 
 
-def _record(db: Database, message_id: int, now: dt.datetime, **values) -> None:
+def _held_by(message: Claimed) -> tuple:
+    """The row as this claim left it: still 'sending', and not claimed again since (a batch that stalled past the
+    sweep must not record its outcome over a later claim's)."""
+    return (SmsMessage.id == message.id, SmsMessage.status == "sending", SmsMessage.attempts == message.attempts)
+
+
+def _record(db: Database, message: Claimed, now: dt.datetime, **values) -> None:
     with db.transaction() as session:
         session.execute(
             update(SmsMessage)
-            .where(SmsMessage.id == message_id, SmsMessage.status == "sending")
+            .where(*_held_by(message))
             .values(updated_at=now, **values)
             .execution_options(synchronize_session=False)
         )
@@ -193,7 +199,7 @@ def _record_failed(db: Database, message: Claimed, now: dt.datetime, code: str |
     with db.transaction() as session:
         changed = session.execute(
             update(SmsMessage)
-            .where(SmsMessage.id == message.id, SmsMessage.status == "sending")
+            .where(*_held_by(message))
             .values(status="failed", error_code=code, updated_at=now)
             .execution_options(synchronize_session=False)
         ).rowcount
@@ -202,11 +208,11 @@ def _record_failed(db: Database, message: Claimed, now: dt.datetime, code: str |
                                  now=now)
 
 
-def _record_sent(db: Database, message_id: int, now: dt.datetime, *, provider: str, sid: str, status: str) -> None:
+def _record_sent(db: Database, message: Claimed, now: dt.datetime, *, provider: str, sid: str, status: str) -> None:
     with db.transaction() as session:
         changed = session.execute(
             update(SmsMessage)
-            .where(SmsMessage.id == message_id, SmsMessage.status == "sending")
+            .where(*_held_by(message))
             .values(status=status, provider=provider, provider_sid=sid, sent_at=now, error_code=None,
                     updated_at=now)
             .execution_options(synchronize_session=False)
@@ -216,7 +222,7 @@ def _record_sent(db: Database, message_id: int, now: dt.datetime, *, provider: s
             # keep its status, and fill in what only we know.
             session.execute(
                 update(SmsMessage)
-                .where(SmsMessage.id == message_id, SmsMessage.provider_sid == sid)
+                .where(SmsMessage.id == message.id, SmsMessage.provider_sid == sid)
                 .values(provider=provider, sent_at=now)
                 .execution_options(synchronize_session=False)
             )
@@ -231,8 +237,7 @@ def _still_held(db: Database, message: Claimed, now: dt.datetime) -> bool:
     with db.transaction() as session:
         return session.execute(
             update(SmsMessage)
-            .where(SmsMessage.id == message.id, SmsMessage.status == "sending",
-                   SmsMessage.attempts == message.attempts)
+            .where(*_held_by(message))
             .values(updated_at=now)
             .execution_options(synchronize_session=False)
         ).rowcount == 1
@@ -254,11 +259,11 @@ def _dispatch_one(
     """Send one claimed row and record the outcome; returns the DispatchReport field to count."""
     reason, number = _recheck(db, message, clock())
     if reason is not None:
-        _record(db, message.id, clock(), status="cancelled", error_code=reason)
+        _record(db, message, clock(), status="cancelled", error_code=reason)
         return "cancelled"
     if number != message.to_number:
         # Recorded before sending, so the row (and a failure's mark on the number) names where it went.
-        _record(db, message.id, clock(), to_number=number)
+        _record(db, message, clock(), to_number=number)
         message = dataclasses.replace(message, to_number=number)
     if send_window is not None and message.kind in PLANNED_KINDS:
         now = clock()
@@ -266,7 +271,7 @@ def _dispatch_one(
         if opens != now:
             # Not an attempt: the claim counted one, so give it back. If the window opens too late for the
             # text (after it expires), the next claim cancels it as expired.
-            _record(db, message.id, now, status="pending", next_attempt_at=opens, attempts=message.attempts - 1)
+            _record(db, message, now, status="pending", next_attempt_at=opens, attempts=message.attempts - 1)
             return "deferred"
     if pacer is not None:
         pacer.wait()
@@ -291,12 +296,12 @@ def _dispatch_one(
         # The provider could not say whether it took an earlier attempt, and no attempt is left to ask again.
         gave_up_asking = asking and message.attempts >= max_attempts
         if exc.outcome_unknown or gave_up_asking:
-            _record(db, message.id, clock(), status="unknown", error_code=exc.code)
+            _record(db, message, clock(), status="unknown", error_code=exc.code)
             return "unknown"
         if exc.retryable and message.attempts < max_attempts:
             now = clock()
             delay = dt.timedelta(seconds=BACKOFF_BASE_SECONDS * 2 ** (message.attempts - 1))
-            _record(db, message.id, now, status="pending", error_code=exc.code, next_attempt_at=now + delay)
+            _record(db, message, now, status="pending", error_code=exc.code, next_attempt_at=now + delay)
             return "retried"
         _record_failed(db, message, clock(), exc.code)
         return "failed"
@@ -304,10 +309,10 @@ def _dispatch_one(
         # Not a known provider answer (a garbled response, a bug): the text may have gone out, so it is
         # not sent again blindly, and the rest of the batch still goes.
         log.exception("sms %s: unexpected error while sending; recorded as unknown", message.id)
-        _record(db, message.id, clock(), status="unknown", error_code="error")
+        _record(db, message, clock(), status="unknown", error_code="error")
         return "unknown"
     status = "delivered" if result.status == "delivered" else "sent"
-    _record_sent(db, message.id, clock(), provider=client.name, sid=result.sid, status=status)
+    _record_sent(db, message, clock(), provider=client.name, sid=result.sid, status=status)
     return "sent"
 
 

@@ -7,7 +7,8 @@ import datetime as dt
 from sqlalchemy import update
 
 from portal.db import utcnow
-from portal.messaging.dispatch import DispatchReport, Pacer, dispatch_due
+from portal.messaging.clients import SmsClient
+from portal.messaging.dispatch import DispatchReport, Pacer, claim_due, dispatch_due
 from portal.messaging.models import SmsMessage
 from portal.messaging.sweep import SweepReport, sweep_stuck_sending
 from portal.scheduler import JOBS
@@ -113,3 +114,40 @@ def test_a_batch_that_stalls_past_the_sweep_does_not_send_a_text_handed_back_mea
     assert load(db, second).attempts == 2
     assert stalled == DispatchReport(claimed=2, sent=1, lost=1)
 
+
+
+class _StallsWhileSending(SmsClient):
+    """The real client, with a stall inside the request to the provider, during which ``meanwhile`` runs."""
+
+    name = "twilio"
+
+    def __init__(self, inner: SmsClient, meanwhile) -> None:
+        self.inner, self.meanwhile = inner, meanwhile
+
+    def _send(self, **kwargs):
+        self.meanwhile()
+        return self.inner.send(**kwargs)
+
+
+def test_a_batch_that_stalls_inside_the_send_does_not_record_over_a_later_claim(
+    db, patient, fake_twilio, twilio_client
+):
+    """The stall comes after the batch renewed its claim, so it sends; the sweep and a later claim have the row by
+    the time it answers. What the row says is the later claim's to record, not the stalled batch's."""
+    t0 = utcnow()
+    message_id = enqueue(db, patient, key="stall-in-send", body="NHS: stalled in the send", now=t0)
+    later = t0 + STUCK_AFTER + dt.timedelta(seconds=1)
+
+    def meanwhile() -> None:
+        assert sweep_stuck_sending(db, now=later, stuck_after=STUCK_AFTER, max_attempts=MAX_ATTEMPTS).retried == 1
+        [reclaimed] = claim_due(db, now=later, limit=5)  # another dispatcher, about to ask Twilio
+        assert reclaimed.attempts == 2
+
+    stalled = dispatch_due(db, _StallsWhileSending(twilio_client, meanwhile), validity_period=60,
+                           max_attempts=MAX_ATTEMPTS, now=t0)
+
+    assert stalled == DispatchReport(claimed=1, sent=1)
+    row = load(db, message_id)
+    # Left as the later claim holds it; that claim will find this send at Twilio and record it.
+    assert (row.status, row.attempts, row.provider_sid) == ("sending", 2, None)
+    assert len(fake_twilio.messages) == 1
