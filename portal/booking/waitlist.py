@@ -357,6 +357,12 @@ def offer_free_seats(session: Session, domain: DomainConfig, cohort: Cohort, *, 
         )
 
 
+def offers_held_until(session: Session, cohort_id: int) -> dt.datetime | None:
+    """When the last open offer of a seat in this cohort lapses, or None if none is open."""
+    return session.scalar(select(func.max(WaitlistEntry.offer_expires_at)).where(
+        WaitlistEntry.offer_cohort_id == cohort_id, WaitlistEntry.status == "offered"))
+
+
 def open_to(domain: DomainConfig, patient: Patient, cohort: Cohort) -> bool:
     """Whether the patient, as they are now, may take a seat offered in this cohort: not discharged, and on a
     course of their tier (of their team, for a team's course). An offer made before that changed is not."""

@@ -100,8 +100,9 @@ def _created(cohort: Cohort, *, offered: int):
     service = domain().catalogue.get(cohort.service_key)
     told = f"The {service.name} starting {local_datetime(cohort.first_session.starts_at)} is ready to book."
     if offered:
+        until = waitlist.offers_held_until(db_session(), cohort.id)
         told += (f" {offered} of its places {'are' if offered != 1 else 'is'} offered to patients waiting for any "
-                 f"group of this course, held for them for up to {domain().policy.booking.offer_hold_hours} hours.")
+                 f"group of this course, held for them until {local_datetime(until)}.")
     flash(told, "success")
     return redirect(url_for("staff_courses.cohort_page", cohort_id=cohort.id))
 

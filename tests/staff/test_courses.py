@@ -34,6 +34,7 @@ from portal.booking.waitlist import join as join_waitlist
 from portal.dates import london_today, written_date
 from portal.db import utcnow
 from portal.messaging.models import SmsMessage
+from portal.templating import local_datetime
 from tests import factories
 from tests.conftest import sign_in
 from tests.pages import csrf_token, error_for, get_page, parse
@@ -218,8 +219,8 @@ def test_a_new_group_offers_its_places_to_patients_waiting_for_any_group_first(a
     [event] = _audit(session, "cohort_created")
     assert event.detail.endswith(", 2 offered to the waiting list")
     banner = get_page(admin_client, response.headers["Location"]).get_text(" ", strip=True)
-    assert ("2 of its places are offered to patients waiting for any group of this course, held for them for up "
-            f"to {domain.policy.booking.offer_hold_hours} hours.") in banner
+    assert ("2 of its places are offered to patients waiting for any group of this course, held for them until "
+            f"{local_datetime(waiting[0].offer_expires_at)}.") in banner
 
 
 def test_an_online_venue_is_labelled_online_once(admin_client, session):
