@@ -225,16 +225,12 @@ def _offer_other_cohorts(session: Session, domain: DomainConfig, cohort: Cohort,
     holds its row and may next want the entry of a patient whose offer this cancellation has just withdrawn,
     which this transaction holds. Its free seat goes to the queue the next time a seat there changes hands."""
     others = session.scalars(
-        select(Cohort.id).where(Cohort.service_key == cohort.service_key, Cohort.id != cohort.id,
-                                Cohort.status == "open", Cohort.seats_taken < Cohort.capacity)
-        .order_by(Cohort.first_date, Cohort.id).with_for_update(key_share=True, skip_locked=True)
+        select(Cohort).where(Cohort.service_key == cohort.service_key, Cohort.id != cohort.id,
+                             Cohort.status == "open", Cohort.seats_taken < Cohort.capacity)
+        .order_by(Cohort.first_date, Cohort.id).with_for_update(key_share=True, skip_locked=True, of=Cohort)
+        .execution_options(populate_existing=True)  # the seat counts as locked, not as loaded earlier
     ).all()
-    made = 0
-    for other_id in others:
-        other = session.get(Cohort, other_id)
-        session.refresh(other)
-        made += waitlist.offer_free_seats(session, domain, other, now=now)
-    return made
+    return sum(waitlist.offer_free_seats(session, domain, other, now=now) for other in others)
 
 
 def _cancel_sessions(session: Session, cohort: Cohort, *, reason: str) -> tuple[int, list[tuple[int, int, str]]]:

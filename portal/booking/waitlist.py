@@ -268,7 +268,11 @@ def _end_live_entries(session: Session, domain: DomainConfig, which, *, status: 
 def offer_text_key(entry_id: int, cohort_id: int) -> str:
     """One offer text per place in the queue and cohort: a patient waiting for any cohort whose offer was withdrawn
     (its cohort cancelled) may be offered a seat in another one, and is texted about that offer too."""
-    return f"offer:{entry_id}:{cohort_id}"
+    return f"{_offer_text_prefix(entry_id)}{cohort_id}"
+
+
+def _offer_text_prefix(entry_id: int) -> str:
+    return f"offer:{entry_id}:"
 
 
 def withdraw_offer_text(session: Session, entry_id: int, *, now: dt.datetime) -> None:
@@ -276,7 +280,7 @@ def withdraw_offer_text(session: Session, entry_id: int, *, now: dt.datetime) ->
     the text would only confuse, so it is not sent. A text already on its way is left to go."""
     session.execute(
         update(SmsMessage)
-        .where(SmsMessage.idempotency_key.like(f"offer:{entry_id}:%"), SmsMessage.status == "pending")
+        .where(SmsMessage.idempotency_key.startswith(_offer_text_prefix(entry_id)), SmsMessage.status == "pending")
         .values(status="cancelled", error_code="offer-ended", updated_at=now)
         .execution_options(synchronize_session=False)
     )
