@@ -14,6 +14,7 @@ If every attempt loses, the patient gets a page saying nothing was saved and to 
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
@@ -38,7 +39,8 @@ class RetryingFlask(Flask):
     ``portal.errors`` lets such an error through its catch-all handler, so it reaches this loop."""
 
     def full_dispatch_request(self) -> Any:
-        arrived = dict(session)
+        # A deep copy: flash() appends to the session's list of messages in place.
+        arrived = copy.deepcopy(dict(session))
         for attempt in range(1, REQUEST_ATTEMPTS + 1):
             try:
                 return super().full_dispatch_request()
@@ -60,4 +62,4 @@ def _start_again(arrived: dict[str, Any]) -> None:
         lost.close()
     g.pop("_login_user", None)
     session.clear()
-    session.update(arrived)
+    session.update(copy.deepcopy(arrived))

@@ -137,3 +137,22 @@ def test_other_database_errors_are_not_run_again(session, make_app):
 
     assert response.status_code == 500 and len(attempts) == 1
     assert "Sorry, there is a problem with the service" in response.get_data(as_text=True)
+
+
+def test_a_lost_attempt_adds_nothing_to_messages_already_waiting_to_be_shown(session, make_app):
+    patient = factories.create_patient_user(session).patient
+
+    def view():
+        flash("from the lost attempt", "info")
+        raise _deadlock()
+
+    client = make_app(**{"/_test/flash": view}).test_client()
+    assert sign_in(client, patient.mobile).status_code == 302
+    with client.session_transaction() as waiting:
+        waiting["_flashes"] = [("success", "shown on the next page")]
+
+    response = client.get("/_test/flash")
+
+    assert response.status_code == 503
+    page = response.get_data(as_text=True)  # the busy page shows the messages waiting, and only those
+    assert "shown on the next page" in page and "from the lost attempt" not in page
